@@ -1,0 +1,1 @@
+"""polc.bench: benchmarks that print a table and write JSON (never timed tests)."""

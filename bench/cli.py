@@ -1,0 +1,28 @@
+"""`polc bench {codec,determinism,data}`: print a table, write JSON (and plots)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES = [
+    ("codec", "rate-distortion, speed and JPEG comparison of the codec", "polc.bench.codec"),
+    ("determinism", "torch vs ONNX Runtime entropy-parameter mismatches",
+     "polc.bench.determinism"),
+    ("data", "difficulty check of the synthetic classification data",
+     "polc.bench.data_difficulty"),
+]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_command", metavar="WHICH", required=True)
+    for name, help_text, module_name in BENCHES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("polc"):
+                continue
+            raise
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)

@@ -1,0 +1,1 @@
+"""polc.cloud: the cloud service (ingest, decode, adapters, store, reconstruction)."""

@@ -1,0 +1,1 @@
+"""polc.edge: the edge node (sources, encoder backends, spool, uplink)."""

@@ -1,0 +1,73 @@
+"""The single `polc` console entry point.
+
+Each command group lives next to the code it drives and exposes ``register(subparsers)``;
+this module only wires them together, importing each group lazily so that ``polc --help``
+stays fast and a broken optional dependency only breaks its own command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (command, help, module that defines ``register(parser)``)
+COMMAND_GROUPS: list[tuple[str, str, str]] = [
+    ("data", "synthetic traffic-camera data", "polc.shared.data.cli"),
+    ("train", "train the teacher, the codec (stages I/II) and the adapters", "polc.training.cli"),
+    ("codec", "encode / decode / inspect .polc containers", "polc.shared.codec.cli"),
+    ("export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"),
+    ("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
+    ("demo", "run the end-to-end demo on the bundled default model", "polc.shared.demo"),
+]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polc", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text, module_name in COMMAND_GROUPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("polc"):
+                continue  # group not built yet in this checkout
+            raise
+        group = sub.add_parser(name, help=help_text, description=help_text)
+        module.register(group)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("polc: interrupted", file=sys.stderr)
+        return 130
+    except CliError as exc:
+        print(f"polc: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # typed library errors carry a user-facing message
+        from polc.shared.errors import PolcError
+
+        if isinstance(exc, PolcError):
+            print(f"polc: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""polc.shared.codec: the RDC/POLC learned codec, its entropy coding and its container."""

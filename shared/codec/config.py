@@ -1,0 +1,128 @@
+"""Codec configuration (pydantic): network sizes, rate levels and training schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from polc.shared.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArchitectureConfig(_Strict):
+    """Sizes of the networks. ``tiny`` trains on a CPU in a session; ``paper`` is M=320 class."""
+
+    N: int = Field(64, ge=8, le=512, description="channels of g_a/g_s and of z")
+    M: int = Field(96, ge=8, le=1024, description="channels of the latent y")
+    aux_channels: int = Field(48, ge=4, le=1024, description="channels of the enhancement s")
+    levels: int = Field(6, ge=2, le=16, description="trained gain levels L (alpha grid)")
+    residual_channels: int = Field(48, ge=8, le=512, description="width of the residual net R")
+
+
+class TeacherConfig(_Strict):
+    widths: tuple[int, int, int, int] = (24, 48, 96, 192)
+    steps: int = Field(1500, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    crop: int = Field(128, ge=32)
+    train_images: int = Field(20000, ge=100)
+    seed: int = 1
+
+
+class StageConfig(_Strict):
+    steps: int = Field(8000, ge=1)
+    batch_size: int = Field(8, ge=1)
+    crop: int = Field(128, ge=64)
+    lr: float = Field(1e-3, gt=0)
+    lr_final: float = Field(5e-5, gt=0)
+    warmup_steps: int = Field(200, ge=0)
+    eval_every: int = Field(1000, ge=1)
+    checkpoint_every: int = Field(250, ge=1)
+
+
+class LossConfig(_Strict):
+    # Stage I: R + lambda_l * (w_mse * 255^2 * MSE + w_feat * C_feat) + lambda_local * D_local
+    lambdas: list[float] = Field(default_factory=lambda: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08])
+    w_mse: float = Field(0.5, ge=0)
+    w_feat: float = Field(40.0, ge=0)
+    lambda_local: float = Field(1e-5, ge=0)
+    # Stage II: R(s) + lambda_m * 255^2 * MSE(x, x_hat_2)
+    lambdas_aux: list[float] = Field(
+        default_factory=lambda: [0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
+
+
+class DataConfig(_Strict):
+    source: Literal["synthetic", "folder"] = "synthetic"
+    folder: Path | None = None
+    synthetic_images: int = Field(3000, ge=10)
+    synthetic_seed: int = 11
+    eval_images: int = Field(24, ge=1)
+    eval_seed: int = 12
+
+
+class CodecConfig(_Strict):
+    name: str = "tiny"
+    arch: ArchitectureConfig = ArchitectureConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    stage1: StageConfig = StageConfig()
+    stage2: StageConfig = StageConfig(steps=3000, lr=1e-3)
+    loss: LossConfig = LossConfig()
+    data: DataConfig = DataConfig()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _levels_match(self) -> CodecConfig:
+        L = self.arch.levels
+        if len(self.loss.lambdas) != L:
+            raise ValueError(f"loss.lambdas has {len(self.loss.lambdas)} values, arch.levels={L}")
+        if len(self.loss.lambdas_aux) != L:
+            raise ValueError(
+                f"loss.lambdas_aux has {len(self.loss.lambdas_aux)} values, arch.levels={L}")
+        if self.data.source == "folder" and self.data.folder is None:
+            raise ValueError("data.folder is required when data.source is 'folder'")
+        return self
+
+
+PRESETS: dict[str, CodecConfig] = {
+    "tiny": CodecConfig(),
+    "paper": CodecConfig(
+        name="paper",
+        arch=ArchitectureConfig(N=192, M=320, aux_channels=192, levels=6, residual_channels=128),
+        teacher=TeacherConfig(widths=(64, 128, 256, 512), steps=20000),
+        stage1=StageConfig(steps=400000, batch_size=16, crop=256, lr=1e-4, lr_final=1e-5),
+        stage2=StageConfig(steps=200000, batch_size=16, crop=256, lr=1e-4, lr_final=1e-5),
+        data=DataConfig(source="folder", folder=Path("data/flickr2w")),
+    ),
+}
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return f"{origin}: field '{field}': {first['msg']}"
+
+
+def load_codec_config(path: str | Path | None) -> CodecConfig:
+    """Load a YAML config file, or a preset name (``tiny``/``paper``); errors name the field."""
+    if path is None:
+        return PRESETS["tiny"].model_copy(deep=True)
+    if str(path) in PRESETS:
+        return PRESETS[str(path)].model_copy(deep=True)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc.__class__.__name__})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    try:
+        return CodecConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, str(p))) from exc

@@ -1,0 +1,188 @@
+"""The .polc frame container: base layer (ẑ, ŷ) + optional enhancement layer (ŝ).
+
+Specified in docs/bitstream.md. Parsing never trusts a length or a shape: every size is
+checked against hard limits and against the bytes actually present *before* anything is
+allocated or handed to the entropy decoder; every problem raises :class:`BitstreamError`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from polc.shared.errors import BitstreamError
+
+BASE_MAGIC = b"POLC"
+ENH_MAGIC = b"POLE"
+FORMAT_VERSION = 1
+MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
+MIN_SIDE = 16
+PAD = 64  # g_a/h_a downsample by 64 in total
+
+# magic, version, flags, header_size, fingerprint, alpha_code, width, height,
+# M, N, aux, z_len, z_esc, y_len, y_esc, payload_crc, params_crc, latent_crc, enh_len
+_BASE = struct.Struct("<4sBBH16sHHHHHHIIIIIIII")
+# magic, version, flags, header_size, fingerprint, base_payload_crc, s_len, s_esc,
+# payload_crc, enh_crc
+_ENH = struct.Struct("<4sBBH16sIIIII")
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    width: int
+    height: int
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        return (-(-self.height // PAD) * PAD, -(-self.width // PAD) * PAD)
+
+    @property
+    def latent_hw(self) -> tuple[int, int]:
+        h, w = self.padded
+        return h // 16, w // 16
+
+    @property
+    def hyper_hw(self) -> tuple[int, int]:
+        h, w = self.padded
+        return h // 64, w // 64
+
+
+@dataclass
+class EnhancementLayer:
+    fingerprint: bytes
+    base_payload_crc: int
+    s_payload: bytes
+    s_escapes: np.ndarray
+    enh_crc: int  # CRC-32 of the decoded ŝ symbols
+
+    def to_bytes(self) -> bytes:
+        esc = self.s_escapes.astype("<i4").tobytes()
+        payload = self.s_payload + esc
+        head = _ENH.pack(ENH_MAGIC, FORMAT_VERSION, 0, _ENH.size, self.fingerprint,
+                         self.base_payload_crc, len(self.s_payload), self.s_escapes.size,
+                         zlib.crc32(payload), self.enh_crc)
+        return head + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes, max_symbols: int | None = None) -> EnhancementLayer:
+        if len(data) < _ENH.size:
+            raise BitstreamError(f"enhancement layer truncated: {len(data)} bytes")
+        (magic, version, _flags, header_size, fp, base_crc, s_len, s_esc, crc,
+         enh_crc) = _ENH.unpack_from(data)
+        if magic != ENH_MAGIC:
+            raise BitstreamError("not a polc enhancement layer (bad magic)")
+        if version != FORMAT_VERSION:
+            raise BitstreamError(f"unsupported enhancement format version {version}")
+        if header_size < _ENH.size or header_size > len(data):
+            raise BitstreamError("enhancement header size out of range")
+        if max_symbols is not None and s_esc > max_symbols:
+            raise BitstreamError("enhancement escape count exceeds the latent size")
+        payload = data[header_size:]
+        if len(payload) != s_len + 4 * s_esc:
+            raise BitstreamError(
+                f"enhancement payload is {len(payload)} bytes, header says {s_len + 4 * s_esc}")
+        if zlib.crc32(payload) != crc:
+            raise BitstreamError("enhancement payload CRC mismatch (corrupted in transit)")
+        return cls(fp, base_crc, payload[:s_len],
+                   np.frombuffer(payload[s_len:], "<i4").astype(np.int64), enh_crc)
+
+
+@dataclass
+class FrameContainer:
+    fingerprint: bytes
+    alpha_code: int  # alpha = alpha_code / 65535
+    geometry: FrameGeometry
+    channels: tuple[int, int, int]  # M, N, aux
+    z_payload: bytes
+    z_escapes: np.ndarray
+    y_payload: bytes
+    y_escapes: np.ndarray
+    params_crc: int  # CRC-32 of the entropy parameters (scale indexes + means) of ŷ
+    latent_crc: int  # CRC-32 of the decoded ŷ symbols
+    enhancement: EnhancementLayer | None = None
+
+    @property
+    def alpha(self) -> float:
+        return self.alpha_code / 65535.0
+
+    def base_payload(self) -> bytes:
+        return (self.z_payload + self.z_escapes.astype("<i4").tobytes()
+                + self.y_payload + self.y_escapes.astype("<i4").tobytes())
+
+    def base_bytes(self) -> bytes:
+        """The base layer alone (what is always streamed)."""
+        return self._pack(b"")
+
+    def to_bytes(self) -> bytes:
+        enh = self.enhancement.to_bytes() if self.enhancement is not None else b""
+        return self._pack(enh)
+
+    def _pack(self, enh: bytes) -> bytes:
+        payload = self.base_payload()
+        g = self.geometry
+        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, 1 if enh else 0, _BASE.size,
+                          self.fingerprint, self.alpha_code, g.width, g.height,
+                          *self.channels, len(self.z_payload), self.z_escapes.size,
+                          len(self.y_payload), self.y_escapes.size, zlib.crc32(payload),
+                          self.params_crc, self.latent_crc, len(enh))
+        return head + payload + enh
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
+        data = bytes(data)
+        if len(data) < _BASE.size:
+            raise BitstreamError(f"container truncated: {len(data)} bytes < header {_BASE.size}")
+        (magic, version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
+         z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc,
+         enh_len) = _BASE.unpack_from(data)
+        if magic != BASE_MAGIC:
+            raise BitstreamError("not a polc container (bad magic)")
+        if version != FORMAT_VERSION:
+            raise BitstreamError(f"unsupported container format version {version}")
+        if header_size < _BASE.size or header_size > len(data):
+            raise BitstreamError("container header size out of range")
+        if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+            raise BitstreamError(f"frame size {width}x{height} outside "
+                                 f"[{MIN_SIDE}, {MAX_SIDE}]")
+        if not all(1 <= c <= 4096 for c in (M, N, aux)):
+            raise BitstreamError("latent channel counts out of range")
+        geometry = FrameGeometry(width, height)
+        lh, lw = geometry.latent_hw
+        hh, hw = geometry.hyper_hw
+        if y_esc > M * lh * lw or z_esc > N * hh * hw:
+            raise BitstreamError("escape count exceeds the latent size")
+        if z_len % 4 or y_len % 4:
+            raise BitstreamError("entropy-coded section length is not a multiple of 4")
+        if bool(flags & 1) != (enh_len > 0):
+            raise BitstreamError("enhancement flag and length disagree")
+        base_len = z_len + 4 * z_esc + y_len + 4 * y_esc
+        if len(data) != header_size + base_len + enh_len:
+            raise BitstreamError(f"container is {len(data)} bytes, header says "
+                                 f"{header_size + base_len + enh_len}")
+        payload = data[header_size:header_size + base_len]
+        if zlib.crc32(payload) != crc:
+            raise BitstreamError("payload CRC mismatch (corrupted in transit)")
+        o = 0
+        z_payload = payload[o:o + z_len]
+        o += z_len
+        z_escapes = np.frombuffer(payload[o:o + 4 * z_esc], "<i4").astype(np.int64)
+        o += 4 * z_esc
+        y_payload = payload[o:o + y_len]
+        o += y_len
+        y_escapes = np.frombuffer(payload[o:o + 4 * y_esc], "<i4").astype(np.int64)
+        enhancement = None
+        if enh_len:
+            enhancement = EnhancementLayer.from_bytes(data[header_size + base_len:],
+                                                      max_symbols=aux * lh * lw)
+            if enhancement.base_payload_crc != crc:
+                raise BitstreamError("enhancement layer belongs to another frame")
+        return cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes, y_payload,
+                   y_escapes, params_crc, latent_crc, enhancement)
+
+
+def alpha_to_code(alpha: float) -> int:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    return int(round(alpha * 65535))

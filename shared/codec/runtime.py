@@ -1,0 +1,168 @@
+"""Runtime codec: encode frames to .polc containers and decode them back (torch transforms).
+
+    encode:  image ─pad─► g_a ─► y ─×G_y(α)─► v ─► h_a ─► z ─┐
+                                  WireModel.encode_symbols(z, v) ◄┘ ─► container (+ ŝ layer)
+    decode:  container ─► WireModel.decode_symbols ─► ŷ = (sym + μ)/G_y ─► g_s / R ─► x̄(β)
+
+The transforms that run on the edge (g_a, h_a, T_enc) sit behind ``EncoderTransforms`` so
+that ONNX Runtime (``onnx_backend.py``) can replace torch without touching the bitstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from polc.shared.codec.container import PAD, FrameContainer, FrameGeometry
+from polc.shared.codec.model import RDCCodec
+from polc.shared.codec.weights import build_model, read_codec_file
+from polc.shared.codec.wire import DecodedLatent, WireModel
+from polc.shared.errors import BitstreamError
+
+
+class EncoderTransforms(Protocol):
+    """The float transforms of the edge: arrays in, arrays out (batch of one, NCHW)."""
+
+    def analysis(self, x: np.ndarray) -> np.ndarray: ...  # g_a
+    def hyper_analysis(self, v: np.ndarray) -> np.ndarray: ...  # h_a
+    def scalable(self, residual: np.ndarray) -> np.ndarray: ...  # T_enc
+
+
+class TorchTransforms:
+    def __init__(self, model: RDCCodec, device: str = "cpu"):
+        self.model, self.device = model, device
+
+    @torch.no_grad()
+    def _run(self, module: torch.nn.Module, a: np.ndarray) -> np.ndarray:
+        return module(torch.from_numpy(a).to(self.device)).cpu().numpy()
+
+    def analysis(self, x: np.ndarray) -> np.ndarray:
+        return self._run(self.model.g_a, x)
+
+    def hyper_analysis(self, v: np.ndarray) -> np.ndarray:
+        return self._run(self.model.h_a, v)
+
+    def scalable(self, residual: np.ndarray) -> np.ndarray:
+        return self._run(self.model.t_enc, residual)
+
+
+def image_to_array(image: np.ndarray) -> tuple[np.ndarray, FrameGeometry]:
+    """uint8 (H, W, 3) -> float32 (1, 3, Hp, Wp) in [0, 1], replicate-padded to PAD."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
+    geometry = FrameGeometry(image.shape[1], image.shape[0])
+    ph, pw = geometry.padded
+    x = image.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    x = np.pad(x, ((0, 0), (0, 0), (0, ph - image.shape[0]), (0, pw - image.shape[1])),
+               mode="edge")
+    return np.ascontiguousarray(x), geometry
+
+
+class FrameEncoder:
+    def __init__(self, wire: WireModel, transforms: EncoderTransforms):
+        self.wire, self.transforms = wire, transforms
+
+    def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False
+               ) -> FrameContainer:
+        x, geometry = image_to_array(image)
+        y = self.transforms.analysis(x)
+        gain = self.wire.gain_y(alpha)[None, :, None, None]
+        v = y * gain
+        z = self.transforms.hyper_analysis(v.astype(np.float32))
+        container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
+        if enhancement:
+            v_hat = y_sym + params.means  # float64
+            residual = (v[0].astype(np.float64) - v_hat).astype(np.float32)[None]
+            s = self.transforms.scalable(residual)[0] * self.wire.gain_s(alpha)[:, None, None]
+            self.wire.encode_enhancement(container, s)
+        return container
+
+
+@dataclass
+class DecodedFrame:
+    latent: DecodedLatent
+    y_hat: torch.Tensor  # (1, M, h, w) float32
+
+    @property
+    def container(self) -> FrameContainer:
+        return self.latent.container
+
+    @property
+    def has_enhancement(self) -> bool:
+        return self.latent.s_symbols is not None
+
+
+class Codec:
+    """The full codec on one machine: torch transforms + the shared WireModel."""
+
+    def __init__(self, model: RDCCodec, wire: WireModel, device: str = "cpu",
+                 meta: dict | None = None):
+        self.model, self.wire, self.device = model, wire, device
+        self.meta = meta or {}
+        self.encoder = FrameEncoder(wire, TorchTransforms(model, device))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> Codec:
+        state = read_codec_file(Path(path) if path else None)
+        model, wire = build_model(state, device)
+        return cls(model, wire, device, state.get("meta"))
+
+    @property
+    def fingerprint(self) -> str:
+        return self.wire.fingerprint.hex()
+
+    def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False) -> bytes:
+        return self.encoder.encode(image, alpha, enhancement).to_bytes()
+
+    def decode(self, data: bytes | FrameContainer) -> DecodedFrame:
+        container = data if isinstance(data, FrameContainer) else FrameContainer.from_bytes(data)
+        latent = self.wire.decode_symbols(container)
+        gain = torch.from_numpy(self.wire.gain_y(container.alpha))[None, :, None, None]
+        v_hat = torch.from_numpy(latent.y_symbols + latent.params.means).float()[None]
+        return DecodedFrame(latent, (v_hat / gain).to(self.device))
+
+    def attach_enhancement(self, frame: DecodedFrame, layer_bytes: bytes) -> DecodedFrame:
+        from polc.shared.codec.container import EnhancementLayer
+
+        layer = EnhancementLayer.from_bytes(layer_bytes)
+        frame.latent.s_symbols = self.wire.decode_enhancement(frame.container, layer)
+        frame.container.enhancement = layer
+        return frame
+
+    @torch.no_grad()
+    def reconstruct(self, frame: DecodedFrame, beta: float = 1.0) -> np.ndarray:
+        """x̄(β) = x̂₁ + (1 − β)·r as uint8 (H, W, 3). β < 1 needs the enhancement layer."""
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        x1, feats = self.model.g_s(frame.y_hat)
+        x = x1
+        if beta < 1.0:
+            if frame.latent.s_symbols is None:
+                raise BitstreamError(
+                    f"beta={beta} needs the enhancement layer, and this frame has none "
+                    "(encode with --enhancement, or fetch it from the edge)")
+            alpha = frame.container.alpha
+            gs = torch.from_numpy(self.wire.gain_s(alpha))[None, :, None, None].to(self.device)
+            s_hat = torch.from_numpy(frame.latent.s_symbols).float()[None].to(self.device) / gs
+            y2 = frame.y_hat + self.model.t_dec(s_hat)
+            x = x1 + (1.0 - beta) * self.model.residual(y2, feats)
+        g = frame.container.geometry
+        x = x[0, :, :g.height, :g.width].clamp(0, 1)
+        return (x * 255.0 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+
+    def bits_per_pixel(self, frame: DecodedFrame) -> tuple[float, float]:
+        """(base bpp, enhancement bpp) of a decoded frame."""
+        c = frame.container
+        px = c.geometry.width * c.geometry.height
+        base = len(c.base_bytes()) * 8 / px
+        enh = len(c.enhancement.to_bytes()) * 8 / px if c.enhancement is not None else 0.0
+        return base, enh
+
+
+def pad_to(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")

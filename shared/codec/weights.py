@@ -1,0 +1,84 @@
+"""Shipped weights: loading the bundled default codec/teacher and building runtime objects.
+
+File format (torch.save of plain tensors/containers, loadable with ``weights_only=True``):
+    {"format": "polc-codec-1", "arch": {...}, "state_dict": {fp16 tensors},
+     "wire": {fingerprint, log_gain_y, log_gain_s, integer_hs, thresholds, tables_*},
+     "meta": {...}}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from polc.shared.codec.config import ArchitectureConfig
+from polc.shared.codec.model import RDCCodec
+from polc.shared.codec.wire import WireModel
+from polc.shared.errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+FORMAT = "polc-codec-1"
+
+
+def default_codec_path() -> Path:
+    return Path(os.environ.get("POLC_CODEC_WEIGHTS", WEIGHTS_DIR / "codec.pt"))
+
+
+def default_teacher_path() -> Path:
+    return Path(os.environ.get("POLC_TEACHER_WEIGHTS", WEIGHTS_DIR / "teacher.pt"))
+
+
+def _to_numpy(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_numpy(v) for v in obj]
+    return obj
+
+
+def to_tensors(obj):
+    """numpy containers -> torch tensors (so the file loads with weights_only=True)."""
+    if isinstance(obj, np.ndarray | np.generic):
+        arr = np.array(obj)
+        if arr.dtype == np.int64 and (arr.size == 0 or np.abs(arr).max() < 2 ** 31):
+            arr = arr.astype(np.int32)  # halves the shipped size; values are all small
+        return torch.from_numpy(arr)
+    if isinstance(obj, bytes):
+        return torch.frombuffer(bytearray(obj), dtype=torch.uint8).clone()
+    if isinstance(obj, dict):
+        return {k: to_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_tensors(v) for v in obj]
+    return obj
+
+
+def read_codec_file(path: Path | None = None) -> dict:
+    path = Path(path) if path is not None else default_codec_path()
+    if not path.is_file():
+        raise ModelError(f"codec weights not found: {path} (train with `polc train codec` "
+                         "and `polc train ship`, or set POLC_CODEC_WEIGHTS)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable polc weights file ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a {FORMAT} weights file")
+    return state
+
+
+def build_model(state: dict, device: str = "cpu") -> tuple[RDCCodec, WireModel]:
+    arch = ArchitectureConfig.model_validate(state["arch"])
+    model = RDCCodec(arch)
+    missing, unexpected = model.load_state_dict(
+        {k: v.float() for k, v in state["state_dict"].items()}, strict=False)
+    missing = [m for m in missing if not m.startswith(("gaussian.", "entropy_"))]
+    if missing or unexpected:
+        raise ModelError(f"weights do not fit the architecture: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    wire_state = _to_numpy(state["wire"])
+    wire_state["fingerprint"] = bytes(wire_state["fingerprint"].astype(np.uint8).tobytes())
+    return model.to(device).eval(), WireModel(wire_state)

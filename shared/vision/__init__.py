@@ -1,0 +1,1 @@
+"""polc.shared.vision: pixel-domain backbones (teacher / pixel model)."""

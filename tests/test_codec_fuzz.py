@@ -1,0 +1,77 @@
+"""Fuzz: ≥ 10,000 mutated / truncated / random containers. Each must end in BitstreamError or
+a valid decode, quickly, without growing memory. A crash (segfault) fails the whole run."""
+
+from __future__ import annotations
+
+import resource
+import struct
+import time
+import zlib
+
+import numpy as np
+from polc.shared.codec.container import FrameContainer
+from polc.shared.errors import BitstreamError
+
+_BASE_FMT = "<4sBBH16sHHHHHHIIIIIIII"
+
+
+def _fix_crc(buf: bytearray) -> None:
+    """Recompute the payload CRC, as a faulty or hostile edge would."""
+    fields = struct.unpack_from(_BASE_FMT, buf)
+    header, enh_len = fields[3], fields[-1]
+    if header > len(buf) or enh_len > len(buf):
+        return
+    crc = zlib.crc32(bytes(buf[header:len(buf) - enh_len]))
+    struct.pack_into("<I", buf, struct.calcsize(_BASE_FMT) - 16, crc)
+
+
+def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
+    for i in range(n):
+        kind = i % 6
+        data = bytearray(seeds[i % len(seeds)])
+        if kind == 0:  # random bytes, random length
+            yield rng.bytes(int(rng.integers(0, 4096)))
+        elif kind == 1:  # truncation
+            yield bytes(data[: int(rng.integers(0, len(data)))])
+        elif kind in (2, 3):  # byte flips, CRC repaired in kind 3
+            for _ in range(int(rng.integers(1, 8))):
+                pos = int(rng.integers(0, len(data)))
+                data[pos] = int(rng.integers(0, 256))
+            if kind == 3 and len(data) >= struct.calcsize(_BASE_FMT):
+                _fix_crc(data)
+            yield bytes(data)
+        elif kind == 4:  # header field overwritten with extreme values, CRC repaired
+            if len(data) >= 64:
+                pos = int(rng.integers(4, 64))
+                data[pos:pos + 4] = rng.choice([b"\xff\xff\xff\xff", b"\0\0\0\0",
+                                                b"\xff\x7f\0\0"])
+                _fix_crc(data)
+            yield bytes(data[:len(seeds[i % len(seeds)])])
+        else:  # payload replaced by random bytes of the same length, CRC repaired
+            if len(data) > 80:
+                data[72:] = rng.bytes(len(data) - 72)
+                _fix_crc(data)
+            yield bytes(data)
+
+
+def test_fuzz_ten_thousand_containers(small_codec, test_image):
+    seeds = [small_codec.encode(test_image, a, enhancement=e)
+             for a, e in ((0.0, False), (0.5, True), (1.0, True))]
+    rng = np.random.default_rng(1234)
+    outcomes = {"error": 0, "decoded": 0}
+    slowest = 0.0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for data in _mutants(seeds, 10_000, rng):
+        t0 = time.perf_counter()
+        try:
+            frame = small_codec.wire.decode_symbols(FrameContainer.from_bytes(data))
+            assert frame.y_symbols.shape[0] == 24
+            outcomes["decoded"] += 1
+        except BitstreamError:
+            outcomes["error"] += 1
+        slowest = max(slowest, time.perf_counter() - t0)
+    rss_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert outcomes["error"] + outcomes["decoded"] == 10_000
+    assert outcomes["error"] > 8_000  # nearly every mutation is detected...
+    assert slowest < 2.0  # ...within a time bound...
+    assert rss_growth_mb < 200  # ...and with bounded memory

@@ -1,0 +1,1 @@
+"""polc.training: training and evaluation pipelines (teacher, codec stages I/II, adapters)."""

@@ -1,0 +1,65 @@
+"""`polc train {teacher,codec,ship}`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from polc.shared.errors import ConfigError
+
+        raise ConfigError("--device cuda requested but no CUDA device is available")
+    return name
+
+
+def _run_teacher(args: argparse.Namespace) -> int:
+    from polc.shared.codec.config import load_codec_config
+    from polc.training.teacher import train_teacher
+
+    cfg = load_codec_config(args.config)
+    train_teacher(cfg, Path(args.run_dir), _device(args.device))
+    return 0
+
+
+def _run_codec(args: argparse.Namespace) -> int:
+    from polc.shared.codec.config import load_codec_config
+    from polc.training.codec import train_codec
+
+    cfg = load_codec_config(args.config)
+    teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
+    stages = tuple(int(s) for s in args.stages.split(","))
+    train_codec(cfg, Path(args.run_dir), teacher, _device(args.device), stages)
+    return 0
+
+
+def _run_ship(args: argparse.Namespace) -> int:
+    from polc.shared.codec.export import ship_run
+
+    ship_run(Path(args.run_dir), Path(args.out) if args.out else None)
+    return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="train_command", metavar="WHAT", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=None,
+                        help="YAML config file or preset name (tiny, paper); default tiny")
+    common.add_argument("--run-dir", default="runs/tiny", help="checkpoints and outputs")
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+
+    t = sub.add_parser("teacher", parents=[common], help="pixel-domain teacher (stage 0)")
+    t.set_defaults(handler=_run_teacher)
+    c = sub.add_parser("codec", parents=[common], help="codec stage I and II (resumable)")
+    c.add_argument("--teacher", default=None, help="teacher weights (default RUN_DIR/teacher.pt)")
+    c.add_argument("--stages", default="1,2", help="which stages to run, e.g. 1 or 1,2")
+    c.set_defaults(handler=_run_codec)
+    s = sub.add_parser("ship", help="export a finished run as the bundled default weights")
+    s.add_argument("--run-dir", default="runs/tiny")
+    s.add_argument("--out", default=None, help="output folder (default: polc/shared/weights)")
+    s.set_defaults(handler=_run_ship)

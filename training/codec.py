@@ -1,0 +1,199 @@
+"""Codec training: stage I (primary branch, variable rate) and stage II (enhancement layer).
+
+Stage I:  L = R(v̂) + R(ẑ) + λ_l·(w_mse·255²·MSE(x, x̂₁) + w_feat·C(x, x̂₁)) + λ_local·D_local
+          with C the teacher feature-matching (cognition) term, the level l sampled per sample.
+Stage II: primary frozen;  L = R(ŝ) + λ_m,l·255²·MSE(x, x̂₂).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from polc.shared.codec.config import CodecConfig, StageConfig
+from polc.shared.codec.model import RDCCodec
+from polc.shared.data import ensure_synthetic
+from polc.shared.vision.backbone import SmallResNet
+from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
+from polc.training.schedule import lr_at
+from polc.training.teacher import load_teacher
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+def bits(likelihoods: dict[str, torch.Tensor], keys: tuple[str, ...]) -> torch.Tensor:
+    """Total bits per sample (B,) of the named likelihood tensors."""
+    return sum(torch.log2(likelihoods[k]).flatten(1).sum(1) for k in keys) * -1.0
+
+
+def feature_loss(teacher: SmallResNet, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-sample cognition term: relative feature error of layer1..layer3 of the teacher."""
+    with torch.no_grad():
+        ref = teacher.features(x)[:3]
+    out = teacher.features(x_hat)[:3]
+    terms = [((o - r) ** 2).flatten(1).mean(1) / (r ** 2).flatten(1).mean(1).clamp_min(1e-6)
+             for o, r in zip(out, ref, strict=True)]
+    return sum(terms) / len(terms)
+
+
+def range_penalty(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """D_local: squared error on the pixels of x̂ outside [0, 1] (keeps x̂₁ in range)."""
+    outside = ((x_hat < 0) | (x_hat > 1)).float()
+    return ((x_hat - x) ** 2 * outside).flatten(1).mean(1)
+
+
+def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    d = cfg.data
+    if d.source == "folder":
+        assert d.folder is not None
+        paths = list_images(d.folder)
+        train = load_image_tensor(paths[:-d.eval_images] or paths, "codec train")
+        evals = load_image_tensor(paths[-d.eval_images:], "codec eval")
+        return train, evals
+    train = load_image_tensor(list_images(
+        ensure_synthetic("det", d.synthetic_images, d.synthetic_seed) / "images"), "codec train")
+    evals = load_image_tensor(list_images(
+        ensure_synthetic("det", d.eval_images, d.eval_seed) / "images"), "codec eval")
+    return train, evals
+
+
+@torch.no_grad()
+def evaluate(model: RDCCodec, images: torch.Tensor, stage: int, device: str) -> list[dict]:
+    """bpp and PSNR per trained level on full eval images (estimated rate, hard rounding)."""
+    model.eval()
+    rows = []
+    x = images.float().div(255.0).to(device)
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 64, (-w) % 64
+    xp = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    for level in range(model.arch.levels):
+        lv = torch.full((x.shape[0],), level, dtype=torch.long, device=device)
+        out = model(xp, lv, stage=stage, noisy=False)
+        keys = ("y", "z", "s") if stage == 2 else ("y", "z")
+        bpp_base = (bits(out["likelihoods"], ("y", "z")).sum() / (x.shape[0] * h * w)).item()
+        x1 = out["x1"][..., :h, :w].clamp(0, 1)
+        row = {"level": level, "bpp_base": bpp_base, "psnr_x1": psnr(x, x1)}
+        if stage == 2:
+            x2 = (out["x1"] + out["r"])[..., :h, :w].clamp(0, 1)
+            row["bpp_enh"] = (bits(out["likelihoods"], ("s",)).sum()
+                              / (x.shape[0] * h * w)).item()
+            row["psnr_x2"] = psnr(x, x2)
+        del keys
+        rows.append(row)
+    model.train()
+    return rows
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    mse = F.mse_loss(x, y, reduction="none").flatten(1).mean(1)
+    return (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean().item()
+
+
+def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
+                 teacher: SmallResNet | None, train: torch.Tensor, evals: torch.Tensor,
+                 run_dir: Path, device: str) -> None:
+    ckpt_path = run_dir / f"stage{stage}_ckpt.pt"
+    params = model.primary_parameters() if stage == 1 else model.enhancement_parameters()
+    opt = torch.optim.Adam(params, lr=sc.lr)
+    aux_opt = torch.optim.Adam(model.quantile_parameters(), lr=1e-3)
+    step = 0
+    if (state := load_if_exists(ckpt_path)) is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        aux_opt.load_state_dict(state["aux_optimizer"])
+        step = state["step"]
+        log.info("resuming stage %d from step %d", stage, step)
+    if step >= sc.steps:
+        return
+    lambdas = torch.tensor(cfg.loss.lambdas if stage == 1 else cfg.loss.lambdas_aux,
+                           device=device)
+    batches = RandomCropBatches(train, sc.crop, sc.batch_size, cfg.seed * 1000 + stage + step)
+    gen = torch.Generator().manual_seed(cfg.seed * 31 + stage + step)
+    L = model.arch.levels
+    model.train()
+    bar = tqdm(total=sc.steps, initial=step, desc=f"codec stage {stage}", unit="step")
+    history_path = run_dir / f"stage{stage}_eval.jsonl"
+    while step < sc.steps:
+        lr = lr_at(step, sc.steps, sc.lr, sc.lr_final, sc.warmup_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x = batches.next().to(device)
+        level = torch.randint(0, L, (x.shape[0],), generator=gen).to(device)
+        lam = lambdas[level]
+        out = model(x, level, stage=stage, noisy=True)
+        num_px = x.shape[-1] * x.shape[-2]
+        if stage == 1:
+            bpp = bits(out["likelihoods"], ("y", "z")) / num_px
+            mse = F.mse_loss(out["x1"], x, reduction="none").flatten(1).mean(1)
+            feat = feature_loss(teacher, x, out["x1"]) if teacher is not None else 0 * mse
+            dist = cfg.loss.w_mse * 255 ** 2 * mse + cfg.loss.w_feat * feat
+            loss = (bpp + lam * dist + cfg.loss.lambda_local * 255 ** 2
+                    * range_penalty(out["x1"], x)).mean()
+        else:
+            bpp = bits(out["likelihoods"], ("s",)) / num_px
+            mse = F.mse_loss(out["x1"] + out["r"], x, reduction="none").flatten(1).mean(1)
+            loss = (bpp + lam * 255 ** 2 * mse).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        aux = model.aux_loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", bpp=f"{bpp.mean().item():.3f}",
+                            psnr=f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
+                            lr=f"{lr:.1e}")
+        if step % sc.checkpoint_every == 0 or step == sc.steps:
+            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "aux_optimizer": aux_opt.state_dict(), "step": step}, ckpt_path)
+        if step % sc.eval_every == 0 or step == sc.steps:
+            rows = evaluate(model, evals, stage, device)
+            with open(history_path, "a") as fh:
+                fh.write(json.dumps({"step": step, "rows": rows}) + "\n")
+            tqdm.write(f"stage {stage} step {step}: " + "  ".join(
+                f"L{r['level']}: {r['bpp_base']:.3f}bpp {r['psnr_x1']:.2f}dB"
+                + (f" +{r['bpp_enh']:.3f} {r['psnr_x2']:.2f}dB" if stage == 2 else "")
+                for r in rows))
+    bar.close()
+
+
+def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
+                device: str = "cpu", stages: tuple[int, ...] = (1, 2)) -> Path:
+    """Train (or resume) the codec; returns the path of the final float checkpoint."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                        sort_keys=False))
+    torch.manual_seed(cfg.seed)
+    model = RDCCodec(cfg.arch).to(device)
+    train, evals = codec_data(cfg)
+    teacher = None
+    if cfg.loss.w_feat > 0:
+        if teacher_path is None or not teacher_path.is_file():
+            raise FileNotFoundError(f"teacher weights not found: {teacher_path}")
+        teacher = load_teacher(teacher_path, device)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    t0 = time.time()
+    if 1 in stages:
+        _train_stage(model, 1, cfg.stage1, cfg, teacher, train, evals, run_dir, device)
+    if 2 in stages:
+        s1 = load_if_exists(run_dir / "stage1_ckpt.pt")
+        if s1 is not None and load_if_exists(run_dir / "stage2_ckpt.pt") is None:
+            model.load_state_dict(s1["model"])
+        _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
+    final = run_dir / "codec_float.pt"
+    save_atomic({"model": model.cpu().state_dict(), "config": cfg.model_dump(mode="json"),
+                 "train_seconds": time.time() - t0}, final)
+    return final

@@ -1,0 +1,115 @@
+"""Stage 0: the pixel-domain teacher (a small torchvision-style ResNet) trained from scratch.
+
+It is the frozen network of the codec's cognition-oriented loss, and the pixel model and
+distillation teacher of the compressed-domain adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from polc.shared.codec.config import CodecConfig
+from polc.shared.data import CLASSES, ensure_synthetic
+from polc.shared.errors import DatasetError
+from polc.shared.vision.backbone import SmallResNet
+from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.datasets import list_images, load_image_tensor
+from polc.training.schedule import lr_at
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+def load_labelled_folder(root: Path, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageFolder layout -> (uint8 images, labels); labels follow CLASSES order."""
+    paths = list_images(root)
+    labels = []
+    for p in paths:
+        name = p.parent.name
+        if name not in CLASSES:
+            raise DatasetError(f"{p}: folder '{name}' is not a known class {CLASSES}")
+        labels.append(CLASSES.index(name))
+    return load_image_tensor(paths, desc), torch.tensor(labels)
+
+
+def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip + small random translation (reflect-padded)."""
+    flips = torch.rand(batch.shape[0], generator=gen) < 0.5
+    batch = torch.where(flips[:, None, None, None], batch.flip(-1), batch)
+    pad = batch.shape[-1] // 16
+    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()
+    return padded[..., dy:dy + batch.shape[-2], dx:dx + batch.shape[-1]]
+
+
+@torch.no_grad()
+def evaluate(model: SmallResNet, images: torch.Tensor, labels: torch.Tensor,
+             batch: int = 200) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch].float() / 255.0
+        correct += (model(x).argmax(1) == labels[i:i + batch]).sum().item()
+    model.train()
+    return correct / len(images)
+
+
+def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
+    tc = cfg.teacher
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = load_labelled_folder(
+        ensure_synthetic("cls", tc.train_images, tc.seed, (tc.crop, tc.crop)), "teacher train")
+    test_x, test_y = load_labelled_folder(
+        ensure_synthetic("cls", 1000, tc.seed + 1000, (tc.crop, tc.crop)), "teacher eval")
+    torch.manual_seed(cfg.seed)
+    model = SmallResNet(len(CLASSES), tc.widths).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=5e-4)
+    ckpt_path = run_dir / "teacher_ckpt.pt"
+    step = 0
+    if (state := load_if_exists(ckpt_path)) is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        log.info("resuming teacher from step %d", step)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+    bar = tqdm(total=tc.steps, initial=step, desc="teacher", unit="step")
+    t0 = time.time()
+    while step < tc.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, tc.steps, tc.lr, tc.lr * 0.01, 100)
+        idx = torch.randint(0, len(train_x), (tc.batch_size,), generator=gen)
+        x = augment(train_x[idx].float() / 255.0, gen).to(device)
+        loss = F.cross_entropy(model(x), train_y[idx].to(device), label_smoothing=0.05)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % 250 == 0 or step == tc.steps:
+            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step}, ckpt_path)
+        if step % 500 == 0 or step == tc.steps:
+            acc = evaluate(model.cpu(), test_x, test_y)
+            model.to(device)
+            tqdm.write(f"teacher step {step}: held-out top-1 {acc:.3f}")
+    bar.close()
+    model = model.cpu().eval()
+    acc = evaluate(model, test_x, test_y)
+    out = run_dir / "teacher.pt"
+    save_atomic({"state_dict": model.state_dict(), "widths": list(tc.widths),
+                 "classes": list(CLASSES), "held_out_top1": acc,
+                 "train_seconds": time.time() - t0}, out)
+    log.info("teacher saved to %s (held-out top-1 %.3f)", out, acc)
+    return out
+
+
+def load_teacher(path: Path, device: str = "cpu") -> SmallResNet:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = SmallResNet(len(state["classes"]), tuple(state["widths"]))
+    model.load_state_dict({k: v.float() for k, v in state["state_dict"].items()})
+    return model.to(device).eval()
