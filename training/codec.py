@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import yaml
 from polc.shared.codec.config import CodecConfig, StageConfig
 from polc.shared.codec.model import RDCCodec
-from polc.shared.data import ensure_synthetic
+
 from polc.shared.vision.backbone import SmallResNet
 from polc.training.checkpoint import load_if_exists, save_atomic
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
@@ -51,6 +51,8 @@ def range_penalty(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    from polc.shared.data import ensure_synthetic
+
     d = cfg.data
     if d.source == "folder":
         assert d.folder is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from polc.shared.codec.config import CodecConfig
-from polc.shared.data import CLASSES, ensure_synthetic
+from polc.shared.data import CLASSES
 from polc.shared.errors import DatasetError
 from polc.shared.vision.backbone import SmallResNet
 from polc.training.checkpoint import load_if_exists, save_atomic
@@ -59,6 +59,8 @@ def evaluate(model: SmallResNet, images: torch.Tensor, labels: torch.Tensor,
 
 
 def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
+    from polc.shared.data import ensure_synthetic
+
     tc = cfg.teacher
     run_dir.mkdir(parents=True, exist_ok=True)
     train_x, train_y = load_labelled_folder(

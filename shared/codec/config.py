@@ -35,21 +35,21 @@ class TeacherConfig(_Strict):
 
 
 class StageConfig(_Strict):
-    steps: int = Field(8000, ge=1)
+    steps: int = Field(16000, ge=1)
     batch_size: int = Field(8, ge=1)
     crop: int = Field(128, ge=64)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(5e-4, gt=0)
     lr_final: float = Field(5e-5, gt=0)
     warmup_steps: int = Field(200, ge=0)
-    eval_every: int = Field(1000, ge=1)
-    checkpoint_every: int = Field(250, ge=1)
+    eval_every: int = Field(2000, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
 
 
 class LossConfig(_Strict):
     # Stage I: R + lambda_l * (w_mse * 255^2 * MSE + w_feat * C_feat) + lambda_local * D_local
     lambdas: list[float] = Field(default_factory=lambda: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08])
     w_mse: float = Field(0.5, ge=0)
-    w_feat: float = Field(40.0, ge=0)
+    w_feat: float = Field(200.0, ge=0)
     lambda_local: float = Field(1e-5, ge=0)
     # Stage II: R(s) + lambda_m * 255^2 * MSE(x, x_hat_2)
     lambdas_aux: list[float] = Field(
@@ -70,7 +70,7 @@ class CodecConfig(_Strict):
     arch: ArchitectureConfig = ArchitectureConfig()
     teacher: TeacherConfig = TeacherConfig()
     stage1: StageConfig = StageConfig()
-    stage2: StageConfig = StageConfig(steps=3000, lr=1e-3)
+    stage2: StageConfig = StageConfig(steps=6000, lr=5e-4)
     loss: LossConfig = LossConfig()
     data: DataConfig = DataConfig()
     seed: int = 0

@@ -75,7 +75,7 @@ def export_onnx(model: RDCCodec, out_dir: Path, opset: int = 17) -> dict[str, Pa
     return paths
 
 
-def make_session(path: Path, provider: str = "cpu", threads: int = 0):
+def make_session(path: Path, provider: str = "cpu", threads: int = 0, warn: bool = True):
     """An ORT session on the requested provider, falling back to CPU with one warning."""
     import onnxruntime as ort
 
@@ -92,7 +92,7 @@ def make_session(path: Path, provider: str = "cpu", threads: int = 0):
         opts.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     active = session.get_providers()
-    if wanted[0] not in active:
+    if warn and wanted[0] not in active:
         log.warning("ONNX Runtime provider %s is not usable on this machine "
                     "(missing GPU or CUDA/TensorRT libraries); running on %s",
                     wanted[0], active[0])
@@ -103,8 +103,9 @@ class OrtTransforms:
     """EncoderTransforms backed by ONNX Runtime sessions."""
 
     def __init__(self, onnx_dir: Path, provider: str = "cpu", threads: int = 0):
-        self.sessions = {name: make_session(onnx_dir / f"{name}.onnx", provider, threads)
-                         for name in ("g_a", "h_a", "t_enc")}
+        self.sessions = {name: make_session(onnx_dir / f"{name}.onnx", provider, threads,
+                                            warn=(i == 0))
+                         for i, name in enumerate(("g_a", "h_a", "t_enc"))}
 
     def _run(self, name: str, a: np.ndarray) -> np.ndarray:
         return self.sessions[name].run(None, {"input": np.ascontiguousarray(a, np.float32)})[0]
