@@ -23,6 +23,9 @@ def register(parser: argparse.ArgumentParser) -> None:
             if exc.name and exc.name.startswith("polc"):
                 continue
             raise
+        if not hasattr(module, "add_arguments"):  # module registers its own sub-command
+            module.register(sub)
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(handler=module.run)

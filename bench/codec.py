@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim, psnr
 from tqdm import tqdm
+
+from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim, psnr
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BETAS = (0.0, 0.5, 1.0)
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _eval_images(args: argparse.Namespace) -> list[np.ndarray]:
     from PIL import Image
+
     from polc.training.datasets import list_images
 
     if args.data:

@@ -19,7 +19,12 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("codec", "encode / decode / inspect .polc containers", "polc.shared.codec.cli"),
     ("export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"),
     ("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
+    ("edge", "the edge node: capture, encode, spool and stream to the cloud", "polc.edge.cli"),
     ("demo", "run the end-to-end demo on the bundled default model", "polc.shared.demo"),
+    ("cloud", "the cloud service (gRPC ingest, reconstruct, query)", "polc.cloud.cli"),
+    ("reconstruct", "fetch a stored frame's reconstruction at β from the cloud",
+     "polc.cloud.operator_cli"),
+    ("frames", "list cameras / stored frames on the cloud", "polc.cloud.frames_cli"),
 ]
 
 

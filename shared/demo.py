@@ -21,6 +21,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
+
     from polc.shared.codec.runtime import Codec
     from polc.shared.data import render_video_frames
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.model import RDCCodec

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.integer_hyper import IntegerHyperSynthesis
 from polc.shared.errors import BitstreamError

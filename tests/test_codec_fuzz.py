@@ -9,6 +9,7 @@ import time
 import zlib
 
 import numpy as np
+
 from polc.shared.codec.container import FrameContainer
 from polc.shared.errors import BitstreamError
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
+from tqdm import tqdm
+
 from polc.shared.codec.config import CodecConfig, StageConfig
 from polc.shared.codec.model import RDCCodec
-
 from polc.shared.vision.backbone import SmallResNet
 from polc.training.checkpoint import load_if_exists, save_atomic
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
 from polc.training.schedule import lr_at
 from polc.training.teacher import load_teacher
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from polc.shared.errors import DatasetError
 from tqdm import tqdm
+
+from polc.shared.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

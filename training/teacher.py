@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
+
 from polc.shared.codec.config import CodecConfig
 from polc.shared.data import CLASSES
 from polc.shared.errors import DatasetError
@@ -19,7 +21,6 @@ from polc.shared.vision.backbone import SmallResNet
 from polc.training.checkpoint import load_if_exists, save_atomic
 from polc.training.datasets import list_images, load_image_tensor
 from polc.training.schedule import lr_at
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

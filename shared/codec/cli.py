@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
 from polc.shared.errors import BitstreamError, PolcError
 
 

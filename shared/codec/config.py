@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from polc.shared.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from polc.shared.errors import ConfigError
 
 
 class _Strict(BaseModel):
@@ -35,7 +36,7 @@ class TeacherConfig(_Strict):
 
 
 class StageConfig(_Strict):
-    steps: int = Field(16000, ge=1)
+    steps: int = Field(12000, ge=1)
     batch_size: int = Field(8, ge=1)
     crop: int = Field(128, ge=64)
     lr: float = Field(5e-4, gt=0)
@@ -70,7 +71,7 @@ class CodecConfig(_Strict):
     arch: ArchitectureConfig = ArchitectureConfig()
     teacher: TeacherConfig = TeacherConfig()
     stage1: StageConfig = StageConfig()
-    stage2: StageConfig = StageConfig(steps=6000, lr=5e-4)
+    stage2: StageConfig = StageConfig(steps=4000, lr=5e-4)
     loss: LossConfig = LossConfig()
     data: DataConfig = DataConfig()
     seed: int = 0

@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
 from polc.shared.errors import BitstreamError
 
 BASE_MAGIC = b"POLC"

@@ -11,8 +11,9 @@ enhancement bitstream has no encoder/decoder parameter-synchronisation hazard at
 from __future__ import annotations
 
 import torch
-from polc.shared.codec.transforms import deconv
 from torch import nn
+
+from polc.shared.codec.transforms import deconv
 
 
 class ScalableTransform(nn.Module):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import constriction
 import numpy as np
+
 from polc.shared.errors import BitstreamError
 
 

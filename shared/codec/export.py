@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import torch
+
 from polc.shared.codec.config import CodecConfig
 from polc.shared.codec.integer_hyper import export_layers, scale_thresholds
 from polc.shared.codec.model import RDCCodec

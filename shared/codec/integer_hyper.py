@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from polc.shared.codec.transforms import HyperSynthesis
 
 W_FRAC = 12  # fractional bits of the weights

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models.utils import update_registered_buffers  # noqa: F401  (re-export)
+from torch import nn
+
 from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.enhancement import ResidualSynthesis, ScalableTransform
 from polc.shared.codec.gain import GainUnit, as_map, default_log_gains
@@ -24,7 +26,6 @@ from polc.shared.codec.transforms import (
     HyperSynthesis,
     SynthesisTransform,
 )
-from torch import nn
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from compressai.layers import GDN
-from polc.shared.codec.model import RDCCodec
 from torch import nn
+
+from polc.shared.codec.model import RDCCodec
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from polc.shared.codec.container import PAD, FrameContainer, FrameGeometry
 from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.weights import build_model, read_codec_file

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+
 from polc.shared.codec.entropy_coder import CategoricalTables
 
 PRECISION = 16  # frequencies sum to about 2**16

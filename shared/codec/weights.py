@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.wire import WireModel

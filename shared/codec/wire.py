@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
 from polc.shared.codec.container import (
     EnhancementLayer,
     FrameContainer,

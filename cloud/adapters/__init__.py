@@ -1,0 +1,1 @@
+"""POLC compressed-domain adapters: machine tasks straight from the decoded latent ŷ."""

@@ -1,0 +1,122 @@
+"""Adapter training: codec frozen, backbone frozen (by default), stem trained with
+task loss + feature distillation from the pixel-domain teacher on the original image.
+
+    x ─(frozen codec, α ~ U[0,1])─► ŷ ─adapter─► f₂, f₃, f₄ ─► logits ── CE(label)
+    x ─────────────(frozen teacher)─────────► f₂*, f₃*, f₄*        ── Σ ‖f − f*‖² / ‖f*‖²
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from polc.cloud.adapters.classification import LatentClassifier
+from polc.shared.codec.model import RDCCodec
+from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.schedule import lr_at
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def latents_at(model: RDCCodec, y: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """ŷ of precomputed y at per-sample α (hard quantisation, as on the wire)."""
+    g = model.gain_y.interpolate(alpha)[:, :, None, None]
+    v = y * g
+    z_hat = torch.round(model.h_a(v))
+    mu, _ = model.h_s(z_hat)
+    return (torch.round(v - mu) + mu) / g
+
+
+@torch.no_grad()
+def analyse_all(model: RDCCodec, images: torch.Tensor, batch: int = 100) -> torch.Tensor:
+    """y = g_a(x) for a uint8 image tensor (α-independent, so computed once)."""
+    out = []
+    for i in tqdm(range(0, len(images), batch), desc="g_a over training crops", leave=False):
+        out.append(model.g_a(images[i:i + batch].float() / 255.0))
+    return torch.cat(out)
+
+
+def distillation(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
+    terms = [F.mse_loss(s, t) / t.pow(2).mean().clamp_min(1e-6)
+             for s, t in zip(student, teacher, strict=True)]
+    return sum(terms) / len(terms)
+
+
+@torch.no_grad()
+def accuracy(adapter: LatentClassifier, model: RDCCodec, y: torch.Tensor,
+             labels: torch.Tensor, alpha: float) -> float:
+    adapter.eval()
+    correct = 0
+    for i in range(0, len(y), 250):
+        a = torch.full((len(y[i:i + 250]),), alpha)
+        correct += (adapter(latents_at(model, y[i:i + 250], a)).argmax(1)
+                    == labels[i:i + 250]).sum().item()
+    adapter.train()
+    return correct / len(y)
+
+
+def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
+                      train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                      run_dir: Path, steps: int = 1500, batch_size: int = 64, lr: float = 2e-3,
+                      w_distill: float = 1.0, rank: int = 32, seed: int = 0) -> LatentClassifier:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    codec_model.eval()
+    teacher.eval()
+    torch.manual_seed(seed)
+    adapter = LatentClassifier(teacher, codec_model.arch.M, rank)
+    params = [p for p in adapter.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    ckpt = run_dir / "adapter_cls_ckpt.pt"
+    step = 0
+    if (state := load_if_exists(ckpt)) is not None:
+        adapter.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+    y_train = analyse_all(codec_model, train_x)
+    y_test = analyse_all(codec_model, test_x)
+    gen = torch.Generator().manual_seed(seed + step)
+    adapter.train()
+    bar = tqdm(total=steps, initial=step, desc="cls adapter", unit="step")
+    t0 = time.time()
+    while step < steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr, lr * 0.02, 50)
+        idx = torch.randint(0, len(train_x), (batch_size,), generator=gen)
+        alpha = torch.rand(batch_size, generator=gen)
+        y_hat = latents_at(codec_model, y_train[idx], alpha)
+        with torch.no_grad():
+            target = teacher.features(train_x[idx].float() / 255.0)[1:]
+        feats = adapter.features(y_hat)
+        logits = adapter.head(feats[-1])
+        loss = F.cross_entropy(logits, train_y[idx]) + w_distill * distillation(feats[1:],
+                                                                                target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % 250 == 0 or step == steps:
+            save_atomic({"model": adapter.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step}, ckpt)
+        if step % 500 == 0 or step == steps:
+            accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
+            tqdm.write(f"adapter step {step}: held-out top-1 alpha=0 {accs[0.0]:.3f} "
+                       f"alpha=1 {accs[1.0]:.3f}")
+    bar.close()
+    log.info("adapter trained in %.0f s", time.time() - t0)
+    return adapter.eval()
+
+
+def save_cls_adapter(adapter: LatentClassifier, classes: list[str], fingerprint: str,
+                     path: Path, rank: int = 32) -> None:
+    stem = {k: v.half() for k, v in adapter.stem.state_dict().items()}
+    torch.save({"format": "polc-adapter-cls-1", "stem": stem, "classes": list(classes),
+                "latent_channels": adapter.stem.reduce.in_channels, "rank": rank,
+                "codec_fingerprint": fingerprint}, path)
