@@ -9,8 +9,10 @@ BENCHES = [
     ("codec", "rate-distortion, speed and JPEG comparison of the codec", "polc.bench.codec"),
     ("determinism", "torch vs ONNX Runtime entropy-parameter mismatches",
      "polc.bench.determinism"),
+    ("tasks", "machine-task accuracy vs rate (adapter, pixel, JPEG)", "polc.bench.tasks"),
     ("data", "difficulty check of the synthetic classification data",
      "polc.bench.data_difficulty"),
+    ("edge", "edge throughput per stage, torch vs ONNX Runtime", "polc.bench.edge"),
 ]
 
 

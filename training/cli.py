@@ -38,6 +38,29 @@ def _run_codec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_adapter(args: argparse.Namespace) -> int:
+    from polc.shared.codec.runtime import Codec
+    from polc.shared.codec.weights import default_teacher_path
+    from polc.shared.data import CLASSES, ensure_synthetic
+    from polc.shared.errors import ConfigError
+    from polc.training.adapter import save_cls_adapter, train_cls_adapter
+    from polc.training.teacher import load_labelled_folder, load_teacher
+
+    if args.task != "cls":
+        raise ConfigError("--task det: the detection adapter is not available yet")
+    codec = Codec.load(args.codec)
+    teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
+    train_x, train_y = load_labelled_folder(ensure_synthetic("cls", args.images, 1), "train")
+    test_x, test_y = load_labelled_folder(ensure_synthetic("cls", 1000, 1001), "eval")
+    run_dir = Path(args.run_dir)
+    adapter = train_cls_adapter(codec.model, teacher, train_x, train_y, test_x, test_y,
+                                run_dir, steps=args.steps)
+    out = run_dir / "adapter_cls.pt"
+    save_cls_adapter(adapter, list(CLASSES), codec.fingerprint, out)
+    print(f"adapter saved to {out}")
+    return 0
+
+
 def _run_ship(args: argparse.Namespace) -> int:
     from polc.shared.codec.export import ship_run
 
@@ -59,6 +82,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--teacher", default=None, help="teacher weights (default RUN_DIR/teacher.pt)")
     c.add_argument("--stages", default="1,2", help="which stages to run, e.g. 1 or 1,2")
     c.set_defaults(handler=_run_codec)
+    a = sub.add_parser("adapter", help="compressed-domain adapter (codec and backbone frozen)")
+    a.add_argument("--task", choices=["cls", "det"], default="cls")
+    a.add_argument("--run-dir", default="runs/tiny")
+    a.add_argument("--codec", default=None, help="codec weights (default: bundled)")
+    a.add_argument("--teacher", default=None, help="pixel backbone (default: bundled)")
+    a.add_argument("--steps", type=int, default=1500)
+    a.add_argument("--images", type=int, default=20000, help="synthetic training crops")
+    a.set_defaults(handler=_run_adapter)
     s = sub.add_parser("ship", help="export a finished run as the bundled default weights")
     s.add_argument("--run-dir", default="runs/tiny")
     s.add_argument("--out", default=None, help="output folder (default: polc/shared/weights)")

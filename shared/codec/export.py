@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -60,5 +61,8 @@ def ship_run(run_dir: Path, out_dir: Path | None = None) -> Path:
         t["state_dict"] = {k: (v.half() if v.is_floating_point() else v)
                            for k, v in t["state_dict"].items()}
         torch.save(t, out_dir / "teacher.pt")
+    adapter = run_dir / "adapter_cls.pt"
+    if adapter.is_file():
+        shutil.copyfile(adapter, out_dir / "adapter_cls.pt")
     log.info("shipped weights to %s", out_dir)
     return out_dir / "codec.pt"
