@@ -1,0 +1,226 @@
+"""Cloud ingest throughput: N concurrent edge streams against a local `polc cloud` server.
+
+Three runs in one process, same clients, same frames:
+
+* ``full``        the real service: decode + analyzer + durable store, ack after fsync;
+* ``decode-off``  the real ingest path with decoding and analysis switched off
+                  (``analyzer.decode = false``): parsing, exactly-once check, store, ack;
+* ``bare``        a bare grpc.aio bidi stream that acks every message it reads.
+
+Reports frames/s, p50/p99 ack latency (frame sent → ack received) and the ratio
+decode-off msg/s ÷ bare msg/s. Defaults are short (3 s per run); the acceptance run is
+``--streams 16 --seconds 60``. Not registered in ``polc bench`` yet: run it as
+``python -m polc.bench.cloud_ingest [--json OUT.json]`` (add ``("cloud-ingest", ...,
+"polc.bench.cloud_ingest")`` to ``bench/cli.py``'s BENCHES to get ``polc bench cloud-ingest``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--streams", type=int, default=16)
+    p.add_argument("--seconds", type=float, default=3.0, help="duration of each run")
+    p.add_argument("--window", type=int, default=32)
+    p.add_argument("--weights", default=None,
+                   help="codec weights (default: bundled, else a small untrained codec)")
+    p.add_argument("--teacher", default=None,
+                   help="teacher weights for the full run (default: shipped, else no analyzer)")
+    p.add_argument("--size", default="256x192", help="frame size WxH")
+    p.add_argument("--runs", default="full,decode-off,bare")
+    p.add_argument("--json", default=None, help="write the results here")
+
+
+def _codec(weights: str | None, workdir: Path):
+    from polc.shared.codec.runtime import Codec
+    from polc.shared.codec.weights import default_codec_path
+
+    path = Path(weights) if weights else default_codec_path()
+    if not path.is_file():  # the trained model is not shipped yet: a small untrained one
+        import torch
+
+        from polc.shared.codec.config import ArchitectureConfig
+        from polc.shared.codec.export import export_codec
+        from polc.shared.codec.model import RDCCodec
+
+        torch.manual_seed(0)
+        model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
+                                            residual_channels=8))
+        path = workdir / "codec.pt"
+        torch.save(export_codec(model, {"bench": True}), path)
+    return Codec.load(path), path
+
+
+async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: float,
+                 bare: bool, latencies: list[float], seq0: int) -> int:
+    from polc.v1 import ingest_pb2, ingest_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
+        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(camera_id=camera)))
+        if not bare:
+            await call.read()  # HelloAck
+        credits = asyncio.Semaphore(window)
+        sent: dict[int, float] = {}
+        acked = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def reader() -> None:
+            nonlocal acked
+            while True:
+                msg = await call.read()
+                if msg is grpc.aio.EOF:
+                    return
+                kind = msg.WhichOneof("kind")
+                if kind in ("ack", "error"):
+                    seq = getattr(msg, kind).seq
+                    latencies.append(time.perf_counter() - sent.pop(seq))
+                    acked += kind == "ack"
+                    credits.release()
+
+        task = asyncio.create_task(reader())
+        seq = seq0
+        while time.perf_counter() < stop_at:
+            await credits.acquire()
+            sent[seq] = time.perf_counter()
+            await call.write(ingest_pb2.IngestRequest(frame=ingest_pb2.Frame(
+                camera_id=camera, seq=seq, base_layer=frame)))
+            seq += 1
+        await call.done_writing()
+        await task
+        return acked
+
+
+class _BareServer:
+    """grpc.aio IngestService that acks every frame it reads (no checks, no store)."""
+
+    def __init__(self) -> None:
+        from polc.v1 import ingest_pb2, ingest_pb2_grpc
+
+        class Servicer(ingest_pb2_grpc.IngestServiceServicer):
+            async def Ingest(self, request_iterator, context):
+                async for msg in request_iterator:
+                    if msg.WhichOneof("kind") == "frame":
+                        yield ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(
+                            camera_id=msg.frame.camera_id, seq=msg.frame.seq))
+
+        self._servicer, self._register = Servicer(), ingest_pb2_grpc
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+
+        async def go() -> int:
+            self._server = grpc.aio.server()
+            self._register.add_IngestServiceServicer_to_server(self._servicer, self._server)
+            port = self._server.add_insecure_port("127.0.0.1:0")
+            await self._server.start()
+            return port
+
+        port = asyncio.run_coroutine_threadsafe(go(), self._loop).result(30)
+        return f"127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(0), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def _clients(address: str, frame: bytes, streams: int, window: int, seconds: float,
+             bare: bool, conn) -> None:
+    """Client process: ``streams`` concurrent edge streams; sends (acked, latencies, wall)."""
+    latencies: list[float] = []
+
+    async def main() -> int:
+        counts = await asyncio.gather(*(
+            _drive(address, f"bench-{i}", frame, window, seconds, bare, latencies, 0)
+            for i in range(streams)))
+        return sum(counts)
+
+    t0 = time.perf_counter()
+    acked = asyncio.run(main())
+    conn.send((acked, latencies, time.perf_counter() - t0))
+    conn.close()
+
+
+def _one_run(name: str, address: str, frame: bytes, args: argparse.Namespace) -> dict:
+    """Drive a server from a separate client process (edges are other machines: the
+    clients must not share the server's interpreter lock)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_clients, args=(address, frame, args.streams, args.window,
+                                              args.seconds, name == "bare", child))
+    proc.start()
+    acked, latencies, wall = parent.recv()
+    proc.join(30)
+    lat = np.array(latencies) if latencies else np.zeros(1)
+    return {"run": name, "streams": args.streams, "acked": acked, "seconds": wall,
+            "frames_per_second": acked / wall,
+            "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
+            "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
+            "server_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run(args: argparse.Namespace) -> int:
+    from polc.cloud.config import load_config
+    from polc.cloud.server import ServerThread
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="polc-bench-") as tmp:
+        workdir = Path(tmp)
+        codec, weights = _codec(args.weights, workdir)
+        yy, xx = np.mgrid[0:height, 0:width]
+        image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+        frame = codec.encode(image, 0.5)
+        for name in args.runs.split(","):
+            if name == "bare":
+                server = _BareServer()
+                address = server.start()
+                try:
+                    results.append(_one_run(name, address, frame, args))
+                finally:
+                    server.stop()
+                continue
+            cfg = load_config(None, {
+                "listen": "127.0.0.1:0", "metrics_listen": "", "codec.weights": str(weights),
+                "store.path": str(workdir / f"store-{name}"), "ingest.window": args.window,
+                "analyzer.kind": "pixel-teacher" if name == "full" else "none",
+                "analyzer.teacher_weights": args.teacher if name == "full" else None,
+                "analyzer.decode": name == "full"})
+            with ServerThread(cfg, codec) as st:
+                results.append(_one_run(name, st.address, frame, args))
+    by = {r["run"]: r for r in results}
+    if "decode-off" in by and "bare" in by:
+        ratio = by["decode-off"]["frames_per_second"] / by["bare"]["frames_per_second"]
+        for r in results:
+            r["decode_off_vs_bare"] = ratio
+    print(f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'rss MB':>7}")
+    for r in results:
+        print(f"{r['run']:<11} {r['streams']:>7} {r['frames_per_second']:>9.1f} "
+              f"{r['ack_p50_ms']:>8.2f} {r['ack_p99_ms']:>8.2f} {r['server_max_rss_mb']:>7.0f}")
+    if "decode-off" in by and "bare" in by:
+        print(f"ingest path (decode off) / bare grpc.aio: {results[0]['decode_off_vs_bare']:.0%}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"frame_bytes": len(frame), "size": args.size,
+                                               "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))

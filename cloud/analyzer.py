@@ -1,0 +1,134 @@
+"""Machine-task analyzers: a batch of decoded frames in, one result per frame out.
+
+``FrameAnalyzer`` is the seam the compressed-domain POLC adapters plug into (they will read
+``DecodedFrame.y_hat`` directly). Until they exist, ``PixelTeacherAnalyzer`` runs the
+pixel-domain teacher classifier on the β = 1 reconstructions x̂₁:
+
+    frames ─group by size─► cat ŷ ─► g_s ─► x̂₁ (crop) ─► teacher ─► softmax ─► top-k
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from polc.shared.codec.runtime import Codec, DecodedFrame
+from polc.shared.codec.weights import default_teacher_path
+from polc.shared.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassScore:
+    label: str
+    score: float
+    class_index: int
+
+
+@dataclass
+class Detection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x_min, y_min, x_max, y_max (pixels)
+    class_index: int
+
+
+@dataclass
+class AnalysisResult:
+    """What an analyzer found in one frame."""
+
+    analyzer: str = ""
+    classes: list[ClassScore] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
+    analyzed_time_us: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> AnalysisResult:
+        if not data:
+            return cls()
+        return cls(data.get("analyzer", ""),
+                   [ClassScore(**c) for c in data.get("classes", [])],
+                   [Detection(d["label"], d["score"], tuple(d["box"]), d["class_index"])
+                    for d in data.get("detections", [])],
+                   data.get("analyzed_time_us", 0))
+
+
+class FrameAnalyzer(Protocol):
+    """A batch of decoded frames -> one AnalysisResult per frame (same order)."""
+
+    name: str
+
+    def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]: ...
+
+
+class NullAnalyzer:
+    """No machine task configured: every frame gets an empty result."""
+
+    name = ""
+
+    def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
+        return [AnalysisResult() for _ in frames]
+
+
+class PixelTeacherAnalyzer:
+    """Top-k classes of the pixel-domain teacher on x̂₁ (see the module docstring)."""
+
+    name = "pixel-teacher"
+
+    def __init__(self, codec: Codec, teacher: torch.nn.Module, classes: list[str],
+                 top_k: int = 5):
+        self.codec, self.teacher, self.classes = codec, teacher.eval(), list(classes)
+        self.top_k = min(top_k, len(self.classes))
+
+    @classmethod
+    def from_file(cls, codec: Codec, path: Path, top_k: int = 5) -> PixelTeacherAnalyzer:
+        from polc.training.teacher import load_teacher
+
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        teacher = load_teacher(path, codec.device)
+        return cls(codec, teacher, list(state["classes"]), top_k)
+
+    @torch.no_grad()
+    def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
+        results: list[AnalysisResult | None] = [None] * len(frames)
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, frame in enumerate(frames):
+            g = frame.container.geometry
+            groups[(g.width, g.height)].append(i)
+        stamp = time.time_ns() // 1000
+        for (width, height), idx in groups.items():
+            y_hat = torch.cat([frames[i].y_hat for i in idx])
+            x1, _ = self.codec.model.g_s(y_hat)
+            x1 = x1[:, :, :height, :width].clamp(0, 1)
+            probs = torch.softmax(self.teacher(x1), dim=1)
+            scores, labels = probs.topk(self.top_k, dim=1)
+            for row, i in enumerate(idx):
+                results[i] = AnalysisResult(self.name, [
+                    ClassScore(self.classes[int(c)], float(s), int(c))
+                    for s, c in zip(scores[row], labels[row], strict=True)], [], stamp)
+        return [r if r is not None else AnalysisResult() for r in results]
+
+
+def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
+                   top_k: int) -> FrameAnalyzer:
+    """The configured analyzer; without teacher weights: disabled, with one warning."""
+    if kind == "none":
+        return NullAnalyzer()
+    if teacher_weights is not None and not Path(teacher_weights).is_file():
+        raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher_weights}")
+    path = teacher_weights or default_teacher_path()
+    if not Path(path).is_file():
+        log.warning("no teacher weights at %s: the analyzer is disabled and frame results "
+                    "carry no classes", path)
+        return NullAnalyzer()
+    return PixelTeacherAnalyzer.from_file(codec, Path(path), top_k)

@@ -1,0 +1,47 @@
+"""Client-side helpers of the operator commands: channel, credentials, status -> error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import grpc
+
+from polc.shared.errors import PolcError
+
+
+class RemoteError(PolcError):
+    """A call to the cloud service failed (one line: status and message)."""
+
+
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", metavar="ADDR", default=os.environ.get(
+        "POLC_SERVER", "127.0.0.1:50051"), help="cloud address HOST:PORT (env POLC_SERVER)")
+    parser.add_argument("--token", metavar="T", default=os.environ.get("POLC_TOKEN"),
+                        help="bearer token (env POLC_TOKEN)")
+    parser.add_argument("--ca", metavar="FILE", help="CA certificate: connect with TLS")
+    parser.add_argument("--cert", metavar="FILE", help="client certificate (mutual TLS)")
+    parser.add_argument("--key", metavar="FILE", help="client key (mutual TLS)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="call deadline in seconds")
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    options = [("grpc.max_receive_message_length", 256 << 20)]
+    if args.ca:
+        cert = Path(args.cert).read_bytes() if args.cert else None
+        key = Path(args.key).read_bytes() if args.key else None
+        creds = grpc.ssl_channel_credentials(Path(args.ca).read_bytes(), key, cert)
+        return grpc.secure_channel(args.server, creds, options)
+    return grpc.insecure_channel(args.server, options)
+
+
+def call_metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {args.token}")] if args.token else []
+
+
+def remote_error(exc: grpc.RpcError) -> RemoteError:
+    code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return RemoteError(f"{code}: {details}")

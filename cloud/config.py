@@ -1,0 +1,226 @@
+"""Configuration of the cloud service: one pydantic-settings model, validated at start.
+
+Sources, highest priority first: command-line overrides, environment variables
+(``POLC_CLOUD_`` prefix, ``__`` between nested fields, e.g.
+``POLC_CLOUD_INGEST__WINDOW=64``), the YAML file given with ``--config``, the defaults
+below. Every validation error is raised as :class:`ConfigError` naming the field.
+See ``deploy/cloud.example.yaml`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from polc.shared.errors import ConfigError
+
+CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_YAML_DATA", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _host_port(value: str, field: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{field} must be HOST:PORT, got {value!r}")
+    return value
+
+
+class CodecSettings(_Section):
+    weights: Path | None = Field(None, description="codec weights (.pt); unset = bundled")
+    device: str = Field("cpu", description="torch device for decoding and reconstruction")
+    torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads")
+
+
+class AnalyzerSettings(_Section):
+    kind: Literal["pixel-teacher", "none"] = "pixel-teacher"
+    teacher_weights: Path | None = Field(
+        None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped")
+    top_k: int = Field(5, ge=1, le=100)
+    decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")
+
+
+class StoreSettings(_Section):
+    path: Path = Path("polc-cloud-store")
+    retention_seconds: float | None = Field(None, gt=0, description="max age of a frame")
+    max_bytes: int | None = Field(None, gt=0, description="max total stored layer bytes")
+    sweep_interval_seconds: float = Field(60.0, gt=0)
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class BatchingSettings(_Section):
+    max_batch_size: int = Field(16, ge=1, le=1024)
+    max_queue_delay_ms: float = Field(5.0, ge=0, le=10_000)
+    max_queue_frames: int = Field(256, ge=1, le=1_000_000)
+
+
+class IngestSettings(_Section):
+    window: int = Field(32, ge=1, le=4096, description="frames in flight per stream")
+    max_frame_bytes: int = Field(8 << 20, ge=1024, description="larger frames: per-frame error")
+    max_frame_pixels: int = Field(4096 * 4096, ge=256)
+    max_message_bytes: int | None = Field(
+        None, ge=1024, description="transport limit (default 2·max_frame_bytes + 64 KiB)")
+    max_streams: int = Field(1024, ge=1)
+    enhancement_wait_seconds: float = Field(10.0, gt=0)
+    max_enhancement_wait_seconds: float = Field(60.0, gt=0)
+
+    @property
+    def transport_limit(self) -> int:
+        return self.max_message_bytes or 2 * self.max_frame_bytes + (64 << 10)
+
+
+class ConnectionSettings(_Section):
+    max_connection_age_seconds: float | None = Field(None, gt=0)
+    max_connection_age_grace_seconds: float = Field(30.0, ge=0)
+    keepalive_seconds: float = Field(30.0, gt=0)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+
+class TlsSettings(_Section):
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = Field(None, description="set = verify client certificates")
+    require_client_cert: bool = Field(False, description="mutual TLS")
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be set together")
+        if self.require_client_cert and self.client_ca_file is None:
+            raise ValueError("require_client_cert needs client_ca_file")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file")
+        return self
+
+
+class TokenSettings(_Section):
+    name: str = Field("", description="shown in logs instead of the token")
+    token: str | None = Field(None, min_length=16, description="the bearer token (plain)")
+    token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                                     description="hex SHA-256 of the token instead of it")
+    role: Literal["camera", "operator", "admin"]
+    cameras: list[str] = Field(default_factory=list,
+                               description="camera ids a camera token may ingest ('*' = any)")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenSettings:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError("set exactly one of token, token_sha256")
+        if self.role == "camera" and not self.cameras:
+            raise ValueError("a camera token needs its camera ids in cameras")
+        for cam in self.cameras:
+            if cam != "*" and not CAMERA_ID_RE.match(cam):
+                raise ValueError(f"invalid camera id {cam!r}")
+        return self
+
+
+class AuthSettings(_Section):
+    tokens: list[TokenSettings] = Field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's content (set by :func:`load_config` for one instantiation)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _YAML_DATA.get() or {}
+
+
+class CloudConfig(BaseSettings):
+    """Everything `polc cloud serve` needs."""
+
+    model_config = SettingsConfigDict(env_prefix="POLC_CLOUD_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    listen: str = "127.0.0.1:50051"
+    metrics_listen: str | None = Field("127.0.0.1:9464", description="'' = no /metrics")
+    site: str = Field("", max_length=64, description="value of the bounded `site` label")
+    server_id: str = Field(default_factory=socket.gethostname)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    codec: CodecSettings = CodecSettings()
+    analyzer: AnalyzerSettings = AnalyzerSettings()
+    store: StoreSettings = StoreSettings()
+    batching: BatchingSettings = BatchingSettings()
+    ingest: IngestSettings = IngestSettings()
+    connection: ConnectionSettings = ConnectionSettings()
+    tls: TlsSettings = TlsSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return _host_port(v, "listen")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_listen(cls, v: str | None) -> str | None:
+        return _host_port(v, "metrics_listen") if v else None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+def _set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[leaf] = value
+
+
+def load_config(path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> CloudConfig:
+    """Read and validate the configuration (see the module docstring for the sources).
+
+    ``overrides`` maps dotted field names (``"store.path"``) to values (the CLI flags).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping")
+        data = loaded
+    init: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_nested(init, dotted, value)
+    token = _YAML_DATA.set(data)
+    try:
+        return CloudConfig(**init)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = f" in {path}" if path else ""
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"config field '{field}'{where}: {err['msg']}{more}") from None
+    finally:
+        _YAML_DATA.reset(token)

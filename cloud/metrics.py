@@ -1,0 +1,188 @@
+"""Prometheus metrics of the cloud service (own registry, served on ``/metrics``).
+
+Naming follows the Prometheus rules: base units (seconds, bytes), ``_total`` for counters,
+histograms (they aggregate across replicas, summaries do not). No per-camera labels: the
+only label on high-volume series is the bounded ``site`` (one value per deployment) plus
+small fixed enums (``reason``, ``layer``, ``outcome``).
+"""
+
+from __future__ import annotations
+
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BPP_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
+
+#: Reasons a frame is refused (the ``reason`` label of frames_failed_total).
+FAIL_REASONS = ("malformed", "fingerprint", "out_of_range", "too_large", "camera_mismatch",
+                "enhancement", "internal")
+
+
+class CloudMetrics:
+    """Every metric the service exports, bound to one ``site`` label value."""
+
+    def __init__(self, site: str = ""):
+        self.registry = CollectorRegistry()
+        r, s = self.registry, ["site"]
+        self.site = site
+        # process_* (memory, CPU, fds), python_gc_*, python_info: the usual process series
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self._frames_received = Counter(
+            "polc_cloud_frames_received_total", "Frames received on ingest streams", s,
+            registry=r)
+        self._frames_decoded = Counter(
+            "polc_cloud_frames_decoded_total", "Frames decoded and stored", s, registry=r)
+        self._frames_duplicate = Counter(
+            "polc_cloud_frames_duplicate_total",
+            "Frames re-sent after being stored (re-acknowledged, not processed)", s,
+            registry=r)
+        self._frames_failed = Counter(
+            "polc_cloud_frames_failed_total", "Frames refused, by reason", ["site", "reason"],
+            registry=r)
+        self._bytes_received = Counter(
+            "polc_cloud_received_bytes_total", "Layer bytes received, by layer",
+            ["site", "layer"], registry=r)
+        self._bpp = Histogram(
+            "polc_cloud_frame_bits_per_pixel", "Bits per pixel of received base layers", s,
+            buckets=BPP_BUCKETS, registry=r)
+        self._decode = Histogram(
+            "polc_cloud_decode_duration_seconds", "Entropy decoding time per frame", s,
+            buckets=LATENCY_BUCKETS, registry=r)
+        self._inference = Histogram(
+            "polc_cloud_inference_duration_seconds", "Analyzer time per batch", s,
+            buckets=LATENCY_BUCKETS, registry=r)
+        self._batch = Histogram(
+            "polc_cloud_batch_size", "Frames per decode/inference batch", s,
+            buckets=BATCH_BUCKETS, registry=r)
+        self._queue = Gauge(
+            "polc_cloud_batch_queue_frames", "Frames waiting for a batch", s, registry=r)
+        self._streams = Gauge(
+            "polc_cloud_open_streams", "Open ingest streams", s, registry=r)
+        self._ack = Histogram(
+            "polc_cloud_ack_latency_seconds", "Frame received to frame acknowledged", s,
+            buckets=LATENCY_BUCKETS, registry=r)
+        self._reconstruct = Counter(
+            "polc_cloud_reconstruct_requests_total", "Reconstruct requests, by outcome",
+            ["site", "outcome"], registry=r)
+        self._reconstruct_t = Histogram(
+            "polc_cloud_reconstruct_duration_seconds", "Reconstruct request latency", s,
+            buckets=LATENCY_BUCKETS, registry=r)
+        self._enh_requests = Counter(
+            "polc_cloud_enhancement_requests_total",
+            "Enhancement layers requested from edges, by outcome", ["site", "outcome"],
+            registry=r)
+        self._store_bytes = Gauge(
+            "polc_cloud_store_size_bytes", "Layer bytes held by the store", s, registry=r)
+        self._store_frames = Gauge(
+            "polc_cloud_store_frames", "Frames held by the store", s, registry=r)
+        self._retention = Counter(
+            "polc_cloud_store_deleted_frames_total", "Frames deleted by retention", s,
+            registry=r)
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+        # children of the per-frame series, resolved once (labels() takes a lock)
+        self._received_c = self._frames_received.labels(site)
+        self._base_bytes_c = self._bytes_received.labels(site, "base")
+        self._enh_bytes_c = self._bytes_received.labels(site, "enhancement")
+        self._decoded_c = self._frames_decoded.labels(site)
+        self._bpp_c = self._bpp.labels(site)
+        self._duplicate_c = self._frames_duplicate.labels(site)
+        self._decode_c = self._decode.labels(site)
+        self._ack_c = self._ack.labels(site)
+
+    # one method per event keeps the label handling in one place
+    def frame_received(self, base: int, enhancement: int) -> None:
+        self._received_c.inc()
+        self._base_bytes_c.inc(base)
+        if enhancement:
+            self._enh_bytes_c.inc(enhancement)
+
+    def frame_stored(self, bpp: float) -> None:
+        self._decoded_c.inc()
+        self._bpp_c.observe(bpp)
+
+    def frame_duplicate(self) -> None:
+        self._duplicate_c.inc()
+
+    def frame_failed(self, reason: str) -> None:
+        self._frames_failed.labels(self.site, reason).inc()
+
+    def enhancement_received(self, nbytes: int) -> None:
+        self._bytes_received.labels(self.site, "enhancement").inc(nbytes)
+
+    def decode_time(self, seconds: float) -> None:
+        self._decode_c.observe(seconds)
+
+    def inference_time(self, seconds: float) -> None:
+        self._inference.labels(self.site).observe(seconds)
+
+    def batch(self, size: int, _seconds: float) -> None:
+        self._batch.labels(self.site).observe(size)
+
+    def queue_depth(self, depth: int) -> None:
+        self._queue.labels(self.site).set(depth)
+
+    def streams(self, delta: int) -> None:
+        self._streams.labels(self.site).inc(delta)
+
+    def ack_latency(self, seconds: float) -> None:
+        self._ack_c.observe(seconds)
+
+    def reconstruct(self, outcome: str, seconds: float) -> None:
+        self._reconstruct.labels(self.site, outcome).inc()
+        self._reconstruct_t.labels(self.site).observe(seconds)
+
+    def enhancement_request(self, outcome: str) -> None:
+        self._enh_requests.labels(self.site, outcome).inc()
+
+    def store(self, frames: int, nbytes: int, deleted: int = 0) -> None:
+        self._store_frames.labels(self.site).set(frames)
+        self._store_bytes.labels(self.site).set(nbytes)
+        if deleted:
+            self._retention.labels(self.site).inc(deleted)
+
+    def init_series(self) -> None:
+        """Create every labelled series at zero so that dashboards see them from the start."""
+        for reason in FAIL_REASONS:
+            self._frames_failed.labels(self.site, reason)
+        for layer in ("base", "enhancement"):
+            self._bytes_received.labels(self.site, layer)
+        for outcome in ("ok", "not_found", "invalid", "unavailable", "error"):
+            self._reconstruct.labels(self.site, outcome)
+        for outcome in ("uploaded", "unavailable", "timeout", "no_edge"):
+            self._enh_requests.labels(self.site, outcome)
+        for m in (self._frames_received, self._frames_decoded, self._frames_duplicate,
+                  self._bpp, self._decode, self._inference, self._batch, self._queue,
+                  self._streams, self._ack, self._reconstruct_t, self._store_bytes,
+                  self._store_frames, self._retention):
+            m.labels(self.site)
+
+    def serve(self, listen: str) -> int:
+        """Start the ``/metrics`` HTTP server; returns the bound port."""
+        host, _, port = listen.rpartition(":")
+        self._server, self._thread = start_http_server(int(port), host.strip("[]"),
+                                                       registry=self.registry)
+        return self._server.server_port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

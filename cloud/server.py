@@ -1,0 +1,277 @@
+"""The cloud service process: wires config, codec, analyzer, store, batcher and gRPC.
+
+    grpc.aio server ─ IngestService ─┐                      ┌─ FrameStore (SQLite + files)
+     (TLS / mTLS,    ReconstructSvc ─┼─► servicers ─────────┤
+      max conn age)  QueryService ──┘   │                   └─ DynamicBatcher ─► decode +
+                     grpc.health.v1     └─ CloudMetrics ─► /metrics            analyzer
+                     reflection
+
+Shutdown (SIGTERM / SIGINT / :meth:`CloudServer.stop`): health NOT_SERVING, new RPCs
+refused, ingest streams stop reading, finish their in-flight frames (acks go out) and end
+with UNAVAILABLE; then the batcher drains and the store is flushed and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import grpc
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from polc.cloud.analyzer import build_analyzer
+from polc.cloud.auth import Authenticator, server_credentials
+from polc.cloud.batching import DynamicBatcher
+from polc.cloud.config import CloudConfig
+from polc.cloud.ingest import EdgeRegistry, FrameProcessor, IngestServicer
+from polc.cloud.metrics import CloudMetrics
+from polc.cloud.service import QueryServicer, ReconstructServicer
+from polc.cloud.store import FrameStore, open_store
+from polc.shared.codec.runtime import Codec
+from polc.shared.errors import ConfigError, ModelError
+from polc.v1 import (
+    ingest_pb2,
+    ingest_pb2_grpc,
+    query_pb2,
+    query_pb2_grpc,
+    reconstruct_pb2,
+    reconstruct_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = (
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    reconstruct_pb2.DESCRIPTOR.services_by_name["ReconstructService"].full_name,
+    query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+)
+
+
+def grpc_options(config: CloudConfig) -> list[tuple[str, int]]:
+    conn = config.connection
+    options = [
+        ("grpc.max_receive_message_length", config.ingest.transport_limit),
+        ("grpc.max_send_message_length", 256 << 20),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", int(conn.keepalive_seconds * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    if conn.max_connection_age_seconds is not None:
+        options += [
+            ("grpc.max_connection_age_ms", int(conn.max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms",
+             int(conn.max_connection_age_grace_seconds * 1000)),
+        ]
+    return options
+
+
+class CloudServer:
+    """One replica of the cloud service, run inside an asyncio event loop."""
+
+    def __init__(self, config: CloudConfig, codec: Codec | None = None):
+        self.config = config
+        self.codec = codec
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self.metrics = CloudMetrics(config.site)
+        self.store: FrameStore | None = None
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        cfg = self.config
+        torch.set_num_threads(cfg.codec.torch_threads)
+        if self.codec is None:
+            try:
+                self.codec = Codec.load(cfg.codec.weights, cfg.codec.device)
+            except (OSError, ModelError) as exc:
+                raise ConfigError(f"config field 'codec.weights': {exc}") from exc
+        codec = self.codec
+        analyzer = build_analyzer(cfg.analyzer.kind, codec, cfg.analyzer.teacher_weights,
+                                  cfg.analyzer.top_k)
+        auth = Authenticator(cfg.auth)
+        if not auth.enabled:
+            log.warning("auth is OFF (no tokens configured): every caller may ingest, query "
+                        "and reconstruct")
+        if not cfg.tls.enabled:
+            log.warning("TLS is off: traffic and tokens travel in plaintext")
+        self.store = open_store(cfg.store.path, cfg.store.synchronous)
+        self._io = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
+        self._codec_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="reconstruct")
+        b = cfg.batching
+        process = FrameProcessor(codec, analyzer, self.metrics, cfg.analyzer.decode)
+        self.batcher = DynamicBatcher(
+            process,
+            max_batch_size=b.max_batch_size, max_queue_delay_s=b.max_queue_delay_ms / 1000,
+            max_queue=b.max_queue_frames, on_batch=self.metrics.batch,
+            on_depth=self.metrics.queue_depth)
+        self.batcher.start()
+        store = self.store
+        self.committer = DynamicBatcher(
+            store.put_many, max_batch_size=256, max_queue_delay_s=0.0,
+            max_queue=max(1024, b.max_queue_frames))
+        self.committer.start()
+        registry = EdgeRegistry()
+        self.ingest = IngestServicer(
+            codec=codec, store=self.store, batcher=self.batcher, committer=self.committer,
+            process=process, auth=auth,
+            metrics=self.metrics, settings=cfg.ingest, registry=registry,
+            server_id=cfg.server_id, io_executor=self._io, codec_executor=self._codec_pool)
+        reconstruct = ReconstructServicer(
+            codec=codec, store=self.store, auth=auth, metrics=self.metrics, registry=registry,
+            settings=cfg.ingest, io_executor=self._io,
+            codec_executor=self._codec_pool)
+        query = QueryServicer(store=self.store, auth=auth, registry=registry,
+                              io_executor=self._io)
+        server = grpc.aio.server(options=grpc_options(cfg))
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, server)
+        reconstruct_pb2_grpc.add_ReconstructServiceServicer_to_server(reconstruct, server)
+        query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        creds = server_credentials(cfg.tls)
+        try:
+            port = (server.add_secure_port(cfg.listen, creds) if creds is not None
+                    else server.add_insecure_port(cfg.listen))
+        except RuntimeError as exc:
+            raise ConfigError(f"config field 'listen': cannot bind {cfg.listen}: {exc}") from exc
+        if not port:
+            raise ConfigError(f"config field 'listen': cannot bind {cfg.listen}")
+        self.port = port
+        await server.start()
+        self._server = server
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.metrics.init_series()
+        self._update_store_metrics(0)
+        if cfg.metrics_listen:
+            try:
+                self.metrics_port = self.metrics.serve(cfg.metrics_listen)
+            except OSError as exc:
+                await self.stop(0)
+                raise ConfigError(f"config field 'metrics_listen': cannot bind "
+                                  f"{cfg.metrics_listen}: {exc.strerror}") from exc
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+        log.info("polc cloud serving on %s (port %d, %s), metrics on %s, store %s, model %s",
+                 cfg.listen, port, "TLS" if creds else "plaintext",
+                 cfg.metrics_listen or "off", cfg.store.path, codec.fingerprint)
+
+    def _update_store_metrics(self, deleted: int) -> None:
+        assert self.store is not None
+        stats = self.store.stats()
+        self.metrics.store(stats.frames, stats.bytes, deleted)
+
+    async def _housekeeping(self) -> None:
+        """Retention sweeps and the store gauges."""
+        s = self.config.store
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(s.sweep_interval_seconds, 15.0))
+            try:
+                deleted = 0
+                if s.retention_seconds is not None or s.max_bytes is not None:
+                    assert self.store is not None
+                    deleted = await loop.run_in_executor(
+                        self._io, self.store.enforce_retention, s.retention_seconds,
+                        s.max_bytes)
+                await loop.run_in_executor(self._io, self._update_store_metrics, deleted)
+            except Exception:
+                log.exception("store housekeeping failed")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown (see the module docstring)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.config.connection.shutdown_grace_seconds if grace is None else grace
+        log.info("shutting down (grace %.1f s)", grace)
+        for task in self._tasks:
+            task.cancel()
+        if self._server is not None:
+            await self.health.enter_graceful_shutdown()
+            self.ingest.begin_shutdown()
+            await self._server.stop(grace)
+        if hasattr(self, "batcher"):
+            await self.batcher.close()
+        if hasattr(self, "committer"):
+            await self.committer.close()
+        if hasattr(self, "_io"):
+            self._io.shutdown(wait=True)
+            self._codec_pool.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()
+        self.metrics.stop()
+        log.info("shut down")
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def serve(config: CloudConfig) -> None:
+    """Run until SIGINT / SIGTERM, then shut down gracefully."""
+    server = CloudServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+class ServerThread:
+    """A CloudServer in its own thread and event loop (tests, benchmarks, embedding)."""
+
+    def __init__(self, config: CloudConfig, codec: Codec | None = None):
+        self.server = CloudServer(config, codec)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="polc-cloud")
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(60)
+        except BaseException:
+            self.stop(0)
+            raise
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    @property
+    def store_path(self) -> Path:
+        return self.server.config.store.path
+
+    def stop(self, grace: float = 2.0) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.stop(grace), self._loop).result(60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,151 @@
+"""Helpers of the cloud tests: a small teacher, a configured in-process server, and a
+synchronous ingest client that can send and receive interactively (a fake edge)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import torch
+
+from polc.cloud.config import CloudConfig, load_config
+from polc.cloud.server import ServerThread
+from polc.shared.data import CLASSES
+from polc.shared.vision.backbone import SmallResNet
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
+
+TEACHER_WIDTHS = [8, 8, 16, 16]
+
+
+@pytest.fixture(scope="session")
+def teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init teacher saved in training/teacher.py's format."""
+    torch.manual_seed(1)
+    model = SmallResNet(len(CLASSES), tuple(TEACHER_WIDTHS)).eval()
+    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
+    torch.save({"state_dict": model.state_dict(), "widths": TEACHER_WIDTHS,
+                "classes": list(CLASSES), "held_out_top1": 0.0}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def frames(small_codec, test_image) -> dict[str, bytes]:
+    """Encoded test frames: full container with enhancement, its base and its layer."""
+    from polc.shared.codec.container import FrameContainer
+
+    full = small_codec.encode(test_image, 0.5, enhancement=True)
+    c = FrameContainer.from_bytes(full)
+    assert c.enhancement is not None
+    return {"full": full, "base": c.base_bytes(), "enh": c.enhancement.to_bytes(),
+            "plain": small_codec.encode(test_image, 0.25)}
+
+
+def make_config(tmp_path: Path, codec_file: Path, teacher: Path | None,
+                **overrides: Any) -> CloudConfig:
+    values = {"listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0",
+              "store.path": str(tmp_path / "store"), "codec.weights": str(codec_file),
+              "analyzer.teacher_weights": str(teacher) if teacher else None,
+              "analyzer.kind": "pixel-teacher" if teacher else "none",
+              "batching.max_queue_delay_ms": 2.0,
+              "connection.shutdown_grace_seconds": 1.0}
+    values.update(overrides)
+    return load_config(None, values)
+
+
+@pytest.fixture
+def cloud(tmp_path, small_codec, small_codec_file, teacher_file) -> Iterator[ServerThread]:
+    """A running server on a free loopback port, default config, auth off."""
+    server = ServerThread(make_config(tmp_path, small_codec_file, teacher_file),
+                          small_codec).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class EdgeClient:
+    """A bidi Ingest call driven from the test thread: send() and recv() one by one."""
+
+    def __init__(self, address: str, camera_id: str = "cam-1", token: str | None = None,
+                 on_demand: bool = False, fingerprint: bytes = b"",
+                 channel: grpc.Channel | None = None):
+        self.channel = channel or grpc.insecure_channel(address)
+        self._own_channel = channel is None
+        self._out: queue.Queue = queue.Queue()
+        self._in: queue.Queue = queue.Queue()
+        self.camera_id = camera_id
+        md = [("authorization", f"Bearer {token}")] if token else []
+        self.call = ingest_pb2_grpc.IngestServiceStub(self.channel).Ingest(
+            self._requests(), metadata=md)
+        self.status: grpc.RpcError | None = None
+        self.ended = False
+        self._half_closed = False
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+        self.send(hello=ingest_pb2.Hello(
+            camera_id=camera_id, model_fingerprint=fingerprint,
+            capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand)))
+
+    def _requests(self):
+        while (msg := self._out.get()) is not None:
+            yield msg
+
+    def _pump(self) -> None:
+        try:
+            for msg in self.call:
+                self._in.put(msg)
+        except grpc.RpcError as exc:
+            self.status = exc
+        self._in.put(None)
+
+    def send(self, **kind: Any) -> None:
+        self._out.put(ingest_pb2.IngestRequest(**kind))
+
+    def frame(self, seq: int, base: bytes, enhancement: bytes | None = None,
+              camera_id: str = "") -> None:
+        f = ingest_pb2.Frame(camera_id=camera_id or self.camera_id, seq=seq, base_layer=base)
+        f.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
+        if enhancement is not None:
+            f.enhancement_layer = enhancement
+        self.send(frame=f)
+
+    def recv(self, timeout: float = 30.0) -> ingest_pb2.IngestResponse | None:
+        """Next message; None when the stream ended (then ``status`` holds the error)."""
+        if self.ended:
+            return None
+        msg = self._in.get(timeout=timeout)
+        self.ended = msg is None
+        return msg
+
+    def collect(self, n_frames: int, timeout: float = 30.0) -> dict[str, list]:
+        """Receive until ``n_frames`` acks + errors arrived (results kept as they come)."""
+        got: dict[str, list] = {"ack": [], "error": [], "result": [], "other": []}
+        while len(got["ack"]) + len(got["error"]) < n_frames:
+            msg = self.recv(timeout)
+            if msg is None:
+                raise AssertionError(f"stream ended early: {self.status}")
+            kind = msg.WhichOneof("kind")
+            got[kind if kind in got else "other"].append(getattr(msg, kind))
+        return got
+
+    def half_close(self) -> None:
+        """No more messages from the edge (the server then ends the stream)."""
+        if not self._half_closed:
+            self._half_closed = True
+            self._out.put(None)
+
+    def close(self, timeout: float = 10.0) -> list:
+        """Half-close and drain the remaining messages."""
+        self.half_close()
+        rest = []
+        while (msg := self.recv(timeout)) is not None:
+            rest.append(msg)
+        self._thread.join(timeout)
+        if self._own_channel:
+            self.channel.close()
+        return rest
