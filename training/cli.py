@@ -34,7 +34,8 @@ def _run_codec(args: argparse.Namespace) -> int:
     cfg = load_codec_config(args.config)
     teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
     stages = tuple(int(s) for s in args.stages.split(","))
-    train_codec(cfg, Path(args.run_dir), teacher, _device(args.device), stages)
+    train_codec(cfg, Path(args.run_dir), teacher, _device(args.device), stages,
+                Path(args.init) if args.init else None)
     return 0
 
 
@@ -81,6 +82,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     c = sub.add_parser("codec", parents=[common], help="codec stage I and II (resumable)")
     c.add_argument("--teacher", default=None, help="teacher weights (default RUN_DIR/teacher.pt)")
     c.add_argument("--stages", default="1,2", help="which stages to run, e.g. 1 or 1,2")
+    c.add_argument("--init", default=None,
+                   help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint")
     c.set_defaults(handler=_run_codec)
     a = sub.add_parser("adapter", help="compressed-domain adapter (codec and backbone frozen)")
     a.add_argument("--task", choices=["cls", "det"], default="cls")

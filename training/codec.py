@@ -172,13 +172,24 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
 
 
 def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
-                device: str = "cpu", stages: tuple[int, ...] = (1, 2)) -> Path:
-    """Train (or resume) the codec; returns the path of the final float checkpoint."""
+                device: str = "cpu", stages: tuple[int, ...] = (1, 2),
+                init_from: Path | None = None) -> Path:
+    """Train (or resume) the codec; returns the path of the final float checkpoint.
+
+    ``init_from``: start from shipped weights (e.g. a previous session's codec.pt) when the
+    run has no checkpoint yet — how training continues across machines and sessions.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
                                                         sort_keys=False))
     torch.manual_seed(cfg.seed)
     model = RDCCodec(cfg.arch).to(device)
+    if init_from is not None and load_if_exists(run_dir / "stage1_ckpt.pt") is None:
+        from polc.shared.codec.weights import build_model, read_codec_file
+
+        shipped, _ = build_model(read_codec_file(init_from))
+        model.load_state_dict(shipped.state_dict())
+        log.info("initialised from %s", init_from)
     train, evals = codec_data(cfg)
     teacher = None
     if cfg.loss.w_feat > 0:
