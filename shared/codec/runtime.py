@@ -69,6 +69,11 @@ class FrameEncoder:
 
     def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False
                ) -> FrameContainer:
+        return self.encode_with_symbols(image, alpha, enhancement)[0]
+
+    def encode_with_symbols(self, image: np.ndarray, alpha: float, enhancement: bool = False
+                            ) -> tuple[FrameContainer, np.ndarray]:
+        """Like :meth:`encode`, also returning the ŷ symbols the encoder coded."""
         x, geometry = image_to_array(image)
         y = self.transforms.analysis(x)
         gain = self.wire.gain_y(alpha)[None, :, None, None]
@@ -80,7 +85,7 @@ class FrameEncoder:
             residual = (v[0].astype(np.float64) - v_hat).astype(np.float32)[None]
             s = self.transforms.scalable(residual)[0] * self.wire.gain_s(alpha)[:, None, None]
             self.wire.encode_enhancement(container, s)
-        return container
+        return container, y_sym
 
 
 @dataclass
