@@ -1,0 +1,87 @@
+"""Encoder backends: torch (CPU / CUDA) or ONNX Runtime (CPU / CUDA / TensorRT providers).
+
+Only the float transforms g_a, h_a, T_enc differ between backends; symbols and entropy
+parameters always come from the shared ``WireModel`` (integer h_s), so both backends produce
+containers the cloud decodes to the same ŷ. Without ``encoder.onnx_dir`` the ONNX models are
+exported once into ``encoder.cache_dir/<fingerprint>/`` on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from polc.edge.config import EncoderSettings
+from polc.shared.codec.runtime import Codec, FrameEncoder
+from polc.shared.errors import ConfigError
+
+log = logging.getLogger(__name__)
+ONNX_FILES = ("g_a.onnx", "h_a.onnx", "t_enc.onnx")
+
+
+@dataclass
+class EncoderBackend:
+    """A ready encoder and what it runs on."""
+
+    codec: Codec
+    encoder: FrameEncoder
+    name: str  # e.g. "torch:cpu", "onnx:cpu"
+
+    @property
+    def fingerprint(self) -> bytes:
+        return self.codec.wire.fingerprint
+
+
+def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
+    """The directory holding g_a/h_a/t_enc .onnx for this codec (exported when missing)."""
+    if settings.onnx_dir is not None:
+        missing = [f for f in ONNX_FILES if not (settings.onnx_dir / f).is_file()]
+        if missing:
+            raise ConfigError(f"config field 'encoder.onnx_dir': {settings.onnx_dir} lacks "
+                              f"{', '.join(missing)} (make them with `polc export onnx`)")
+        return settings.onnx_dir
+    target = Path(settings.cache_dir) / codec.fingerprint[:32]
+    if all((target / f).is_file() for f in ONNX_FILES):
+        return target
+    from polc.shared.codec.onnx_backend import export_onnx
+
+    log.info("exporting the edge transforms to ONNX in %s (once per model)", target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        export_onnx(codec.model, tmp)
+        try:
+            os.replace(tmp, target)  # atomic: concurrent nodes never see half an export
+        except OSError:
+            if not all((target / f).is_file() for f in ONNX_FILES):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> EncoderBackend:
+    """The configured backend; ``codec`` (already loaded) is reused when given."""
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.backend == "torch":
+        if codec is None or codec.device != settings.device:
+            if settings.device.startswith("cuda") and not torch.cuda.is_available():
+                raise ConfigError(f"config field 'encoder.device': {settings.device} requested "
+                                  "but torch sees no CUDA device")
+            codec = Codec.load(settings.weights, settings.device)
+        return EncoderBackend(codec, codec.encoder, f"torch:{settings.device}")
+    from polc.shared.codec.onnx_backend import OrtTransforms
+
+    codec = codec or Codec.load(settings.weights, "cpu")
+    models = onnx_models(codec, settings)
+    transforms = OrtTransforms(models, settings.provider, settings.threads)
+    active = transforms.sessions["g_a"].get_providers()[0]
+    name = "onnx:" + active.removesuffix("ExecutionProvider").lower()
+    return EncoderBackend(codec, FrameEncoder(codec.wire, transforms), name)

@@ -1,0 +1,357 @@
+"""The durable on-disk spool: every frame is on disk before it is sent, until it is acked.
+
+    capture ─► encode ─► Spool.append ──(temp file, fsync, rename, fsync dir)──► frames/
+                                 │                                   │ uplink sends in seq order
+                                 └─► enhancement/ (on-demand layers) │ ◄── FrameAck / FrameError
+                                       kept for a window              ▼
+                                                               Spool.ack / refuse: unlink
+
+Layout of the spool directory::
+
+    state.json                    camera id and the next sequence number (monotonic forever)
+    frames/<seq:020d>.frame       one pending frame: header + metadata JSON + layers + CRC-32
+    enhancement/<seq:020d>.pole   an enhancement layer kept for on-demand upload
+
+The sequence counter survives restarts: on start the next seq is the larger of the saved
+counter and the highest spooled frame + 1, so a frame written just before a crash is never
+given a second seq's number. The frames are bounded by ``max_bytes``: when a long outage
+fills the budget, the *oldest* pending frames are dropped (counted in ``dropped``). Kept
+enhancement layers are bounded by age and by their own byte budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from polc.shared.errors import ConfigError, PolcError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"PESF"  # polc edge spool frame
+VERSION = 1
+_HEAD = struct.Struct("<4sBI")  # magic, version, metadata length
+_CRC = struct.Struct("<I")
+
+
+class SpoolError(PolcError):
+    """The spool directory is unusable (permissions, full disk, foreign camera)."""
+
+
+@dataclass
+class SpooledFrame:
+    """One frame as kept in the spool (and as sent on the wire)."""
+
+    camera_id: str
+    seq: int
+    capture_time_ns: int
+    alpha: float
+    base: bytes
+    enhancement: bytes | None = None  # sent together with the frame
+    width: int = 0
+    height: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.base) + len(self.enhancement or b"")
+
+    def to_bytes(self) -> bytes:
+        meta = json.dumps({"camera_id": self.camera_id, "seq": self.seq,
+                           "capture_time_ns": self.capture_time_ns, "alpha": self.alpha,
+                           "width": self.width, "height": self.height,
+                           "base_len": len(self.base),
+                           "enh_len": -1 if self.enhancement is None else len(self.enhancement)
+                           }).encode()
+        body = _HEAD.pack(MAGIC, VERSION, len(meta)) + meta + self.base + (self.enhancement or b"")
+        return body + _CRC.pack(zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SpooledFrame:
+        if len(data) < _HEAD.size + _CRC.size:
+            raise ValueError("truncated spool file")
+        magic, version, meta_len = _HEAD.unpack_from(data)
+        if magic != MAGIC or version != VERSION:
+            raise ValueError("not a spool frame")
+        (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+        if zlib.crc32(data[:-_CRC.size]) != crc:
+            raise ValueError("spool file CRC mismatch")
+        off = _HEAD.size
+        meta = json.loads(data[off:off + meta_len])
+        off += meta_len
+        base = data[off:off + meta["base_len"]]
+        off += meta["base_len"]
+        enh = None if meta["enh_len"] < 0 else data[off:off + meta["enh_len"]]
+        return cls(meta["camera_id"], int(meta["seq"]), int(meta["capture_time_ns"]),
+                   float(meta["alpha"]), bytes(base), None if enh is None else bytes(enh),
+                   int(meta.get("width", 0)), int(meta.get("height", 0)))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+class Spool:
+    """Pending frames and kept enhancement layers of one camera, on disk. Thread-safe."""
+
+    def __init__(self, path: str | Path, camera_id: str, max_bytes: int = 1 << 30,
+                 fsync: bool = True, enhancement_retention_seconds: float = 3600.0,
+                 enhancement_max_bytes: int = 512 << 20,
+                 clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.camera_id = camera_id
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        self.enhancement_retention_seconds = enhancement_retention_seconds
+        self.enhancement_max_bytes = enhancement_max_bytes
+        self.clock = clock
+        self.dropped = 0  # frames dropped by the disk budget (drop-oldest)
+        self.refused = 0  # frames the cloud refused with a FrameError
+        self._lock = threading.RLock()  # the in-memory index (held briefly, never for I/O)
+        self._append_lock = threading.Lock()  # serialises appends (file writes, state)
+        self._frames: OrderedDict[int, int] = OrderedDict()  # seq -> file size
+        self._enh: OrderedDict[int, tuple[int, float]] = OrderedDict()  # seq -> (size, time)
+        self._frame_bytes = 0
+        self._enh_bytes = 0
+        self._listeners: list[Callable[[int], None]] = []
+        self.frames_dir = self.path / "frames"
+        self.enh_dir = self.path / "enhancement"
+        try:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+            self.enh_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(f"cannot create spool directory {self.path}: {exc.strerror}"
+                             ) from exc
+        self._next_seq = self._load()
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def _load(self) -> int:
+        state_file = self.path / "state.json"
+        next_seq = 0
+        if state_file.exists():
+            try:
+                state = json.loads(state_file.read_text())
+                next_seq = int(state["next_seq"])
+                owner = state["camera_id"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SpoolError(f"spool state {state_file} is unreadable: {exc}") from exc
+            if owner != self.camera_id:
+                raise ConfigError(f"spool.path {self.path} belongs to camera {owner!r}, not "
+                                  f"{self.camera_id!r}; use another spool directory")
+        for tmp in list(self.frames_dir.glob("*.tmp")) + list(self.enh_dir.glob("*.tmp")):
+            tmp.unlink(missing_ok=True)  # a write interrupted by a crash: never renamed
+        for f in sorted(self.frames_dir.glob("*.frame")):
+            try:
+                seq = int(f.stem)
+            except ValueError:
+                continue
+            size = f.stat().st_size
+            self._frames[seq] = size
+            self._frame_bytes += size
+            next_seq = max(next_seq, seq + 1)
+        for f in sorted(self.enh_dir.glob("*.pole")):
+            try:
+                seq = int(f.stem)
+            except ValueError:
+                continue
+            if seq >= next_seq:  # not from this spool's history: never serve it
+                f.unlink(missing_ok=True)
+                continue
+            st = f.stat()
+            self._enh[seq] = (st.st_size, st.st_mtime)
+            self._enh_bytes += st.st_size
+        self._frames = OrderedDict(sorted(self._frames.items()))
+        self._enh = OrderedDict(sorted(self._enh.items()))
+        if self._frames:
+            log.info("spool %s: resuming with %d pending frames (seq %d..%d)", self.path,
+                     len(self._frames), next(iter(self._frames)), next(reversed(self._frames)))
+        self._save_state(next_seq)
+        return next_seq
+
+    def _save_state(self, next_seq: int) -> None:
+        data = json.dumps({"camera_id": self.camera_id, "next_seq": next_seq}).encode()
+        try:
+            atomic_write(self.path / "state.json", data, self.fsync)
+        except OSError as exc:
+            raise SpoolError(f"cannot write spool state in {self.path}: {exc.strerror}"
+                             ) from exc
+
+    # -- observers ----------------------------------------------------------------------
+
+    def add_listener(self, fn: Callable[[int], None]) -> None:
+        """Call ``fn(seq)`` (from the appending thread) whenever a frame is appended."""
+        self._listeners.append(fn)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _frame_path(self, seq: int) -> Path:
+        return self.frames_dir / f"{seq:020d}.frame"
+
+    def _enh_path(self, seq: int) -> Path:
+        return self.enh_dir / f"{seq:020d}.pole"
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def append(self, capture_time_ns: int, alpha: float, base: bytes,
+               enhancement: bytes | None = None, keep_enhancement: bytes | None = None,
+               width: int = 0, height: int = 0) -> SpooledFrame:
+        """Persist a new frame under the next sequence number and return it.
+
+        ``enhancement`` travels with the frame; ``keep_enhancement`` is kept locally for the
+        on-demand path. The frame is durable on disk when this returns.
+        """
+        with self._append_lock:  # one appender at a time; readers only wait for the index
+            with self._lock:
+                seq = self._next_seq
+            frame = SpooledFrame(self.camera_id, seq, capture_time_ns, alpha, base,
+                                 enhancement, width, height)
+            data = frame.to_bytes()
+            try:
+                # the frame first: a crash in between leaves a frame without its kept
+                # layer (answered "unavailable"), never a layer that claims a seq
+                atomic_write(self._frame_path(seq), data, self.fsync)
+                if keep_enhancement is not None:
+                    atomic_write(self._enh_path(seq), keep_enhancement, self.fsync)
+            except OSError as exc:
+                raise SpoolError(f"cannot write frame {seq} to {self.frames_dir}: "
+                                 f"{exc.strerror}") from exc
+            # the counter is durable before the frame can be sent, acked and deleted: a
+            # crash can never hand this seq to another frame
+            self._save_state(seq + 1)
+            with self._lock:
+                if keep_enhancement is not None:
+                    self._enh[seq] = (len(keep_enhancement), self.clock())
+                    self._enh_bytes += len(keep_enhancement)
+                self._frames[seq] = len(data)
+                self._frame_bytes += len(data)
+                self._next_seq = seq + 1
+                self._enforce_budget(keep=seq)
+                self.sweep_enhancements()
+        for fn in self._listeners:
+            fn(seq)
+        return frame
+
+    def _enforce_budget(self, keep: int) -> None:
+        while self._frame_bytes > self.max_bytes and len(self._frames) > 1:
+            oldest = next(iter(self._frames))
+            if oldest == keep:
+                break
+            self._remove(oldest)
+            self.dropped += 1
+            log.warning("spool over its budget of %d bytes: dropped the oldest pending "
+                        "frame %d", self.max_bytes, oldest)
+
+    def _remove(self, seq: int) -> bool:
+        size = self._frames.pop(seq, None)
+        if size is None:
+            return False
+        self._frame_bytes -= size
+        self._frame_path(seq).unlink(missing_ok=True)
+        return True
+
+    def ack(self, seq: int) -> bool:
+        """The cloud stored frame ``seq``: forget it (its kept enhancement layer stays)."""
+        with self._lock:
+            return self._remove(seq)
+
+    def refuse(self, seq: int) -> bool:
+        """The cloud refused frame ``seq`` for good: forget it (counted in ``refused``)."""
+        with self._lock:
+            removed = self._remove(seq)
+            self.refused += removed
+            return removed
+
+    # -- reading ------------------------------------------------------------------------
+
+    def pending(self) -> list[int]:
+        """Sequence numbers of the frames not yet acked, oldest first."""
+        with self._lock:
+            return list(self._frames)
+
+    def has(self, seq: int) -> bool:
+        with self._lock:
+            return seq in self._frames
+
+    def get(self, seq: int) -> SpooledFrame | None:
+        """The frame, or None when it was acked, refused or dropped meanwhile."""
+        with self._lock:
+            if seq not in self._frames:
+                return None
+            try:
+                data = self._frame_path(seq).read_bytes()
+                return SpooledFrame.from_bytes(data)
+            except (OSError, ValueError) as exc:
+                log.error("spool frame %d is unreadable (%s): dropping it", seq, exc)
+                self._remove(seq)
+                self.dropped += 1
+                return None
+
+    def enhancement(self, seq: int) -> bytes | None:
+        """A kept enhancement layer, or None when it is not (or no longer) held."""
+        with self._lock:
+            self.sweep_enhancements()
+            if seq not in self._enh:
+                return None
+            try:
+                return self._enh_path(seq).read_bytes()
+            except OSError:
+                return None
+
+    def sweep_enhancements(self) -> int:
+        """Delete kept layers older than the retention window or over the byte budget."""
+        removed = 0
+        with self._lock:
+            horizon = self.clock() - self.enhancement_retention_seconds
+            while self._enh:
+                seq, (size, created) = next(iter(self._enh.items()))
+                if created >= horizon and self._enh_bytes <= self.enhancement_max_bytes:
+                    break
+                del self._enh[seq]
+                self._enh_bytes -= size
+                self._enh_path(seq).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    @property
+    def depth(self) -> int:
+        return len(self._frames)
+
+    @property
+    def bytes(self) -> int:
+        return self._frame_bytes
+
+    @property
+    def enhancement_bytes(self) -> int:
+        return self._enh_bytes
+
+    @property
+    def enhancement_count(self) -> int:
+        return len(self._enh)

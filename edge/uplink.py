@@ -1,0 +1,379 @@
+"""The uplink: one grpc.aio Ingest stream to the cloud, resumable, from the spool.
+
+    ┌─ session ───────────────────────────────────────────────────────────────┐
+    │ Hello ─► HelloAck(window)                                               │
+    │ sender: spool.pending() in seq order, ≤ window frames in flight ────────┼─► cloud
+    │ reader: FrameAck → spool.ack · FrameError → spool.refuse (13: retry)    │
+    │         FrameResult → on_result · EnhancementRequest → upload from spool│
+    └──────────┬──────────────────────────────────────────────────────────────┘
+               │ stream ends (UNAVAILABLE, max connection age, outage, EOF)
+               ▼
+    exponential backoff with jitter (reset after a successful Hello) ─► new session,
+    resending every frame still in the spool — the cloud acks duplicates without storing
+    them twice, so each frame is stored exactly once.
+
+Errors that no retry can fix (UNAUTHENTICATED, PERMISSION_DENIED, FAILED_PRECONDITION,
+INVALID_ARGUMENT, UNIMPLEMENTED) end :meth:`Uplink.run` with :class:`UplinkFatalError`;
+the spool stays intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from polc.edge.config import UplinkSettings
+from polc.edge.metrics import EdgeMetrics
+from polc.edge.spool import Spool, SpooledFrame
+from polc.shared.errors import PolcError
+
+log = logging.getLogger(__name__)
+
+FATAL_CODES = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+               grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT,
+               grpc.StatusCode.UNIMPLEMENTED}
+INTERNAL = 13  # FrameError.code: server-side failure, the frame may be resent later
+
+
+class UplinkFatalError(PolcError):
+    """The cloud refused the stream in a way retrying cannot fix (auth, model, contract)."""
+
+
+def _pb():
+    """The generated contract modules (imported lazily: they are a build product)."""
+    try:
+        from polc.v1 import ingest_pb2, ingest_pb2_grpc
+    except ImportError as exc:  # pragma: no cover - broken install
+        raise PolcError("the generated gRPC modules polc.v1 are missing; reinstall polc "
+                        "(pip install -e .) so that setup.py compiles proto/") from exc
+    return ingest_pb2, ingest_pb2_grpc
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: delay_n = min(max, initial·mult^n) · (1 ± jitter)."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    rng: random.Random = field(default_factory=random.Random)
+    attempt: int = 0
+
+    def next(self) -> float:
+        base = min(self.maximum, self.initial * self.multiplier ** self.attempt)
+        self.attempt += 1
+        return max(0.0, base * (1.0 + self.jitter * self.rng.uniform(-1.0, 1.0)))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class AckInfo:
+    """What the cloud said about one frame (passed to ``on_ack``)."""
+
+    seq: int
+    duplicate: bool
+    latency_seconds: float  # capture → ack (edge clock)
+    nbytes: int
+
+
+def channel_credentials(settings: UplinkSettings) -> grpc.ChannelCredentials | None:
+    """TLS / mutual-TLS channel credentials from config, None for plaintext."""
+    tls = settings.tls
+    if not tls.active:
+        return None
+    ca = tls.ca_file.read_bytes() if tls.ca_file else None
+    key = tls.key_file.read_bytes() if tls.key_file else None
+    cert = tls.cert_file.read_bytes() if tls.cert_file else None
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                        certificate_chain=cert)
+
+
+class Uplink:
+    """Streams the spool to the cloud until stopped; see the module docstring."""
+
+    def __init__(self, settings: UplinkSettings, spool: Spool, *, fingerprint: bytes = b"",
+                 enhancement_on_demand: bool = False, sends_enhancement: bool = False,
+                 enhancement_retention_seconds: float = 0.0, edge_id: str = "",
+                 edge_version: str = "", metrics: EdgeMetrics | None = None,
+                 on_ack: Callable[[AckInfo], None] | None = None,
+                 on_result: Callable[[object], None] | None = None,
+                 rng: random.Random | None = None):
+        self.settings = settings
+        self.spool = spool
+        self.fingerprint = fingerprint
+        self.capabilities = (enhancement_on_demand, sends_enhancement,
+                             int(enhancement_retention_seconds))
+        self.edge_id, self.edge_version = edge_id, edge_version
+        self.metrics = metrics or EdgeMetrics()
+        self.on_ack, self.on_result = on_ack, on_result
+        self.backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds,
+                               settings.backoff_multiplier, settings.backoff_jitter,
+                               rng or random.Random())
+        self.sessions = 0  # streams that got a HelloAck
+        self.server_id = ""
+        self.connected = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[int] = deque()
+        self._last_queued = -1
+        self._wake = asyncio.Event()
+        # seq -> (capture ns, bytes, sent monotonic)
+        self._inflight: dict[int, tuple[int, int, float]] = {}
+        spool.add_listener(self._notify)
+        if settings.token and not settings.tls.active:
+            log.warning("uplink: the bearer token travels in plaintext (no TLS configured)")
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def _notify(self, seq: int) -> None:
+        """Spool listener (any thread): a new frame is on disk."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._enqueue, seq)
+
+    def _enqueue(self, seq: int) -> None:
+        if seq > self._last_queued:
+            self._queue.append(seq)
+            self._last_queued = seq
+        self._wake.set()
+
+    def _channel(self) -> grpc.aio.Channel:
+        s = self.settings
+        options = [("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
+                   ("grpc.keepalive_timeout_ms", 10_000),
+                   ("grpc.max_receive_message_length", 64 << 20),
+                   ("grpc.max_send_message_length", -1),
+                   ("grpc.enable_retries", 0),
+                   ("grpc.initial_reconnect_backoff_ms", 200)]
+        creds = channel_credentials(s)
+        if creds is None:
+            return grpc.aio.insecure_channel(s.server, options=options)
+        if s.tls.server_name:
+            options.append(("grpc.ssl_target_name_override", s.tls.server_name))
+        return grpc.aio.secure_channel(s.server, creds, options=options)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        if self.settings.token:
+            return (("authorization", f"Bearer {self.settings.token}"),)
+        return ()
+
+    # -- main loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stream until ``stop`` is set. Raises UplinkFatalError on unrecoverable refusals."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            self.metrics.reconnects.inc()
+            try:
+                await self._session(stop)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                if code in FATAL_CODES:
+                    raise UplinkFatalError(f"cloud {self.settings.server} refused the stream: "
+                                           f"{code.name}: {exc.details()}") from None
+                log.warning("uplink to %s lost: %s: %s", self.settings.server, code.name,
+                            exc.details())
+            except (TimeoutError, ConnectionError, OSError, asyncio.InvalidStateError) as exc:
+                log.warning("uplink to %s lost: %s", self.settings.server,
+                            exc or type(exc).__name__)
+            finally:
+                self.connected = False
+                self.metrics.connected.set(0)
+            if stop.is_set():
+                break
+            delay = self.backoff.next()
+            log.info("uplink: reconnecting in %.2f s (%d frames spooled)", delay,
+                     self.spool.depth)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        ingest_pb2, ingest_pb2_grpc = _pb()
+        channel = self._channel()
+        call = None
+        reader: asyncio.Task | None = None
+        try:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            call = stub.Ingest(metadata=self._metadata())
+            on_demand, sends, retention = self.capabilities
+            hello = ingest_pb2.Hello(
+                camera_id=self.spool.camera_id, model_fingerprint=self.fingerprint,
+                capabilities=ingest_pb2.Capabilities(
+                    enhancement_on_demand=on_demand, sends_enhancement=sends,
+                    enhancement_retention_seconds=retention),
+                edge_version=self.edge_version, edge_id=self.edge_id)
+            await asyncio.wait_for(self._write(call, ingest_pb2.IngestRequest(hello=hello)),
+                                   self.settings.connect_timeout_seconds)
+            first = await asyncio.wait_for(call.read(),
+                                           self.settings.connect_timeout_seconds)
+            if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello_ack":
+                await self._raise_status(call, "stream closed before the HelloAck")
+            hello_ack = first.hello_ack
+            window = max(1, min(hello_ack.window or 1, self.settings.max_window))
+            self.server_id = hello_ack.server_id
+            self.sessions += 1
+            self.connected = True
+            self.metrics.connected.set(1)
+            self.backoff.reset()
+            pending = self.spool.pending()
+            log.info("uplink: connected to %s (%s), window %d, resending from seq %s",
+                     self.settings.server, hello_ack.server_id or "?", window,
+                     pending[0] if pending else "-")
+            self._queue = deque(pending)
+            # frames appended after this snapshot arrive through _enqueue (seq > last)
+            self._last_queued = pending[-1] if pending else -1
+            self._inflight = {}
+            write_lock = asyncio.Lock()
+            reader = asyncio.create_task(self._read(call, write_lock))
+            stop_wait = asyncio.create_task(stop.wait())
+            try:
+                while not stop.is_set():
+                    if reader.done():
+                        reader.result()  # re-raises the stream's error
+                        await self._raise_status(call, "server closed the stream")
+                    if self._queue and len(self._inflight) < window:
+                        seq = self._queue.popleft()
+                        frame = self.spool.get(seq)
+                        if frame is None:
+                            continue  # acked, refused or dropped meanwhile
+                        if (hello_ack.max_frame_bytes
+                                and frame.nbytes > hello_ack.max_frame_bytes):
+                            self._drop_too_large(frame, hello_ack.max_frame_bytes)
+                            continue
+                        msg = ingest_pb2.IngestRequest(frame=self._frame_msg(ingest_pb2, frame))
+                        self._inflight[seq] = (frame.capture_time_ns, frame.nbytes,
+                                               time.monotonic())
+                        async with write_lock:
+                            await self._write(call, msg)
+                        self.metrics.observe_sent(frame.nbytes)
+                        continue
+                    self._wake.clear()
+                    waiter = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait({waiter, reader, stop_wait}, timeout=1.0,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    self._check_ack_timeout()
+            finally:
+                stop_wait.cancel()
+        finally:
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
+            if call is not None:
+                call.cancel()
+            await channel.close(grace=None)
+
+    def _drop_too_large(self, frame: SpooledFrame, limit: int) -> None:
+        """The server would refuse it (or end the stream over it) on every resend."""
+        log.error("frame %d is %d bytes, over the cloud's max_frame_bytes %d; dropping it "
+                  "(lower α or the resolution)", frame.seq, frame.nbytes, limit)
+        if self.spool.refuse(frame.seq):
+            self.metrics.dropped.labels("too_large").inc()
+        self.metrics.observe_spool(self.spool)
+
+    def _check_ack_timeout(self) -> None:
+        """A cloud that stops acknowledging (hung replica, half-open link): reconnect."""
+        if not self._inflight:
+            return
+        oldest = min(sent for _, _, sent in self._inflight.values())
+        waited = time.monotonic() - oldest
+        if waited > self.settings.ack_timeout_seconds:
+            raise ConnectionError(f"no acknowledgement for {waited:.0f} s "
+                                  f"({len(self._inflight)} frames in flight)")
+
+    async def _write(self, call, msg) -> None:
+        """Write one message; a stream the server already ended raises its real status."""
+        try:
+            await call.write(msg)
+        except asyncio.InvalidStateError:
+            await self._raise_status(call, "stream ended by the server")
+
+    @staticmethod
+    async def _raise_status(call, what: str) -> None:
+        code = await call.code()
+        details = await call.details()
+        if code == grpc.StatusCode.OK:
+            raise ConnectionError(what)
+        raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                   details=details)
+
+    def _frame_msg(self, ingest_pb2, frame: SpooledFrame):
+        msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq,
+                               base_layer=frame.base)
+        msg.capture_time.FromNanoseconds(frame.capture_time_ns)
+        if frame.enhancement is not None:
+            msg.enhancement_layer = frame.enhancement
+        return msg
+
+    async def _read(self, call, write_lock: asyncio.Lock) -> None:
+        ingest_pb2, _ = _pb()
+        while True:
+            resp = await call.read()
+            if resp is grpc.aio.EOF:
+                return
+            kind = resp.WhichOneof("kind")
+            if kind == "ack":
+                self._handle_ack(resp.ack)
+            elif kind == "error":
+                self._handle_error(resp.error)
+            elif kind == "result":
+                if self.on_result is not None:
+                    self.on_result(resp.result)
+            elif kind == "enhancement_request":
+                req = resp.enhancement_request
+                layer = self.spool.enhancement(req.seq)
+                upload = ingest_pb2.EnhancementUpload(
+                    request_id=req.request_id, camera_id=req.camera_id or self.spool.camera_id,
+                    seq=req.seq)
+                if layer is None:
+                    upload.unavailable = True
+                    upload.message = (f"the edge does not hold the enhancement layer of frame "
+                                      f"{req.seq} (never coded, or older than the retention "
+                                      "window)")
+                else:
+                    upload.enhancement_layer = layer
+                self.metrics.enhancement_uploads.labels(
+                    "sent" if layer is not None else "unavailable").inc()
+                async with write_lock:
+                    await self._write(call, ingest_pb2.IngestRequest(enhancement_upload=upload))
+            self._wake.set()
+
+    def _handle_ack(self, ack) -> None:
+        sent = self._inflight.pop(ack.seq, None)
+        if self.spool.ack(ack.seq):
+            self.metrics.acked.inc()
+        latency = max(0.0, (time.time_ns() - sent[0]) / 1e9) if sent else 0.0
+        if sent:
+            self.metrics.ack_seconds.observe(latency)
+        self.metrics.observe_spool(self.spool)
+        if self.on_ack is not None:
+            self.on_ack(AckInfo(ack.seq, ack.duplicate, latency, sent[1] if sent else 0))
+
+    def _handle_error(self, err) -> None:
+        if err.enhancement_upload:
+            log.warning("cloud refused the enhancement layer of frame %d: %s (%s)", err.seq,
+                        err.reason, err.message)
+            return
+        self._inflight.pop(err.seq, None)
+        if err.code == INTERNAL:
+            log.warning("cloud failed on frame %d (%s); it stays spooled and is resent after "
+                        "the next reconnect", err.seq, err.message)
+            return
+        log.error("cloud refused frame %d: %s (%s); dropping it", err.seq, err.reason,
+                  err.message)
+        if self.spool.refuse(err.seq):
+            self.metrics.dropped.labels("refused").inc()
+        self.metrics.observe_spool(self.spool)

@@ -1,0 +1,46 @@
+"""`polc demo` end to end (small test codec and teacher, a short small clip)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cloud_support
+import pytest
+
+from polc.shared.cli import main
+
+teacher_file = cloud_support.teacher_file
+
+
+@pytest.mark.parametrize("extra", [[], ["--backend", "onnx", "--target-kbps", "20"]])
+def test_demo_streams_and_reconstructs(tmp_path: Path, small_codec_file, teacher_file, capsys,
+                                       extra: list[str]) -> None:
+    out = tmp_path / "out"
+    rc = main(["demo", "--weights", str(small_codec_file), "--teacher", str(teacher_file),
+               "--frames", "5", "--width", "128", "--height", "64", "--fps", "20",
+               "--out", str(out), *extra])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert text.count("\nframe ") == 5 and "cloud: " in text
+    assert "summary: 5/5 frames stored in the cloud" in text
+    assert "accuracy vs the clip's ground truth" in text
+    assert "beta=1" in text and "beta=0 " in text
+    assert "metrics URLs" in text and "http://127.0.0.1:" in text
+    for name in ("original.png", "beta0.0.png", "beta0.5.png", "beta1.0.png",
+                 "metrics-cloud.txt", "metrics-edge.txt"):
+        assert (out / name).is_file(), name
+    assert "polc_edge_frames_acked_total 5.0" in (out / "metrics-edge.txt").read_text()
+
+
+def test_demo_codec_only(tmp_path: Path, small_codec_file, capsys) -> None:
+    rc = main(["demo", "--codec-only", "--weights", str(small_codec_file), "--frames", "2",
+               "--width", "128", "--height", "64", "--out", str(tmp_path)])
+    assert rc == 0
+    assert "summary: 2 frames" in capsys.readouterr().out
+    assert (tmp_path / "beta0.5.png").is_file()
+
+
+def test_demo_without_weights_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    rc = main(["demo", "--weights", str(tmp_path / "missing.pt"), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "codec weights not found" in capsys.readouterr().err
