@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import resource
@@ -40,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="teacher weights for the full run (default: shipped, else no analyzer)")
     p.add_argument("--size", default="256x192", help="frame size WxH")
     p.add_argument("--runs", default="full,decode-off,bare")
+    p.add_argument("--dsn", default=None,
+                   help="store on PostgreSQL (a fresh schema per run) instead of SQLite")
     p.add_argument("--json", default=None, help="write the results here")
 
 
@@ -195,14 +198,23 @@ def run(args: argparse.Namespace) -> int:
                 finally:
                     server.stop()
                 continue
-            cfg = load_config(None, {
-                "listen": "127.0.0.1:0", "metrics_listen": "", "codec.weights": str(weights),
-                "store.path": str(workdir / f"store-{name}"), "ingest.window": args.window,
-                "analyzer.kind": "pixel-teacher" if name == "full" else "none",
-                "analyzer.teacher_weights": args.teacher if name == "full" else None,
-                "analyzer.decode": name == "full"})
-            with ServerThread(cfg, codec) as st:
-                results.append(_one_run(name, st.address, frame, args))
+            with contextlib.ExitStack() as stack:
+                store = {}
+                if args.dsn:
+                    from polc.bench.scaleout import postgres_schema
+
+                    store = {"store.backend": "postgres",
+                             "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}
+                cfg = load_config(None, {
+                    "listen": "127.0.0.1:0", "metrics_listen": "",
+                    "codec.weights": str(weights), "store.path": str(workdir / f"store-{name}"),
+                    "ingest.window": args.window,
+                    "analyzer.kind": "pixel-teacher" if name == "full" else "none",
+                    "analyzer.teacher_weights": args.teacher if name == "full" else None,
+                    "analyzer.decode": name == "full", **store})
+                with ServerThread(cfg, codec) as st:
+                    results.append(_one_run(name, st.address, frame, args))
+                results[-1]["store"] = "postgres" if args.dsn else "sqlite"
     by = {r["run"]: r for r in results}
     if "decode-off" in by and "bare" in by:
         ratio = by["decode-off"]["frames_per_second"] / by["bare"]["frames_per_second"]

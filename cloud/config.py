@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -52,11 +60,33 @@ class AnalyzerSettings(_Section):
 
 
 class StoreSettings(_Section):
+    backend: Literal["sqlite", "postgres"] = Field(
+        "sqlite", description="sqlite: index in PATH; postgres: index in postgres_dsn, "
+        "layer files in PATH (a directory every replica mounts)")
     path: Path = Path("polc-cloud-store")
+    postgres_dsn: SecretStr | None = Field(
+        None, description="libpq URL or key=value string (backend postgres)")
+    postgres_pool_size: int = Field(8, ge=2, le=256, description="connections per replica")
     retention_seconds: float | None = Field(None, gt=0, description="max age of a frame")
     max_bytes: int | None = Field(None, gt=0, description="max total stored layer bytes")
     sweep_interval_seconds: float = Field(60.0, gt=0)
     synchronous: Literal["full", "normal"] = "full"
+
+    @model_validator(mode="after")
+    def _backend(self) -> StoreSettings:
+        if self.backend == "postgres":
+            if self.postgres_dsn is None or not self.postgres_dsn.get_secret_value().strip():
+                raise ValueError("backend postgres needs postgres_dsn")
+            from psycopg.conninfo import conninfo_to_dict
+
+            try:
+                conninfo_to_dict(self.postgres_dsn.get_secret_value())
+            except Exception as exc:  # psycopg.ProgrammingError: not a libpq string
+                raise ValueError(f"postgres_dsn is not a valid connection string: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        elif self.postgres_dsn is not None:
+            raise ValueError("postgres_dsn is set but backend is sqlite")
+        return self
 
 
 class BatchingSettings(_Section):

@@ -482,8 +482,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # a point query on the event-loop thread's own WAL read connection (~10 µs, never
         # waits for the writer) is much cheaper than a hop to the I/O pool
         known = self._max_seq.get(frame.camera_id)
-        existing = (self.store.get(frame.camera_id, frame.seq)
-                    if known is None or frame.seq <= known else None)
+        existing = None
+        if known is None or frame.seq <= known:
+            if self.store.local_reads:
+                existing = self.store.get(frame.camera_id, frame.seq)
+            else:  # a network store: off the loop, then re-check what started meanwhile
+                existing = await self._io(self.store.get, frame.camera_id, frame.seq)
+                if existing is None and key in self._inflight:
+                    return await self._store_once(frame)
         if existing is not None:
             self.metrics.frame_duplicate()
             if frame.enhancement and not existing.has_enhancement:

@@ -89,6 +89,9 @@ class CloudMetrics:
             registry=r)
         self._store_bytes = Gauge(
             "polc_cloud_store_size_bytes", "Layer bytes held by the store", s, registry=r)
+        self._store_limit = Gauge(
+            "polc_cloud_store_limit_bytes", "store.max_bytes (0 = no size limit)", s,
+            registry=r)
         self._store_frames = Gauge(
             "polc_cloud_store_frames", "Frames held by the store", s, registry=r)
         self._retention = Counter(
@@ -158,6 +161,9 @@ class CloudMetrics:
         if deleted:
             self._retention.labels(self.site).inc(deleted)
 
+    def store_limit(self, nbytes: int | None) -> None:
+        self._store_limit.labels(self.site).set(nbytes or 0)
+
     def init_series(self) -> None:
         """Create every labelled series at zero so that dashboards see them from the start."""
         for reason in FAIL_REASONS:
@@ -171,7 +177,7 @@ class CloudMetrics:
         for m in (self._frames_received, self._frames_decoded, self._frames_duplicate,
                   self._bpp, self._decode, self._inference, self._batch, self._queue,
                   self._streams, self._ack, self._reconstruct_t, self._store_bytes,
-                  self._store_frames, self._retention):
+                  self._store_limit, self._store_frames, self._retention):
             m.labels(self.site)
 
     def serve(self, listen: str) -> int:

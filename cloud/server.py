@@ -1,7 +1,7 @@
 """The cloud service process: wires config, codec, analyzer, store, batcher and gRPC.
 
     grpc.aio server ─ IngestService ─┐                      ┌─ FrameStore (SQLite + files)
-     (TLS / mTLS,    ReconstructSvc ─┼─► servicers ─────────┤
+     (TLS / mTLS,    ReconstructSvc ─┼─► servicers ─────────┤  or PostgreSQL + files
       max conn age)  QueryService ──┘   │                   └─ DynamicBatcher ─► decode +
                      grpc.health.v1     └─ CloudMetrics ─► /metrics            analyzer
                      reflection
@@ -104,7 +104,10 @@ class CloudServer:
                         "and reconstruct")
         if not cfg.tls.enabled:
             log.warning("TLS is off: traffic and tokens travel in plaintext")
-        self.store = open_store(cfg.store.path, cfg.store.synchronous)
+        dsn = cfg.store.postgres_dsn
+        self.store = open_store(cfg.store.path, cfg.store.synchronous, backend=cfg.store.backend,
+                                postgres_dsn=dsn.get_secret_value() if dsn else None,
+                                pool_size=cfg.store.postgres_pool_size)
         self._io = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
         self._codec_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="reconstruct")
@@ -156,6 +159,7 @@ class CloudServer:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.metrics.init_series()
+        self.metrics.store_limit(cfg.store.max_bytes)
         self._update_store_metrics(0)
         if cfg.metrics_listen:
             try:

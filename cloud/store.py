@@ -1,8 +1,10 @@
 """Durable storage of received frames and their results.
 
     FrameStore (interface, backend-neutral)
-      └─ SQLiteFrameStore:  index.sqlite3 (WAL)         one row per (camera_id, seq), UNIQUE
-                            segments/<id>.seg           append-only layer bytes (≤ 64 MiB)
+      ├─ SQLiteFrameStore:  index.sqlite3 (WAL)         one row per (camera_id, seq), UNIQUE
+      │                     segments/<id>.seg           append-only layer bytes (≤ 64 MiB)
+      └─ PostgresFrameStore (store_postgres.py): the index in PostgreSQL shared by replicas,
+                            per-replica segment files on a shared directory
 
 Write order (group commit, :meth:`FrameStore.put_many`): the layers of every new frame of
 a batch are appended to the active segment file and fdatasync'ed (a new segment's directory
@@ -93,6 +95,9 @@ class StoreStats:
 
 class FrameStore(abc.ABC):
     """What the service needs from a store; backends: SQLite + files (here), PostgreSQL."""
+
+    #: point reads (``get``) are local and cheap enough to run on the event-loop thread
+    local_reads: bool = True
 
     @abc.abstractmethod
     def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
@@ -501,6 +506,14 @@ class SQLiteFrameStore(FrameStore):
             self._db.close()
 
 
-def open_store(path: str | Path, synchronous: str = "full") -> FrameStore:
-    """The store backend for a location (a directory = SQLite; PostgreSQL URLs later)."""
+def open_store(path: str | Path, synchronous: str = "full", *, backend: str = "sqlite",
+               postgres_dsn: str | None = None, pool_size: int = 8) -> FrameStore:
+    """The configured backend: SQLite in ``path``, or PostgreSQL with layer files in
+    ``path`` (see :mod:`polc.cloud.store_postgres`)."""
+    if backend == "postgres":
+        from polc.cloud.store_postgres import PostgresFrameStore
+
+        if not postgres_dsn:
+            raise ConfigError("config field 'store.postgres_dsn': needed by backend postgres")
+        return PostgresFrameStore(path, postgres_dsn, pool_size=pool_size)
     return SQLiteFrameStore(path, synchronous)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from polc.cloud.store import FrameRecord, SQLiteFrameStore
+import store_support
+
+from polc.cloud.store import FrameRecord
+
+make_store = store_support.make_store  # fixture: every test runs on SQLite and PostgreSQL
 
 
 def _record(camera: str, seq: int, capture_us: int = 0) -> FrameRecord:
@@ -10,14 +14,14 @@ def _record(camera: str, seq: int, capture_us: int = 0) -> FrameRecord:
                        "ab" * 16, 0, result={"analyzer": "x", "classes": []})
 
 
-def test_put_is_idempotent_and_survives_reopen(tmp_path):
-    store = SQLiteFrameStore(tmp_path / "s")
+def test_put_is_idempotent_and_survives_reopen(make_store, tmp_path):
+    store = make_store(tmp_path / "s")
     assert store.put(_record("cam-1", 0), b"base-0", None) is True
     assert store.put(_record("cam-1", 1), b"base-1", b"enh-1") is True
     assert store.put(_record("cam-1", 1), b"other", b"other") is False  # exactly once
     assert store.put(_record("cam:2", 1), b"base-2", None) is True  # same seq, other camera
     store.close()
-    store = SQLiteFrameStore(tmp_path / "s")  # "restart"
+    store = make_store(tmp_path / "s")  # "restart"
     assert store.read_base("cam-1", 1) == b"base-1"
     assert store.read_enhancement("cam-1", 1) == b"enh-1"
     assert store.read_enhancement("cam-1", 0) is None
@@ -36,8 +40,8 @@ def test_put_is_idempotent_and_survives_reopen(tmp_path):
     store.close()
 
 
-def test_queries(tmp_path):
-    store = SQLiteFrameStore(tmp_path / "s")
+def test_queries(make_store, tmp_path):
+    store = make_store(tmp_path / "s")
     for seq in range(10):
         store.put(_record("cam-1", seq), b"x" * 10, None)
     store.put(_record("cam-0", 3), b"y", None)
@@ -53,8 +57,8 @@ def test_queries(tmp_path):
     store.close()
 
 
-def test_retention_by_age_and_size(tmp_path):
-    store = SQLiteFrameStore(tmp_path / "s")
+def test_retention_by_age_and_size(make_store, tmp_path):
+    store = make_store(tmp_path / "s")
     for seq in range(10):
         store.put(_record("cam-1", seq), b"z" * 100, b"e" * 50 if seq % 2 else None)
     now = store.get("cam-1", 9).received_time_us
@@ -63,7 +67,7 @@ def test_retention_by_age_and_size(tmp_path):
     assert store.enforce_retention(3600, None, now=now + 7_200_000_000) == 10
     assert store.stats().frames == 0
     store.close()  # the active segment is kept while open; a restart sweeps it
-    store = SQLiteFrameStore(tmp_path / "s")
+    store = make_store(tmp_path / "s")
     assert not list((tmp_path / "s" / "segments").glob("*.seg"))
     for seq in range(10):
         store.put(_record("cam-1", seq), b"z" * 100, None)
@@ -75,8 +79,8 @@ def test_retention_by_age_and_size(tmp_path):
     store.close()
 
 
-def test_group_commit_and_orphan_sweep(tmp_path):
-    store = SQLiteFrameStore(tmp_path / "s")
+def test_group_commit_and_orphan_sweep(make_store, tmp_path):
+    store = make_store(tmp_path / "s")
     store.put(_record("cam-1", 0), b"old", None)
     items = [(_record("cam-1", s), f"b{s}".encode(), b"e" if s == 3 else None)
              for s in (0, 1, 2, 3, 2)]
@@ -89,18 +93,18 @@ def test_group_commit_and_orphan_sweep(tmp_path):
     # a crash after the segment rename but before the commit leaves an orphan
     (tmp_path / "s" / "segments" / "0-0-0.seg").write_bytes(b"never committed")
     (tmp_path / "s" / "segments" / "x.seg.part").write_bytes(b"half written")
-    store = SQLiteFrameStore(tmp_path / "s")
+    store = make_store(tmp_path / "s")
     names = sorted(p.name for p in (tmp_path / "s" / "segments").iterdir())
     assert names == sorted(p.name for p in segs)
     assert store.stats().frames == 4
     store.close()
 
 
-def test_full_segments_rotate_and_retention_frees_them(tmp_path, monkeypatch):
+def test_full_segments_rotate_and_retention_frees_them(make_store, tmp_path, monkeypatch):
     import polc.cloud.store as store_mod
 
     monkeypatch.setattr(store_mod, "SEGMENT_BYTES", 250)
-    store = SQLiteFrameStore(tmp_path / "s")
+    store = make_store(tmp_path / "s")
     for seq in range(10):
         store.put(_record("cam-1", seq), b"q" * 100, None)
     segments = tmp_path / "s" / "segments"
@@ -111,14 +115,14 @@ def test_full_segments_rotate_and_retention_frees_them(tmp_path, monkeypatch):
     store.close()
 
 
-def test_failed_append_starts_a_new_segment(tmp_path, monkeypatch):
+def test_failed_append_starts_a_new_segment(make_store, tmp_path, monkeypatch):
     import os
 
     import pytest
 
     import polc.cloud.store as store_mod
 
-    store = SQLiteFrameStore(tmp_path / "s")
+    store = make_store(tmp_path / "s")
     store.put(_record("cam-1", 0), b"a" * 10, None)
 
     def full(fd):

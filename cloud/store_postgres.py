@@ -1,0 +1,441 @@
+"""The frame store on PostgreSQL: index and results in the database, layer bytes on a
+directory every replica mounts (a ReadWriteMany volume).
+
+    PostgresFrameStore
+      ├─ PostgreSQL   frames    one row per (camera_id, seq), UNIQUE — the exactly-once
+      │               segments  every segment file, its owner replica and whether it is sealed
+      │               schema_migrations
+      └─ ROOT/segments/<time>-<replica>-<random>.seg   append-only layer bytes (≤ 64 MiB)
+
+Several replicas share one database and one directory. Each replica appends only to its own
+segment files (the name carries the host, the pid and a random part, so two replicas never
+write the same file); rows reference (segment, offset). Write order is the SQLite store's:
+append the layers of a batch and fdatasync, then insert the rows in one transaction with
+``INSERT ... ON CONFLICT (camera_id, seq) DO NOTHING`` — when two replicas race on the same
+frame (an edge that reconnected through the balancer to another replica), the UNIQUE
+constraint lets exactly one of them store it and the other reports a duplicate (its bytes
+stay unreferenced in its segment and go with the segment).
+
+A segment is registered in ``segments`` (committed) before its file is created and sealed
+when its replica stops appending to it (rotation, close). Files are deleted only when
+
+* they are sealed and no row references them (retention removed their frames), or
+* they are registered, unsealed, unreferenced and older than ``orphan_grace_seconds``
+  (a replica appends to a segment for at most a sixth of that, so its replica died), or
+* they are not registered at all (never referenced by construction).
+
+so retention running on one replica never deletes a segment another replica is appending to.
+Schema changes are numbered migrations applied at start under an advisory lock (replicas
+may start together); a database with a newer schema than this code refuses to open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from polc.cloud import store as _store
+from polc.cloud.store import (
+    MAX_SEQ,
+    CameraSummary,
+    FrameRecord,
+    FrameStore,
+    StoreStats,
+    _fsync_dir,
+    now_us,
+)
+from polc.shared.errors import ConfigError
+
+#: (version, description, statements). Append only: never edit an applied migration.
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "frames index and segment registry", [
+        """CREATE TABLE frames (
+            id BIGSERIAL PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            seq BIGINT NOT NULL CHECK (seq >= 0),
+            capture_time_us BIGINT NOT NULL,
+            received_time_us BIGINT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            alpha DOUBLE PRECISION NOT NULL,
+            fingerprint TEXT NOT NULL,
+            base_bytes BIGINT NOT NULL,
+            enhancement_bytes BIGINT NOT NULL DEFAULT 0,
+            base_bpp DOUBLE PRECISION NOT NULL,
+            enhancement_bpp DOUBLE PRECISION NOT NULL DEFAULT 0,
+            has_enhancement BOOLEAN NOT NULL DEFAULT FALSE,
+            result_json JSONB,
+            base_segment TEXT NOT NULL,
+            base_offset BIGINT NOT NULL,
+            enh_segment TEXT,
+            enh_offset BIGINT,
+            UNIQUE (camera_id, seq))""",
+        "CREATE INDEX frames_capture ON frames (camera_id, capture_time_us)",
+        "CREATE INDEX frames_received ON frames (received_time_us, id)",
+        "CREATE INDEX frames_base_segment ON frames (base_segment)",
+        "CREATE INDEX frames_enh_segment ON frames (enh_segment)",
+        """CREATE TABLE segments (
+            name TEXT PRIMARY KEY,
+            replica TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            sealed BOOLEAN NOT NULL DEFAULT FALSE)""",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+_LOCK_KEY = 0x706F6C63  # "polc": advisory lock serialising migrations across replicas
+
+_COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
+            "fingerprint, base_bytes, enhancement_bytes, result_json")
+
+
+def apply_migrations(conn: psycopg.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; returns the number of migrations applied."""
+    applied_now = 0
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        if done and max(done) > SCHEMA_VERSION:
+            raise ConfigError(f"the PostgreSQL store has schema version {max(done)}, this "
+                              f"server knows up to {SCHEMA_VERSION}: upgrade the server")
+        for version, description, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations (version, description) "
+                         "VALUES (%s, %s)", (version, description))
+            applied_now += 1
+    return applied_now
+
+
+def _replica_tag() -> str:
+    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40] or "host"
+    return f"{host}.{os.getpid()}"
+
+
+class PostgresFrameStore(FrameStore):
+    """PostgreSQL index + per-replica segment files on a shared directory."""
+
+    local_reads = False  # a network round trip: callers keep it off their event loop
+
+    def __init__(self, root: str | Path, dsn: str, *, pool_size: int = 8,
+                 orphan_grace_seconds: float = 3600.0, connect_timeout: float = 30.0):
+        self.root = Path(root)
+        self.segments = self.root / "segments"
+        self.segments.mkdir(parents=True, exist_ok=True)
+        self.replica = _replica_tag()
+        self.orphan_grace_us = int(orphan_grace_seconds * 1e6)
+        # a segment is appended to for at most a sixth of the grace period, so an unsealed
+        # segment older than the grace period belongs to a replica that died
+        self.segment_max_age_s = orphan_grace_seconds / 6
+        try:
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size),
+                                        kwargs={"autocommit": True}, open=False,
+                                        check=ConnectionPool.check_connection,
+                                        name="polc-store")
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except Exception as exc:  # psycopg.Error, PoolTimeout
+            with contextlib.suppress(Exception):
+                self._pool.close()
+            raise ConfigError(f"config field 'store.postgres_dsn': cannot connect to "
+                              f"PostgreSQL: {exc}") from exc
+        try:
+            with self._pool.connection() as conn:
+                apply_migrations(conn)
+        except BaseException:
+            self._pool.close()
+            raise
+        self._lock = threading.Lock()  # this replica's writer (segment append + commit)
+        self._counter = itertools.count()
+        self._active: Any = None
+        self._active_name, self._active_size, self._active_since = "", 0, 0.0
+        self._closed = False
+        self._sweep_orphans()
+
+    # -- helpers --------------------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._pool.connection() as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else []
+
+    @staticmethod
+    def _row(row: tuple) -> FrameRecord:
+        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
+         result) = row
+        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
+                           received, result)
+
+    # -- segments -------------------------------------------------------------------------
+    def _seal_active(self) -> None:
+        if self._active is None:
+            return
+        self._active.close()
+        name, self._active, self._active_name = self._active_name, None, ""
+        try:
+            self._query("UPDATE segments SET sealed = TRUE WHERE name = %s", (name,))
+        except Exception:  # stays unsealed: collected once older than the grace period
+            pass
+
+    def _append(self, parts: list[bytes]) -> tuple[str, list[int]]:
+        """Append ``parts`` durably to this replica's active segment (caller holds the lock)."""
+        if (self._active is None or self._active_size >= _store.SEGMENT_BYTES
+                or time.monotonic() - self._active_since > self.segment_max_age_s):
+            self._seal_active()
+            name = f"{time.time_ns():020d}-{self.replica}-{next(self._counter)}-" \
+                   f"{uuid.uuid4().hex[:8]}.seg"
+            self._query("INSERT INTO segments (name, replica, created_us) VALUES (%s, %s, %s)",
+                        (name, self.replica, now_us()))  # registered before it exists
+            self._active = open(self.segments / name, "ab")
+            self._active_name, self._active_size = name, 0
+            self._active_since = time.monotonic()
+            _fsync_dir(self.segments)
+        f = self._active
+        offsets = []
+        try:
+            for part in parts:
+                offsets.append(self._active_size)
+                f.write(part)
+                self._active_size += len(part)
+            f.flush()
+            os.fdatasync(f.fileno())
+        except BaseException:  # offsets no longer match the file: start a new segment
+            self._seal_active()
+            raise
+        return self._active_name, offsets
+
+    def _read(self, segment: str, offset: int, length: int) -> bytes:
+        with open(self.segments / segment, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+        if len(data) != length:
+            raise OSError(f"segment {segment} is truncated")
+        return data
+
+    def _drop_segments(self, names: set[str]) -> None:
+        """Delete the given segments if nothing references them (any replica may call it);
+        unsealed ones only when older than the grace period (their replica died)."""
+        names.discard(self._active_name)
+        cutoff = now_us() - self.orphan_grace_us
+        for name in sorted(names):
+            with self._pool.connection() as conn, conn.transaction():
+                row = conn.execute("SELECT sealed, created_us FROM segments WHERE name = %s "
+                                   "FOR UPDATE", (name,)).fetchone()
+                if row is not None and not row[0] and row[1] >= cutoff:
+                    continue  # another replica may still be appending to it
+                used = conn.execute(
+                    "SELECT 1 FROM frames WHERE base_segment = %s OR enh_segment = %s LIMIT 1",
+                    (name, name)).fetchone()
+                if used is not None:
+                    continue
+                conn.execute("DELETE FROM segments WHERE name = %s", (name,))
+                (self.segments / name).unlink(missing_ok=True)
+
+    def _sweep_orphans(self) -> None:
+        """Files no row will ever reference: unregistered ones, sealed unreferenced ones and
+        unsealed ones a crashed replica left behind (older than the grace period)."""
+        for part in self.segments.glob("*.part"):
+            part.unlink(missing_ok=True)
+        files = {p.name for p in self.segments.glob("*.seg")}
+        cutoff = now_us() - self.orphan_grace_us
+        rows = self._query("SELECT name, sealed, created_us FROM segments")
+        registered = {name: (sealed, created) for name, sealed, created in rows}
+        for name in files - registered.keys():
+            (self.segments / name).unlink(missing_ok=True)
+        self._drop_segments({n for n, (sealed, created) in registered.items()
+                             if sealed or created < cutoff})
+
+    # -- writes ---------------------------------------------------------------------------
+    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
+        return self.put_many([(record, base, enhancement)])[0]
+
+    def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
+        """Group commit: one append + fdatasync, one INSERT ... ON CONFLICT DO NOTHING."""
+        inserted = [False] * len(items)
+        for record, _, _ in items:
+            if not 0 <= record.seq <= MAX_SEQ:
+                raise ValueError(f"seq {record.seq} out of range")
+        keys = [(r.camera_id, r.seq) for r, _, _ in items]
+        existing = set()
+        if keys:
+            existing = {tuple(r) for r in self._query(
+                "SELECT f.camera_id, f.seq FROM frames f JOIN unnest(%s::text[], %s::bigint[]) "
+                "AS k(camera_id, seq) ON f.camera_id = k.camera_id AND f.seq = k.seq",
+                ([k[0] for k in keys], [k[1] for k in keys]))}
+        todo, seen = [], set()
+        for i, key in enumerate(keys):
+            if key not in seen and key not in existing:
+                seen.add(key)
+                todo.append(i)
+        if not todo:
+            return inserted
+        parts: list[bytes] = []
+        for i in todo:
+            _, base, enh = items[i]
+            parts.append(base)
+            if enh:
+                parts.append(enh)
+        with self._lock:
+            segment, offsets = self._append(parts)
+            received = now_us()
+            cols: list[list[Any]] = [[] for _ in range(18)]
+            k = 0
+            for i in todo:
+                record, base, enh = items[i]
+                base_off = offsets[k]
+                k += 1
+                enh_off = None
+                if enh:
+                    enh_off = offsets[k]
+                    k += 1
+                record.base_bytes, record.enhancement_bytes = len(base), len(enh or b"")
+                record.received_time_us = received
+                row = (record.camera_id, record.seq, record.capture_time_us, received,
+                       record.width, record.height, record.alpha, record.fingerprint,
+                       record.base_bytes, record.enhancement_bytes, record.base_bpp,
+                       record.enhancement_bpp, bool(enh),
+                       json.dumps(record.result) if record.result is not None else None,
+                       segment, base_off, segment if enh else None, enh_off)
+                for col, value in zip(cols, row, strict=True):
+                    col.append(value)
+            with self._pool.connection() as conn, conn.transaction():
+                stored = conn.execute(
+                    "INSERT INTO frames (camera_id, seq, capture_time_us, received_time_us, "
+                    "width, height, alpha, fingerprint, base_bytes, enhancement_bytes, "
+                    "base_bpp, enhancement_bpp, has_enhancement, result_json, base_segment, "
+                    "base_offset, enh_segment, enh_offset) "
+                    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], "
+                    "%s::bigint[], %s::int[], %s::int[], %s::float8[], %s::text[], "
+                    "%s::bigint[], %s::bigint[], %s::float8[], %s::float8[], %s::bool[], "
+                    "%s::jsonb[], %s::text[], %s::bigint[], %s::text[], %s::bigint[]) "
+                    "ON CONFLICT (camera_id, seq) DO NOTHING RETURNING camera_id, seq",
+                    cols).fetchall()
+        done = {tuple(r) for r in stored}
+        for i in todo:
+            inserted[i] = keys[i] in done
+        return inserted
+
+    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
+        record = self.get(camera_id, seq)
+        if record is None:
+            raise KeyError((camera_id, seq))
+        with self._lock:
+            segment, (offset,) = self._append([data])
+            self._query(
+                "UPDATE frames SET enhancement_bytes = %s, enhancement_bpp = %s, "
+                "has_enhancement = TRUE, enh_segment = %s, enh_offset = %s "
+                "WHERE camera_id = %s AND seq = %s AND NOT has_enhancement",
+                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
+        if not 0 <= seq <= MAX_SEQ:
+            return None
+        rows = self._query(f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND seq = %s",
+                           (camera_id, seq))
+        return self._row(rows[0]) if rows else None
+
+    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND capture_time_us <= %s "
+            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1", (camera_id, time_us))
+        return self._row(rows[0]) if rows else None
+
+    def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
+        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
+                else "base_segment, base_offset, base_bytes")
+        rows = (self._query(f"SELECT {cols} FROM frames WHERE camera_id = %s AND seq = %s",
+                            (camera_id, seq)) if 0 <= seq <= MAX_SEQ else [])
+        if not rows:
+            raise KeyError((camera_id, seq))
+        segment, offset, length = rows[0]
+        return None if segment is None else self._read(segment, offset, length)
+
+    def read_base(self, camera_id: str, seq: int) -> bytes:
+        data = self._layer(camera_id, seq, False)
+        assert data is not None
+        return data
+
+    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
+        try:
+            return self._layer(camera_id, seq, True)
+        except KeyError:
+            return None
+
+    def last_seq(self, camera_id: str) -> int | None:
+        return self._query("SELECT MAX(seq) FROM frames WHERE camera_id = %s",
+                           (camera_id,))[0][0]
+
+    def list_cameras(self) -> list[CameraSummary]:
+        rows = self._query(
+            "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
+            "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes)::bigint FROM frames "
+            "GROUP BY camera_id ORDER BY camera_id COLLATE \"C\"")
+        return [CameraSummary(*row) for row in rows]
+
+    def list_frames(self, camera_id: str, start_us: int | None = None,
+                    end_us: int | None = None, after_seq: int = -1,
+                    limit: int = 100) -> list[FrameRecord]:
+        sql = f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND seq > %s"
+        params: list[Any] = [camera_id, after_seq]
+        if start_us is not None:
+            sql += " AND capture_time_us >= %s"
+            params.append(start_us)
+        if end_us is not None:
+            sql += " AND capture_time_us <= %s"
+            params.append(end_us)
+        sql += " ORDER BY seq LIMIT %s"
+        params.append(limit)
+        return [self._row(r) for r in self._query(sql, params)]
+
+    # -- retention ------------------------------------------------------------------------
+    def _delete_where(self, where: str, params: Sequence[Any]) -> int:
+        rows = self._query(f"DELETE FROM frames WHERE {where} "
+                           "RETURNING base_segment, enh_segment", params)
+        touched = {s for row in rows for s in row if s}
+        self._drop_segments(touched)
+        return len(rows)
+
+    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
+                          now: int | None = None) -> int:
+        deleted = 0
+        if max_age_s is not None:
+            cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
+            deleted += self._delete_where("received_time_us < %s", (cutoff,))
+        if max_bytes is not None:
+            excess = self.stats().bytes - max_bytes
+            if excess > 0:  # the oldest frames whose bytes before them are still < excess
+                deleted += self._delete_where(
+                    "id IN (SELECT id FROM (SELECT id, SUM(base_bytes + enhancement_bytes) "
+                    "OVER (ORDER BY received_time_us, id) - (base_bytes + enhancement_bytes) "
+                    "AS before FROM frames) t WHERE before < %s)", (excess,))
+        return deleted
+
+    def stats(self) -> StoreStats:
+        count, total = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)::bigint "
+            "FROM frames")[0]
+        return StoreStats(count, total)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._seal_active()
+            self._pool.close()
