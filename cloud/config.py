@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import re
 import socket
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from polc.shared.errors import ConfigError
+from polc.shared.settings import YamlSource, load_settings
 
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_YAML_DATA", default=None)
 
 
 class _Section(BaseModel):
@@ -167,15 +162,6 @@ class AuthSettings(_Section):
         return bool(self.tokens)
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """The YAML file's content (set by :func:`load_config` for one instantiation)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return _YAML_DATA.get() or {}
-
 
 class CloudConfig(BaseSettings):
     """Everything `polc cloud serve` needs."""
@@ -210,14 +196,7 @@ class CloudConfig(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-def _set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
-    data[leaf] = value
+        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 def load_config(path: str | Path | None = None,
@@ -226,31 +205,4 @@ def load_config(path: str | Path | None = None,
 
     ``overrides`` maps dotted field names (``"store.path"``) to values (the CLI flags).
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: top level must be a mapping")
-        data = loaded
-    init: dict[str, Any] = {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_nested(init, dotted, value)
-    token = _YAML_DATA.set(data)
-    try:
-        return CloudConfig(**init)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        where = f" in {path}" if path else ""
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"config field '{field}'{where}: {err['msg']}{more}") from None
-    finally:
-        _YAML_DATA.reset(token)
+    return load_settings(CloudConfig, path, overrides)

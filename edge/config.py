@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import re
 import socket
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from polc.shared.errors import ConfigError
+from polc.shared.settings import YamlSource, load_settings
 
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_EDGE_YAML_DATA", default=None)
 
 
 class _Section(BaseModel):
@@ -193,24 +189,8 @@ class EdgeConfig(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
-        return init_settings, env_settings, _YamlSource(settings_cls)
+        return init_settings, env_settings, YamlSource(settings_cls)
 
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """The YAML file's content (set by :func:`load_config` for one instantiation)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return _YAML_DATA.get() or {}
-
-
-def _set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
-    data[leaf] = value
 
 
 def load_config(path: str | Path | None = None,
@@ -220,33 +200,5 @@ def load_config(path: str | Path | None = None,
     ``overrides`` maps dotted field names (``"uplink.server"``) to values (the CLI flags);
     ``None`` values are ignored.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: top level must be a mapping")
-        data = loaded
-    init: dict[str, Any] = {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_nested(init, dotted, value)
-    token = _YAML_DATA.set(data)
-    try:
-        return EdgeConfig(**init)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        where = f" in {path}" if path else ""
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"config field '{field}'{where}: {msg}{more}") from None
-    finally:
-        _YAML_DATA.reset(token)
+    return load_settings(EdgeConfig, path, overrides)
 
