@@ -4,8 +4,8 @@ Sources, highest priority first: command-line overrides, environment variables
 (``POLC_EDGE_`` prefix, ``__`` between nested fields, e.g. ``POLC_EDGE_UPLINK__TOKEN=...``,
 ``POLC_EDGE_RATE__TARGET_KBPS=300``), the YAML file given with ``--config``, the defaults
 below. Every validation error is raised as :class:`ConfigError` naming the field.
-See ``deploy/edge.example.yaml`` for an annotated example and ``docs/edge.md`` for the
-reference.
+See ``deploy/edge.example.yaml`` for an annotated example and README.md ("Edge node")
+for the reference.
 """
 
 from __future__ import annotations
