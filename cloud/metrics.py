@@ -59,7 +59,7 @@ class CloudMetrics:
             "polc_cloud_received_bytes_total", "Layer bytes received, by layer",
             ["site", "layer"], registry=r)
         self._bpp = Histogram(
-            "polc_cloud_frame_bits_per_pixel", "Bits per pixel of received base layers", s,
+            "polc_cloud_frame_bpp", "Bits per pixel of received base layers", s,
             buckets=BPP_BUCKETS, registry=r)
         self._decode = Histogram(
             "polc_cloud_decode_duration_seconds", "Entropy decoding time per frame", s,

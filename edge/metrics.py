@@ -50,8 +50,8 @@ class EdgeMetrics:
         self.ack_seconds = Histogram("polc_edge_ack_latency_seconds",
                                      "capture to cloud acknowledgement", buckets=LATENCY_BUCKETS,
                                      registry=r)
-        self.bitrate = Gauge("polc_edge_uplink_bitrate_bits_per_second",
-                             "frame bits sent over the last 10 s, per second", registry=r)
+        self.bitrate = Gauge("polc_edge_uplink_bytes_per_second",
+                             "frame bytes sent over the last 10 s, per second", registry=r)
         self.alpha = Gauge("polc_edge_alpha", "rate parameter α of the last encoded frame",
                            registry=r)
         self.connected = Gauge("polc_edge_uplink_connected",
@@ -68,7 +68,7 @@ class EdgeMetrics:
         while self._window and self._window[0][0] < now - 10.0:
             self._window.popleft()
         span = max(now - self._window[0][0], 1.0)
-        self.bitrate.set(8 * sum(b for _, b in self._window) / span)
+        self.bitrate.set(sum(b for _, b in self._window) / span)
 
     def observe_spool(self, spool) -> None:
         """Copy the spool's gauges (and its drop counter) into the registry."""

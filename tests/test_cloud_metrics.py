@@ -19,7 +19,7 @@ EXPECTED = {
     "polc_cloud_frames_duplicate": "counter",
     "polc_cloud_frames_failed": "counter",
     "polc_cloud_received_bytes": "counter",
-    "polc_cloud_frame_bits_per_pixel": "histogram",
+    "polc_cloud_frame_bpp": "histogram",
     "polc_cloud_decode_duration_seconds": "histogram",
     "polc_cloud_inference_duration_seconds": "histogram",
     "polc_cloud_batch_size": "histogram",

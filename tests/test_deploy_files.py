@@ -90,7 +90,7 @@ def test_dashboard_queries_only_exported_metrics():
             used |= names
     required = {
         "polc_cloud_frames_received_total", "polc_cloud_received_bytes_total",
-        "polc_cloud_frame_bits_per_pixel_bucket", "polc_cloud_decode_duration_seconds_bucket",
+        "polc_cloud_frame_bpp_bucket", "polc_cloud_decode_duration_seconds_bucket",
         "polc_cloud_inference_duration_seconds_bucket",
         "polc_cloud_reconstruct_duration_seconds_bucket", "polc_cloud_batch_size_bucket",
         "polc_cloud_batch_queue_frames", "polc_cloud_open_streams",

@@ -141,7 +141,7 @@ def test_metrics_served(tmp_path: Path) -> None:
         m.close()
     assert 'polc_edge_frames_dropped_total{reason="spool_full"} 1.0' in text
     assert "polc_edge_spool_frames 2.0" in text
-    assert "polc_edge_uplink_bitrate_bits_per_second 8000.0" in text
+    assert "polc_edge_uplink_bytes_per_second 1000.0" in text
     for name in ("polc_edge_frames_captured_total", "polc_edge_encode_latency_seconds_bucket",
                  "polc_edge_alpha", "polc_edge_spool_bytes"):
         assert name in text
