@@ -13,6 +13,10 @@ BENCHES = [
     ("data", "difficulty check of the synthetic classification data",
      "polc.bench.data_difficulty"),
     ("edge", "edge throughput per stage, torch vs ONNX Runtime", "polc.bench.edge"),
+    ("cloud", "cloud ingest: frames/s, ack latency, ingest path vs bare grpc.aio",
+     "polc.bench.cloud_ingest"),
+    ("scaleout", "3 replicas behind nginx on PostgreSQL, one killed mid-run",
+     "polc.bench.scaleout"),
 ]
 
 
