@@ -119,11 +119,44 @@ class PixelTeacherAnalyzer:
         return [r if r is not None else AnalysisResult() for r in results]
 
 
+class LatentAdapterAnalyzer:
+    """Top-k classes of the POLC adapter straight on ŷ: no pixel decoding at all."""
+
+    name = "adapter"
+
+    def __init__(self, runner, top_k: int = 5):
+        self.runner, self.top_k = runner, top_k
+
+    @classmethod
+    def from_files(cls, adapter: Path, teacher: Path, device: str, top_k: int = 5
+                   ) -> LatentAdapterAnalyzer:
+        from polc.cloud.adapters.inference import LatentClassification
+
+        return cls(LatentClassification.load(adapter, teacher, device), top_k)
+
+    def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
+        stamp = time.time_ns() // 1000
+        ranked = self.runner([f.y_hat for f in frames], k=self.top_k)
+        index = {c: i for i, c in enumerate(self.runner.classes)}
+        return [AnalysisResult(self.name, [ClassScore(c.label, c.score, index[c.label])
+                                           for c in scores], [], stamp)
+                for scores in ranked]
+
+
 def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
-                   top_k: int) -> FrameAnalyzer:
+                   top_k: int, adapter_weights: Path | None = None) -> FrameAnalyzer:
     """The configured analyzer; without teacher weights: disabled, with one warning."""
     if kind == "none":
         return NullAnalyzer()
+    if kind == "adapter":
+        from polc.shared.codec.weights import WEIGHTS_DIR
+
+        adapter = Path(adapter_weights or WEIGHTS_DIR / "adapter_cls.pt")
+        teacher = Path(teacher_weights or default_teacher_path())
+        for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):
+            if not p.is_file():
+                raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
+        return LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k)
     if teacher_weights is not None and not Path(teacher_weights).is_file():
         raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher_weights}")
     path = teacher_weights or default_teacher_path()

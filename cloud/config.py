@@ -47,9 +47,13 @@ class CodecSettings(_Section):
 
 
 class AnalyzerSettings(_Section):
-    kind: Literal["pixel-teacher", "none"] = "pixel-teacher"
+    kind: Literal["pixel-teacher", "adapter", "none"] = Field(
+        "pixel-teacher", description="pixel-teacher: teacher on x̂₁; adapter: POLC adapter "
+        "on ŷ (no pixel decoding); none: store only")
     teacher_weights: Path | None = Field(
         None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped")
+    adapter_weights: Path | None = Field(
+        None, description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt")
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")
 

@@ -97,7 +97,7 @@ class CloudServer:
                 raise ConfigError(f"config field 'codec.weights': {exc}") from exc
         codec = self.codec
         analyzer = build_analyzer(cfg.analyzer.kind, codec, cfg.analyzer.teacher_weights,
-                                  cfg.analyzer.top_k)
+                                  cfg.analyzer.top_k, cfg.analyzer.adapter_weights)
         auth = Authenticator(cfg.auth)
         if not auth.enabled:
             log.warning("auth is OFF (no tokens configured): every caller may ingest, query "
