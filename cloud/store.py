@@ -202,7 +202,89 @@ _COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, a
 SCHEMA_VERSION = "2"
 
 
-class SQLiteFrameStore(FrameStore):
+class SqlFrameStore(FrameStore):
+    """The reads every SQL backend shares; a backend supplies its parameter placeholder,
+    ``_query`` (rows of a statement), ``_read`` (bytes of a segment) and ``_result`` (the
+    stored result column as a dict)."""
+
+    PLACEHOLDER = "?"
+
+    @abc.abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def _read(self, segment: str, offset: int, length: int) -> bytes: ...
+
+    @staticmethod
+    def _result(value: Any) -> dict | None:
+        return json.loads(value) if value else None
+
+    def _sql(self, sql: str) -> str:
+        """``sql`` written with ``?`` placeholders, in this backend's style."""
+        return sql.replace("?", self.PLACEHOLDER)
+
+    def _row(self, row: tuple) -> FrameRecord:
+        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
+         result) = row
+        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
+                           received, self._result(result))
+
+    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
+        if not 0 <= seq <= MAX_SEQ:
+            return None
+        rows = self._query(self._sql(
+            f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND seq = ?"), (camera_id, seq))
+        return self._row(rows[0]) if rows else None
+
+    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
+        rows = self._query(self._sql(
+            f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND capture_time_us <= ? "
+            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1"), (camera_id, time_us))
+        return self._row(rows[0]) if rows else None
+
+    def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
+        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
+                else "base_segment, base_offset, base_bytes")
+        rows = (self._query(self._sql(f"SELECT {cols} FROM frames WHERE camera_id = ? AND "
+                                      "seq = ?"), (camera_id, seq))
+                if 0 <= seq <= MAX_SEQ else [])
+        if not rows:
+            raise KeyError((camera_id, seq))
+        segment, offset, length = rows[0]
+        return None if segment is None else self._read(segment, offset, length)
+
+    def read_base(self, camera_id: str, seq: int) -> bytes:
+        data = self._layer(camera_id, seq, False)
+        assert data is not None
+        return data
+
+    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
+        try:
+            return self._layer(camera_id, seq, True)
+        except KeyError:
+            return None
+
+    def last_seq(self, camera_id: str) -> int | None:
+        return self._query(self._sql("SELECT MAX(seq) FROM frames WHERE camera_id = ?"),
+                           (camera_id,))[0][0]
+
+    def list_frames(self, camera_id: str, start_us: int | None = None,
+                    end_us: int | None = None, after_seq: int = -1,
+                    limit: int = 100) -> list[FrameRecord]:
+        sql = f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND seq > ?"
+        params: list[Any] = [camera_id, after_seq]
+        if start_us is not None:
+            sql += " AND capture_time_us >= ?"
+            params.append(start_us)
+        if end_us is not None:
+            sql += " AND capture_time_us <= ?"
+            params.append(end_us)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        return [self._row(r) for r in self._query(self._sql(sql), tuple(params))]
+
+
+class SQLiteFrameStore(SqlFrameStore):
     """SQLite index (WAL) + append-once segment files; see the module docstring."""
 
     def __init__(self, root: str | Path, synchronous: str = "full"):
@@ -246,13 +328,6 @@ class SQLiteFrameStore(FrameStore):
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self._reader().execute(sql, params).fetchall()
-
-    @staticmethod
-    def _row(row: tuple) -> FrameRecord:
-        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
-         result) = row
-        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
-                           received, json.loads(result) if result else None)
 
     # -- segments -------------------------------------------------------------------------
     def _append(self, parts: list[bytes]) -> tuple[str, list[int]]:
@@ -380,66 +455,13 @@ class SQLiteFrameStore(FrameStore):
                 "WHERE camera_id = ? AND seq = ? AND has_enhancement = 0",
                 (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
 
-    # -- reads ----------------------------------------------------------------------------
-    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
-        if not 0 <= seq <= MAX_SEQ:
-            return None
-        rows = self._query(f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND seq = ?",
-                           (camera_id, seq))
-        return self._row(rows[0]) if rows else None
-
-    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND capture_time_us <= ? "
-            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1", (camera_id, time_us))
-        return self._row(rows[0]) if rows else None
-
-    def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
-        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
-                else "base_segment, base_offset, base_bytes")
-        rows = self._query(f"SELECT {cols} FROM frames WHERE camera_id = ? AND seq = ?",
-                           (camera_id, seq) if 0 <= seq <= MAX_SEQ else ("", -1))
-        if not rows:
-            raise KeyError((camera_id, seq))
-        segment, offset, length = rows[0]
-        return None if segment is None else self._read(segment, offset, length)
-
-    def read_base(self, camera_id: str, seq: int) -> bytes:
-        data = self._layer(camera_id, seq, False)
-        assert data is not None
-        return data
-
-    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
-        try:
-            return self._layer(camera_id, seq, True)
-        except KeyError:
-            return None
-
-    def last_seq(self, camera_id: str) -> int | None:
-        rows = self._query("SELECT MAX(seq) FROM frames WHERE camera_id = ?", (camera_id,))
-        return rows[0][0]
-
+    # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:
         rows = self._query(
             "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
             "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes) FROM frames "
             "GROUP BY camera_id ORDER BY camera_id")
         return [CameraSummary(*row) for row in rows]
-
-    def list_frames(self, camera_id: str, start_us: int | None = None,
-                    end_us: int | None = None, after_seq: int = -1,
-                    limit: int = 100) -> list[FrameRecord]:
-        sql = f"SELECT {_COLUMNS} FROM frames WHERE camera_id = ? AND seq > ?"
-        params: list[Any] = [camera_id, after_seq]
-        if start_us is not None:
-            sql += " AND capture_time_us >= ?"
-            params.append(start_us)
-        if end_us is not None:
-            sql += " AND capture_time_us <= ?"
-            params.append(end_us)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
-        return [self._row(r) for r in self._query(sql, tuple(params))]
 
     # -- retention ------------------------------------------------------------------------
     def _delete(self, ids: list[int]) -> None:

@@ -52,7 +52,7 @@ from polc.cloud.store import (
     MAX_SEQ,
     CameraSummary,
     FrameRecord,
-    FrameStore,
+    SqlFrameStore,
     StoreStats,
     _fsync_dir,
     now_us,
@@ -97,8 +97,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_KEY = 0x706F6C63  # "polc": advisory lock serialising migrations across replicas
 
-_COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-            "fingerprint, base_bytes, enhancement_bytes, result_json")
 
 
 def apply_migrations(conn: psycopg.Connection) -> int:
@@ -129,8 +127,10 @@ def _replica_tag() -> str:
     return f"{host}.{os.getpid()}"
 
 
-class PostgresFrameStore(FrameStore):
+class PostgresFrameStore(SqlFrameStore):
     """PostgreSQL index + per-replica segment files on a shared directory."""
+
+    PLACEHOLDER = "%s"
 
     local_reads = False  # a network round trip: callers keep it off their event loop
 
@@ -175,11 +175,8 @@ class PostgresFrameStore(FrameStore):
             return cur.fetchall() if cur.description is not None else []
 
     @staticmethod
-    def _row(row: tuple) -> FrameRecord:
-        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
-         result) = row
-        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
-                           received, result)
+    def _result(value: Any) -> dict | None:
+        return value  # jsonb arrives decoded
 
     # -- segments -------------------------------------------------------------------------
     def _seal_active(self) -> None:
@@ -342,66 +339,13 @@ class PostgresFrameStore(FrameStore):
                 "WHERE camera_id = %s AND seq = %s AND NOT has_enhancement",
                 (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
 
-    # -- reads ----------------------------------------------------------------------------
-    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
-        if not 0 <= seq <= MAX_SEQ:
-            return None
-        rows = self._query(f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND seq = %s",
-                           (camera_id, seq))
-        return self._row(rows[0]) if rows else None
-
-    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND capture_time_us <= %s "
-            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1", (camera_id, time_us))
-        return self._row(rows[0]) if rows else None
-
-    def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
-        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
-                else "base_segment, base_offset, base_bytes")
-        rows = (self._query(f"SELECT {cols} FROM frames WHERE camera_id = %s AND seq = %s",
-                            (camera_id, seq)) if 0 <= seq <= MAX_SEQ else [])
-        if not rows:
-            raise KeyError((camera_id, seq))
-        segment, offset, length = rows[0]
-        return None if segment is None else self._read(segment, offset, length)
-
-    def read_base(self, camera_id: str, seq: int) -> bytes:
-        data = self._layer(camera_id, seq, False)
-        assert data is not None
-        return data
-
-    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
-        try:
-            return self._layer(camera_id, seq, True)
-        except KeyError:
-            return None
-
-    def last_seq(self, camera_id: str) -> int | None:
-        return self._query("SELECT MAX(seq) FROM frames WHERE camera_id = %s",
-                           (camera_id,))[0][0]
-
+    # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:
         rows = self._query(
             "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
             "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes)::bigint FROM frames "
             "GROUP BY camera_id ORDER BY camera_id COLLATE \"C\"")
         return [CameraSummary(*row) for row in rows]
-
-    def list_frames(self, camera_id: str, start_us: int | None = None,
-                    end_us: int | None = None, after_seq: int = -1,
-                    limit: int = 100) -> list[FrameRecord]:
-        sql = f"SELECT {_COLUMNS} FROM frames WHERE camera_id = %s AND seq > %s"
-        params: list[Any] = [camera_id, after_seq]
-        if start_us is not None:
-            sql += " AND capture_time_us >= %s"
-            params.append(start_us)
-        if end_us is not None:
-            sql += " AND capture_time_us <= %s"
-            params.append(end_us)
-        sql += " ORDER BY seq LIMIT %s"
-        params.append(limit)
-        return [self._row(r) for r in self._query(sql, params)]
 
     # -- retention ------------------------------------------------------------------------
     def _delete_where(self, where: str, params: Sequence[Any]) -> int:
