@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim, psnr
+from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim
+from polc.shared.image_metrics import psnr
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BETAS = (0.0, 0.5, 1.0)
@@ -50,14 +51,11 @@ def _eval_images(args: argparse.Namespace) -> list[np.ndarray]:
 
 
 def _timing(codec, sizes: list[tuple[int, int]], repeats: int) -> dict:
-    rng = np.random.default_rng(0)
     from polc.shared.data import render_scene
 
     result = {}
     for w, h in sizes:
-        img, _ = render_scene(77, 0, (w, h)) if w <= 2048 else (None, None)
-        if img is None:
-            img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+        img, _ = render_scene(77, 0, (w, h))
         codec.encode(img, 0.5, True)  # warm-up
         t0 = time.perf_counter()
         for _ in range(repeats):

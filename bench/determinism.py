@@ -40,7 +40,6 @@ class _FloatHyper:
         from polc.shared.codec.onnx_backend import make_session
 
         self.model = codec.model
-        M = codec.model.arch.M
         path = onnx_dir / "h_s.onnx"
         torch.onnx.export(codec.model.h_s, (torch.zeros(1, codec.model.arch.N, 2, 2),),
                           str(path), input_names=["input"], output_names=["means", "scales"],
@@ -48,7 +47,6 @@ class _FloatHyper:
                           dynamo=False)
         self.session = make_session(path, "cpu")
         self.table = codec.model.gaussian.scale_table.numpy()
-        del M
 
     def _indexes(self, scales: np.ndarray) -> np.ndarray:
         scales = np.maximum(scales, 0.11)

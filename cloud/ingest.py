@@ -20,7 +20,6 @@ import concurrent.futures
 import logging
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -90,7 +89,7 @@ def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementL
         layer = EnhancementLayer.from_bytes(data, max_symbols=container.channels[2] * lh * lw)
     except BitstreamError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
-    if layer.base_payload_crc != zlib.crc32(container.base_payload()):
+    if layer.base_payload_crc != container.payload_crc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement",
                            "enhancement layer belongs to another frame")
     if layer.fingerprint != container.fingerprint:

@@ -25,13 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from polc.shared.image_metrics import psnr
+
 log = logging.getLogger(__name__)
 BETAS = (1.0, 0.5, 0.0)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
 @dataclass
@@ -191,11 +188,11 @@ def run_streaming(args: argparse.Namespace) -> int:
     # -- outputs ---------------------------------------------------------------------
     chosen = recon["seq"]
     Image.fromarray(frames[chosen].image).save(out / "original.png")
-    psnr: dict[float, list[float]] = {b: [] for b in BETAS}
+    psnr_by_beta: dict[float, list[float]] = {b: [] for b in BETAS}
     for seq, images in recon["images"].items():
         for beta, png in images.items():
             x = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-            psnr[beta].append(_psnr(frames[seq].image, x))
+            psnr_by_beta[beta].append(psnr(frames[seq].image, x))
             if seq == chosen:
                 (out / f"beta{beta}.png").write_bytes(png)
     done = [f for f in frames.values() if f.ack_s is not None]
@@ -215,7 +212,7 @@ def run_streaming(args: argparse.Namespace) -> int:
               f"largest object {100 * largest:.1f}%")
     else:
         print("accuracy: not measured (the cloud ran no analyzer; ship teacher weights)")
-    line = ", ".join(f"beta={b:g} {np.mean(v):.2f} dB" for b, v in psnr.items() if v)
+    line = ", ".join(f"beta={b:g} {np.mean(v):.2f} dB" for b, v in psnr_by_beta.items() if v)
     print(f"reconstruction PSNR through the cloud's Reconstruct RPC over "
           f"{len(recon['images'])} frames: {line}")
     print(f"reconstructions of frame {chosen} at beta = 0, 0.5, 1: {out}/beta*.png "
@@ -311,7 +308,7 @@ def run_codec_only(args: argparse.Namespace) -> int:
         t2 = time.perf_counter()
         x0 = codec.reconstruct(frame, 0.0)
         base, enh = codec.bits_per_pixel(frame)
-        p1, p0 = _psnr(image, x1), _psnr(image, x0)
+        p1, p0 = psnr(image, x1), psnr(image, x0)
         for k, v in zip(totals, (base, enh, p1, p0, t1 - t0, t2 - t1), strict=True):
             totals[k].append(v)
         print(f"frame {i:3d}  objects {len(objects):2d}  alpha {args.alpha:.2f}  "

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 import torch
+from codec_support import fix_payload_crc
 
-from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.integer_hyper import IntegerHyperSynthesis
 from polc.shared.errors import BitstreamError
 
@@ -71,16 +70,7 @@ def _corrupt(data: bytes, offset: int, fix_crc: bool) -> bytes:
     buf = bytearray(data)
     buf[offset] ^= 0x5A
     if fix_crc:  # a hostile edge recomputes the payload CRC
-        c = FrameContainer.from_bytes.__func__  # noqa: F841  (documentation only)
-        header = 64  # see container._BASE
-        payload_end = len(buf)
-        import struct
-
-        fields = struct.unpack_from("<4sBBH16sHHHHHHIIIIIIII", buf)
-        header, enh_len = fields[3], fields[-1]
-        payload_end = len(buf) - enh_len
-        crc = zlib.crc32(bytes(buf[header:payload_end]))
-        struct.pack_into("<I", buf, header - 16, crc)
+        fix_payload_crc(buf)
     return bytes(buf)
 
 

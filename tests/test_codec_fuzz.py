@@ -6,24 +6,12 @@ from __future__ import annotations
 import resource
 import struct
 import time
-import zlib
 
 import numpy as np
+from codec_support import BASE_HEADER_FMT, fix_payload_crc
 
 from polc.shared.codec.container import FrameContainer
 from polc.shared.errors import BitstreamError
-
-_BASE_FMT = "<4sBBH16sHHHHHHIIIIIIII"
-
-
-def _fix_crc(buf: bytearray) -> None:
-    """Recompute the payload CRC, as a faulty or hostile edge would."""
-    fields = struct.unpack_from(_BASE_FMT, buf)
-    header, enh_len = fields[3], fields[-1]
-    if header > len(buf) or enh_len > len(buf):
-        return
-    crc = zlib.crc32(bytes(buf[header:len(buf) - enh_len]))
-    struct.pack_into("<I", buf, struct.calcsize(_BASE_FMT) - 16, crc)
 
 
 def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
@@ -38,20 +26,20 @@ def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
             for _ in range(int(rng.integers(1, 8))):
                 pos = int(rng.integers(0, len(data)))
                 data[pos] = int(rng.integers(0, 256))
-            if kind == 3 and len(data) >= struct.calcsize(_BASE_FMT):
-                _fix_crc(data)
+            if kind == 3 and len(data) >= struct.calcsize(BASE_HEADER_FMT):
+                fix_payload_crc(data)
             yield bytes(data)
         elif kind == 4:  # header field overwritten with extreme values, CRC repaired
             if len(data) >= 64:
                 pos = int(rng.integers(4, 64))
                 data[pos:pos + 4] = rng.choice([b"\xff\xff\xff\xff", b"\0\0\0\0",
                                                 b"\xff\x7f\0\0"])
-                _fix_crc(data)
+                fix_payload_crc(data)
             yield bytes(data[:len(seeds[i % len(seeds)])])
         else:  # payload replaced by random bytes of the same length, CRC repaired
             if len(data) > 80:
                 data[72:] = rng.bytes(len(data) - 72)
-                _fix_crc(data)
+                fix_payload_crc(data)
             yield bytes(data)
 
 

@@ -79,7 +79,6 @@ def evaluate(model: RDCCodec, images: torch.Tensor, stage: int, device: str) -> 
     for level in range(model.arch.levels):
         lv = torch.full((x.shape[0],), level, dtype=torch.long, device=device)
         out = model(xp, lv, stage=stage, noisy=False)
-        keys = ("y", "z", "s") if stage == 2 else ("y", "z")
         bpp_base = (bits(out["likelihoods"], ("y", "z")).sum() / (x.shape[0] * h * w)).item()
         x1 = out["x1"][..., :h, :w].clamp(0, 1)
         row = {"level": level, "bpp_base": bpp_base, "psnr_x1": psnr(x, x1)}
@@ -88,7 +87,6 @@ def evaluate(model: RDCCodec, images: torch.Tensor, stage: int, device: str) -> 
             row["bpp_enh"] = (bits(out["likelihoods"], ("s",)).sum()
                               / (x.shape[0] * h * w)).item()
             row["psnr_x2"] = psnr(x, x2)
-        del keys
         rows.append(row)
     model.train()
     return rows

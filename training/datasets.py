@@ -6,20 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
+from polc.shared.data.loaders import ImageTreeDataset, load_rgb
 from polc.shared.errors import DatasetError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
-    except OSError as exc:
-        raise DatasetError(f"unreadable image: {path}") from exc
+    return np.array(load_rgb(path))
 
 
 def load_image_tensor(paths: list[Path], desc: str) -> torch.Tensor:
@@ -37,12 +31,8 @@ def load_image_tensor(paths: list[Path], desc: str) -> torch.Tensor:
 
 
 def list_images(root: Path) -> list[Path]:
-    if not root.is_dir():
-        raise DatasetError(f"image folder not found: {root}")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise DatasetError(f"no JPEG/PNG images under {root}")
-    return paths
+    """Every JPEG/PNG below ``root``, sorted (the data package's folder rules and errors)."""
+    return ImageTreeDataset(root).paths
 
 
 class RandomCropBatches:

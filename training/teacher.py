@@ -16,10 +16,11 @@ from tqdm import tqdm
 
 from polc.shared.codec.config import CodecConfig
 from polc.shared.data import CLASSES
+from polc.shared.data.loaders import ImageFolderDataset
 from polc.shared.errors import DatasetError
 from polc.shared.vision.backbone import SmallResNet
 from polc.training.checkpoint import load_if_exists, save_atomic
-from polc.training.datasets import list_images, load_image_tensor
+from polc.training.datasets import load_image_tensor
 from polc.training.schedule import lr_at
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,12 @@ log = logging.getLogger(__name__)
 
 def load_labelled_folder(root: Path, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
     """ImageFolder layout -> (uint8 images, labels); labels follow CLASSES order."""
-    paths = list_images(root)
-    labels = []
-    for p in paths:
-        name = p.parent.name
-        if name not in CLASSES:
-            raise DatasetError(f"{p}: folder '{name}' is not a known class {CLASSES}")
-        labels.append(CLASSES.index(name))
+    folder = ImageFolderDataset(root)
+    unknown = sorted(set(folder.classes) - set(CLASSES))
+    if unknown:
+        raise DatasetError(f"{root}: folders {unknown} are not known classes {CLASSES}")
+    paths = [Path(path) for path, _ in folder.samples]
+    labels = [CLASSES.index(folder.classes[label]) for _, label in folder.samples]
     return load_image_tensor(paths, desc), torch.tensor(labels)
 
 

@@ -14,13 +14,9 @@ from polc.shared.errors import BitstreamError, PolcError
 
 
 def _read_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError as exc:
-        raise PolcError(f"image not found: {path}") from exc
-    except OSError as exc:
-        raise PolcError(f"cannot read image {path}: {exc}") from exc
+    from polc.shared.data.loaders import load_rgb
+
+    return np.asarray(load_rgb(path))
 
 
 def _read_container(path: Path) -> bytes:
@@ -71,16 +67,16 @@ def header_dict(data: bytes) -> dict:
     c = FrameContainer.from_bytes(data)
     g = c.geometry
     px = g.width * g.height
-    enh = c.enhancement.to_bytes() if c.enhancement is not None else b""
+    enh = c.enhancement.nbytes if c.enhancement is not None else 0
     return {
         "format_version": 1, "model_fingerprint": c.fingerprint.hex(), "alpha": c.alpha,
         "width": g.width, "height": g.height, "padded": list(g.padded[::-1]),
         "latent_shape": [c.channels[0], *g.latent_hw],
         "hyper_shape": [c.channels[1], *g.hyper_hw],
-        "bytes": {"total": len(data), "base": len(c.base_bytes()), "enhancement": len(enh),
+        "bytes": {"total": len(data), "base": c.base_nbytes, "enhancement": enh,
                   "z": len(c.z_payload), "y": len(c.y_payload),
                   "escapes": int(c.z_escapes.size + c.y_escapes.size)},
-        "bpp": {"base": len(c.base_bytes()) * 8 / px, "enhancement": len(enh) * 8 / px},
+        "bpp": {"base": c.base_nbytes * 8 / px, "enhancement": enh * 8 / px},
         "has_enhancement": c.enhancement is not None,
         "params_crc": f"{c.params_crc:08x}", "latent_crc": f"{c.latent_crc:08x}",
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -57,6 +58,11 @@ class EnhancementLayer:
     s_payload: bytes
     s_escapes: np.ndarray
     enh_crc: int  # CRC-32 of the decoded ŝ symbols
+
+    @property
+    def nbytes(self) -> int:
+        """Size of :meth:`to_bytes` without building it."""
+        return _ENH.size + len(self.s_payload) + 4 * self.s_escapes.size
 
     def to_bytes(self) -> bytes:
         esc = self.s_escapes.astype("<i4").tobytes()
@@ -108,9 +114,21 @@ class FrameContainer:
     def alpha(self) -> float:
         return self.alpha_code / 65535.0
 
+    @cached_property
     def base_payload(self) -> bytes:
+        """The base layer's payload (the layers never change once a container exists)."""
         return (self.z_payload + self.z_escapes.astype("<i4").tobytes()
                 + self.y_payload + self.y_escapes.astype("<i4").tobytes())
+
+    @cached_property
+    def payload_crc(self) -> int:
+        """CRC-32 of :attr:`base_payload`: the header field and the enhancement layer's link."""
+        return zlib.crc32(self.base_payload)
+
+    @property
+    def base_nbytes(self) -> int:
+        """Size of :meth:`base_bytes` without building it."""
+        return _BASE.size + len(self.base_payload)
 
     def base_bytes(self) -> bytes:
         """The base layer alone (what is always streamed)."""
@@ -121,12 +139,12 @@ class FrameContainer:
         return self._pack(enh)
 
     def _pack(self, enh: bytes) -> bytes:
-        payload = self.base_payload()
+        payload = self.base_payload
         g = self.geometry
         head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, 1 if enh else 0, _BASE.size,
                           self.fingerprint, self.alpha_code, g.width, g.height,
                           *self.channels, len(self.z_payload), self.z_escapes.size,
-                          len(self.y_payload), self.y_escapes.size, zlib.crc32(payload),
+                          len(self.y_payload), self.y_escapes.size, self.payload_crc,
                           self.params_crc, self.latent_crc, len(enh))
         return head + payload + enh
 
@@ -179,8 +197,10 @@ class FrameContainer:
                                                       max_symbols=aux * lh * lw)
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
-        return cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes, y_payload,
-                   y_escapes, params_crc, latent_crc, enhancement)
+        container = cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes,
+                        y_payload, y_escapes, params_crc, latent_crc, enhancement)
+        container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
+        return container
 
 
 def alpha_to_code(alpha: float) -> int:

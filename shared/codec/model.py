@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.models.utils import update_registered_buffers  # noqa: F401  (re-export)
 from torch import nn
 
 from polc.shared.codec.config import ArchitectureConfig

@@ -16,9 +16,8 @@ from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from polc.shared.codec.container import PAD, FrameContainer, FrameGeometry
+from polc.shared.codec.container import FrameContainer, FrameGeometry
 from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.weights import build_model, read_codec_file
 from polc.shared.codec.wire import DecodedLatent, WireModel
@@ -164,11 +163,7 @@ class Codec:
         """(base bpp, enhancement bpp) of a decoded frame."""
         c = frame.container
         px = c.geometry.width * c.geometry.height
-        base = len(c.base_bytes()) * 8 / px
-        enh = len(c.enhancement.to_bytes()) * 8 / px if c.enhancement is not None else 0.0
+        base = c.base_nbytes * 8 / px
+        enh = c.enhancement.nbytes * 8 / px if c.enhancement is not None else 0.0
         return base, enh
 
-
-def pad_to(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    return F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")

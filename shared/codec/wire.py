@@ -100,7 +100,7 @@ class WireModel:
         s_sym = np.round(s).astype(np.int64)
         pay, esc = encode(s_sym, self._channel_ids(s_sym.shape), self.tables_s)
         container.enhancement = EnhancementLayer(
-            self.fingerprint, zlib.crc32(container.base_payload()), pay, esc,
+            self.fingerprint, container.payload_crc, pay, esc,
             zlib.crc32(s_sym.astype("<i4").tobytes()))
 
     # ---------------------------------------------------------------------- decoding
@@ -136,7 +136,7 @@ class WireModel:
                            layer: EnhancementLayer) -> np.ndarray:
         if layer.fingerprint != self.fingerprint:
             raise BitstreamError("enhancement layer was encoded by another model")
-        if layer.base_payload_crc != zlib.crc32(container.base_payload()):
+        if layer.base_payload_crc != container.payload_crc:
             raise BitstreamError("enhancement layer belongs to another frame")
         shape = (self.aux, *container.geometry.latent_hw)
         s_sym = decode(layer.s_payload, layer.s_escapes, self._channel_ids(shape),
