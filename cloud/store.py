@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from polc.shared.durable import fsync_dir
 from polc.shared.errors import ConfigError
 
 MAX_SEQ = (1 << 63) - 1  # the index stores seq as a signed 64-bit integer
@@ -158,14 +159,6 @@ class FrameStore(abc.ABC):
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 _SCHEMA = """
@@ -340,7 +333,7 @@ class SQLiteFrameStore(SqlFrameStore):
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter)}.seg"
             self._active = open(self.segments / name, "ab")  # stays open: appended to
             self._active_name, self._active_size = name, 0
-            _fsync_dir(self.segments)  # the new file's directory entry is durable
+            fsync_dir(self.segments)  # the new file's directory entry is durable
         f = self._active
         offsets = []
         try:

@@ -54,9 +54,9 @@ from polc.cloud.store import (
     FrameRecord,
     SqlFrameStore,
     StoreStats,
-    _fsync_dir,
     now_us,
 )
+from polc.shared.durable import fsync_dir
 from polc.shared.errors import ConfigError
 
 #: (version, description, statements). Append only: never edit an applied migration.
@@ -201,7 +201,7 @@ class PostgresFrameStore(SqlFrameStore):
             self._active = open(self.segments / name, "ab")
             self._active_name, self._active_size = name, 0
             self._active_since = time.monotonic()
-            _fsync_dir(self.segments)
+            fsync_dir(self.segments)
         f = self._active
         offsets = []
         try:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import struct
 import threading
 import time
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from polc.shared.durable import atomic_write
 from polc.shared.errors import ConfigError, PolcError
 
 log = logging.getLogger(__name__)
@@ -93,27 +93,6 @@ class SpooledFrame:
         return cls(meta["camera_id"], int(meta["seq"]), int(meta["capture_time_ns"]),
                    float(meta["alpha"]), bytes(base), None if enh is None else bytes(enh),
                    int(meta.get("width", 0)), int(meta.get("height", 0)))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if fsync:
-        _fsync_dir(path.parent)
 
 
 class Spool:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from polc.cloud.adapters.classification import LatentClassifier
 from polc.shared.codec.model import RDCCodec
-from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.schedule import lr_at
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,7 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     ckpt = run_dir / "adapter_cls_ckpt.pt"
-    step = 0
-    if (state := load_if_exists(ckpt)) is not None:
-        adapter.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
+    step = restore_training_state(ckpt, adapter, optimizer=opt)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(seed + step)
@@ -103,8 +99,7 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % 250 == 0 or step == steps:
-            save_atomic({"model": adapter.state_dict(), "optimizer": opt.state_dict(),
-                         "step": step}, ckpt)
+            save_training_state(ckpt, adapter, step, optimizer=opt)
         if step % 500 == 0 or step == steps:
             accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
             tqdm.write(f"adapter step {step}: held-out top-1 alpha=0 {accs[0.0]:.3f} "

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from polc.shared.durable import atomic_write
+
 
 def save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def load_if_exists(path: Path) -> dict | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_training_state(path: Path, model: torch.nn.Module, step: int,
+                        **optimizers: torch.optim.Optimizer) -> None:
+    """Checkpoint {"model", "step", <name>: optimizer state} for :func:`restore_training_state`."""
+    save_atomic({"model": model.state_dict(), "step": step,
+                 **{name: opt.state_dict() for name, opt in optimizers.items()}}, path)
+
+
+def restore_training_state(path: Path, model: torch.nn.Module,
+                           **optimizers: torch.optim.Optimizer) -> int:
+    """Load a checkpoint written by :func:`save_training_state`; the step to resume from
+    (0 without a checkpoint)."""
+    state = load_if_exists(path)
+    if state is None:
+        return 0
+    model.load_state_dict(state["model"])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(state[name])
+    return int(state["step"])

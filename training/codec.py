@@ -21,7 +21,11 @@ from tqdm import tqdm
 from polc.shared.codec.config import CodecConfig, StageConfig
 from polc.shared.codec.model import RDCCodec
 from polc.shared.vision.backbone import SmallResNet
-from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.checkpoint import (
+    restore_training_state,
+    save_atomic,
+    save_training_state,
+)
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
 from polc.training.schedule import lr_at
 from polc.training.teacher import load_teacher
@@ -104,12 +108,8 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
     params = model.primary_parameters() if stage == 1 else model.enhancement_parameters()
     opt = torch.optim.Adam(params, lr=sc.lr)
     aux_opt = torch.optim.Adam(model.quantile_parameters(), lr=1e-3)
-    step = 0
-    if (state := load_if_exists(ckpt_path)) is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        aux_opt.load_state_dict(state["aux_optimizer"])
-        step = state["step"]
+    step = restore_training_state(ckpt_path, model, optimizer=opt, aux_optimizer=aux_opt)
+    if step:
         log.info("resuming stage %d from step %d", stage, step)
     if step >= sc.steps:
         return
@@ -156,8 +156,7 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
                             psnr=f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
                             lr=f"{lr:.1e}")
         if step % sc.checkpoint_every == 0 or step == sc.steps:
-            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "aux_optimizer": aux_opt.state_dict(), "step": step}, ckpt_path)
+            save_training_state(ckpt_path, model, step, optimizer=opt, aux_optimizer=aux_opt)
         if step % sc.eval_every == 0 or step == sc.steps:
             rows = evaluate(model, evals, stage, device)
             with open(history_path, "a") as fh:
@@ -182,7 +181,8 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
                                                         sort_keys=False))
     torch.manual_seed(cfg.seed)
     model = RDCCodec(cfg.arch).to(device)
-    if init_from is not None and load_if_exists(run_dir / "stage1_ckpt.pt") is None:
+    stage1_ckpt, stage2_ckpt = run_dir / "stage1_ckpt.pt", run_dir / "stage2_ckpt.pt"
+    if init_from is not None and not stage1_ckpt.is_file():
         from polc.shared.codec.weights import build_model, read_codec_file
 
         shipped, _ = build_model(read_codec_file(init_from))
@@ -200,9 +200,8 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
     if 1 in stages:
         _train_stage(model, 1, cfg.stage1, cfg, teacher, train, evals, run_dir, device)
     if 2 in stages:
-        s1 = load_if_exists(run_dir / "stage1_ckpt.pt")
-        if s1 is not None and load_if_exists(run_dir / "stage2_ckpt.pt") is None:
-            model.load_state_dict(s1["model"])
+        if 1 not in stages and stage1_ckpt.is_file() and not stage2_ckpt.is_file():
+            restore_training_state(stage1_ckpt, model)  # stage I ran in an earlier process
         _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
     final = run_dir / "codec_float.pt"
     save_atomic({"model": model.cpu().state_dict(), "config": cfg.model_dump(mode="json"),

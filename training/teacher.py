@@ -19,7 +19,7 @@ from polc.shared.data import CLASSES
 from polc.shared.data.loaders import ImageFolderDataset
 from polc.shared.errors import DatasetError
 from polc.shared.vision.backbone import SmallResNet
-from polc.training.checkpoint import load_if_exists, save_atomic
+from polc.training.checkpoint import restore_training_state, save_atomic, save_training_state
 from polc.training.datasets import load_image_tensor
 from polc.training.schedule import lr_at
 
@@ -72,11 +72,8 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
     model = SmallResNet(len(CLASSES), tc.widths).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=5e-4)
     ckpt_path = run_dir / "teacher_ckpt.pt"
-    step = 0
-    if (state := load_if_exists(ckpt_path)) is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
+    step = restore_training_state(ckpt_path, model, optimizer=opt)
+    if step:
         log.info("resuming teacher from step %d", step)
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     bar = tqdm(total=tc.steps, initial=step, desc="teacher", unit="step")
@@ -94,8 +91,7 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % 250 == 0 or step == tc.steps:
-            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "step": step}, ckpt_path)
+            save_training_state(ckpt_path, model, step, optimizer=opt)
         if step % 500 == 0 or step == tc.steps:
             acc = evaluate(model.cpu(), test_x, test_y)
             model.to(device)
