@@ -32,24 +32,28 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``command`` set: only that group's module is imported and registered
+    (the others are listed for ``--help``), so a command never pays for torch imports of
+    groups it does not use. ``None``: every group."""
     parser = argparse.ArgumentParser(prog="polc", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, module_name in COMMAND_GROUPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("polc"):
-                continue  # group not built yet in this checkout
-            raise
         group = sub.add_parser(name, help=help_text, description=help_text)
-        module.register(group)
+        if command is None or command == name:
+            importlib.import_module(module_name).register(group)
     return parser
 
 
+def _command_of(argv: list[str]) -> str:
+    """The group named on the command line ('' for none, e.g. ``polc --help``)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
