@@ -1,4 +1,4 @@
-"""`polc bench {codec,determinism,data}`: print a table, write JSON (and plots)."""
+"""`polc bench WHICH`: print a table, write JSON (and plots); WHICH is listed in BENCHES."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ BENCHES = [
     ("data", "difficulty check of the synthetic classification data",
      "polc.bench.data_difficulty"),
     ("edge", "edge throughput per stage, torch vs ONNX Runtime", "polc.bench.edge"),
-    ("cloud", "cloud ingest: frames/s, ack latency, ingest path vs bare grpc.aio",
+    ("cloud-ingest", "cloud ingest: frames/s, ack latency, ingest path vs bare grpc.aio",
      "polc.bench.cloud_ingest"),
     ("scaleout", "3 replicas behind nginx on PostgreSQL, one killed mid-run",
      "polc.bench.scaleout"),
 ]
+
+ALIASES = {"cloud-ingest": ["cloud"]}  # its first name, kept for existing scripts
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         if not hasattr(module, "add_arguments"):  # module registers its own sub-command
             module.register(sub)
             continue
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, aliases=ALIASES.get(name, []), help=help_text,
+                           description=help_text)
         module.add_arguments(p)
         p.set_defaults(handler=module.run)

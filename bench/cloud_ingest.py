@@ -7,11 +7,14 @@ Three runs in one process, same clients, same frames:
                   (``analyzer.decode = false``): parsing, exactly-once check, store, ack;
 * ``bare``        a bare grpc.aio bidi stream that acks every message it reads.
 
-Reports frames/s, p50/p99 ack latency (frame sent → ack received) and the ratio
-decode-off msg/s ÷ bare msg/s. Defaults are short (3 s per run); the acceptance run is
-``--streams 16 --seconds 60``. Not registered in ``polc bench`` yet: run it as
-``python -m polc.bench.cloud_ingest [--json OUT.json]`` (add ``("cloud-ingest", ...,
-"polc.bench.cloud_ingest")`` to ``bench/cli.py``'s BENCHES to get ``polc bench cloud-ingest``).
+Reports frames/s, p50/p99 ack latency (frame sent → ack received), the server's CPU time
+per frame (all its threads; steadier than frames/s on a machine other jobs share) and the
+ratio decode-off msg/s ÷ bare msg/s. With decoding off no FrameResult is sent (nothing was
+analyzed), so both servers write one message per frame. Defaults are short (3 s per run);
+the acceptance run is ``--streams 16 --seconds 60``::
+
+    polc bench cloud-ingest --streams 16 --seconds 60 [--runs decode-off,bare] [--json OUT]
+    python -m polc.bench.cloud_ingest ...           (the same)
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="teacher weights for the full run (default: shipped, else no analyzer)")
     p.add_argument("--size", default="256x192", help="frame size WxH")
     p.add_argument("--runs", default="full,decode-off,bare")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="split each run into this many slices, the runs taking turns (on a "
+                        "machine other jobs share, both sides of the ratio then see the "
+                        "same load)")
     p.add_argument("--dsn", default=None,
                    help="store on PostgreSQL (a fresh schema per run) instead of SQLite")
     p.add_argument("--json", default=None, help="write the results here")
@@ -159,71 +166,103 @@ def _clients(address: str, frame: bytes, streams: int, window: int, seconds: flo
     conn.close()
 
 
-def _one_run(name: str, address: str, frame: bytes, args: argparse.Namespace) -> dict:
+def _one_run(address: str, frame: bytes, seconds: float, bare: bool,
+             args: argparse.Namespace) -> tuple[int, list[float], float, float]:
     """Drive a server from a separate client process (edges are other machines: the
-    clients must not share the server's interpreter lock)."""
+    clients must not share the server's interpreter lock); (acked, latencies, wall seconds,
+    server CPU seconds)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_clients, args=(address, frame, args.streams, args.window,
-                                              args.seconds, name == "bare", child))
+                                              seconds, bare, child))
+    before = resource.getrusage(resource.RUSAGE_SELF)
     proc.start()
     acked, latencies, wall = parent.recv()
+    after = resource.getrusage(resource.RUSAGE_SELF)
     proc.join(30)
+    # the server's CPU time (all its threads): per frame it hardly depends on what else the
+    # machine runs, unlike frames/s, so it compares runs on a shared machine
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return acked, latencies, wall, cpu
+
+
+def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
+                   seconds: float, args: argparse.Namespace, tag: str
+                   ) -> tuple[int, list[float], float, float]:
+    """One slice of run ``name`` against a fresh server (and a fresh store)."""
+    if name == "bare":
+        server = _BareServer()
+        address = server.start()
+        try:
+            return _one_run(address, frame, seconds, True, args)
+        finally:
+            server.stop()
+    with contextlib.ExitStack() as stack:
+        store = {}
+        if args.dsn:
+            from polc.bench.scaleout import postgres_schema
+
+            store = {"store.backend": "postgres",
+                     "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}
+        from polc.cloud.config import load_config
+        from polc.cloud.server import ServerThread
+
+        cfg = load_config(None, {
+            "listen": "127.0.0.1:0", "metrics_listen": "",
+            "codec.weights": str(weights), "store.path": str(workdir / f"store-{tag}"),
+            "ingest.window": args.window,
+            "analyzer.kind": "pixel-teacher" if name == "full" else "none",
+            "analyzer.teacher_weights": args.teacher if name == "full" else None,
+            "analyzer.decode": name == "full", **store})
+        with ServerThread(cfg, codec) as st:
+            return _one_run(st.address, frame, seconds, False, args)
+
+
+def _summary(name: str, slices: list[tuple[int, list[float], float, float]],
+             args: argparse.Namespace) -> dict:
+    acked = sum(s[0] for s in slices)
+    wall = sum(s[2] for s in slices)
+    cpu = sum(s[3] for s in slices)
+    latencies = [x for s in slices for x in s[1]]
     lat = np.array(latencies) if latencies else np.zeros(1)
-    return {"run": name, "streams": args.streams, "acked": acked, "seconds": wall,
-            "frames_per_second": acked / wall,
-            "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
-            "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
-            "server_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {"run": name, "streams": args.streams, "rounds": len(slices), "acked": acked,
+           "seconds": wall, "frames_per_second": acked / wall,
+           "server_cpu_us_per_frame": cpu / max(acked, 1) * 1e6,
+           "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
+           "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
+           "server_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if name != "bare":
+        out["store"] = "postgres" if args.dsn else "sqlite"
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from polc.cloud.config import load_config
-    from polc.cloud.server import ServerThread
-
     width, height = (int(v) for v in args.size.lower().split("x"))
-    results = []
+    names = args.runs.split(",")
+    slices: dict[str, list] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="polc-bench-") as tmp:
         workdir = Path(tmp)
         codec, weights = _codec(args.weights, workdir)
         yy, xx = np.mgrid[0:height, 0:width]
         image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
         frame = codec.encode(image, 0.5)
-        for name in args.runs.split(","):
-            if name == "bare":
-                server = _BareServer()
-                address = server.start()
-                try:
-                    results.append(_one_run(name, address, frame, args))
-                finally:
-                    server.stop()
-                continue
-            with contextlib.ExitStack() as stack:
-                store = {}
-                if args.dsn:
-                    from polc.bench.scaleout import postgres_schema
-
-                    store = {"store.backend": "postgres",
-                             "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}
-                cfg = load_config(None, {
-                    "listen": "127.0.0.1:0", "metrics_listen": "",
-                    "codec.weights": str(weights), "store.path": str(workdir / f"store-{name}"),
-                    "ingest.window": args.window,
-                    "analyzer.kind": "pixel-teacher" if name == "full" else "none",
-                    "analyzer.teacher_weights": args.teacher if name == "full" else None,
-                    "analyzer.decode": name == "full", **store})
-                with ServerThread(cfg, codec) as st:
-                    results.append(_one_run(name, st.address, frame, args))
-                results[-1]["store"] = "postgres" if args.dsn else "sqlite"
+        for k in range(args.rounds):
+            for name in names:
+                slices[name].append(_serve_and_run(name, workdir, weights, codec, frame,
+                                                   args.seconds / args.rounds, args,
+                                                   f"{name}-{k}"))
+    results = [_summary(name, slices[name], args) for name in names]
     by = {r["run"]: r for r in results}
     if "decode-off" in by and "bare" in by:
         ratio = by["decode-off"]["frames_per_second"] / by["bare"]["frames_per_second"]
         for r in results:
             r["decode_off_vs_bare"] = ratio
-    print(f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'rss MB':>7}")
+    print(f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'cpu µs/f':>8} {'rss MB':>7}")
     for r in results:
         print(f"{r['run']:<11} {r['streams']:>7} {r['frames_per_second']:>9.1f} "
-              f"{r['ack_p50_ms']:>8.2f} {r['ack_p99_ms']:>8.2f} {r['server_max_rss_mb']:>7.0f}")
+              f"{r['ack_p50_ms']:>8.2f} {r['ack_p99_ms']:>8.2f} "
+              f"{r['server_cpu_us_per_frame']:>8.1f} {r['server_max_rss_mb']:>7.0f}")
     if "decode-off" in by and "bare" in by:
         print(f"ingest path (decode off) / bare grpc.aio: {results[0]['decode_off_vs_bare']:.0%}")
     if args.json:

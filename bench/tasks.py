@@ -1,4 +1,5 @@
-"""`polc bench tasks`: machine-task accuracy versus rate, side by side (classification).
+"""`polc bench tasks`: machine-task accuracy versus rate, side by side (classification
+top-1 here, detection mAP in ``tasks_det.py``).
 
 Methods, on a held-out synthetic seed:
   (a) adapter on ŷ (compressed domain)      (b) pixel model on x̂₁ (β = 1)
@@ -6,7 +7,8 @@ Methods, on a held-out synthetic seed:
   (d) pixel model on JPEG (quality sweep)  (e) pixel model on the original (upper bound)
 plus the BD-rate of (a) against (d) at equal accuracy, trainable parameters (adapter vs
 fine-tuning the whole backbone on ŷ) and cloud cost per frame (FLOPs, CPU latency) of (a)
-versus decode + pixel model (b). Writes JSON and a rate–accuracy PNG.
+versus decode + pixel model (b). Writes JSON (keys ``cls`` and ``det``) and one
+rate–accuracy PNG per task (``OUT.png``, ``OUT-det.png``).
 """
 
 from __future__ import annotations
@@ -21,15 +23,20 @@ import torch
 from tqdm import tqdm
 
 from polc.bench.metrics import bd_rate, jpeg
+from polc.bench.tasks_det import run_detection
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 JPEG_QUALITIES = (3, 5, 8, 12, 20, 35, 60, 90)
+# full traffic frames compress better than 128-px crops: JPEG needs q < 3 to reach the
+# codec's lowest rates (~0.2 bpp)
+DET_JPEG_QUALITIES = (1, 2, 3, 5, 8, 12, 20, 35, 60)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default="bench-tasks.json")
     p.add_argument("--plot", default=None)
     p.add_argument("--images", type=int, default=1000, help="held-out crops")
+    p.add_argument("--det-images", type=int, default=48, help="held-out detection frames")
     p.add_argument("--quick", action="store_true", help="reduced run (< 5 min on 2 cores)")
 
 
@@ -113,8 +120,13 @@ def run(args: argparse.Namespace) -> int:
         "cpu_ms_compressed_domain": lat_a * 1e3, "cpu_ms_decode_plus_pixel": lat_b * 1e3}}
     result["cls"]["adapter_trainable_params"] = result["cls"]["adapter_params"]
     out = Path(args.json)
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    _plot(curves, plot, "top-1 accuracy", "Classification: accuracy vs rate")
+    if args.quick:
+        result["det"] = run_detection(min(args.det_images, 8), (0.0, 0.5, 1.0), (1, 3, 8, 20))
+    else:
+        result["det"] = run_detection(args.det_images, ALPHAS, DET_JPEG_QUALITIES)
     out.write_text(json.dumps(result, indent=2))
-    _plot(curves, Path(args.plot) if args.plot else out.with_suffix(".png"))
     c = result["cls"]
     print(f"{'method':<22} " + " ".join(f"{'bpp':>6} {'top1':>6}" for _ in range(1)))
     for name, rows in curves.items():
@@ -125,10 +137,29 @@ def run(args: argparse.Namespace) -> int:
           f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)")
     print(f"FLOPs per frame: compressed domain {flops_a / 1e6:.1f} M vs decode + pixel "
           f"{flops_b / 1e6:.1f} M; CPU {lat_a * 1e3:.1f} ms vs {lat_b * 1e3:.1f} ms")
+    _report_det(result["det"], plot.with_name(f"{plot.stem}-det{plot.suffix}"))
     return 0
 
 
-def _plot(curves: dict, path: Path) -> None:
+def _report_det(det: dict, plot: Path) -> None:
+    if "skipped" in det:
+        print(f"detection skipped: {det['skipped']}")
+        return
+    _plot(det["curves"], plot, "mAP@0.5", "Detection: mAP@0.5 vs rate")
+    print(f"{'detection':<22} {'bpp':>6} {'mAP50':>6} {'mAP':>6}")
+    for name, rows in det["curves"].items():
+        for r in rows:
+            print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f} {r['metric_map']:6.3f}")
+    print(f"BD-rate adapter vs JPEG (equal mAP@0.5): {det['bd_rate_vs_jpeg']:+.1f}%")
+    print(f"trainable params: adapter {det['adapter_trainable_params']:,} vs full fine-tune "
+          f"{det['full_finetune_params']:,} "
+          f"({100 * det['adapter_trainable_params'] / det['full_finetune_params']:.1f}%)")
+    print(f"FLOPs per frame: compressed domain {det['flops_compressed_domain'] / 1e6:.1f} M vs "
+          f"decode + pixel {det['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
+          f"{det['cpu_ms_compressed_domain']:.1f} ms vs {det['cpu_ms_decode_plus_pixel']:.1f} ms")
+
+
+def _plot(curves: dict, path: Path, ylabel: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,8 +175,8 @@ def _plot(curves: dict, path: Path) -> None:
                label="pixel_on_original")
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel")
-    ax.set_ylabel("top-1 accuracy")
-    ax.set_title("Classification: accuracy vs rate")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -1,8 +1,9 @@
 """Machine-task analyzers: a batch of decoded frames in, one result per frame out.
 
-``FrameAnalyzer`` is the seam the compressed-domain POLC adapters plug into (they will read
-``DecodedFrame.y_hat`` directly). Until they exist, ``PixelTeacherAnalyzer`` runs the
-pixel-domain teacher classifier on the β = 1 reconstructions x̂₁:
+``FrameAnalyzer`` is the seam the compressed-domain POLC adapters plug into:
+``LatentAdapterAnalyzer`` reads ``DecodedFrame.y_hat`` directly (classes, and boxes when a
+detection adapter is configured). ``PixelTeacherAnalyzer`` runs the pixel-domain teacher
+classifier on the β = 1 reconstructions x̂₁:
 
     frames ─group by size─► cat ŷ ─► g_s ─► x̂₁ (crop) ─► teacher ─► softmax ─► top-k
 """
@@ -120,31 +121,69 @@ class PixelTeacherAnalyzer:
 
 
 class LatentAdapterAnalyzer:
-    """Top-k classes of the POLC adapter straight on ŷ: no pixel decoding at all."""
+    """POLC adapters straight on ŷ, no pixel decoding: top-k classes and, when a detection
+    adapter is configured, boxes in original-frame pixels (the encoder's padding undone)."""
 
     name = "adapter"
 
-    def __init__(self, runner, top_k: int = 5):
+    def __init__(self, runner, top_k: int = 5, detector=None, min_score: float = 0.3):
         self.runner, self.top_k = runner, top_k
+        self.detector, self.min_score = detector, min_score
 
     @classmethod
-    def from_files(cls, adapter: Path, teacher: Path, device: str, top_k: int = 5
-                   ) -> LatentAdapterAnalyzer:
-        from polc.cloud.adapters.inference import LatentClassification
+    def from_files(cls, adapter: Path, teacher: Path, device: str, top_k: int = 5,
+                   detector: tuple[Path, Path] | None = None) -> LatentAdapterAnalyzer:
+        """``detector``: (detection adapter .pt, pixel detector .pt), or None: no boxes."""
+        from polc.cloud.adapters.inference import LatentClassification, LatentDetection
 
-        return cls(LatentClassification.load(adapter, teacher, device), top_k)
+        boxes = LatentDetection.load(*detector, device) if detector else None
+        return cls(LatentClassification.load(adapter, teacher, device), top_k, boxes)
 
     def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
         stamp = time.time_ns() // 1000
-        ranked = self.runner([f.y_hat for f in frames], k=self.top_k)
+        latents = [f.y_hat for f in frames]
+        ranked = self.runner(latents, k=self.top_k)
+        boxes: list[list] = [[] for _ in frames]
+        if self.detector is not None:
+            sizes = [(f.container.geometry.width, f.container.geometry.height) for f in frames]
+            boxes = self.detector(latents, sizes, self.min_score)
         index = {c: i for i, c in enumerate(self.runner.classes)}
         return [AnalysisResult(self.name, [ClassScore(c.label, c.score, index[c.label])
-                                           for c in scores], [], stamp)
-                for scores in ranked]
+                                           for c in scores],
+                               [Detection(d.label, d.score, d.box, d.class_index) for d in dets],
+                               stamp)
+                for scores, dets in zip(ranked, boxes, strict=True)]
+
+
+def _detection_files(codec: Codec, detector_weights: Path | None,
+                     detector_adapter_weights: Path | None) -> tuple[Path, Path] | None:
+    """(detection adapter, pixel detector) if configured or bundled; configured but missing
+    files raise ConfigError naming the field, absent bundled ones disable detection."""
+    from polc.shared.codec.weights import WEIGHTS_DIR, default_detector_path
+
+    adapter = Path(detector_adapter_weights or WEIGHTS_DIR / "adapter_det.pt")
+    detector = Path(detector_weights or default_detector_path())
+    for key, given, p in (("detector_adapter_weights", detector_adapter_weights, adapter),
+                          ("detector_weights", detector_weights, detector)):
+        if given is not None and not p.is_file():
+            raise ConfigError(f"config field 'analyzer.{key}': no file {p}")
+    if not (adapter.is_file() and detector.is_file()):
+        log.info("no detection adapter weights (%s, %s): frame results carry no boxes",
+                 adapter, detector)
+        return None
+    trained_for = torch.load(adapter, map_location="cpu", weights_only=True).get(
+        "codec_fingerprint")
+    if trained_for and trained_for != codec.fingerprint:
+        log.warning("detection adapter %s was trained for codec %s, not the loaded codec %s: "
+                    "retrain it (polc train adapter --task det)", adapter, trained_for[:12],
+                    codec.fingerprint[:12])
+    return adapter, detector
 
 
 def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
-                   top_k: int, adapter_weights: Path | None = None) -> FrameAnalyzer:
+                   top_k: int, adapter_weights: Path | None = None,
+                   detector_weights: Path | None = None,
+                   detector_adapter_weights: Path | None = None) -> FrameAnalyzer:
     """The configured analyzer; without teacher weights: disabled, with one warning."""
     if kind == "none":
         return NullAnalyzer()
@@ -156,7 +195,8 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
         for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):
             if not p.is_file():
                 raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
-        return LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k)
+        detection = _detection_files(codec, detector_weights, detector_adapter_weights)
+        return LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k, detection)
     if teacher_weights is not None and not Path(teacher_weights).is_file():
         raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher_weights}")
     path = teacher_weights or default_teacher_path()

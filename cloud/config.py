@@ -54,6 +54,12 @@ class AnalyzerSettings(_Section):
         None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped")
     adapter_weights: Path | None = Field(
         None, description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt")
+    detector_weights: Path | None = Field(
+        None, description="kind adapter: pixel detector .pt (stages, FPN, FCOS head); unset = "
+        "shared/weights/detector.pt if shipped")
+    detector_adapter_weights: Path | None = Field(
+        None, description="kind adapter: detection adapter .pt; unset = "
+        "shared/weights/adapter_det.pt if shipped (both present: frames get boxes)")
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")
 

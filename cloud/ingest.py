@@ -1,13 +1,20 @@
 """The ingest stream: hello, frames, acks, results, per-frame errors, enhancement uploads.
 
-Per frame (one task each, at most ``window`` per stream):
+Per frame (at most ``window`` in flight per stream):
 
     Frame ─► checks (camera, seq, size) ─► parse container (no decoding yet)
-          ─► already stored? ─yes─► FrameAck(duplicate)           (exactly-once)
-          ─► DynamicBatcher: entropy decode + analyzer, batched across streams
-          ─► committer: FrameStore.put_many, one durable group commit for every frame
-             ready at that moment ─► FrameAck ─► FrameResult
+          ─► possibly a resend (seq ≤ highest stored, or in flight)? ─► already stored?
+                 ─yes─► FrameAck(duplicate)                                (exactly-once)
+          ─► decode on: DynamicBatcher, entropy decode + analyzer batched across streams
+          ─► GroupCommitter: FrameStore.put_many, one durable write (segment fsync + one
+             index transaction) for every frame ready at that moment ─► FrameAck
+             ─► FrameResult (when the frame was analyzed)
     any refusal ─► FrameError(code, reason) and the stream carries on
+
+A new frame with decoding off (the ingest path proper) goes from the reader straight to the
+group commit and is acknowledged from its callback, without a task or future of its own:
+at thousands of frames per second the event loop, shared with gRPC's own per-message work,
+is the bottleneck. Frames to decode and possible resends take a task that awaits.
 
 The reader stops reading while ``window`` frames are in flight, so an edge that ignores the
 window is held back by HTTP/2 flow control instead of filling memory.
@@ -29,6 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from polc.cloud.analyzer import AnalysisResult, FrameAnalyzer
 from polc.cloud.auth import Authenticator, AuthError
 from polc.cloud.batching import BatcherClosed, DynamicBatcher
+from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import CAMERA_ID_RE, IngestSettings
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.store import MAX_SEQ, FrameRecord, FrameStore, now_us
@@ -57,6 +65,10 @@ class IncomingFrame:
     container: FrameContainer  # parsed and CRC-checked, not yet entropy-decoded
     base: bytes
     enhancement: bytes | None
+
+
+#: what a stored frame's ack says: (duplicate, enhancement stored, result to send or None)
+Outcome = tuple[bool, bool, AnalysisResult | None]
 
 
 @dataclass
@@ -147,17 +159,21 @@ class FrameProcessor:
                  decode: bool = True):
         self.codec, self.analyzer, self.metrics, self.decode = codec, analyzer, metrics, decode
 
+    @staticmethod
+    def record(item: IncomingFrame) -> FrameRecord:
+        """The index entry of a parsed frame (without results)."""
+        c = item.container
+        return FrameRecord(item.camera_id, item.seq, item.capture_time_us, c.geometry.width,
+                           c.geometry.height, c.alpha, c.fingerprint.hex(), len(item.base),
+                           len(item.enhancement or b""))
+
     def __call__(self, items: Sequence[IncomingFrame]
                  ) -> list[ProcessedFrame | BaseException]:
         out: list[ProcessedFrame | BaseException] = []
         decoded, slots = [], []
         for item in items:
+            out.append(ProcessedFrame(self.record(item), AnalysisResult()))
             c = item.container
-            record = FrameRecord(item.camera_id, item.seq, item.capture_time_us,
-                                 c.geometry.width, c.geometry.height, c.alpha,
-                                 c.fingerprint.hex(), len(item.base),
-                                 len(item.enhancement or b""))
-            out.append(ProcessedFrame(record, AnalysisResult()))
             if not self.decode:
                 continue
             t0 = time.perf_counter()
@@ -214,10 +230,24 @@ class StreamSession:
     capabilities: ingest_pb2.Capabilities
     outbound: asyncio.Queue
     pending: dict[str, tuple[int, asyncio.Future]] = field(default_factory=dict)
+    committing: int = 0  # frames in the group commit without a task of their own
+    _drained: asyncio.Future | None = None
 
     def send(self, msg: ingest_pb2.IngestResponse) -> None:
         """Queue an answer (outbound items: (message, window slot to release or None))."""
         self.outbound.put_nowait((msg, None))
+
+    def commit_done(self) -> None:
+        self.committing -= 1
+        if not self.committing and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def drained(self) -> asyncio.Future:
+        """Done once none of this stream's frames is in the group commit any more."""
+        self._drained = asyncio.get_running_loop().create_future()
+        if not self.committing:
+            self._drained.set_result(None)
+        return self._drained
 
 
 class EdgeRegistry:
@@ -271,7 +301,7 @@ class EdgeRegistry:
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, *, codec: Codec, store: FrameStore, batcher: DynamicBatcher,
-                 committer: DynamicBatcher, process: FrameProcessor, auth: Authenticator,
+                 committer: GroupCommitter, process: FrameProcessor, auth: Authenticator,
                  metrics: CloudMetrics, settings: IngestSettings, registry: EdgeRegistry,
                  server_id: str,
                  io_executor: concurrent.futures.Executor,
@@ -288,7 +318,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # highest stored seq per camera seen by this replica: a frame above it cannot be a
         # duplicate, so only resends cost a store lookup (UNIQUE still guards the rest)
         self._max_seq: dict[str, int] = {}
-        self._inflight: dict[tuple[str, int], asyncio.Future[bool]] = {}
+        # frames being processed; a resend of one waits for its future (None until then)
+        self._inflight: dict[tuple[str, int], asyncio.Future[bool] | None] = {}
 
     async def _io(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -389,10 +420,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         break
                     kind = msg.WhichOneof("kind")
                     if kind == "frame":
-                        task = asyncio.create_task(self._frame(msg.frame, session, window,
-                                                               time.perf_counter()))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                        self._on_frame(msg.frame, session, window, tasks)
                         continue
                     window.release()
                     if kind == "enhancement_upload":
@@ -409,9 +437,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 if not self.shutting_down.is_set():
                     raise
                 outcome = "shutdown"  # begin_shutdown() cancelled the read
-            while tasks:  # finish in-flight frames: their acks still go out
+            while tasks or session.committing:  # finish in-flight frames: acks still go out
                 try:  # (asyncio.wait, unlike gather, never cancels the frames themselves)
-                    await asyncio.wait(set(tasks))
+                    await asyncio.wait({*tasks, session.drained()})
                 except asyncio.CancelledError:
                     if not self.shutting_down.is_set():
                         raise
@@ -432,49 +460,110 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                upload: bool = False) -> None:
         session.send(self._error_message(camera_id, seq, exc, upload))
 
-    async def _frame(self, msg: ingest_pb2.Frame, session: StreamSession,
-                     window: asyncio.Semaphore, t0: float) -> None:
-        """One frame; its window slot is released once its last answer was handed to gRPC
-        (a stream that does not read its answers stops getting new frames read)."""
-        camera_id = msg.camera_id or session.camera_id
-        answers: list[ingest_pb2.IngestResponse] = []
+    def _on_frame(self, msg: ingest_pb2.Frame, session: StreamSession,
+                  window: asyncio.Semaphore, tasks: set[asyncio.Task]) -> None:
+        """One frame. The common case (a new frame, decoding off) costs no task: it is
+        parsed here and handed to the group commit, whose callback sends the ack. Frames to
+        decode and possible resends take the awaiting path, :meth:`_frame`. Either way the
+        frame's window slot is released once its last answer was handed to gRPC (a stream
+        that does not read its answers stops getting new frames read); ``tasks`` and
+        ``session.committing`` count what is in flight, for :meth:`_read` to wait for."""
+        t0 = time.perf_counter()
+        self.metrics.frame_received(len(msg.base_layer), len(msg.enhancement_layer))
         try:
-            self.metrics.frame_received(len(msg.base_layer), len(msg.enhancement_layer))
             frame = parse_frame(msg, session.camera_id, self.fingerprint, self.settings)
-            duplicate, stored_enh, result = await self._store_once(frame)
-            answers.append(ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(
-                camera_id=camera_id, seq=msg.seq, duplicate=duplicate,
-                enhancement_stored=stored_enh)))
+        except FrameRefused as exc:
+            session.outbound.put_nowait(
+                (self._error_message(msg.camera_id or session.camera_id, msg.seq, exc), window))
+            return
+        key = (frame.camera_id, frame.seq)
+        if (self.process.decode or key in self._inflight
+                or frame.seq <= self._max_seq.get(frame.camera_id, -1)):
+            task = asyncio.create_task(self._frame(frame, session, window, t0))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            return
+        # above the highest stored seq and not in flight: new unless another replica stored
+        # it meanwhile, which put_many reports (INSERT ... ON CONFLICT) as not inserted
+        self._inflight[key] = None  # a resend arriving meanwhile puts a future here
+        session.committing += 1
+        record = FrameProcessor.record(frame)
+
+        def done(result: bool | BaseException) -> None:
+            waiter = self._inflight.pop(key, None)
+            if isinstance(result, BaseException):
+                self._reply(session, window, frame, t0, result)
+            else:
+                self._reply(session, window, frame, t0, self._stored(frame, record, result))
+            if waiter is not None:  # it re-checks the store, whatever happened here
+                waiter.set_result(False)
+            session.commit_done()
+
+        try:
+            self.committer.submit((record, frame.base, frame.enhancement), done)
+        except BatcherClosed as exc:
+            done(exc)
+
+    async def _frame(self, frame: IncomingFrame, session: StreamSession,
+                     window: asyncio.Semaphore, t0: float) -> None:
+        """A frame that needs awaiting: decoding, or a possible resend."""
+        outcome: Outcome | Exception
+        try:
+            outcome = await self._store_once(frame)
+        except asyncio.CancelledError:  # no answer: give the slot back
+            window.release()
+            raise
+        except Exception as exc:
+            outcome = exc
+        self._reply(session, window, frame, t0, outcome)
+
+    def _reply(self, session: StreamSession, window: asyncio.Semaphore, frame: IncomingFrame,
+               t0: float, outcome: Outcome | BaseException) -> None:
+        """Queue a frame's answers: ack (+ result), or one typed error; the last one carries
+        the window slot."""
+        camera_id, seq = frame.camera_id, frame.seq
+        if isinstance(outcome, tuple):
+            duplicate, stored_enh, result = outcome
+            answer = ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(
+                camera_id=camera_id, seq=seq, duplicate=duplicate,
+                enhancement_stored=stored_enh))
             self.metrics.ack_latency(time.perf_counter() - t0)
             if result is not None:
-                answers.append(ingest_pb2.IngestResponse(
-                    result=result_message(camera_id, msg.seq, result)))
-        except FrameRefused as exc:
-            answers.append(self._error_message(camera_id, msg.seq, exc))
-        except BatcherClosed:
-            answers.append(self._error_message(camera_id, msg.seq, FrameRefused(
-                Code.INTERNAL, "internal", "server shutting down; resend later")))
-        except Exception as exc:
-            log.exception("frame %s/%d failed", camera_id, msg.seq)
-            answers.append(self._error_message(camera_id, msg.seq, FrameRefused(
-                Code.INTERNAL, "internal", f"server error: {exc}; resend later")))
-        finally:
-            for answer in answers[:-1]:
                 session.send(answer)
-            if answers:
-                session.outbound.put_nowait((answers[-1], window))
-            else:  # cancelled before any answer
-                window.release()
+                answer = ingest_pb2.IngestResponse(result=result_message(camera_id, seq, result))
+        elif isinstance(outcome, FrameRefused):
+            answer = self._error_message(camera_id, seq, outcome)
+        elif isinstance(outcome, BatcherClosed):
+            answer = self._error_message(camera_id, seq, FrameRefused(
+                Code.INTERNAL, "internal", "server shutting down; resend later"))
+        else:
+            log.error("frame %s/%d failed", camera_id, seq, exc_info=outcome)
+            answer = self._error_message(camera_id, seq, FrameRefused(
+                Code.INTERNAL, "internal", f"server error: {outcome}; resend later"))
+        session.outbound.put_nowait((answer, window))
 
-    async def _store_once(self, frame: IncomingFrame
-                          ) -> tuple[bool, bool, AnalysisResult | None]:
+    def _stored(self, frame: IncomingFrame, record: FrameRecord, inserted: bool,
+                result: AnalysisResult | None = None) -> Outcome:
+        """Bookkeeping once the store said whether the frame was new."""
+        if not inserted:
+            self.metrics.frame_duplicate()
+            return True, frame.enhancement is not None, None
+        self.metrics.frame_stored(record.base_bpp)
+        if frame.seq > self._max_seq.get(frame.camera_id, -1):
+            self._max_seq[frame.camera_id] = frame.seq
+        return False, frame.enhancement is not None, result
+
+    async def _store_once(self, frame: IncomingFrame) -> Outcome:
         """Process + store a frame unless already stored.
 
         Returns (duplicate, enhancement stored, result of a newly processed frame).
         """
         key = (frame.camera_id, frame.seq)
-        while (running := self._inflight.get(key)) is not None:
-            try:  # the same frame is being processed (e.g. a resend racing a reconnect)
+        while key in self._inflight:  # the same frame is being processed (e.g. a resend
+            running = self._inflight[key]  # racing a reconnect): wait, then re-check
+            if running is None:  # the fast path makes no future unless someone waits
+                running = self._inflight[key] = asyncio.get_running_loop().create_future()
+            try:
                 await asyncio.shield(running)
             except Exception:
                 pass
@@ -498,14 +587,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             return True, existing.has_enhancement, None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
+        result = None
         try:
             if self.process.decode:
                 processed = await self.batcher.submit(frame)
-            else:  # benchmarks: nothing to batch, skip the thread hop
-                processed = self.process([frame])[0]
-                assert isinstance(processed, ProcessedFrame)
-            inserted = await self.committer.submit(
-                (processed.record, frame.base, frame.enhancement))
+                record, result = processed.record, processed.result
+            else:  # not decoded, not analyzed: no FrameResult to send
+                record = FrameProcessor.record(frame)
+            inserted = await self.committer.put((record, frame.base, frame.enhancement))
             fut.set_result(inserted)
         except BaseException as exc:
             fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
@@ -513,13 +602,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise
         finally:
             self._inflight.pop(key, None)
-        if not inserted:
-            self.metrics.frame_duplicate()
-            return True, frame.enhancement is not None, None
-        self.metrics.frame_stored(processed.record.base_bpp)
-        if frame.seq > self._max_seq.get(frame.camera_id, -1):
-            self._max_seq[frame.camera_id] = frame.seq
-        return False, frame.enhancement is not None, processed.result
+        return self._stored(frame, record, inserted, result)
 
     async def _upload(self, msg: ingest_pb2.EnhancementUpload, session: StreamSession) -> None:
         camera_id = msg.camera_id or session.camera_id

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import re
 import socket
@@ -281,35 +280,9 @@ class PostgresFrameStore(SqlFrameStore):
                 todo.append(i)
         if not todo:
             return inserted
-        parts: list[bytes] = []
-        for i in todo:
-            _, base, enh = items[i]
-            parts.append(base)
-            if enh:
-                parts.append(enh)
         with self._lock:
-            segment, offsets = self._append(parts)
-            received = now_us()
-            cols: list[list[Any]] = [[] for _ in range(18)]
-            k = 0
-            for i in todo:
-                record, base, enh = items[i]
-                base_off = offsets[k]
-                k += 1
-                enh_off = None
-                if enh:
-                    enh_off = offsets[k]
-                    k += 1
-                record.base_bytes, record.enhancement_bytes = len(base), len(enh or b"")
-                record.received_time_us = received
-                row = (record.camera_id, record.seq, record.capture_time_us, received,
-                       record.width, record.height, record.alpha, record.fingerprint,
-                       record.base_bytes, record.enhancement_bytes, record.base_bpp,
-                       record.enhancement_bpp, bool(enh),
-                       json.dumps(record.result) if record.result is not None else None,
-                       segment, base_off, segment if enh else None, enh_off)
-                for col, value in zip(cols, row, strict=True):
-                    col.append(value)
+            # one array per column: a single INSERT ... SELECT FROM unnest(...) for the batch
+            cols = [list(col) for col in zip(*self._rows(items, todo), strict=True)]
             with self._pool.connection() as conn, conn.transaction():
                 stored = conn.execute(
                     "INSERT INTO frames (camera_id, seq, capture_time_us, received_time_us, "

@@ -3,7 +3,7 @@
 Only the float transforms g_a, h_a, T_enc differ between backends; symbols and entropy
 parameters always come from the shared ``WireModel`` (integer h_s), so both backends produce
 containers the cloud decodes to the same ŷ. Without ``encoder.onnx_dir`` the ONNX models are
-exported once into ``encoder.cache_dir/<fingerprint>/`` on first use.
+exported once into ``encoder.cache_dir/<fingerprint>-<EXPORT_VERSION>/`` on first use.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from polc.shared.codec.runtime import Codec, FrameEncoder
 from polc.shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
-ONNX_FILES = ("g_a.onnx", "h_a.onnx", "t_enc.onnx")
+ONNX_FILES = ("g_a.onnx", "h_a.onnx", "t_enc.onnx")  # required in encoder.onnx_dir
+EXPORT_VERSION = 2  # the cache's exports: + latents.onnx (g_a·G_y → h_a as one graph)
+CACHED_FILES = ("latents.onnx", *ONNX_FILES)
 
 
 @dataclass
@@ -44,8 +46,8 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
             raise ConfigError(f"config field 'encoder.onnx_dir': {settings.onnx_dir} lacks "
                               f"{', '.join(missing)} (make them with `polc export onnx`)")
         return settings.onnx_dir
-    target = Path(settings.cache_dir) / codec.fingerprint[:32]
-    if all((target / f).is_file() for f in ONNX_FILES):
+    target = Path(settings.cache_dir) / f"{codec.fingerprint[:32]}-v{EXPORT_VERSION}"
+    if all((target / f).is_file() for f in CACHED_FILES):
         return target
     from polc.shared.codec.onnx_backend import export_onnx
 
@@ -57,7 +59,7 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
         try:
             os.replace(tmp, target)  # atomic: concurrent nodes never see half an export
         except OSError:
-            if not all((target / f).is_file() for f in ONNX_FILES):
+            if not all((target / f).is_file() for f in CACHED_FILES):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -82,6 +84,5 @@ def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> Enco
     codec = codec or Codec.load(settings.weights, "cpu")
     models = onnx_models(codec, settings)
     transforms = OrtTransforms(models, settings.provider, settings.threads)
-    active = transforms.sessions["g_a"].get_providers()[0]
-    name = "onnx:" + active.removesuffix("ExecutionProvider").lower()
+    name = "onnx:" + transforms.provider.removesuffix("ExecutionProvider").lower()
     return EncoderBackend(codec, FrameEncoder(codec.wire, transforms), name)

@@ -235,3 +235,33 @@ def test_concurrent_resend_on_a_second_stream_is_stored_once(cloud, frames):
         listed = query_pb2_grpc.QueryServiceStub(ch).ListFrames(
             query_pb2.ListFramesRequest(camera_id="cam-twice"))
     assert [f.seq for f in listed.frames] == list(range(12))
+
+
+def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec_file, frames):
+    """The task-free path (decoding off): new frames go straight to the group commit; a
+    resend racing its own first copy, a resend after the ack and a bad frame in between
+    are each answered once, and every frame is stored once, without a FrameResult."""
+    cfg = make_config(tmp_path, small_codec_file, None, **{"analyzer.decode": False})
+    with ServerThread(cfg, small_codec) as server:
+        edge = EdgeClient(server.address, "cam-1")
+        assert edge.recv().WhichOneof("kind") == "hello_ack"
+        for seq in range(20):
+            edge.frame(seq, frames["full"] if seq == 7 else frames["base"])
+            if seq == 10:
+                edge.frame(10, frames["base"])  # resend while the first copy is in flight
+                edge.frame(99, b"garbage")
+        got = edge.collect(22)
+        assert [(e.seq, e.reason) for e in got["error"]] == [(99, "malformed")]
+        acks = sorted((a.seq, a.duplicate) for a in got["ack"])
+        assert acks == sorted([(s, False) for s in range(20)] + [(10, True)])
+        assert [a.enhancement_stored for a in got["ack"] if a.seq == 7] == [True]
+        edge.frame(3, frames["base"])  # resend after the ack
+        again = edge.collect(1)
+        assert [(a.seq, a.duplicate) for a in again["ack"]] == [(3, True)]
+        rest = edge.close()
+        assert not got["result"] and not any(m.HasField("result") for m in rest)
+        assert edge.status is None
+        store = server.server.store
+        assert [r.seq for r in store.list_frames("cam-1", limit=100)] == list(range(20))
+        assert store.read_base("cam-1", 7) == frames["base"]
+        assert store.read_enhancement("cam-1", 7) == frames["enh"]

@@ -130,6 +130,71 @@ def test_integer_hyper_synthesis_is_order_independent(small_codec):
     assert np.array_equal(by_rows, layer.weight @ cols)
 
 
+def _float64_reference(layers, z):
+    """The plain float64 im2col + matrix product twin (exact below 2^53), all in numpy."""
+    from polc.shared.codec.integer_hyper import A_FRAC, A_LIMIT, W_FRAC, Z_LIMIT
+
+    def conv(layer, a):
+        c, h, w = a.shape
+        cols = np.lib.stride_tricks.sliding_window_view(
+            np.pad(a, ((0, 0), (1, 1), (1, 1))), (3, 3), axis=(1, 2))
+        acc = layer.weight @ cols.transpose(0, 3, 4, 1, 2).reshape(c * 9, h * w) + layer.bias
+        shift = layer.in_frac + W_FRAC - A_FRAC
+        return np.clip(np.floor((acc + 2.0 ** (shift - 1)) / 2.0 ** shift), -A_LIMIT,
+                       A_LIMIT).reshape(-1, h, w)
+
+    def shuffle(a):
+        c, h, w = a.shape
+        return np.maximum(a.reshape(c // 4, 2, 2, h, w).transpose(0, 3, 1, 4, 2)
+                          .reshape(c // 4, 2 * h, 2 * w), 0)
+
+    a = np.clip(np.asarray(z, np.float64), -Z_LIMIT, Z_LIMIT)
+    out = conv(layers[2], shuffle(conv(layers[1], shuffle(conv(layers[0], a)))))
+    m = out.shape[0] // 2
+    return out[:m].astype(np.int64), np.abs(out[m:]).astype(np.int64)
+
+
+@pytest.mark.parametrize("weights", ["trained", "extreme"])
+@pytest.mark.parametrize("gemm", ["int8", "float64-fallback"])
+def test_int8_digit_gemm_equals_the_float64_twin(small_codec, weights, gemm, monkeypatch):
+    """Both GEMM paths give the numpy float64 twin's integers, down to the limits
+    (|w| = 2^16, |ẑ| = 2^12, activations clipped at 2^24, negative values, 1-pixel maps)."""
+    from polc.shared.codec import integer_hyper
+    from polc.shared.codec.integer_hyper import W_LIMIT, _digits
+
+    assert integer_hyper.int8_gemm_is_exact()
+    if gemm != "int8":
+        monkeypatch.setattr(integer_hyper, "int8_gemm_is_exact", lambda: False)
+    rng = np.random.default_rng(7)
+    layers = small_codec.wire.hyper.layers
+    if weights == "extreme":
+        def spec(layer, i):
+            w = rng.integers(-W_LIMIT, W_LIMIT + 1, layer.weight.shape)
+            w[0] = W_LIMIT if i else -W_LIMIT
+            return {"weight": w, "bias": rng.integers(-2 ** 36, 2 ** 36, w.shape[0]),
+                    "in_frac": layer.in_frac}
+        hs = IntegerHyperSynthesis([spec(layer, i) for i, layer in enumerate(layers)])
+    else:
+        hs = small_codec.wire.hyper
+    n = layers[0].weight.shape[1] // 9
+    for h, w, scale in ((1, 1, 5), (3, 5, 50), (4, 7, 5000), (2, 3, 2 ** 13)):
+        z = rng.integers(-scale, scale + 1, (n, h, w))
+        got, want = hs(z), _float64_reference(hs.layers, z)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    t = torch.from_numpy(rng.integers(-2 ** 40, 2 ** 40, 1000))
+    d = _digits(t)
+    assert d.dtype == torch.int8 and int(d.min()) >= -64 and int(d.max()) <= 63
+    assert torch.equal(sum(d[i].long() << (7 * i) for i in range(d.shape[0])), t)
+
+
+def test_integer_hyper_refuses_layers_that_could_round(small_codec):
+    layer = small_codec.wire.hyper.layers[1]
+    w = np.full(layer.weight.shape, 2 ** 40)  # partial sums would pass 2^53
+    with pytest.raises(ValueError, match="2\\^53"):
+        IntegerHyperSynthesis([{"weight": w, "bias": np.zeros(w.shape[0], np.int64),
+                                "in_frac": 0}])
+
+
 def test_float_and_integer_hyper_synthesis_agree_closely(small_codec):
     z = torch.randint(-6, 7, (1, 16, 3, 4)).float()
     with torch.no_grad():

@@ -78,3 +78,25 @@ def test_codec_cli_round_trip_and_errors(tmp_path, small_codec_file, test_image,
         main(["codec", "encode", str(img), "-o", str(g), "--alpha", "1.5"])
     err = capsys.readouterr().err
     assert "alpha" in err
+
+
+def test_shipped_weights_keep_constant_buffers_exact(small_codec_file):
+    """fp16 is for learned weights only: a 1e-9 likelihood bound must not round to 0
+    (training continued from shipped weights would take log2(0) and go NaN)."""
+    from polc.shared.codec.config import ArchitectureConfig
+    from polc.shared.codec.model import RDCCodec
+    from polc.training.codec import restore_constant_buffers
+
+    state = torch.load(small_codec_file, map_location="cpu", weights_only=False)["state_dict"]
+    bounds = {k: v for k, v in state.items() if k.endswith("likelihood_lower_bound.bound")}
+    assert len(bounds) == 3
+    for name, value in bounds.items():
+        assert value.dtype == torch.float32 and float(value) == pytest.approx(1e-9), name
+    weights = [v for k, v in state.items() if k.endswith(".weight")]
+    assert weights and all(w.dtype == torch.float16 for w in weights)
+
+    model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, residual_channels=8))
+    with torch.no_grad():
+        model.gaussian.likelihood_lower_bound.bound.zero_()  # as an old fp16 file held it
+    restore_constant_buffers(model)
+    assert float(model.gaussian.likelihood_lower_bound.bound) == pytest.approx(1e-9)

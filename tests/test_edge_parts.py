@@ -114,7 +114,7 @@ def test_onnx_backend_exports_once_and_matches_torch(tmp_path: Path, small_codec
     assert ort.name == "onnx:cpu"
     exported = list((tmp_path / "cache").iterdir())
     assert len(exported) == 1 and {p.name for p in exported[0].iterdir()} == {
-        "g_a.onnx", "h_a.onnx", "t_enc.onnx"}
+        "latents.onnx", "g_a.onnx", "h_a.onnx", "t_enc.onnx"}
     again = build_encoder(settings, small_codec)  # reuses the cache
     assert again.name == "onnx:cpu" and list((tmp_path / "cache").iterdir()) == exported
     torch_backend = build_encoder(EncoderSettings(weights=small_codec_file), small_codec)

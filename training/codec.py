@@ -54,6 +54,20 @@ def range_penalty(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return ((x_hat - x) ** 2 * outside).flatten(1).mean(1)
 
 
+def restore_constant_buffers(model: RDCCodec) -> None:
+    """Reset the non-learned buffers (lower bounds, GDN pedestals) to their defaults.
+
+    Weights shipped by an earlier version held them in fp16, where the 1e-9 likelihood
+    bound is 0: continuing training from such a file (or from a checkpoint of such a run)
+    must not inherit a zero bound.
+    """
+    fresh = dict(RDCCodec(model.arch).named_buffers())
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith(("bound", "pedestal")):
+                buf.copy_(fresh[name])
+
+
 def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
     from polc.shared.data import ensure_synthetic
 
@@ -109,6 +123,7 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
     opt = torch.optim.Adam(params, lr=sc.lr)
     aux_opt = torch.optim.Adam(model.quantile_parameters(), lr=1e-3)
     step = restore_training_state(ckpt_path, model, optimizer=opt, aux_optimizer=aux_opt)
+    restore_constant_buffers(model)
     if step:
         log.info("resuming stage %d from step %d", stage, step)
     if step >= sc.steps:
@@ -121,6 +136,7 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
     model.train()
     bar = tqdm(total=sc.steps, initial=step, desc=f"codec stage {stage}", unit="step")
     history_path = run_dir / f"stage{stage}_eval.jsonl"
+    bad_steps = 0
     while step < sc.steps:
         lr = lr_at(step, sc.steps, sc.lr, sc.lr_final, sc.warmup_steps)
         for group in opt.param_groups:
@@ -141,6 +157,14 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
             bpp = bits(out["likelihoods"], ("s",)) / num_px
             mse = F.mse_loss(out["x1"] + out["r"], x, reduction="none").flatten(1).mean(1)
             loss = (bpp + lam * 255 ** 2 * mse).mean()
+        if not torch.isfinite(loss):
+            bad_steps += 1
+            if bad_steps >= 20:
+                raise FloatingPointError(
+                    f"stage {stage}: loss not finite for 20 steps in a row at step {step}; "
+                    f"restart from {ckpt_path} with a lower learning rate")
+            continue  # skip this batch; the next one draws other crops and levels
+        bad_steps = 0
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -187,6 +211,7 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
 
         shipped, _ = build_model(read_codec_file(init_from))
         model.load_state_dict(shipped.state_dict())
+        restore_constant_buffers(model)
         log.info("initialised from %s", init_from)
     train, evals = codec_data(cfg)
     teacher = None

@@ -1,4 +1,5 @@
-"""The inference API the cloud calls: a batch of decoded ŷ (mixed sizes and α) -> results.
+"""The inference API the cloud calls: a batch of decoded ŷ (mixed sizes and α) -> results
+(top-k classes with :class:`LatentClassification`, boxes with :class:`LatentDetection`).
 
 Frames are grouped by latent shape and each group runs as one batched forward pass (no
 per-frame Python work on the model path); works on CPU and CUDA alike.
@@ -7,18 +8,29 @@ per-frame Python work on the model path); works on CPU and CUDA alike.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from polc.cloud.adapters.classification import LatentClassifier
+from polc.cloud.adapters.detection import LatentDetector, keep_visible
 
 
 @dataclass(frozen=True)
 class ClassScore:
     label: str
     score: float
+
+
+@dataclass(frozen=True)
+class BoxDetection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x_min, y_min, x_max, y_max (original pixels)
+    class_index: int
 
 
 def group_by_shape(latents: list[torch.Tensor]) -> dict[tuple[int, ...], list[int]]:
@@ -28,21 +40,33 @@ def group_by_shape(latents: list[torch.Tensor]) -> dict[tuple[int, ...], list[in
     return groups
 
 
-class LatentClassification:
-    def __init__(self, model: LatentClassifier, classes: list[str], device: str = "cpu"):
+class _LatentRunner:
+    """A latent-domain model in eval mode on a device, with its class names."""
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], device: str = "cpu"):
         self.model = model.to(device).eval()
         self.classes, self.device = list(classes), device
+
+    @classmethod
+    def _from_file(cls, adapter_path: Path, build: Callable[[int, int], torch.nn.Module],
+                   device: str):
+        """``build(latent_channels, rank)`` + the stem stored in an adapter file."""
+        state = torch.load(adapter_path, map_location="cpu", weights_only=True)
+        model = build(int(state["latent_channels"]), int(state["rank"]))
+        model.stem.load_state_dict({k: v.float() for k, v in state["stem"].items()})
+        return cls(model, list(state["classes"]), device)
+
+
+class LatentClassification(_LatentRunner):
+    model: LatentClassifier
 
     @classmethod
     def load(cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
              ) -> LatentClassification:
         from polc.training.teacher import load_teacher
 
-        state = torch.load(adapter_path, map_location="cpu", weights_only=True)
-        teacher = load_teacher(teacher_path)
-        model = LatentClassifier(teacher, int(state["latent_channels"]), int(state["rank"]))
-        model.stem.load_state_dict({k: v.float() for k, v in state["stem"].items()})
-        return cls(model, list(state["classes"]), device)
+        return cls._from_file(adapter_path, partial(LatentClassifier,
+                                                    load_teacher(teacher_path)), device)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -56,4 +80,39 @@ class LatentClassification:
                 out[i] = [ClassScore(self.classes[c], float(s))
                           for c, s in zip(labels[row].tolist(), scores[row].tolist(),
                                           strict=True)]
+        return out
+
+
+class LatentDetection(_LatentRunner):
+    """ŷ -> boxes / classes / scores, boxes in original-image pixels (padding undone)."""
+
+    model: LatentDetector
+
+    @classmethod
+    def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu"
+             ) -> LatentDetection:
+        from polc.shared.vision.detector import load_detector
+
+        return cls._from_file(adapter_path, partial(LatentDetector,
+                                                    load_detector(detector_path)), device)
+
+    @torch.no_grad()
+    def __call__(self, latents: list[torch.Tensor],
+                 sizes: list[tuple[int, int]] | None = None,
+                 min_score: float = 0.3) -> list[list[BoxDetection]]:
+        """Detections per frame, best first. ``sizes``: original (width, height) per frame
+        (default: the padded size 16·w × 16·h, i.e. no clipping beyond the frame)."""
+        out: list[list[BoxDetection]] = [[] for _ in latents]
+        for _, idx in group_by_shape(latents).items():
+            batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
+            dets = self.model(batch.to(self.device))
+            for det, i in zip(dets, idx, strict=True):
+                h, w = latents[i].shape[-2:]
+                width, height = sizes[i] if sizes is not None else (16 * w, 16 * h)
+                det = keep_visible(det, width, height)
+                keep = det["scores"] >= min_score
+                rows = zip(det["boxes"][keep].cpu().tolist(), det["scores"][keep].tolist(),
+                           det["labels"][keep].tolist(), strict=True)
+                out[i] = [BoxDetection(self.classes[c], float(s), tuple(b), int(c))
+                          for b, s, c in rows]
         return out

@@ -47,9 +47,15 @@ class CategoricalTables:
 
 
 def _groups(table_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.argsort(table_ids, kind="stable")
-    ids, starts, counts = np.unique(table_ids[order], return_index=True, return_counts=True)
-    return order, ids, np.stack([starts, counts], 1)
+    """Stable grouping of flat, non-negative table ids: (order, used ids, [start, count])."""
+    counts = np.bincount(table_ids)
+    # a stable sort has one answer; on ≤ 16-bit keys numpy's stable sort is a radix sort
+    key = table_ids.astype(np.uint8 if counts.size <= 256 else
+                           np.uint16 if counts.size <= 65536 else np.int64)
+    order = np.argsort(key, kind="stable")
+    ids = np.flatnonzero(counts)
+    starts = np.cumsum(counts) - counts
+    return order, ids, np.stack([starts[ids], counts[ids]], 1)
 
 
 def encode(values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables

@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 
 def export_codec(model: RDCCodec, meta: dict) -> dict:
     """Round weights to fp16 (what ships), then derive every wire table from *those*."""
-    half = {k: (v.half() if v.is_floating_point() else v)
+    # Learned weights ship as fp16; constant buffers (likelihood / scale lower bounds,
+    # GDN pedestals) stay fp32: a 1e-9 likelihood bound rounds to 0 in fp16, and training
+    # that continues from shipped weights then takes log2(0).
+    learned = {name for name, _ in model.named_parameters()}
+    half = {k: (v.half() if v.is_floating_point() and k in learned else v)
             for k, v in model.state_dict().items()}
     # the shipped model is the fp16-rounded one: tables must come from the same numbers
     model.load_state_dict({k: v.float() for k, v in half.items()})
@@ -61,8 +65,8 @@ def ship_run(run_dir: Path, out_dir: Path | None = None) -> Path:
         t["state_dict"] = {k: (v.half() if v.is_floating_point() else v)
                            for k, v in t["state_dict"].items()}
         torch.save(t, out_dir / "teacher.pt")
-    adapter = run_dir / "adapter_cls.pt"
-    if adapter.is_file():
-        shutil.copyfile(adapter, out_dir / "adapter_cls.pt")
+    for name in ("adapter_cls.pt", "detector.pt", "adapter_det.pt"):  # already fp16
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
     log.info("shipped weights to %s", out_dir)
     return out_dir / "codec.pt"

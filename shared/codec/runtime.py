@@ -27,6 +27,10 @@ from polc.shared.errors import BitstreamError
 class EncoderTransforms(Protocol):
     """The float transforms of the edge: arrays in, arrays out (batch of one, NCHW)."""
 
+    def latents(self, x: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """v = g_a(x)·G_y (float32) and z = h_a(v), in one call (one ORT session run)."""
+        ...
+
     def analysis(self, x: np.ndarray) -> np.ndarray: ...  # g_a
     def hyper_analysis(self, v: np.ndarray) -> np.ndarray: ...  # h_a
     def scalable(self, residual: np.ndarray) -> np.ndarray: ...  # T_enc
@@ -36,9 +40,24 @@ class TorchTransforms:
     def __init__(self, model: RDCCodec, device: str = "cpu"):
         self.model, self.device = model, device
 
-    @torch.no_grad()
+    def _input(self, a: np.ndarray) -> torch.Tensor:
+        # channels-last activations: oneDNN convolves NHWC without reordering every layer
+        # (g_a + h_a measured 1.2-2x faster on CPU than NCHW; the weights stay as they are)
+        return torch.from_numpy(a).to(self.device).contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def _output(t: torch.Tensor) -> np.ndarray:
+        return t.contiguous().cpu().numpy()
+
+    @torch.inference_mode()
     def _run(self, module: torch.nn.Module, a: np.ndarray) -> np.ndarray:
-        return module(torch.from_numpy(a).to(self.device)).cpu().numpy()
+        return self._output(module(self._input(a)))
+
+    @torch.inference_mode()
+    def latents(self, x: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = self.model.g_a(self._input(x))
+        v *= torch.from_numpy(gain).to(self.device)[None, :, None, None]
+        return self._output(v), self._output(self.model.h_a(v))
 
     def analysis(self, x: np.ndarray) -> np.ndarray:
         return self._run(self.model.g_a, x)
@@ -55,11 +74,15 @@ def image_to_array(image: np.ndarray) -> tuple[np.ndarray, FrameGeometry]:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 HxWx3 image, got {image.dtype} {image.shape}")
     geometry = FrameGeometry(image.shape[1], image.shape[0])
-    ph, pw = geometry.padded
-    x = image.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-    x = np.pad(x, ((0, 0), (0, 0), (0, ph - image.shape[0]), (0, pw - image.shape[1])),
-               mode="edge")
-    return np.ascontiguousarray(x), geometry
+    (ph, pw), (h, w) = geometry.padded, image.shape[:2]
+    x = np.empty((1, 3, ph, pw), np.float32)
+    # float32(u8) / float32(255) straight into place (the values of astype + / 255 + np.pad,
+    # 5-9x faster); then replicate the last row and column into the padding
+    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=x[0, :, :h, :w],
+              dtype=np.float32)
+    x[0, :, h:, :w] = x[0, :, h - 1:h, :w]
+    x[0, :, :, w:] = x[0, :, :, w - 1:w]
+    return x, geometry
 
 
 class FrameEncoder:
@@ -74,10 +97,7 @@ class FrameEncoder:
                             ) -> tuple[FrameContainer, np.ndarray]:
         """Like :meth:`encode`, also returning the ŷ symbols the encoder coded."""
         x, geometry = image_to_array(image)
-        y = self.transforms.analysis(x)
-        gain = self.wire.gain_y(alpha)[None, :, None, None]
-        v = y * gain
-        z = self.transforms.hyper_analysis(v.astype(np.float32))
+        v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
         container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
         if enhancement:
             v_hat = y_sym + params.means  # float64

@@ -31,6 +31,10 @@ def default_teacher_path() -> Path:
     return Path(os.environ.get("POLC_TEACHER_WEIGHTS", WEIGHTS_DIR / "teacher.pt"))
 
 
+def default_detector_path() -> Path:
+    return Path(os.environ.get("POLC_DETECTOR_WEIGHTS", WEIGHTS_DIR / "detector.pt"))
+
+
 def _to_numpy(obj):
     if isinstance(obj, torch.Tensor):
         return obj.numpy()

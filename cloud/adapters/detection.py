@@ -1,0 +1,77 @@
+"""Compressed-domain detector: latent stem + the pixel detector's stages, FPN and FCOS head.
+
+    ŷ ─LatentStem─► (≈ layer1 output) ─► layer2 ─► layer3 ─► layer4 ─► FPN ─► FCOS head
+                                   (the pixel detector's own modules, frozen by default)
+
+ŷ is at 1/16 of the padded frame, so FCOS's anchor points are those of a (16·h, 16·w)
+image: boxes come out in padded-frame pixels, and the caller clips them to the original
+W × H (the encoder pads bottom / right only, see ``shared/codec/runtime.image_to_array``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import Tensor, nn
+
+from polc.cloud.adapters.stem import LatentStem
+from polc.shared.vision.detector import PixelDetector
+
+LATENT_STRIDE = 16
+STAGES = ("layer2", "layer3", "layer4")
+
+
+class LatentDetector(nn.Module):
+    def __init__(self, detector: PixelDetector, latent_channels: int, rank: int = 32,
+                 train_stages: tuple[str, ...] = ()):
+        super().__init__()
+        detector = copy.deepcopy(detector)
+        body = detector.body
+        self.stem = LatentStem(latent_channels, body.widths[0], scale=4, rank=rank)
+        self.layer2, self.layer3, self.layer4 = body.layer2, body.layer3, body.layer4
+        self.fcos = detector.fcos
+        for name in (*STAGES, "fcos"):
+            for p in getattr(self, name).parameters():
+                p.requires_grad_(name in train_stages)
+        self.train_stages = train_stages
+        self.classes: list[str] = list(getattr(detector, "classes", []))
+
+    def train(self, mode: bool = True) -> LatentDetector:
+        super().train(mode)
+        for name in STAGES:  # frozen stages keep their BN statistics
+            if name not in self.train_stages:
+                getattr(self, name).eval()
+        return self
+
+    def stages(self, y_hat: Tensor) -> list[Tensor]:
+        """[C3, C4, C5]: what the pixel detector's layer2..layer4 output on the image."""
+        f2 = self.layer2(self.stem(y_hat))
+        f3 = self.layer3(f2)
+        return [f2, f3, self.layer4(f3)]
+
+    def forward(self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None
+                ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        """Training: FCOS losses (targets in padded-frame pixels); eval: detections."""
+        size = (y_hat.shape[-2] * LATENT_STRIDE, y_hat.shape[-1] * LATENT_STRIDE)
+        return self.fcos(self.stages(y_hat), size, targets)
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def clip_to_frame(boxes: Tensor, width: int, height: int) -> Tensor:
+    """Boxes (xyxy, padded-frame pixels) clipped to the original width × height."""
+    out = boxes.clone()
+    out[..., 0::2] = out[..., 0::2].clamp(0, width)
+    out[..., 1::2] = out[..., 1::2].clamp(0, height)
+    return out
+
+
+def keep_visible(det: dict[str, Tensor], width: int, height: int,
+                 min_side: float = 1.0) -> dict[str, Tensor]:
+    """Clip a detection dict to the frame and drop boxes left (almost) empty by the clip
+    (those found entirely in the replicate-padded border)."""
+    boxes = clip_to_frame(det["boxes"], width, height)
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= min_side) & ((boxes[:, 3] - boxes[:, 1]) >= min_side)
+    return {"boxes": boxes[keep], "scores": det["scores"][keep], "labels": det["labels"][keep]}
+

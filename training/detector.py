@@ -1,0 +1,92 @@
+"""The pixel-domain detector (FCOS on the teacher's backbone) trained on synthetic scenes.
+
+    frame crops (256×256, flips) ─► SmallResNet (init: shipped cls teacher) ─► FPN ─► FCOS
+    loss = focal (classes) + GIoU (boxes) + BCE (centre-ness), torchvision's FCOS loss
+
+It is the pixel model (b)–(e) of ``polc bench tasks`` for detection and the distillation
+teacher of the detection adapter. Saves ``RUN_DIR/detector.pt`` (fp16 weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from polc.shared.data import CLASSES
+from polc.shared.vision.coco_eval import coco_map
+from polc.shared.vision.detector import PixelDetector, detector_state
+from polc.training.checkpoint import restore_training_state, save_atomic, save_training_state
+from polc.training.detection_data import CropBatches, DetectionSet
+from polc.training.schedule import lr_at, optimizer_step
+
+log = logging.getLogger(__name__)
+
+TRAIN_SEED, EVAL_SEED = 11, 12  # synthetic det sets: 3000 training frames, 24 held out
+
+
+@torch.no_grad()
+def detect_all(predict: Callable[[torch.Tensor], list[dict[str, torch.Tensor]]],
+               data: DetectionSet, batch: int = 8) -> dict[int, dict[str, torch.Tensor]]:
+    """Detections of ``predict`` (uint8-free float batch in [0, 1] -> dets) per image id."""
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for i in range(0, len(data), batch):
+        dets = predict(data.images[i:i + batch].float() / 255.0)
+        out.update(zip(data.image_ids[i:i + batch], dets, strict=True))
+    return out
+
+
+def evaluate_detector(detector: PixelDetector, data: DetectionSet) -> dict[str, float]:
+    was_training = detector.training
+    detector.eval()
+    result = coco_map(data.coco, detect_all(detector, data))
+    detector.train(was_training)
+    return result
+
+
+def train_detector(teacher, train: DetectionSet, held_out: DetectionSet, run_dir: Path,
+                   steps: int = 2200, batch_size: int = 16, crop: int = 256, lr: float = 2e-3,
+                   seed: int = 0, device: str = "cpu") -> PixelDetector:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    detector = PixelDetector.from_teacher(teacher, len(CLASSES)).to(device)
+    opt = torch.optim.AdamW(detector.parameters(), lr=lr, weight_decay=1e-4)
+    ckpt = run_dir / "detector_ckpt.pt"
+    step = restore_training_state(ckpt, detector, optimizer=opt)
+    if step:
+        log.info("resuming detector from step %d", step)
+    batches = CropBatches(train, (crop, crop), batch_size, seed * 7919 + step)
+    detector.train()
+    bar = tqdm(total=steps, initial=step, desc="detector", unit="step")
+    t0 = time.time()
+    while step < steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr, lr * 0.02, 200)
+        x, targets = batches.next()
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        losses = detector(x.to(device), targets)
+        loss = sum(losses.values())
+        optimizer_step(opt, loss, bar, (list(detector.parameters()), 10.0),
+                       cls=losses["classification"], box=losses["bbox_regression"])
+        step += 1
+        if step % 250 == 0 or step == steps:
+            save_training_state(ckpt, detector, step, optimizer=opt)
+        if step % 1000 == 0 or step == steps:
+            m = evaluate_detector(detector.cpu(), held_out)
+            detector.to(device)
+            tqdm.write(f"detector step {step}: held-out mAP@0.5 {m['map50']:.3f} "
+                       f"mAP@[.5:.95] {m['map']:.3f} ({time.time() - t0:.0f} s)")
+    bar.close()
+    return detector.cpu().eval()
+
+
+def save_detector(detector: PixelDetector, held_out: DetectionSet, path: Path) -> dict:
+    metrics = evaluate_detector(detector, held_out)
+    save_atomic(detector_state(detector, list(CLASSES), held_out_map50=metrics["map50"],
+                               held_out_map=metrics["map"]), path)
+    log.info("detector saved to %s (held-out mAP@0.5 %.3f)", path, metrics["map50"])
+    return metrics
