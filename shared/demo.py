@@ -41,6 +41,10 @@ class _Frame:
     encode_s: float
     ack_s: float | None = None
     top: list[tuple[str, float]] = field(default_factory=list)
+    boxes: list[tuple[str, float, tuple[float, float, float, float]]] = field(
+        default_factory=list)  # detections from the cloud: label, score, x0 y0 x1 y1
+    truth_boxes: list[tuple[str, tuple[float, float, float, float]]] = field(
+        default_factory=list)
     printed: bool = False
 
 
@@ -53,6 +57,39 @@ def _truth(annotations: list[dict] | None) -> tuple[list[str], str | None]:
     return names, CLASSES[largest["category_id"] - 1] if largest else None
 
 
+def _truth_boxes(annotations: list[dict] | None
+                 ) -> list[tuple[str, tuple[float, float, float, float]]]:
+    from polc.shared.data import CLASSES
+
+    return [(CLASSES[a["category_id"] - 1],
+             (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+              a["bbox"][1] + a["bbox"][3])) for a in annotations or []]
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def detection_matches(frames: list[_Frame], iou: float = 0.5) -> tuple[int, int, int]:
+    """(true positives, detections, ground-truth objects): each detection, best score
+    first, takes the unmatched ground-truth box of its class with the highest IoU ≥ iou."""
+    tp = n_det = n_gt = 0
+    for f in frames:
+        free = list(f.truth_boxes)
+        n_gt += len(free)
+        n_det += len(f.boxes)
+        for label, _, box in sorted(f.boxes, key=lambda d: -d[1]):
+            scored = [(_iou(box, g), i) for i, (gl, g) in enumerate(free) if gl == label]
+            best = max(scored, default=(0.0, -1))
+            if best[0] >= iou:
+                free.pop(best[1])
+                tp += 1
+    return tp, n_det, n_gt
+
+
 def _print_frame(seq: int, f: _Frame) -> None:
     if f.printed:
         return
@@ -62,6 +99,10 @@ def _print_frame(seq: int, f: _Frame) -> None:
         label, score = f.top[0]
         mark = "ok" if label in f.truth else "--"
         result = f"cloud: {label} {score:.2f} [{mark}]"
+        if f.boxes:
+            shown = ", ".join(f"{b[0]} {b[1]:.2f}" for b in f.boxes[:3])
+            more = f" +{len(f.boxes) - 3}" if len(f.boxes) > 3 else ""
+            result += f"  boxes: {shown}{more}"
     else:
         result = "cloud: (no analyzer)"
     truth = ", ".join(f.truth) or "empty road"
@@ -99,6 +140,7 @@ def run_streaming(args: argparse.Namespace) -> int:
     from polc.edge.config import EdgeConfig, EncoderSettings
     from polc.edge.node import EdgeNode
     from polc.shared.codec.runtime import Codec
+    from polc.shared.codec.weights import WEIGHTS_DIR
 
     t_start = time.perf_counter()
     if not getattr(args, "verbose", False):  # the per-frame lines tell the story
@@ -109,13 +151,20 @@ def run_streaming(args: argparse.Namespace) -> int:
     codec = Codec.load(args.weights)
     teacher = Path(args.teacher) if args.teacher else default_teacher_path()
     has_teacher = Path(teacher).is_file()
+    # the product's path: POLC adapters straight on ŷ (no pixel decoding) when their
+    # weights are bundled, else the pixel teacher on the decoded x̂₁
+    adapters = has_teacher and (WEIGHTS_DIR / "adapter_cls.pt").is_file() and not args.teacher
+    analyzer = "adapter" if adapters else "pixel-teacher" if has_teacher else "none"
+    analyzer_text = {"adapter": "POLC adapters on the latent (classes + boxes, no pixel "
+                                "decoding)", "pixel-teacher": "pixel teacher on x̂₁",
+                     "none": "off (no teacher weights)"}[analyzer]
     work = tempfile.TemporaryDirectory(prefix="polc-demo-")
     tmp = Path(work.name)
     cloud_config = load_cloud_config(None, {
         "listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0",
         "store.path": str(tmp / "cloud-store"), "store.synchronous": "normal",
         "codec.weights": args.weights,
-        "analyzer.kind": "pixel-teacher" if has_teacher else "none",
+        "analyzer.kind": analyzer,
         "analyzer.teacher_weights": str(teacher) if has_teacher else None,
         "batching.max_queue_delay_ms": 2.0, "connection.shutdown_grace_seconds": 2.0})
     rate = ({"mode": "target", "target_kbps": args.target_kbps} if args.target_kbps
@@ -135,7 +184,7 @@ def run_streaming(args: argparse.Namespace) -> int:
                                                   cache_dir=tmp / "onnx"), codec))
     print(f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
           f"{args.width}x{args.height} at {args.fps:g} fps, edge backend {backend.name}, "
-          f"analyzer {'pixel-teacher' if has_teacher else 'off (no teacher weights)'}",
+          f"analyzer: {analyzer_text}",
           flush=True)
 
     cloud = ServerThread(cloud_config, codec).start()
@@ -154,11 +203,14 @@ def run_streaming(args: argparse.Namespace) -> int:
                 _print_frame(seq, f)
         else:  # a FrameResult
             f.top = [(c.label, c.score) for c in event.classes]
+            f.boxes = [(d.label, d.score, (d.box.x_min, d.box.y_min, d.box.x_max,
+                                           d.box.y_max)) for d in event.detections]
             _print_frame(seq, f)
 
     def on_encoded(e) -> None:
         truth, largest = _truth(e.captured.annotations)
-        f = _Frame(e.captured.image, truth, largest, e.alpha, e.base_bpp, e.encode_seconds)
+        f = _Frame(e.captured.image, truth, largest, e.alpha, e.base_bpp, e.encode_seconds,
+                   truth_boxes=_truth_boxes(e.captured.annotations))
         with lock:
             frames[e.seq] = f
             for event in early.pop(e.seq, []):
@@ -212,6 +264,11 @@ def run_streaming(args: argparse.Namespace) -> int:
               f"largest object {100 * largest:.1f}%")
     else:
         print("accuracy: not measured (the cloud ran no analyzer; ship teacher weights)")
+    if any(f.boxes for f in done):
+        tp, n_det, n_gt = detection_matches(done)
+        print(f"detection vs the clip's ground-truth boxes (IoU >= 0.5, same class): "
+              f"recall {100 * tp / max(n_gt, 1):.1f}% ({tp}/{n_gt}), precision "
+              f"{100 * tp / max(n_det, 1):.1f}% ({tp}/{n_det})")
     line = ", ".join(f"beta={b:g} {np.mean(v):.2f} dB" for b, v in psnr_by_beta.items() if v)
     print(f"reconstruction PSNR through the cloud's Reconstruct RPC over "
           f"{len(recon['images'])} frames: {line}")

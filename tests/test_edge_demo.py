@@ -44,3 +44,18 @@ def test_demo_without_weights_is_a_clear_error(tmp_path: Path, capsys) -> None:
     rc = main(["demo", "--weights", str(tmp_path / "missing.pt"), "--out", str(tmp_path)])
     assert rc == 2
     assert "codec weights not found" in capsys.readouterr().err
+
+
+def test_demo_detection_scoring_matches_each_truth_box_once() -> None:
+    from polc.shared.demo import _Frame, detection_matches
+
+    truth = [("car", (0.0, 0.0, 10.0, 10.0)), ("person", (20.0, 20.0, 30.0, 40.0))]
+    f = _Frame(image=None, truth=["car", "person"], largest="person", alpha=0.5,
+               base_bpp=0.1, encode_s=0.01, truth_boxes=truth)
+    f.boxes = [("car", 0.9, (0.0, 0.0, 10.0, 11.0)),      # hit (IoU 0.91)
+               ("car", 0.8, (0.0, 0.0, 10.0, 10.0)),      # duplicate: the car is taken
+               ("bus", 0.7, (20.0, 20.0, 30.0, 40.0)),    # right place, wrong class
+               ("person", 0.6, (20.0, 30.0, 30.0, 50.0))]  # IoU 1/3 < 0.5
+    assert detection_matches([f]) == (1, 4, 2)
+    f.boxes.append(("person", 0.5, (21.0, 21.0, 30.0, 40.0)))
+    assert detection_matches([f]) == (2, 5, 2)
