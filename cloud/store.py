@@ -231,6 +231,22 @@ class SqlFrameStore(FrameStore):
         """Append ``parts`` durably to a segment (caller holds the write lock); returns
         (segment name, offsets)."""
 
+    @abc.abstractmethod
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one committed write statement (caller holds the write lock)."""
+
+    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
+        record = self.get(camera_id, seq)
+        if record is None:
+            raise KeyError((camera_id, seq))
+        with self._lock:
+            segment, (offset,) = self._append([data])
+            self._write(self._sql(
+                "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "
+                "has_enhancement = TRUE, enh_segment = ?, enh_offset = ? "
+                "WHERE camera_id = ? AND seq = ? AND NOT has_enhancement"),
+                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+
     def _rows(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]],
               todo: list[int]) -> list[tuple]:
         """Append the layers of ``items[todo]`` durably and return their index rows, in
@@ -464,17 +480,8 @@ class SQLiteFrameStore(SqlFrameStore):
                 [v for key in chunk for v in key]).fetchall())
         return found
 
-    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
-        record = self.get(camera_id, seq)
-        if record is None:
-            raise KeyError((camera_id, seq))
-        with self._lock:
-            segment, (offset,) = self._append([data])
-            self._db.execute(
-                "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "
-                "has_enhancement = 1, enh_segment = ?, enh_offset = ? "
-                "WHERE camera_id = ? AND seq = ? AND has_enhancement = 0",
-                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        self._db.execute(sql, params)
 
     # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:

@@ -300,17 +300,8 @@ class PostgresFrameStore(SqlFrameStore):
             inserted[i] = keys[i] in done
         return inserted
 
-    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
-        record = self.get(camera_id, seq)
-        if record is None:
-            raise KeyError((camera_id, seq))
-        with self._lock:
-            segment, (offset,) = self._append([data])
-            self._query(
-                "UPDATE frames SET enhancement_bytes = %s, enhancement_bpp = %s, "
-                "has_enhancement = TRUE, enh_segment = %s, enh_offset = %s "
-                "WHERE camera_id = %s AND seq = %s AND NOT has_enhancement",
-                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        self._query(sql, params)
 
     # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:

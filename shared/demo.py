@@ -66,27 +66,28 @@ def _truth_boxes(annotations: list[dict] | None
               a["bbox"][1] + a["bbox"][3])) for a in annotations or []]
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
 def detection_matches(frames: list[_Frame], iou: float = 0.5) -> tuple[int, int, int]:
     """(true positives, detections, ground-truth objects): each detection, best score
     first, takes the unmatched ground-truth box of its class with the highest IoU ≥ iou."""
+    import torch
+    from torchvision.ops import box_iou
+
     tp = n_det = n_gt = 0
     for f in frames:
-        free = list(f.truth_boxes)
-        n_gt += len(free)
+        n_gt += len(f.truth_boxes)
         n_det += len(f.boxes)
-        for label, _, box in sorted(f.boxes, key=lambda d: -d[1]):
-            scored = [(_iou(box, g), i) for i, (gl, g) in enumerate(free) if gl == label]
-            best = max(scored, default=(0.0, -1))
-            if best[0] >= iou:
-                free.pop(best[1])
+        if not f.boxes or not f.truth_boxes:
+            continue
+        dets = sorted(f.boxes, key=lambda d: -d[1])
+        ious = box_iou(torch.tensor([d[2] for d in dets]),
+                       torch.tensor([g for _, g in f.truth_boxes]))
+        same = torch.tensor([[d[0] == gl for gl, _ in f.truth_boxes] for d in dets])
+        ious = torch.where(same, ious, torch.zeros(()))
+        for row in ious:
+            best = int(row.argmax())
+            if row[best] >= iou:
                 tp += 1
+                ious[:, best] = 0  # this ground-truth box is taken
     return tp, n_det, n_gt
 
 

@@ -17,8 +17,12 @@ from tqdm import tqdm
 
 from polc.cloud.adapters.classification import LatentClassifier
 from polc.shared.codec.model import RDCCodec
-from polc.training.checkpoint import restore_training_state, save_training_state
-from polc.training.schedule import lr_at
+from polc.training.checkpoint import (
+    restore_training_state,
+    save_atomic,
+    save_training_state,
+)
+from polc.training.schedule import lr_at, optimizer_step
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +96,8 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
         logits = adapter.head(feats[-1])
         loss = F.cross_entropy(logits, train_y[idx]) + w_distill * distillation(feats[1:],
                                                                                 target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss, bar)
         step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % 250 == 0 or step == steps:
             save_training_state(ckpt, adapter, step, optimizer=opt)
         if step % 500 == 0 or step == steps:
@@ -109,9 +109,17 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
     return adapter.eval()
 
 
-def save_cls_adapter(adapter: LatentClassifier, classes: list[str], fingerprint: str,
-                     path: Path, rank: int = 32) -> None:
+def save_adapter_file(adapter: torch.nn.Module, fmt: str, classes: list[str],
+                      fingerprint: str, path: Path) -> None:
+    """Write an adapter file: the trained stem (fp16), its sizes, class names and the codec
+    it was trained on (what ``cloud.adapters.inference`` loads back)."""
     stem = {k: v.half() for k, v in adapter.stem.state_dict().items()}
-    torch.save({"format": "polc-adapter-cls-1", "stem": stem, "classes": list(classes),
-                "latent_channels": adapter.stem.reduce.in_channels, "rank": rank,
-                "codec_fingerprint": fingerprint}, path)
+    save_atomic({"format": fmt, "stem": stem, "classes": list(classes),
+                 "latent_channels": adapter.stem.reduce.in_channels,
+                 "rank": adapter.stem.reduce.out_channels,
+                 "codec_fingerprint": fingerprint}, path)
+
+
+def save_cls_adapter(adapter: LatentClassifier, classes: list[str], fingerprint: str,
+                     path: Path) -> None:
+    save_adapter_file(adapter, "polc-adapter-cls-1", classes, fingerprint, path)

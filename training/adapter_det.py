@@ -27,7 +27,7 @@ from polc.shared.codec.container import PAD
 from polc.shared.codec.model import RDCCodec
 from polc.shared.vision.coco_eval import coco_map
 from polc.shared.vision.detector import PixelDetector
-from polc.training.adapter import distillation, latents_at
+from polc.training.adapter import distillation, latents_at, save_adapter_file
 from polc.training.checkpoint import (
     load_if_exists,
     restore_training_state,
@@ -159,12 +159,9 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
 
 
 def save_det_adapter(adapter: LatentDetector, classes: list[str], fingerprint: str,
-                     path: Path, rank: int = 32) -> None:
+                     path: Path) -> None:
     """Only the stem is stored: stages, FPN and head are the shipped pixel detector's."""
     if adapter.train_stages:
         raise ValueError("save_det_adapter stores the stem only; unfrozen stages "
                          f"{adapter.train_stages} would be lost")
-    stem = {k: v.half() for k, v in adapter.stem.state_dict().items()}
-    save_atomic({"format": "polc-adapter-det-1", "stem": stem, "classes": list(classes),
-                 "latent_channels": adapter.stem.reduce.in_channels, "rank": rank,
-                 "codec_fingerprint": fingerprint}, path)
+    save_adapter_file(adapter, "polc-adapter-det-1", classes, fingerprint, path)

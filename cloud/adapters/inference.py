@@ -8,7 +8,7 @@ per-frame Python work on the model path); works on CPU and CUDA alike.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -47,6 +47,12 @@ class _LatentRunner:
         self.model = model.to(device).eval()
         self.classes, self.device = list(classes), device
 
+    def _batches(self, latents: list[torch.Tensor]) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(frame indexes, stacked latents on the device), one batch per latent shape."""
+        for idx in group_by_shape(latents).values():
+            batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
+            yield idx, batch.to(self.device)
+
     @classmethod
     def _from_file(cls, adapter_path: Path, build: Callable[[int, int], torch.nn.Module],
                    device: str):
@@ -72,9 +78,8 @@ class LatentClassification(_LatentRunner):
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
         out: list[list[ClassScore]] = [[] for _ in latents]
         k = min(k, len(self.classes))
-        for _, idx in group_by_shape(latents).items():
-            batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
-            probs = torch.softmax(self.model(batch.to(self.device)), dim=1)
+        for idx, batch in self._batches(latents):
+            probs = torch.softmax(self.model(batch), dim=1)
             scores, labels = probs.topk(k, dim=1)
             for row, i in enumerate(idx):
                 out[i] = [ClassScore(self.classes[c], float(s))
@@ -103,9 +108,8 @@ class LatentDetection(_LatentRunner):
         """Detections per frame, best first. ``sizes``: original (width, height) per frame
         (default: the padded size 16·w × 16·h, i.e. no clipping beyond the frame)."""
         out: list[list[BoxDetection]] = [[] for _ in latents]
-        for _, idx in group_by_shape(latents).items():
-            batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
-            dets = self.model(batch.to(self.device))
+        for idx, batch in self._batches(latents):
+            dets = self.model(batch)
             for det, i in zip(dets, idx, strict=True):
                 h, w = latents[i].shape[-2:]
                 width, height = sizes[i] if sizes is not None else (16 * w, 16 * h)
