@@ -7,6 +7,10 @@ Three runs in one process, same clients, same frames:
                   (``analyzer.decode = false``): parsing, exactly-once check, store, ack;
 * ``bare``        a bare grpc.aio bidi stream that acks every message it reads.
 
+The clients announce ``Capabilities.batched_acks`` (as ``polc edge`` does), so acks that a
+group commit makes ready together come back as one AckBatch; ``decode-off-unbatched`` (not
+run by default) is the same ingest path for a client without it: one message per ack.
+
 Reports frames/s, p50/p99 ack latency (frame sent → ack received), the server's CPU time
 per frame (all its threads; steadier than frames/s on a machine other jobs share) and the
 ratio decode-off msg/s ÷ bare msg/s. With decoding off no FrameResult is sent (nothing was
@@ -74,12 +78,13 @@ def _codec(weights: str | None, workdir: Path):
 
 
 async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: float,
-                 bare: bool, latencies: list[float], seq0: int) -> int:
+                 bare: bool, batched: bool, latencies: list[float], seq0: int) -> int:
     from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
     async with grpc.aio.insecure_channel(address) as channel:
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
-        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(camera_id=camera)))
+        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
+            camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=batched))))
         if not bare:
             await call.read()  # HelloAck
         credits = asyncio.Semaphore(window)
@@ -94,11 +99,13 @@ async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: 
                 if msg is grpc.aio.EOF:
                     return
                 kind = msg.WhichOneof("kind")
-                if kind in ("ack", "error"):
-                    seq = getattr(msg, kind).seq
-                    latencies.append(time.perf_counter() - sent.pop(seq))
-                    acked += kind == "ack"
+                answers = (msg.acks.acks if kind == "acks"
+                           else [getattr(msg, kind)] if kind in ("ack", "error") else [])
+                now = time.perf_counter()
+                for answer in answers:
+                    latencies.append(now - sent.pop(answer.seq))
                     credits.release()
+                acked += len(answers) if kind != "error" else 0
 
         task = asyncio.create_task(reader())
         seq = seq0
@@ -150,13 +157,13 @@ class _BareServer:
 
 
 def _clients(address: str, frame: bytes, streams: int, window: int, seconds: float,
-             bare: bool, conn) -> None:
+             bare: bool, batched: bool, conn) -> None:
     """Client process: ``streams`` concurrent edge streams; sends (acked, latencies, wall)."""
     latencies: list[float] = []
 
     async def main() -> int:
         counts = await asyncio.gather(*(
-            _drive(address, f"bench-{i}", frame, window, seconds, bare, latencies, 0)
+            _drive(address, f"bench-{i}", frame, window, seconds, bare, batched, latencies, 0)
             for i in range(streams)))
         return sum(counts)
 
@@ -167,14 +174,15 @@ def _clients(address: str, frame: bytes, streams: int, window: int, seconds: flo
 
 
 def _one_run(address: str, frame: bytes, seconds: float, bare: bool,
-             args: argparse.Namespace) -> tuple[int, list[float], float, float]:
+             args: argparse.Namespace, batched: bool = True
+             ) -> tuple[int, list[float], float, float]:
     """Drive a server from a separate client process (edges are other machines: the
     clients must not share the server's interpreter lock); (acked, latencies, wall seconds,
     server CPU seconds)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_clients, args=(address, frame, args.streams, args.window,
-                                              seconds, bare, child))
+                                              seconds, bare, batched, child))
     before = resource.getrusage(resource.RUSAGE_SELF)
     proc.start()
     acked, latencies, wall = parent.recv()
@@ -215,7 +223,8 @@ def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
             "analyzer.teacher_weights": args.teacher if name == "full" else None,
             "analyzer.decode": name == "full", **store})
         with ServerThread(cfg, codec) as st:
-            return _one_run(st.address, frame, seconds, False, args)
+            return _one_run(st.address, frame, seconds, False, args,
+                            batched=name != "decode-off-unbatched")
 
 
 def _summary(name: str, slices: list[tuple[int, list[float], float, float]],
@@ -257,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
         ratio = by["decode-off"]["frames_per_second"] / by["bare"]["frames_per_second"]
         for r in results:
             r["decode_off_vs_bare"] = ratio
+    if "decode-off-unbatched" in by and "bare" in by:
+        by["decode-off-unbatched"]["vs_bare"] = (by["decode-off-unbatched"]["frames_per_second"]
+                                                 / by["bare"]["frames_per_second"])
     print(f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'cpu µs/f':>8} {'rss MB':>7}")
     for r in results:

@@ -101,7 +101,7 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
     return {
         "images": n, "frame": [int(width), int(height)], "metric": "mAP@0.5",
         "curves": curves, "bd_rate_vs_jpeg": bd,
-        "adapter_trainable_params": sum(p.numel() for p in adapter.stem.parameters()),
+        "adapter_trainable_params": adapter.trainable_parameters(),
         "full_finetune_params": sum(p.numel() for p in adapter.parameters()),
         "flops_compressed_domain": _flops(adapter, y),
         "flops_decode_plus_pixel": _flops(decode_plus_pixel, y),

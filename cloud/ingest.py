@@ -67,6 +67,8 @@ class IncomingFrame:
     enhancement: bytes | None
 
 
+_NOTHING = object()  # "no item carried over" (None is the outbound queue's end marker)
+
 #: what a stored frame's ack says: (duplicate, enhancement stored, result to send or None)
 Outcome = tuple[bool, bool, AnalysisResult | None]
 
@@ -234,8 +236,39 @@ class StreamSession:
     _drained: asyncio.Future | None = None
 
     def send(self, msg: ingest_pb2.IngestResponse) -> None:
-        """Queue an answer (outbound items: (message, window slot to release or None))."""
+        """Queue an answer (outbound items: (message, window slot to release or None); a
+        bare FrameAck, queued only for edges with ``batched_acks``, may join an AckBatch)."""
         self.outbound.put_nowait((msg, None))
+
+    async def answers(self) -> AsyncIterator[tuple[ingest_pb2.IngestResponse, list]]:
+        """(message to write, window slots to release once written) until the end marker.
+
+        Bare FrameAcks queued together (one group commit's) leave as one AckBatch: at
+        thousands of frames per second a gRPC message per ack costs the server more than
+        storing the frame does. Nothing waits to fill a batch, so an ack is never delayed.
+        """
+        carry = _NOTHING
+        while True:
+            item = await self.outbound.get() if carry is _NOTHING else carry
+            carry = _NOTHING
+            if item is None:
+                return
+            answer, slot = item
+            if type(answer) is not ingest_pb2.FrameAck:
+                yield answer, [slot]
+                continue
+            acks, slots = [answer], [slot]
+            while not self.outbound.empty():
+                nxt = self.outbound.get_nowait()
+                if nxt is None or type(nxt[0]) is not ingest_pb2.FrameAck:
+                    carry = nxt
+                    break
+                acks.append(nxt[0])
+                slots.append(nxt[1])
+            if len(acks) == 1:
+                yield ingest_pb2.IngestResponse(ack=answer), slots
+            else:
+                yield ingest_pb2.IngestResponse(acks=ingest_pb2.AckBatch(acks=acks)), slots
 
     def commit_done(self) -> None:
         self.committing -= 1
@@ -374,14 +407,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader = asyncio.create_task(self._read(request_iterator, session))
             self._readers.add(reader)
             reader.add_done_callback(self._readers.discard)
-            while True:
-                item = await session.outbound.get()
-                if item is None:
-                    break
-                answer, slot = item
+            async for answer, slots in session.answers():
                 yield answer
-                if slot is not None:
-                    slot.release()
+                for slot in slots:
+                    if slot is not None:
+                        slot.release()
             if reader.done() and not reader.cancelled() and reader.result() == "shutdown":
                 await context.abort(Code.UNAVAILABLE,
                                     "server is shutting down; reconnect and resend un-acked "
@@ -524,10 +554,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         camera_id, seq = frame.camera_id, frame.seq
         if isinstance(outcome, tuple):
             duplicate, stored_enh, result = outcome
-            answer = ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(
-                camera_id=camera_id, seq=seq, duplicate=duplicate,
-                enhancement_stored=stored_enh))
+            ack = ingest_pb2.FrameAck(camera_id=camera_id, seq=seq, duplicate=duplicate,
+                                      enhancement_stored=stored_enh)
             self.metrics.ack_latency(time.perf_counter() - t0)
+            if result is None and session.capabilities.batched_acks:
+                session.outbound.put_nowait((ack, window))  # may join an AckBatch
+                return
+            answer = ingest_pb2.IngestResponse(ack=ack)
             if result is not None:
                 session.send(answer)
                 answer = ingest_pb2.IngestResponse(result=result_message(camera_id, seq, result))

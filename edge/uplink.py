@@ -212,7 +212,7 @@ class Uplink:
                 camera_id=self.spool.camera_id, model_fingerprint=self.fingerprint,
                 capabilities=ingest_pb2.Capabilities(
                     enhancement_on_demand=on_demand, sends_enhancement=sends,
-                    enhancement_retention_seconds=retention),
+                    enhancement_retention_seconds=retention, batched_acks=True),
                 edge_version=self.edge_version, edge_id=self.edge_id)
             await asyncio.wait_for(self._write(call, ingest_pb2.IngestRequest(hello=hello)),
                                    self.settings.connect_timeout_seconds)
@@ -327,6 +327,9 @@ class Uplink:
             kind = resp.WhichOneof("kind")
             if kind == "ack":
                 self._handle_ack(resp.ack)
+            elif kind == "acks":
+                for ack in resp.acks.acks:
+                    self._handle_ack(ack)
             elif kind == "error":
                 self._handle_error(resp.error)
             elif kind == "result":

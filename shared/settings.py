@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
@@ -37,7 +37,22 @@ class YamlSource(PydanticBaseSettingsSource):
         return _YAML_DATA.get() or {}
 
 
+class StrictModel(BaseModel):
+    """A plain (file-only) config model: unknown fields are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def format_validation_error(err: ValidationError, origin: str) -> str:
+    """One line naming the first offending field."""
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return f"{origin}: field '{field}': {first['msg']}"
+
+
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise ConfigError(f"cannot read config file {path}: not found")
     try:
         loaded = yaml.safe_load(Path(path).read_text())
     except OSError as exc:

@@ -73,7 +73,7 @@ class EdgeClient:
 
     def __init__(self, address: str, camera_id: str = "cam-1", token: str | None = None,
                  on_demand: bool = False, fingerprint: bytes = b"",
-                 channel: grpc.Channel | None = None):
+                 channel: grpc.Channel | None = None, batched_acks: bool = False):
         self.channel = channel or grpc.insecure_channel(address)
         self._own_channel = channel is None
         self._out: queue.Queue = queue.Queue()
@@ -89,7 +89,8 @@ class EdgeClient:
         self._thread.start()
         self.send(hello=ingest_pb2.Hello(
             camera_id=camera_id, model_fingerprint=fingerprint,
-            capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand)))
+            capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand,
+                                                 batched_acks=batched_acks)))
 
     def _requests(self):
         while (msg := self._out.get()) is not None:
@@ -123,13 +124,20 @@ class EdgeClient:
         return msg
 
     def collect(self, n_frames: int, timeout: float = 30.0) -> dict[str, list]:
-        """Receive until ``n_frames`` acks + errors arrived (results kept as they come)."""
-        got: dict[str, list] = {"ack": [], "error": [], "result": [], "other": []}
+        """Receive until ``n_frames`` acks + errors arrived (results kept as they come; the
+        acks of an AckBatch are listed one by one under "ack", the batch sizes under
+        "batches")."""
+        got: dict[str, list] = {"ack": [], "error": [], "result": [], "other": [],
+                                "batches": []}
         while len(got["ack"]) + len(got["error"]) < n_frames:
             msg = self.recv(timeout)
             if msg is None:
                 raise AssertionError(f"stream ended early: {self.status}")
             kind = msg.WhichOneof("kind")
+            if kind == "acks":
+                got["ack"].extend(msg.acks.acks)
+                got["batches"].append(len(msg.acks.acks))
+                continue
             got[kind if kind in got else "other"].append(getattr(msg, kind))
         return got
 

@@ -61,3 +61,75 @@ def test_batched_inference_handles_mixed_shapes_in_order():
     assert [c.label for c in single] == [c.label for c in results[1]]
     assert all(0.0 <= c.score <= 1.0 for r in results for c in r)
     assert results[0][0].score >= results[0][1].score
+
+
+def _save_teacher(tmp_path):
+    """The teacher file as ``polc train teacher`` writes it."""
+    teacher = _teacher()
+    path = tmp_path / "teacher.pt"
+    torch.save({"state_dict": teacher.state_dict(), "widths": list(teacher.widths),
+                "classes": [f"c{i}" for i in range(9)]}, path)
+    return teacher, path
+
+
+def test_adapter_file_round_trips_stem_blocks_and_unfrozen_stages(tmp_path):
+    from polc.training.adapter import save_cls_adapter
+
+    teacher, teacher_path = _save_teacher(tmp_path)
+    torch.manual_seed(2)
+    adapter = LatentClassifier(teacher, latent_channels=24, rank=8, train_stages=("layer4",),
+                               latent_blocks=1, blocks=2)
+    with torch.no_grad():  # stand-in for training: the unfrozen stage moves off the teacher
+        for p in adapter.layer4.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    adapter.eval()
+    save_cls_adapter(adapter, [f"c{i}" for i in range(9)], "fp", tmp_path / "a.pt")
+    loaded = LatentClassification.load(tmp_path / "a.pt", teacher_path).model
+    assert len(loaded.stem.latent_blocks) == 1 and len(loaded.stem.blocks) == 2
+    assert loaded.train_stages == ("layer4",)
+    assert loaded.trainable_parameters() == adapter.trainable_parameters()
+    y = torch.randn(2, 24, 8, 8)
+    torch.testing.assert_close(loaded(y), adapter(y), atol=2e-2, rtol=2e-2)  # fp16 file
+    unchanged = LatentClassifier(teacher, latent_channels=24, rank=8, latent_blocks=1,
+                                 blocks=2)
+    unchanged.stem.load_state_dict(loaded.stem.state_dict())
+    assert (unchanged.eval()(y) - loaded(y)).abs().max() > 1e-3  # layer4 came from the file
+
+
+def test_adapter_files_from_before_block_counts_still_load(tmp_path):
+    from polc.training.checkpoint import save_atomic
+
+    teacher, teacher_path = _save_teacher(tmp_path)
+    adapter = LatentClassifier(teacher, latent_channels=24, rank=8).eval()
+    old_stem = {k.replace("blocks.0.", "block."): v.half()
+                for k, v in adapter.stem.state_dict().items()}
+    save_atomic({"format": "polc-adapter-cls-1", "stem": old_stem, "classes": ["c"] * 9,
+                 "latent_channels": 24, "rank": 8, "codec_fingerprint": "fp"},
+                tmp_path / "old.pt")
+    loaded = LatentClassification.load(tmp_path / "old.pt", teacher_path).model
+    y = torch.randn(1, 24, 8, 8)
+    torch.testing.assert_close(loaded(y), adapter(y), atol=2e-2, rtol=2e-2)
+
+
+def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_path):
+    import pytest
+
+    from polc.shared.errors import ConfigError
+    from polc.training.adapter_config import load_adapter_config
+
+    good = tmp_path / "a.yaml"
+    good.write_text("task: det\nsteps: 10\nstem: {rank: 16, latent_blocks: 1}\n"
+                    "train_stages: [layer4]\n")
+    cfg = load_adapter_config(good, None, {"steps": 20, "images": None})
+    assert (cfg.task, cfg.steps, cfg.batch_size, cfg.stem.rank, cfg.stem.latent_blocks,
+            cfg.stem.blocks, cfg.train_stages) == ("det", 20, 8, 16, 1, 1, ("layer4",))
+    assert load_adapter_config(None, "cls").batch_size == 64
+    cases = {"stem: {rank: 0}\n": "stem.rank", "steps: -1\n": "steps",
+             "train_stages: [fcos]\n": "train_stages", "wings: 2\n": "wings"}
+    for text, field in cases.items():
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            load_adapter_config(bad, "cls")
+    with pytest.raises(ConfigError, match="field 'task'"):
+        load_adapter_config(good, "cls")

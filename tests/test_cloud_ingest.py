@@ -237,13 +237,16 @@ def test_concurrent_resend_on_a_second_stream_is_stored_once(cloud, frames):
     assert [f.seq for f in listed.frames] == list(range(12))
 
 
-def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec_file, frames):
+@pytest.mark.parametrize("batched_acks", [False, True])
+def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec_file, frames,
+                                              batched_acks):
     """The task-free path (decoding off): new frames go straight to the group commit; a
     resend racing its own first copy, a resend after the ack and a bad frame in between
-    are each answered once, and every frame is stored once, without a FrameResult."""
+    are each answered once, and every frame is stored once, without a FrameResult. An edge
+    without ``batched_acks`` never gets an AckBatch."""
     cfg = make_config(tmp_path, small_codec_file, None, **{"analyzer.decode": False})
     with ServerThread(cfg, small_codec) as server:
-        edge = EdgeClient(server.address, "cam-1")
+        edge = EdgeClient(server.address, "cam-1", batched_acks=batched_acks)
         assert edge.recv().WhichOneof("kind") == "hello_ack"
         for seq in range(20):
             edge.frame(seq, frames["full"] if seq == 7 else frames["base"])
@@ -255,6 +258,8 @@ def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec
         acks = sorted((a.seq, a.duplicate) for a in got["ack"])
         assert acks == sorted([(s, False) for s in range(20)] + [(10, True)])
         assert [a.enhancement_stored for a in got["ack"] if a.seq == 7] == [True]
+        if not batched_acks:
+            assert got["batches"] == []
         edge.frame(3, frames["base"])  # resend after the ack
         again = edge.collect(1)
         assert [(a.seq, a.duplicate) for a in again["ack"]] == [(3, True)]
@@ -265,3 +270,26 @@ def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec
         assert [r.seq for r in store.list_frames("cam-1", limit=100)] == list(range(20))
         assert store.read_base("cam-1", 7) == frames["base"]
         assert store.read_enhancement("cam-1", 7) == frames["enh"]
+
+
+def test_acks_ready_together_leave_as_one_batch_in_order():
+    """StreamSession.answers: queued bare FrameAcks (one group commit's) become one
+    AckBatch; other answers keep their place; every window slot is handed back."""
+    import asyncio
+
+    from polc.cloud.ingest import StreamSession
+
+    async def run() -> list:
+        session = StreamSession("cam-1", ingest_pb2.Capabilities(batched_acks=True),
+                                asyncio.Queue())
+        error = ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(seq=9))
+        for item in [(ingest_pb2.FrameAck(seq=s), f"slot{s}") for s in (0, 1, 2)] + [
+                (error, "slot9"), (ingest_pb2.FrameAck(seq=3), "slot3"), None]:
+            session.outbound.put_nowait(item)
+        return [(m.WhichOneof("kind"), m, slots) async for m, slots in session.answers()]
+
+    out = asyncio.run(run())
+    assert [kind for kind, _, _ in out] == ["acks", "error", "ack"]
+    assert [a.seq for a in out[0][1].acks.acks] == [0, 1, 2]
+    assert [slots for _, _, slots in out] == [["slot0", "slot1", "slot2"], ["slot9"], ["slot3"]]
+    assert out[2][1].ack.seq == 3

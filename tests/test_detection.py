@@ -220,3 +220,18 @@ def test_cloud_adapter_analyzer_reports_boxes_inside_the_original_frame(tmp_path
                for d in result.detections)
     with pytest.raises(ConfigError, match="analyzer.detector_adapter_weights"):
         build_analyzer("adapter", codec, None, 3, detector_adapter_weights=tmp_path / "no.pt")
+
+
+def test_detection_adapter_unfreezes_head_layers_by_dotted_path():
+    """train_stages may name a single layer of the FCOS head; everything else stays frozen
+    and an unknown path is refused with the path in the message."""
+    torch.manual_seed(0)
+    pixel = PixelDetector.from_teacher(SmallResNet(9, (8, 16, 24, 32)), num_classes=3)
+    path = "fcos.head.regression_head.bbox_reg"
+    adapter = LatentDetector(pixel, latent_channels=24, rank=8, train_stages=(path,))
+    trainable = {n.rsplit(".", 1)[0] for n, p in adapter.named_parameters() if p.requires_grad}
+    assert path in trainable and all(n.startswith(("stem.", path)) for n in trainable)
+    adapter.train()
+    assert not adapter.layer2.training and adapter.fcos.training
+    with pytest.raises(ValueError, match="fcos.head.nothing"):
+        LatentDetector(pixel, latent_channels=24, rank=8, train_stages=("fcos.head.nothing",))

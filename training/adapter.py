@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from polc.cloud.adapters.classification import LatentClassifier
 from polc.shared.codec.model import RDCCodec
+from polc.training.adapter_config import AdapterTrainConfig
 from polc.training.checkpoint import (
     restore_training_state,
     save_atomic,
@@ -67,17 +68,24 @@ def accuracy(adapter: LatentClassifier, model: RDCCodec, y: torch.Tensor,
 
 def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
                       train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                      run_dir: Path, steps: int = 1500, batch_size: int = 64, lr: float = 2e-3,
-                      w_distill: float = 1.0, rank: int = 32, seed: int = 0) -> LatentClassifier:
+                      run_dir: Path, config: AdapterTrainConfig | None = None
+                      ) -> LatentClassifier:
+    cfg = config or AdapterTrainConfig(task="cls")
+    steps, batch_size, lr, w_distill, seed = (cfg.steps, cfg.batch_size, cfg.lr,
+                                              cfg.w_distill, cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     codec_model.eval()
     teacher.eval()
     torch.manual_seed(seed)
-    adapter = LatentClassifier(teacher, codec_model.arch.M, rank)
+    adapter = LatentClassifier(teacher, codec_model.arch.M, cfg.stem.rank, cfg.train_stages,
+                               latent_blocks=cfg.stem.latent_blocks, blocks=cfg.stem.blocks,
+                               train_norms=cfg.train_norms)
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     ckpt = run_dir / "adapter_cls_ckpt.pt"
     step = restore_training_state(ckpt, adapter, optimizer=opt)
+    if step == 0 and cfg.init is not None:
+        init_from_adapter_file(adapter, cfg.init)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(seed + step)
@@ -100,7 +108,7 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
         step += 1
         if step % 250 == 0 or step == steps:
             save_training_state(ckpt, adapter, step, optimizer=opt)
-        if step % 500 == 0 or step == steps:
+        if step % cfg.eval_every == 0 or step == steps:
             accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
             tqdm.write(f"adapter step {step}: held-out top-1 alpha=0 {accs[0.0]:.3f} "
                        f"alpha=1 {accs[1.0]:.3f}")
@@ -109,14 +117,35 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
     return adapter.eval()
 
 
+def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
+    """Copy the stem and any stored modules of an adapter file into ``adapter`` (warm
+    start: e.g. unfreeze head layers on top of a trained stem)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing = {k: state.get(k, d) for k, d in (("latent_blocks", 0), ("blocks", 1))}
+    want = adapter.stem.architecture
+    have = {"latent_channels": state["latent_channels"], "rank": state["rank"], **missing}
+    if have != want:
+        raise ValueError(f"{path}: stem {have} does not match the configured stem {want}")
+    adapter.stem.load_state_dict({k.replace("block.", "blocks.0.", 1) if k.startswith("block.")
+                                  else k: v.float() for k, v in state["stem"].items()})
+    for name, weights in state.get("stages", {}).items():
+        adapter.get_submodule(name).load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+    log.info("adapter initialised from %s", path)
+
+
 def save_adapter_file(adapter: torch.nn.Module, fmt: str, classes: list[str],
                       fingerprint: str, path: Path) -> None:
-    """Write an adapter file: the trained stem (fp16), its sizes, class names and the codec
-    it was trained on (what ``cloud.adapters.inference`` loads back)."""
-    stem = {k: v.half() for k, v in adapter.stem.state_dict().items()}
-    save_atomic({"format": fmt, "stem": stem, "classes": list(classes),
-                 "latent_channels": adapter.stem.reduce.in_channels,
-                 "rank": adapter.stem.reduce.out_channels,
+    """Write an adapter file: the trained stem (fp16), its sizes, the backbone modules that
+    were unfrozen (their weights; the rest comes from the shipped pixel model), class names
+    and the codec it was trained on (what ``cloud.adapters.inference`` loads back)."""
+    def half(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {k: v.half() if v.is_floating_point() else v
+                for k, v in module.state_dict().items()}
+
+    stages = {name: half(adapter.get_submodule(name)) for name in adapter.train_stages}
+    save_atomic({"format": fmt, "stem": half(adapter.stem), "stages": stages,
+                 "classes": list(classes), **adapter.stem.architecture,
                  "codec_fingerprint": fingerprint}, path)
 
 

@@ -27,7 +27,13 @@ from polc.shared.codec.container import PAD
 from polc.shared.codec.model import RDCCodec
 from polc.shared.vision.coco_eval import coco_map
 from polc.shared.vision.detector import PixelDetector
-from polc.training.adapter import distillation, latents_at, save_adapter_file
+from polc.training.adapter import (
+    distillation,
+    init_from_adapter_file,
+    latents_at,
+    save_adapter_file,
+)
+from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import (
     load_if_exists,
     restore_training_state,
@@ -110,21 +116,26 @@ def evaluate_det_adapter(adapter: LatentDetector, model: RDCCodec, y: torch.Tens
 
 def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: DetectionSet,
                       held_out: DetectionSet, run_dir: Path, fingerprint: str,
-                      steps: int = 3000, batch_size: int = 8, lr: float = 2e-3,
-                      w_distill: float = 1.0, rank: int = 32, window: int = 16,
-                      train_stages: tuple[str, ...] = (), eval_every: int = 500,
-                      seed: int = 0) -> LatentDetector:
+                      config: AdapterTrainConfig | None = None) -> LatentDetector:
+    cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
+    steps, batch_size, lr, w_distill, seed = (cfg.steps, cfg.batch_size, cfg.lr,
+                                              cfg.w_distill, cfg.seed)
+    window, eval_every = cfg.window, cfg.eval_every
     run_dir.mkdir(parents=True, exist_ok=True)
     codec_model.eval()
     detector.eval()
     torch.manual_seed(seed)
-    adapter = LatentDetector(detector, codec_model.arch.M, rank, train_stages)
+    adapter = LatentDetector(detector, codec_model.arch.M, cfg.stem.rank, cfg.train_stages,
+                             latent_blocks=cfg.stem.latent_blocks, blocks=cfg.stem.blocks,
+                               train_norms=cfg.train_norms)
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     ckpt = run_dir / "adapter_det_ckpt.pt"
     step = restore_training_state(ckpt, adapter, optimizer=opt)
     if step:
         log.info("resuming detection adapter from step %d", step)
+    elif cfg.init is not None:
+        init_from_adapter_file(adapter, cfg.init)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
     windows = LatentWindows(train, y_train, window, batch_size, seed * 7919 + step)
@@ -160,8 +171,5 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
 
 def save_det_adapter(adapter: LatentDetector, classes: list[str], fingerprint: str,
                      path: Path) -> None:
-    """Only the stem is stored: stages, FPN and head are the shipped pixel detector's."""
-    if adapter.train_stages:
-        raise ValueError("save_det_adapter stores the stem only; unfrozen stages "
-                         f"{adapter.train_stages} would be lost")
+    """The stem and any unfrozen modules; the rest is the shipped pixel detector's."""
     save_adapter_file(adapter, "polc-adapter-det-1", classes, fingerprint, path)

@@ -59,7 +59,7 @@ def _run_detector(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_det_adapter(args: argparse.Namespace) -> int:
+def _run_det_adapter(args: argparse.Namespace, config) -> int:
     from polc.shared.codec.runtime import Codec
     from polc.shared.codec.weights import default_detector_path
     from polc.shared.data import ensure_synthetic
@@ -71,12 +71,11 @@ def _run_det_adapter(args: argparse.Namespace) -> int:
     codec = Codec.load(args.codec)
     detector = load_detector(Path(args.detector) if args.detector else default_detector_path())
     train = DetectionSet.load(ensure_synthetic("det", 3000, TRAIN_SEED), "train",
-                              limit=args.images)
+                              limit=config.images)
     held_out = DetectionSet.load(ensure_synthetic("det", 24, EVAL_SEED), "held-out")
     run_dir = Path(args.run_dir)
     adapter = train_det_adapter(codec.model, detector, train, held_out, run_dir,
-                                codec.fingerprint, steps=args.steps,
-                                eval_every=args.eval_every)
+                                codec.fingerprint, config)
     out = run_dir / "adapter_det.pt"
     save_det_adapter(adapter, detector.classes, codec.fingerprint, out)
     print(f"adapter saved to {out}")
@@ -88,18 +87,21 @@ def _run_adapter(args: argparse.Namespace) -> int:
     from polc.shared.codec.weights import default_teacher_path
     from polc.shared.data import CLASSES, ensure_synthetic
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
+    from polc.training.adapter_config import load_adapter_config
     from polc.training.teacher import load_labelled_folder, load_teacher
 
-    if args.task == "det":
-        return _run_det_adapter(args)
+    config = load_adapter_config(args.config, args.task, {
+        "steps": args.steps, "images": args.images, "eval_every": args.eval_every})
+    if config.task == "det":
+        return _run_det_adapter(args, config)
     codec = Codec.load(args.codec)
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
-    train_x, train_y = load_labelled_folder(ensure_synthetic("cls", args.images or 20000, 1),
-                                            "train")
+    train_x, train_y = load_labelled_folder(ensure_synthetic("cls", config.images or 20000,
+                                                             1), "train")
     test_x, test_y = load_labelled_folder(ensure_synthetic("cls", 1000, 1001), "eval")
     run_dir = Path(args.run_dir)
     adapter = train_cls_adapter(codec.model, teacher, train_x, train_y, test_x, test_y,
-                                run_dir, steps=args.steps)
+                                run_dir, config)
     out = run_dir / "adapter_cls.pt"
     save_cls_adapter(adapter, list(CLASSES), codec.fingerprint, out)
     print(f"adapter saved to {out}")
@@ -138,15 +140,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--images", type=int, default=3000, help="synthetic training frames")
     d.set_defaults(handler=_run_detector)
     a = sub.add_parser("adapter", help="compressed-domain adapter (codec and backbone frozen)")
-    a.add_argument("--task", choices=["cls", "det"], default="cls")
+    a.add_argument("--task", choices=["cls", "det"], default=None,
+                   help="default: the config's task, else cls")
+    a.add_argument("--config", default=None,
+                   help="YAML adapter config (training/configs/adapter-*.yaml); flags below "
+                   "override it")
     a.add_argument("--run-dir", default="runs/tiny")
     a.add_argument("--codec", default=None, help="codec weights (default: bundled)")
     a.add_argument("--teacher", default=None, help="pixel backbone (default: bundled)")
-    a.add_argument("--steps", type=int, default=1500)
+    a.add_argument("--steps", type=int, default=None,
+                   help="default: the config's, else 1500 (cls) / 3000 (det)")
     a.add_argument("--images", type=int, default=None,
                    help="training images (default: 20000 cls crops; det: all 3000 frames of "
                    "the synthetic set, g_a computed once and cached in RUN_DIR)")
-    a.add_argument("--eval-every", type=int, default=500, help="--task det: eval interval")
+    a.add_argument("--eval-every", type=int, default=None, help="eval interval (default 500)")
     a.add_argument("--detector", default=None, help="--task det: pixel detector (default: "
                    "bundled detector.pt)")
     a.set_defaults(handler=_run_adapter)

@@ -11,29 +11,34 @@ import copy
 import torch
 from torch import nn
 
-from polc.cloud.adapters.stem import LatentStem
+from polc.cloud.adapters.stem import (
+    LatentStem,
+    freeze_except,
+    keep_frozen_statistics,
+    norm_layer_paths,
+)
 from polc.shared.vision.backbone import SmallResNet
 
 
 class LatentClassifier(nn.Module):
     def __init__(self, backbone: SmallResNet, latent_channels: int, rank: int = 32,
-                 train_stages: tuple[str, ...] = ()):
+                 train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
+                 blocks: int = 1, train_norms: bool = False):
         super().__init__()
         backbone = copy.deepcopy(backbone)
-        self.stem = LatentStem(latent_channels, backbone.widths[0], scale=4, rank=rank)
+        self.stem = LatentStem(latent_channels, backbone.widths[0], scale=4, rank=rank,
+                               latent_blocks=latent_blocks, blocks=blocks)
         self.layer2, self.layer3, self.layer4 = backbone.layer2, backbone.layer3, backbone.layer4
         self.avgpool, self.fc = backbone.avgpool, backbone.fc
-        for name in ("layer2", "layer3", "layer4", "fc"):
-            trainable = name in train_stages
-            for p in getattr(self, name).parameters():
-                p.requires_grad_(trainable)
-        self.train_stages = train_stages
+        if train_norms:  # every norm layer of the reused parts, on top of train_stages
+            norms = norm_layer_paths(self, ("layer2", "layer3", "layer4"))
+            train_stages = (*train_stages, *(n for n in norms if n not in train_stages))
+        freeze_except(self, ("layer2", "layer3", "layer4", "fc"), train_stages)
+        self.train_stages = tuple(train_stages)
 
     def train(self, mode: bool = True) -> LatentClassifier:
         super().train(mode)
-        for name in ("layer2", "layer3", "layer4"):  # frozen stages keep their BN statistics
-            if name not in self.train_stages:
-                getattr(self, name).eval()
+        keep_frozen_statistics(self, ("layer2", "layer3", "layer4"), self.train_stages, mode)
         return self
 
     def features(self, y_hat: torch.Tensor) -> list[torch.Tensor]:

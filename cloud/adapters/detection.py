@@ -14,7 +14,12 @@ import copy
 
 from torch import Tensor, nn
 
-from polc.cloud.adapters.stem import LatentStem
+from polc.cloud.adapters.stem import (
+    LatentStem,
+    freeze_except,
+    keep_frozen_statistics,
+    norm_layer_paths,
+)
 from polc.shared.vision.detector import PixelDetector
 
 LATENT_STRIDE = 16
@@ -23,24 +28,25 @@ STAGES = ("layer2", "layer3", "layer4")
 
 class LatentDetector(nn.Module):
     def __init__(self, detector: PixelDetector, latent_channels: int, rank: int = 32,
-                 train_stages: tuple[str, ...] = ()):
+                 train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
+                 blocks: int = 1, train_norms: bool = False):
         super().__init__()
         detector = copy.deepcopy(detector)
         body = detector.body
-        self.stem = LatentStem(latent_channels, body.widths[0], scale=4, rank=rank)
+        self.stem = LatentStem(latent_channels, body.widths[0], scale=4, rank=rank,
+                               latent_blocks=latent_blocks, blocks=blocks)
         self.layer2, self.layer3, self.layer4 = body.layer2, body.layer3, body.layer4
         self.fcos = detector.fcos
-        for name in (*STAGES, "fcos"):
-            for p in getattr(self, name).parameters():
-                p.requires_grad_(name in train_stages)
-        self.train_stages = train_stages
+        if train_norms:  # every norm layer of the reused parts, on top of train_stages
+            norms = norm_layer_paths(self, (*STAGES, "fcos"))
+            train_stages = (*train_stages, *(n for n in norms if n not in train_stages))
+        freeze_except(self, (*STAGES, "fcos"), train_stages)
+        self.train_stages = tuple(train_stages)
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
     def train(self, mode: bool = True) -> LatentDetector:
         super().train(mode)
-        for name in STAGES:  # frozen stages keep their BN statistics
-            if name not in self.train_stages:
-                getattr(self, name).eval()
+        keep_frozen_statistics(self, STAGES, self.train_stages, mode)
         return self
 
     def stages(self, y_hat: Tensor) -> list[Tensor]:

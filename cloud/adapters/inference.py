@@ -7,6 +7,7 @@ per-frame Python work on the model path); works on CPU and CUDA alike.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,12 +55,21 @@ class _LatentRunner:
             yield idx, batch.to(self.device)
 
     @classmethod
-    def _from_file(cls, adapter_path: Path, build: Callable[[int, int], torch.nn.Module],
+    def _from_file(cls, adapter_path: Path, build: Callable[..., torch.nn.Module],
                    device: str):
-        """``build(latent_channels, rank)`` + the stem stored in an adapter file."""
+        """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b)`` + the stem
+        and unfrozen modules stored in an adapter file (files written before the stem had
+        block counts hold a = 0, b = 1, the one block's weights under ``block.``)."""
         state = torch.load(adapter_path, map_location="cpu", weights_only=True)
-        model = build(int(state["latent_channels"]), int(state["rank"]))
-        model.stem.load_state_dict({k: v.float() for k, v in state["stem"].items()})
+        stages = state.get("stages", {})
+        model = build(int(state["latent_channels"]), int(state["rank"]), tuple(stages),
+                      latent_blocks=int(state.get("latent_blocks", 0)),
+                      blocks=int(state.get("blocks", 1)))
+        model.stem.load_state_dict({re.sub(r"^block\.", "blocks.0.", k): v.float()
+                                    for k, v in state["stem"].items()})
+        for name, weights in stages.items():
+            model.get_submodule(name).load_state_dict(
+                {k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
         return cls(model, list(state["classes"]), device)
 
 

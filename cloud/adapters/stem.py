@@ -1,11 +1,14 @@
 """The POLC latent stem: ŷ (M channels, 1/16 resolution) -> input of a backbone stage.
 
-    ŷ ─1×1 (M→r)─► 1×1 (r→C·s²) ─pixel-shuffle(s)─► ConvNeXt-style block ─► backbone.layer_k
+    ŷ ─1×1 (M→r)─► [ConvNeXt block × a, at 1/16] ─1×1 (r→C·s²)─pixel-shuffle(s)─►
+      [ConvNeXt block × b, at 1/(16/s)] ─► backbone.layer_k
 
 With s = 4 the output sits at 1/4 resolution with the channels of ``layer1``'s output, so
 it replaces a ResNet's stem and first stage. The low-rank 1×1 pair keeps the trainable
 parameter count a few percent of the backbone's (POLC's point: a small adapter, not a
-fine-tuned vision model).
+fine-tuned vision model). Blocks at the latent resolution are cheap (16× fewer positions)
+and see a wide context (a 7×7 window there spans 112 pixels); ``a = 0, b = 1`` is the
+original single-block stem that older adapter files hold.
 """
 
 from __future__ import annotations
@@ -32,12 +35,60 @@ class ConvNeXtBlock(nn.Module):
 
 class LatentStem(nn.Module):
     def __init__(self, latent_channels: int, out_channels: int, scale: int = 4,
-                 rank: int = 32):
+                 rank: int = 32, latent_blocks: int = 0, blocks: int = 1):
         super().__init__()
         self.reduce = nn.Conv2d(latent_channels, rank, 1)
+        self.latent_blocks = nn.Sequential(*(ConvNeXtBlock(rank) for _ in range(latent_blocks)))
         self.expand = nn.Conv2d(rank, out_channels * scale * scale, 1)
         self.shuffle = nn.PixelShuffle(scale)
-        self.block = ConvNeXtBlock(out_channels)
+        self.blocks = nn.Sequential(*(ConvNeXtBlock(out_channels) for _ in range(blocks)))
+
+    @property
+    def architecture(self) -> dict[str, int]:
+        """What an adapter file records to rebuild this stem."""
+        return {"latent_channels": self.reduce.in_channels, "rank": self.reduce.out_channels,
+                "latent_blocks": len(self.latent_blocks), "blocks": len(self.blocks)}
 
     def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
-        return self.block(self.shuffle(self.expand(self.reduce(y_hat))))
+        x = self.latent_blocks(self.reduce(y_hat))
+        return self.blocks(self.shuffle(self.expand(x)))
+
+
+def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
+                  train_stages: tuple[str, ...]) -> None:
+    """Freeze the modules ``frozen_roots`` (the pixel model's parts the adapter reuses),
+    then unfreeze ``train_stages``: dotted module paths inside them (``layer4``,
+    ``fcos.head.classification_head.cls_logits``, ...). Raises ValueError on a path that
+    names no module under those roots."""
+    for name in frozen_roots:
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(False)
+    for path in train_stages:
+        if path.split(".")[0] not in frozen_roots:
+            raise ValueError(f"train_stages: {path!r} is not inside {list(frozen_roots)}")
+        try:
+            module = model.get_submodule(path)
+        except AttributeError:
+            raise ValueError(f"train_stages: the model has no module {path!r}") from None
+        for p in module.parameters():
+            p.requires_grad_(True)
+
+
+def keep_frozen_statistics(model: nn.Module, stages: tuple[str, ...],
+                           train_stages: tuple[str, ...], mode: bool) -> None:
+    """After ``model.train(mode)``: frozen backbone stages stay in eval mode (their batch
+    norm statistics are the pixel model's); unfrozen ones follow ``mode``."""
+    for name in stages:
+        model.get_submodule(name).eval()
+    for path in train_stages:
+        model.get_submodule(path).train(mode)
+
+
+def norm_layer_paths(model: nn.Module, roots: tuple[str, ...]) -> tuple[str, ...]:
+    """Dotted paths of the normalisation layers (batch / group / layer norm) inside
+    ``roots``: unfreezing only these (a few hundred parameters per stage, plus their running
+    statistics) lets the reused pixel stages re-centre on the stem's features."""
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    return tuple(f"{root}.{name}" for root in roots
+                 for name, m in model.get_submodule(root).named_modules()
+                 if name and isinstance(m, norms))

@@ -5,17 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from polc.shared.errors import ConfigError
+from polc.shared.settings import StrictModel, format_validation_error, read_yaml_mapping
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ArchitectureConfig(_Strict):
+class ArchitectureConfig(StrictModel):
     """Sizes of the networks. ``tiny`` trains on a CPU in a session; ``paper`` is M=320 class."""
 
     N: int = Field(64, ge=8, le=512, description="channels of g_a/g_s and of z")
@@ -25,7 +21,7 @@ class ArchitectureConfig(_Strict):
     residual_channels: int = Field(48, ge=8, le=512, description="width of the residual net R")
 
 
-class TeacherConfig(_Strict):
+class TeacherConfig(StrictModel):
     widths: tuple[int, int, int, int] = (24, 48, 96, 192)
     steps: int = Field(1500, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -35,7 +31,7 @@ class TeacherConfig(_Strict):
     seed: int = 1
 
 
-class StageConfig(_Strict):
+class StageConfig(StrictModel):
     steps: int = Field(12000, ge=1)
     batch_size: int = Field(8, ge=1)
     crop: int = Field(128, ge=64)
@@ -46,7 +42,7 @@ class StageConfig(_Strict):
     checkpoint_every: int = Field(500, ge=1)
 
 
-class LossConfig(_Strict):
+class LossConfig(StrictModel):
     # Stage I: R + lambda_l * (w_mse * 255^2 * MSE + w_feat * C_feat) + lambda_local * D_local
     lambdas: list[float] = Field(default_factory=lambda: [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08])
     w_mse: float = Field(0.5, ge=0)
@@ -57,7 +53,7 @@ class LossConfig(_Strict):
         default_factory=lambda: [0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     source: Literal["synthetic", "folder"] = "synthetic"
     folder: Path | None = None
     synthetic_images: int = Field(3000, ge=10)
@@ -66,7 +62,7 @@ class DataConfig(_Strict):
     eval_seed: int = 12
 
 
-class CodecConfig(_Strict):
+class CodecConfig(StrictModel):
     name: str = "tiny"
     arch: ArchitectureConfig = ArchitectureConfig()
     teacher: TeacherConfig = TeacherConfig()
@@ -102,28 +98,14 @@ PRESETS: dict[str, CodecConfig] = {
 }
 
 
-def _format_validation_error(err: ValidationError, origin: str) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(root)"
-    return f"{origin}: field '{field}': {first['msg']}"
-
-
 def load_codec_config(path: str | Path | None) -> CodecConfig:
     """Load a YAML config file, or a preset name (``tiny``/``paper``); errors name the field."""
     if path is None:
         return PRESETS["tiny"].model_copy(deep=True)
     if str(path) in PRESETS:
         return PRESETS[str(path)].model_copy(deep=True)
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: top level must be a mapping")
+    raw = read_yaml_mapping(path)
     try:
         return CodecConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(p))) from exc
+        raise ConfigError(format_validation_error(exc, str(path))) from exc

@@ -165,12 +165,11 @@ class FrameContainer:
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise BitstreamError(f"frame size {width}x{height} outside "
                                  f"[{MIN_SIDE}, {MAX_SIDE}]")
-        if not all(1 <= c <= 4096 for c in (M, N, aux)):
+        if not (1 <= M <= 4096 and 1 <= N <= 4096 and 1 <= aux <= 4096):
             raise BitstreamError("latent channel counts out of range")
         geometry = FrameGeometry(width, height)
-        lh, lw = geometry.latent_hw
-        hh, hw = geometry.hyper_hw
-        if y_esc > M * lh * lw or z_esc > N * hh * hw:
+        ph, pw = geometry.padded
+        if y_esc > M * (ph // 16) * (pw // 16) or z_esc > N * (ph // 64) * (pw // 64):
             raise BitstreamError("escape count exceeds the latent size")
         if z_len % 4 or y_len % 4:
             raise BitstreamError("entropy-coded section length is not a multiple of 4")
@@ -186,21 +185,31 @@ class FrameContainer:
         o = 0
         z_payload = payload[o:o + z_len]
         o += z_len
-        z_escapes = np.frombuffer(payload[o:o + 4 * z_esc], "<i4").astype(np.int64)
+        z_escapes = _escapes(payload[o:o + 4 * z_esc])
         o += 4 * z_esc
         y_payload = payload[o:o + y_len]
         o += y_len
-        y_escapes = np.frombuffer(payload[o:o + 4 * y_esc], "<i4").astype(np.int64)
+        y_escapes = _escapes(payload[o:o + 4 * y_esc])
         enhancement = None
         if enh_len:
             enhancement = EnhancementLayer.from_bytes(data[header_size + base_len:],
-                                                      max_symbols=aux * lh * lw)
+                                                      max_symbols=aux * (ph // 16) * (pw // 16))
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
         container = cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes,
                         y_payload, y_escapes, params_crc, latent_crc, enhancement)
         container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
         return container
+
+
+_NO_ESCAPES = np.zeros(0, np.int64)
+_NO_ESCAPES.flags.writeable = False
+
+
+def _escapes(raw: bytes) -> np.ndarray:
+    """Escaped symbol values (int32 little-endian on the wire). Most frames have none: the
+    shared read-only empty array spares the ingest path two numpy calls per frame."""
+    return np.frombuffer(raw, "<i4").astype(np.int64) if raw else _NO_ESCAPES
 
 
 def alpha_to_code(alpha: float) -> int:
