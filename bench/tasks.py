@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=int, default=1000, help="held-out crops")
     p.add_argument("--det-images", type=int, default=48, help="held-out detection frames")
     p.add_argument("--quick", action="store_true", help="reduced run (< 5 min on 2 cores)")
+    p.add_argument("--tasks", default="cls,det", help="which tasks to run (default both)")
 
 
 def _flops(fn, *args) -> int:
@@ -53,7 +54,39 @@ def _top1(model, batch: torch.Tensor, labels: torch.Tensor) -> float:
         return float((model(batch).argmax(1) == labels).float().mean())
 
 
+def gap_to_pixel(curves: dict) -> list[dict]:
+    """(b) − (a) per α: how far the adapter on ŷ is from the pixel model on x̂₁ at the same
+    bits (positive = the adapter is behind)."""
+    return [{"alpha": a["alpha"], "bpp": a["bpp"], "gap": b["metric"] - a["metric"]}
+            for a, b in zip(curves["adapter_on_latent"], curves["pixel_on_x1"], strict=True)]
+
+
 def run(args: argparse.Namespace) -> int:
+    tasks = {t.strip() for t in args.tasks.split(",") if t.strip()}
+    unknown = tasks - {"cls", "det"}
+    if unknown or not tasks:
+        raise SystemExit(f"polc bench tasks: --tasks takes cls and/or det, got {args.tasks!r}")
+    out = Path(args.json)
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    result: dict = {}
+    if "cls" in tasks:
+        result["cls"] = run_classification(args, plot)
+    if "det" in tasks:
+        if args.quick:
+            result["det"] = run_detection(min(args.det_images, 8), (0.0, 0.5, 1.0),
+                                          (1, 3, 8, 20))
+        else:
+            result["det"] = run_detection(args.det_images, ALPHAS, DET_JPEG_QUALITIES)
+        result["det"]["gap_to_pixel_on_x1"] = gap_to_pixel(result["det"]["curves"])
+    out.write_text(json.dumps(result, indent=2))
+    if "cls" in result:
+        _report_cls(result["cls"])
+    if "det" in result:
+        _report_det(result["det"], plot.with_name(f"{plot.stem}-det{plot.suffix}"))
+    return 0
+
+
+def run_classification(args: argparse.Namespace, plot: Path) -> dict:
     from polc.cloud.adapters.inference import LatentClassification
     from polc.shared.codec.runtime import Codec
     from polc.shared.codec.weights import WEIGHTS_DIR, default_teacher_path
@@ -110,35 +143,31 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             teacher(codec.model.g_s(y)[0])
     lat_b = (time.perf_counter() - t0) / 20
-    result = {"cls": {
+    result = {
         "images": n, "crop": list(images.shape[-2:]), "curves": curves,
-        "bd_rate_vs_jpeg": bd, "adapter_trainable_params": adapter.trainable_parameters()
-        if hasattr(adapter, "trainable_parameters") else None,
-        "adapter_params": sum(p.numel() for p in adapter.stem.parameters()),
-        "full_finetune_params": full,
+        "bd_rate_vs_jpeg": bd, "adapter_trainable_params": adapter.trainable_parameters(),
+        "adapter_stem_params": sum(p.numel() for p in adapter.stem.parameters()),
+        "full_finetune_params": full, "gap_to_pixel_on_x1": gap_to_pixel(curves),
         "flops_compressed_domain": flops_a, "flops_decode_plus_pixel": flops_b,
-        "cpu_ms_compressed_domain": lat_a * 1e3, "cpu_ms_decode_plus_pixel": lat_b * 1e3}}
-    result["cls"]["adapter_trainable_params"] = result["cls"]["adapter_params"]
-    out = Path(args.json)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+        "cpu_ms_compressed_domain": lat_a * 1e3, "cpu_ms_decode_plus_pixel": lat_b * 1e3}
     _plot(curves, plot, "top-1 accuracy", "Classification: accuracy vs rate")
-    if args.quick:
-        result["det"] = run_detection(min(args.det_images, 8), (0.0, 0.5, 1.0), (1, 3, 8, 20))
-    else:
-        result["det"] = run_detection(args.det_images, ALPHAS, DET_JPEG_QUALITIES)
-    out.write_text(json.dumps(result, indent=2))
-    c = result["cls"]
-    print(f"{'method':<22} " + " ".join(f"{'bpp':>6} {'top1':>6}" for _ in range(1)))
-    for name, rows in curves.items():
+    return result
+
+
+def _report_cls(c: dict) -> None:
+    print(f"{'method':<22} {'bpp':>6} {'top1':>6}")
+    for name, rows in c["curves"].items():
         for r in rows:
             print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f}")
-    print(f"BD-rate adapter vs JPEG (equal top-1): {bd:+.1f}%")
+    print(f"BD-rate adapter vs JPEG (equal top-1): {c['bd_rate_vs_jpeg']:+.1f}%")
+    print("gap to the pixel model on x̂₁ (points): "
+          + ", ".join(f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in c["gap_to_pixel_on_x1"]))
+    full = c["full_finetune_params"]
     print(f"trainable params: adapter {c['adapter_trainable_params']:,} vs full fine-tune "
           f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)")
-    print(f"FLOPs per frame: compressed domain {flops_a / 1e6:.1f} M vs decode + pixel "
-          f"{flops_b / 1e6:.1f} M; CPU {lat_a * 1e3:.1f} ms vs {lat_b * 1e3:.1f} ms")
-    _report_det(result["det"], plot.with_name(f"{plot.stem}-det{plot.suffix}"))
-    return 0
+    print(f"FLOPs per frame: compressed domain {c['flops_compressed_domain'] / 1e6:.1f} M vs "
+          f"decode + pixel {c['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
+          f"{c['cpu_ms_compressed_domain']:.1f} ms vs {c['cpu_ms_decode_plus_pixel']:.1f} ms")
 
 
 def _report_det(det: dict, plot: Path) -> None:
@@ -151,6 +180,8 @@ def _report_det(det: dict, plot: Path) -> None:
         for r in rows:
             print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f} {r['metric_map']:6.3f}")
     print(f"BD-rate adapter vs JPEG (equal mAP@0.5): {det['bd_rate_vs_jpeg']:+.1f}%")
+    print("gap to the pixel model on x̂₁ (mAP@0.5 points): " + ", ".join(
+        f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in det["gap_to_pixel_on_x1"]))
     print(f"trainable params: adapter {det['adapter_trainable_params']:,} vs full fine-tune "
           f"{det['full_finetune_params']:,} "
           f"({100 * det['adapter_trainable_params'] / det['full_finetune_params']:.1f}%)")

@@ -133,3 +133,21 @@ def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_
             load_adapter_config(bad, "cls")
     with pytest.raises(ConfigError, match="field 'task'"):
         load_adapter_config(good, "cls")
+
+
+def test_warm_start_grows_the_stem_rank_without_changing_its_output(tmp_path):
+    from polc.training.adapter import init_from_adapter_file, save_cls_adapter
+
+    teacher = _teacher()
+    torch.manual_seed(3)
+    small = LatentClassifier(teacher, latent_channels=24, rank=8).eval()
+    save_cls_adapter(small, ["c"] * 9, "fp", tmp_path / "small.pt")
+    wide = LatentClassifier(teacher, latent_channels=24, rank=12).eval()
+    init_from_adapter_file(wide, tmp_path / "small.pt")
+    y = torch.randn(2, 24, 8, 8)
+    torch.testing.assert_close(wide(y), small(y), atol=2e-2, rtol=2e-2)  # fp16 file
+    assert wide.stem.reduce.weight[8:].abs().sum() > 0  # new directions can still learn
+    import pytest
+
+    with pytest.raises(ValueError, match="rank"):
+        init_from_adapter_file(LatentClassifier(teacher, 24, rank=4), tmp_path / "small.pt")

@@ -124,14 +124,34 @@ def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     missing = {k: state.get(k, d) for k, d in (("latent_blocks", 0), ("blocks", 1))}
     want = adapter.stem.architecture
     have = {"latent_channels": state["latent_channels"], "rank": state["rank"], **missing}
-    if have != want:
-        raise ValueError(f"{path}: stem {have} does not match the configured stem {want}")
-    adapter.stem.load_state_dict({k.replace("block.", "blocks.0.", 1) if k.startswith("block.")
-                                  else k: v.float() for k, v in state["stem"].items()})
+    if {**have, "rank": want["rank"]} != want or have["rank"] > want["rank"]:
+        raise ValueError(f"{path}: stem {have} does not match the configured stem {want} "
+                         "(only a larger rank can be grown from a file)")
+    stem = {k.replace("block.", "blocks.0.", 1) if k.startswith("block.") else k: v.float()
+            for k, v in state["stem"].items()}
+    if have["rank"] < want["rank"]:
+        stem = _widen_rank(adapter.stem.state_dict(), stem, have["rank"])
+    adapter.stem.load_state_dict(stem)
     for name, weights in state.get("stages", {}).items():
         adapter.get_submodule(name).load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     log.info("adapter initialised from %s", path)
+
+
+def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
+                rank: int) -> dict[str, torch.Tensor]:
+    """A stem of a larger rank that computes exactly what the trained one does: its first
+    ``rank`` reduce rows are the trained ones, the new rows keep their random init and feed
+    expand columns set to zero (function-preserving widening, as in Net2Net)."""
+    out = dict(trained)
+    for name in ("reduce.weight", "reduce.bias"):
+        grown = fresh[name].clone()
+        grown[:rank] = trained[name]
+        out[name] = grown
+    grown = torch.zeros_like(fresh["expand.weight"])
+    grown[:, :rank] = trained["expand.weight"]
+    out["expand.weight"] = grown
+    return out
 
 
 def save_adapter_file(adapter: torch.nn.Module, fmt: str, classes: list[str],

@@ -47,7 +47,8 @@ class FrozenGDN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norm = F.conv2d(x * x, self.gamma, self.beta)
-        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+        # x / sqrt(n) is one ONNX op (Div) where x * rsqrt(n) exports as two (Div + Mul)
+        return x * torch.sqrt(norm) if self.inverse else x / torch.sqrt(norm)
 
 
 def freeze_for_export(module: nn.Module) -> nn.Module:
