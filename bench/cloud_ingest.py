@@ -2,7 +2,8 @@
 
 Three runs in one process, same clients, same frames:
 
-* ``full``        the real service: decode + analyzer + durable store, ack after fsync;
+* ``full``        the real service: entropy decode + POLC adapters on ŷ (classes, boxes) +
+                  durable store, ack after fsync;
 * ``decode-off``  the real ingest path with decoding and analysis switched off
                   (``analyzer.decode = false``): parsing, exactly-once check, store, ack;
 * ``bare``        a bare grpc.aio bidi stream that acks every message it reads.
@@ -219,7 +220,7 @@ def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
             "listen": "127.0.0.1:0", "metrics_listen": "",
             "codec.weights": str(weights), "store.path": str(workdir / f"store-{tag}"),
             "ingest.window": args.window,
-            "analyzer.kind": "pixel-teacher" if name == "full" else "none",
+            "analyzer.kind": "adapter" if name == "full" else "none",
             "analyzer.teacher_weights": args.teacher if name == "full" else None,
             "analyzer.decode": name == "full", **store})
         with ServerThread(cfg, codec) as st:

@@ -195,6 +195,14 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
         for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):
             if not p.is_file():
                 raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
+        trained_for = torch.load(adapter, map_location="cpu", weights_only=True).get(
+            "codec_fingerprint")
+        if trained_for and trained_for != codec.fingerprint:
+            raise ConfigError(
+                f"config field 'analyzer.adapter_weights': {adapter} was trained on the "
+                f"latents of codec {trained_for[:12]}, this server decodes codec "
+                f"{codec.fingerprint[:12]}: train an adapter for it (polc train adapter) or "
+                "set analyzer.kind to pixel-teacher or none")
         detection = _detection_files(codec, detector_weights, detector_adapter_weights)
         return LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k, detection)
     if teacher_weights is not None and not Path(teacher_weights).is_file():

@@ -48,8 +48,9 @@ class CodecSettings(_Section):
 
 class AnalyzerSettings(_Section):
     kind: Literal["pixel-teacher", "adapter", "none"] = Field(
-        "pixel-teacher", description="pixel-teacher: teacher on x̂₁; adapter: POLC adapter "
-        "on ŷ (no pixel decoding); none: store only")
+        "adapter", description="adapter: POLC adapters on ŷ (no pixel decoding; classes, and "
+        "boxes when the detection adapter is there); pixel-teacher: teacher classifier on "
+        "x̂₁; none: store only")
     teacher_weights: Path | None = Field(
         None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped")
     adapter_weights: Path | None = Field(

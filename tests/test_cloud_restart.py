@@ -58,7 +58,7 @@ def test_kill9_restart_and_resend(tmp_path, small_codec_file, teacher_file, fram
     config.write_text(yaml.safe_dump({
         "listen": address, "metrics_listen": "", "store": {"path": str(tmp_path / "store")},
         "codec": {"weights": str(small_codec_file), "torch_threads": 1},
-        "analyzer": {"teacher_weights": str(teacher_file)},
+        "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher_file)},
         "ingest": {"window": 16}, "batching": {"max_queue_delay_ms": 2}}))
     log = tmp_path / "server.log"
     server = _start(config, address, log)
