@@ -50,7 +50,7 @@ def test_demo_detection_scoring_matches_each_truth_box_once() -> None:
     from polc.shared.demo import _Frame, detection_matches
 
     truth = [("car", (0.0, 0.0, 10.0, 10.0)), ("person", (20.0, 20.0, 30.0, 40.0))]
-    f = _Frame(image=None, truth=["car", "person"], largest="person", alpha=0.5,
+    f = _Frame(image=None, truth=["car", "person"], alpha=0.5,
                base_bpp=0.1, encode_s=0.01, truth_boxes=truth)
     f.boxes = [("car", 0.9, (0.0, 0.0, 10.0, 11.0)),      # hit (IoU 0.91)
                ("car", 0.8, (0.0, 0.0, 10.0, 10.0)),      # duplicate: the car is taken
