@@ -155,7 +155,7 @@ class LatentAdapterAnalyzer:
                 for scores, dets in zip(ranked, boxes, strict=True)]
 
 
-def _detection_files(codec: Codec, detector_weights: Path | None,
+def _detection_files(detector_weights: Path | None,
                      detector_adapter_weights: Path | None) -> tuple[Path, Path] | None:
     """(detection adapter, pixel detector) if configured or bundled; configured but missing
     files raise ConfigError naming the field, absent bundled ones disable detection."""
@@ -171,12 +171,6 @@ def _detection_files(codec: Codec, detector_weights: Path | None,
         log.info("no detection adapter weights (%s, %s): frame results carry no boxes",
                  adapter, detector)
         return None
-    trained_for = torch.load(adapter, map_location="cpu", weights_only=True).get(
-        "codec_fingerprint")
-    if trained_for and trained_for != codec.fingerprint:
-        log.warning("detection adapter %s was trained for codec %s, not the loaded codec %s: "
-                    "retrain it (polc train adapter --task det)", adapter, trained_for[:12],
-                    codec.fingerprint[:12])
     return adapter, detector
 
 
@@ -195,16 +189,22 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
         for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):
             if not p.is_file():
                 raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
-        trained_for = torch.load(adapter, map_location="cpu", weights_only=True).get(
-            "codec_fingerprint")
+        detection = _detection_files(detector_weights, detector_adapter_weights)
+        analyzer = LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k,
+                                                    detection)
+        boxes_for = analyzer.detector.codec_fingerprint if analyzer.detector else None
+        if boxes_for and boxes_for != codec.fingerprint:
+            log.warning("detection adapter %s was trained for codec %s, not the loaded codec "
+                        "%s: retrain it (polc train adapter --task det)", detection[0],
+                        boxes_for[:12], codec.fingerprint[:12])
+        trained_for = analyzer.runner.codec_fingerprint
         if trained_for and trained_for != codec.fingerprint:
             raise ConfigError(
                 f"config field 'analyzer.adapter_weights': {adapter} was trained on the "
                 f"latents of codec {trained_for[:12]}, this server decodes codec "
                 f"{codec.fingerprint[:12]}: train an adapter for it (polc train adapter) or "
                 "set analyzer.kind to pixel-teacher or none")
-        detection = _detection_files(codec, detector_weights, detector_adapter_weights)
-        return LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k, detection)
+        return analyzer
     if teacher_weights is not None and not Path(teacher_weights).is_file():
         raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher_weights}")
     path = teacher_weights or default_teacher_path()

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from polc.cloud.adapters.adapter_file import AdapterFile
 from polc.cloud.adapters.classification import LatentClassifier
 from polc.shared.codec.model import RDCCodec
 from polc.training.adapter_config import AdapterTrainConfig
@@ -77,15 +78,9 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
     codec_model.eval()
     teacher.eval()
     torch.manual_seed(seed)
-    adapter = LatentClassifier(teacher, codec_model.arch.M, cfg.stem.rank, cfg.train_stages,
-                               latent_blocks=cfg.stem.latent_blocks, blocks=cfg.stem.blocks,
-                               train_norms=cfg.train_norms)
-    params = [p for p in adapter.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    adapter = LatentClassifier(teacher, codec_model.arch.M, **cfg.adapter_kwargs())
     ckpt = run_dir / "adapter_cls_ckpt.pt"
-    step = restore_training_state(ckpt, adapter, optimizer=opt)
-    if step == 0 and cfg.init is not None:
-        init_from_adapter_file(adapter, cfg.init)
+    opt, step = start_adapter_training(adapter, cfg, ckpt)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(seed + step)
@@ -120,22 +115,30 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
 def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     """Copy the stem and any stored modules of an adapter file into ``adapter`` (warm
     start: e.g. unfreeze head layers on top of a trained stem)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    missing = {k: state.get(k, d) for k, d in (("latent_blocks", 0), ("blocks", 1))}
-    want = adapter.stem.architecture
-    have = {"latent_channels": state["latent_channels"], "rank": state["rank"], **missing}
+    stored = AdapterFile.read(path)
+    have, want = stored.architecture, adapter.stem.architecture
     if {**have, "rank": want["rank"]} != want or have["rank"] > want["rank"]:
         raise ValueError(f"{path}: stem {have} does not match the configured stem {want} "
                          "(only a larger rank can be grown from a file)")
-    stem = {k.replace("block.", "blocks.0.", 1) if k.startswith("block.") else k: v.float()
-            for k, v in state["stem"].items()}
+    stem = None
     if have["rank"] < want["rank"]:
-        stem = _widen_rank(adapter.stem.state_dict(), stem, have["rank"])
-    adapter.stem.load_state_dict(stem)
-    for name, weights in state.get("stages", {}).items():
-        adapter.get_submodule(name).load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+        stem = _widen_rank(adapter.stem.state_dict(), stored.stem, have["rank"])
+    stored.load_into(adapter, stem)
     log.info("adapter initialised from %s", path)
+
+
+def start_adapter_training(adapter: torch.nn.Module, cfg: AdapterTrainConfig, ckpt: Path
+                           ) -> tuple[torch.optim.Optimizer, int]:
+    """AdamW over the adapter's trainable parameters; resumes from ``ckpt`` if there is
+    one, else warm-starts from ``cfg.init`` if set. Returns (optimizer, step)."""
+    params = [p for p in adapter.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    step = restore_training_state(ckpt, adapter, optimizer=opt)
+    if step:
+        log.info("resuming the %s adapter from step %d", cfg.task, step)
+    elif cfg.init is not None:
+        init_from_adapter_file(adapter, cfg.init)
+    return opt, step
 
 
 def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],

@@ -60,6 +60,13 @@ class AdapterTrainConfig(StrictModel):
         return self
 
 
+    def adapter_kwargs(self) -> dict:
+        """LatentClassifier / LatentDetector arguments after (pixel model, latent channels)."""
+        return {"rank": self.stem.rank, "train_stages": self.train_stages,
+                "latent_blocks": self.stem.latent_blocks, "blocks": self.stem.blocks,
+                "train_norms": self.train_norms}
+
+
 #: each task's defaults (what the shipped adapters were trained with, bar ``steps``)
 DEFAULTS: dict[str, dict] = {"cls": {"task": "cls", "steps": 1500, "batch_size": 64},
                              "det": {"task": "det", "steps": 3000, "batch_size": 8}}

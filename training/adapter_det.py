@@ -29,14 +29,13 @@ from polc.shared.vision.coco_eval import coco_map
 from polc.shared.vision.detector import PixelDetector
 from polc.training.adapter import (
     distillation,
-    init_from_adapter_file,
     latents_at,
     save_adapter_file,
+    start_adapter_training,
 )
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import (
     load_if_exists,
-    restore_training_state,
     save_atomic,
     save_training_state,
 )
@@ -125,17 +124,9 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
     codec_model.eval()
     detector.eval()
     torch.manual_seed(seed)
-    adapter = LatentDetector(detector, codec_model.arch.M, cfg.stem.rank, cfg.train_stages,
-                             latent_blocks=cfg.stem.latent_blocks, blocks=cfg.stem.blocks,
-                               train_norms=cfg.train_norms)
-    params = [p for p in adapter.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    adapter = LatentDetector(detector, codec_model.arch.M, **cfg.adapter_kwargs())
     ckpt = run_dir / "adapter_det_ckpt.pt"
-    step = restore_training_state(ckpt, adapter, optimizer=opt)
-    if step:
-        log.info("resuming detection adapter from step %d", step)
-    elif cfg.init is not None:
-        init_from_adapter_file(adapter, cfg.init)
+    opt, step = start_adapter_training(adapter, cfg, ckpt)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
     windows = LatentWindows(train, y_train, window, batch_size, seed * 7919 + step)

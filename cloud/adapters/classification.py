@@ -11,12 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from polc.cloud.adapters.stem import (
-    LatentStem,
-    freeze_except,
-    keep_frozen_statistics,
-    norm_layer_paths,
-)
+from polc.cloud.adapters.stem import LatentStem, freeze_except, keep_frozen_statistics
 from polc.shared.vision.backbone import SmallResNet
 
 
@@ -30,11 +25,8 @@ class LatentClassifier(nn.Module):
                                latent_blocks=latent_blocks, blocks=blocks)
         self.layer2, self.layer3, self.layer4 = backbone.layer2, backbone.layer3, backbone.layer4
         self.avgpool, self.fc = backbone.avgpool, backbone.fc
-        if train_norms:  # every norm layer of the reused parts, on top of train_stages
-            norms = norm_layer_paths(self, ("layer2", "layer3", "layer4"))
-            train_stages = (*train_stages, *(n for n in norms if n not in train_stages))
-        freeze_except(self, ("layer2", "layer3", "layer4", "fc"), train_stages)
-        self.train_stages = tuple(train_stages)
+        self.train_stages = freeze_except(self, ("layer2", "layer3", "layer4", "fc"),
+                                          train_stages, train_norms)
 
     def train(self, mode: bool = True) -> LatentClassifier:
         super().train(mode)

@@ -14,12 +14,7 @@ import copy
 
 from torch import Tensor, nn
 
-from polc.cloud.adapters.stem import (
-    LatentStem,
-    freeze_except,
-    keep_frozen_statistics,
-    norm_layer_paths,
-)
+from polc.cloud.adapters.stem import LatentStem, freeze_except, keep_frozen_statistics
 from polc.shared.vision.detector import PixelDetector
 
 LATENT_STRIDE = 16
@@ -37,11 +32,7 @@ class LatentDetector(nn.Module):
                                latent_blocks=latent_blocks, blocks=blocks)
         self.layer2, self.layer3, self.layer4 = body.layer2, body.layer3, body.layer4
         self.fcos = detector.fcos
-        if train_norms:  # every norm layer of the reused parts, on top of train_stages
-            norms = norm_layer_paths(self, (*STAGES, "fcos"))
-            train_stages = (*train_stages, *(n for n in norms if n not in train_stages))
-        freeze_except(self, (*STAGES, "fcos"), train_stages)
-        self.train_stages = tuple(train_stages)
+        self.train_stages = freeze_except(self, (*STAGES, "fcos"), train_stages, train_norms)
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
     def train(self, mode: bool = True) -> LatentDetector:

@@ -7,7 +7,6 @@ per-frame Python work on the model path); works on CPU and CUDA alike.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from polc.cloud.adapters.adapter_file import AdapterFile
 from polc.cloud.adapters.classification import LatentClassifier
 from polc.cloud.adapters.detection import LatentDetector, keep_visible
 
@@ -47,6 +47,7 @@ class _LatentRunner:
     def __init__(self, model: torch.nn.Module, classes: list[str], device: str = "cpu"):
         self.model = model.to(device).eval()
         self.classes, self.device = list(classes), device
+        self.codec_fingerprint: str | None = None  # set when loaded from an adapter file
 
     def _batches(self, latents: list[torch.Tensor]) -> Iterator[tuple[list[int], torch.Tensor]]:
         """(frame indexes, stacked latents on the device), one batch per latent shape."""
@@ -58,19 +59,16 @@ class _LatentRunner:
     def _from_file(cls, adapter_path: Path, build: Callable[..., torch.nn.Module],
                    device: str):
         """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b)`` + the stem
-        and unfrozen modules stored in an adapter file (files written before the stem had
-        block counts hold a = 0, b = 1, the one block's weights under ``block.``)."""
-        state = torch.load(adapter_path, map_location="cpu", weights_only=True)
-        stages = state.get("stages", {})
-        model = build(int(state["latent_channels"]), int(state["rank"]), tuple(stages),
-                      latent_blocks=int(state.get("latent_blocks", 0)),
-                      blocks=int(state.get("blocks", 1)))
-        model.stem.load_state_dict({re.sub(r"^block\.", "blocks.0.", k): v.float()
-                                    for k, v in state["stem"].items()})
-        for name, weights in stages.items():
-            model.get_submodule(name).load_state_dict(
-                {k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
-        return cls(model, list(state["classes"]), device)
+        and unfrozen modules stored in an adapter file; ``codec_fingerprint`` says which
+        codec's latents it was trained on."""
+        stored = AdapterFile.read(adapter_path)
+        arch = stored.architecture
+        model = build(arch["latent_channels"], arch["rank"], tuple(stored.stages),
+                      latent_blocks=arch["latent_blocks"], blocks=arch["blocks"])
+        stored.load_into(model)
+        runner = cls(model, stored.classes, device)
+        runner.codec_fingerprint = stored.codec_fingerprint
+        return runner
 
 
 class LatentClassification(_LatentRunner):

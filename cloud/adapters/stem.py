@@ -55,11 +55,16 @@ class LatentStem(nn.Module):
 
 
 def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
-                  train_stages: tuple[str, ...]) -> None:
+                  train_stages: tuple[str, ...], train_norms: bool = False
+                  ) -> tuple[str, ...]:
     """Freeze the modules ``frozen_roots`` (the pixel model's parts the adapter reuses),
     then unfreeze ``train_stages``: dotted module paths inside them (``layer4``,
-    ``fcos.head.classification_head.cls_logits``, ...). Raises ValueError on a path that
-    names no module under those roots."""
+    ``fcos.head.classification_head.cls_logits``, ...), and with ``train_norms`` every
+    norm layer inside them too. Returns the unfrozen paths; raises ValueError on a path
+    that names no module under those roots."""
+    if train_norms:
+        norms = norm_layer_paths(model, frozen_roots)
+        train_stages = (*train_stages, *(n for n in norms if n not in train_stages))
     for name in frozen_roots:
         for p in model.get_submodule(name).parameters():
             p.requires_grad_(False)
@@ -72,6 +77,7 @@ def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
             raise ValueError(f"train_stages: the model has no module {path!r}") from None
         for p in module.parameters():
             p.requires_grad_(True)
+    return tuple(train_stages)
 
 
 def keep_frozen_statistics(model: nn.Module, stages: tuple[str, ...],
