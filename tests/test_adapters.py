@@ -22,6 +22,9 @@ def test_adapter_maps_latent_to_backbone_stage_shapes():
     assert f1.shape == (2, 8, 32, 32)  # layer1 output of the pixel backbone: 1/4 resolution
     assert f2.shape == (2, 16, 16, 16) and f3.shape == (2, 24, 8, 8) and f4.shape == (2, 32, 4, 4)
     assert adapter(y).shape == (2, 9)
+    deeper = LatentClassifier(_teacher(), latent_channels=24, rank=8, first_stage="layer1")
+    assert [f.shape for f in deeper.features(y)] == [f1.shape, f2.shape, f3.shape, f4.shape]
+    assert deeper.trainable_parameters() == adapter.trainable_parameters()  # layer1: frozen
 
 
 def test_backbone_is_frozen_and_adapter_is_small():
@@ -125,7 +128,8 @@ def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_
             cfg.stem.blocks, cfg.train_stages) == ("det", 20, 8, 16, 1, 1, ("layer4",))
     assert load_adapter_config(None, "cls").batch_size == 64
     cases = {"stem: {rank: 0}\n": "stem.rank", "steps: -1\n": "steps",
-             "train_stages: [fcos]\n": "train_stages", "wings: 2\n": "wings"}
+             "train_stages: [fcos]\n": "train_stages", "wings: 2\n": "wings",
+             "stem: {first_stage: layer3}\n": "stem.first_stage"}
     for text, field in cases.items():
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
@@ -135,7 +139,7 @@ def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_
         load_adapter_config(good, "cls")
 
 
-def test_warm_start_grows_the_stem_rank_without_changing_its_output(tmp_path):
+def test_warm_start_grows_the_stem_rank_and_blocks_without_changing_its_output(tmp_path):
     from polc.training.adapter import init_from_adapter_file, save_cls_adapter
 
     teacher = _teacher()
@@ -147,7 +151,35 @@ def test_warm_start_grows_the_stem_rank_without_changing_its_output(tmp_path):
     y = torch.randn(2, 24, 8, 8)
     torch.testing.assert_close(wide(y), small(y), atol=2e-2, rtol=2e-2)  # fp16 file
     assert wide.stem.reduce.weight[8:].abs().sum() > 0  # new directions can still learn
+    deep = LatentClassifier(teacher, latent_channels=24, rank=12, blocks=3).eval()
+    init_from_adapter_file(deep, tmp_path / "small.pt")  # more blocks: also unchanged
+    torch.testing.assert_close(deep(y), small(y), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(deep.stem.blocks[0].gamma, small.stem.blocks[0].gamma,
+                               atol=1e-3, rtol=1e-3)
+    assert all(b.gamma.abs().sum() == 0 and b.pw1.weight.abs().sum() > 0
+               for b in deep.stem.blocks[1:])  # new blocks: identity, but trainable
     import pytest
 
     with pytest.raises(ValueError, match="rank"):
         init_from_adapter_file(LatentClassifier(teacher, 24, rank=4), tmp_path / "small.pt")
+    init_from_adapter_file(deep := LatentClassifier(teacher, 24, rank=12, blocks=3),
+                           tmp_path / "small.pt")
+    save_cls_adapter(deep, ["c"] * 9, "fp", tmp_path / "deep.pt")
+    with pytest.raises(ValueError, match="blocks"):  # fewer blocks cannot be grown
+        init_from_adapter_file(LatentClassifier(teacher, 24, rank=12), tmp_path / "deep.pt")
+
+
+
+def test_resuming_a_checkpoint_of_another_configuration_names_the_run_dir(tmp_path):
+    import pytest
+
+    from polc.shared.errors import ConfigError
+    from polc.training.checkpoint import restore_training_state, save_training_state
+
+    teacher = _teacher()
+    save_training_state(tmp_path / "ckpt.pt", LatentClassifier(teacher, 24, rank=8), 7)
+    same = LatentClassifier(teacher, 24, rank=8)
+    assert restore_training_state(tmp_path / "ckpt.pt", same) == 7
+    other = LatentClassifier(teacher, 24, rank=8, first_stage="layer1")
+    with pytest.raises(ConfigError, match="differently configured.*--run-dir"):
+        restore_training_state(tmp_path / "ckpt.pt", other)

@@ -147,6 +147,37 @@ def test_a_few_steps_reduce_the_latent_detector_loss():
     assert last < 0.8 * first
 
 
+def test_stem_feeding_layer1_runs_the_frozen_pixel_layer1_and_round_trips(tmp_path):
+    from polc.cloud.adapters.adapter_file import AdapterFile
+    from polc.training.adapter_det import save_det_adapter
+
+    pixel = _detector().eval()
+    torch.manual_seed(5)
+    adapter = LatentDetector(pixel, 24, rank=8, train_norms=True, first_stage="layer1").eval()
+    y = torch.randn(1, 24, 6, 10)
+    with torch.no_grad():  # the stem's output goes through the pixel detector's own layer1
+        expected = pixel.body.layer2(pixel.body.layer1(adapter.stem(y)))
+        torch.testing.assert_close(adapter.stages(y)[0], expected)
+    assert not any(p.requires_grad for n, p in adapter.layer1.named_parameters()
+                   if "conv" in n)  # frozen convs; its norm layers train with train_norms
+    assert "layer1.0.bn1" in adapter.train_stages
+    save_det_adapter(adapter, CLASSES, "fp", tmp_path / "a.pt")
+    assert AdapterFile.read(tmp_path / "a.pt").first_stage == "layer1"
+    back = LatentDetection.load(tmp_path / "a.pt", _saved_detector(pixel, tmp_path)).model
+    assert back.first_stage == "layer1"
+    with torch.no_grad():
+        torch.testing.assert_close(back.stages(y)[2], adapter.stages(y)[2], atol=0.05, rtol=0.05)
+    with pytest.raises(ValueError, match="first_stage"):
+        LatentDetector(pixel, 24, rank=8, first_stage="layer3")
+    with pytest.raises(ValueError, match="layer1"):  # not part of a layer2-fed adapter
+        LatentDetector(pixel, 24, rank=8, train_stages=("layer1.0.bn1",))
+
+
+def _saved_detector(det: PixelDetector, tmp_path) -> object:
+    torch.save(detector_state(det, CLASSES), tmp_path / "d.pt")
+    return tmp_path / "d.pt"
+
+
 def test_detector_file_round_trip(tmp_path):
     det = _detector().eval()
     torch.save(detector_state(det, CLASSES), tmp_path / "d.pt")

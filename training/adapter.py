@@ -114,16 +114,24 @@ def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
 
 def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     """Copy the stem and any stored modules of an adapter file into ``adapter`` (warm
-    start: e.g. unfreeze head layers on top of a trained stem)."""
+    start: e.g. unfreeze head layers on top of a trained stem). The configured stem may be
+    larger than the file's in two function-preserving ways: a larger rank
+    (:func:`_widen_rank`) and more blocks after the shuffle (:func:`_deepen_blocks`)."""
     stored = AdapterFile.read(path)
     have, want = stored.architecture, adapter.stem.architecture
-    if {**have, "rank": want["rank"]} != want or have["rank"] > want["rank"]:
+    grown = {**have, "rank": want["rank"], "blocks": want["blocks"]}
+    if grown != want or have["rank"] > want["rank"] or have["blocks"] > want["blocks"]:
         raise ValueError(f"{path}: stem {have} does not match the configured stem {want} "
-                         "(only a larger rank can be grown from a file)")
+                         "(only a larger rank or more blocks can be grown from a file)")
     stem = None
-    if have["rank"] < want["rank"]:
-        stem = _widen_rank(adapter.stem.state_dict(), stored.stem, have["rank"])
+    if grown != have:
+        fresh = adapter.stem.state_dict()
+        stem = _widen_rank(fresh, stored.stem, have["rank"])
+        stem = _deepen_blocks(fresh, stem, have["blocks"])
     stored.load_into(adapter, stem)
+    if stored.first_stage != adapter.first_stage:  # not function-preserving: a head start
+        log.info("the file's stem fed %s, this one feeds %s: its output is re-learnt",
+                 stored.first_stage, adapter.first_stage)
     log.info("adapter initialised from %s", path)
 
 
@@ -147,6 +155,8 @@ def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
     ``rank`` reduce rows are the trained ones, the new rows keep their random init and feed
     expand columns set to zero (function-preserving widening, as in Net2Net)."""
     out = dict(trained)
+    if fresh["reduce.weight"].shape[0] == rank:
+        return out
     for name in ("reduce.weight", "reduce.bias"):
         grown = fresh[name].clone()
         grown[:rank] = trained[name]
@@ -154,6 +164,18 @@ def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
     grown = torch.zeros_like(fresh["expand.weight"])
     grown[:, :rank] = trained["expand.weight"]
     out["expand.weight"] = grown
+    return out
+
+
+def _deepen_blocks(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
+                   blocks: int) -> dict[str, torch.Tensor]:
+    """A stem with more ConvNeXt blocks after the shuffle that computes what the trained one
+    does: blocks ``blocks``, ``blocks + 1``, ... keep their random init but start with a zero
+    residual scale (``gamma``), so each is the identity until it trains."""
+    out = dict(trained)
+    for name, value in fresh.items():
+        if name.startswith("blocks.") and int(name.split(".")[1]) >= blocks:
+            out[name] = torch.zeros_like(value) if name.endswith(".gamma") else value
     return out
 
 
@@ -169,6 +191,7 @@ def save_adapter_file(adapter: torch.nn.Module, fmt: str, classes: list[str],
     stages = {name: half(adapter.get_submodule(name)) for name in adapter.train_stages}
     save_atomic({"format": fmt, "stem": half(adapter.stem), "stages": stages,
                  "classes": list(classes), **adapter.stem.architecture,
+                 "first_stage": adapter.first_stage,
                  "codec_fingerprint": fingerprint}, path)
 
 

@@ -21,8 +21,9 @@ from polc.shared.settings import StrictModel, format_validation_error, read_yaml
 Task = Literal["cls", "det"]
 #: the pixel model's parts each task reuses: ``train_stages`` unfreezes modules inside them
 #: by dotted path (a whole stage, or e.g. ``fcos.head.regression_head.bbox_reg``)
-TRAINABLE_STAGES: dict[str, tuple[str, ...]] = {"cls": ("layer2", "layer3", "layer4", "fc"),
-                                                "det": ("layer2", "layer3", "layer4", "fcos")}
+TRAINABLE_STAGES: dict[str, tuple[str, ...]] = {
+    "cls": ("layer1", "layer2", "layer3", "layer4", "fc"),
+    "det": ("layer1", "layer2", "layer3", "layer4", "fcos")}
 
 
 class StemConfig(StrictModel):
@@ -31,6 +32,9 @@ class StemConfig(StrictModel):
     rank: int = Field(32, ge=1, le=1024, description="width of the low-rank 1×1 pair")
     latent_blocks: int = Field(0, ge=0, le=8, description="ConvNeXt blocks at 1/16 resolution")
     blocks: int = Field(1, ge=0, le=8, description="ConvNeXt blocks after the pixel shuffle")
+    first_stage: Literal["layer1", "layer2"] = Field(
+        "layer2", description="the pixel backbone's stage the stem feeds (layer1: the stem "
+        "replaces only the pixel stem and the frozen layer1 runs on its output)")
 
 
 class AdapterTrainConfig(StrictModel):
@@ -64,7 +68,7 @@ class AdapterTrainConfig(StrictModel):
         """LatentClassifier / LatentDetector arguments after (pixel model, latent channels)."""
         return {"rank": self.stem.rank, "train_stages": self.train_stages,
                 "latent_blocks": self.stem.latent_blocks, "blocks": self.stem.blocks,
-                "train_norms": self.train_norms}
+                "train_norms": self.train_norms, "first_stage": self.stem.first_stage}
 
 
 #: each task's defaults (what the shipped adapters were trained with, bar ``steps``)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from polc.shared.durable import atomic_write
+from polc.shared.errors import ConfigError
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -38,7 +39,13 @@ def restore_training_state(path: Path, model: torch.nn.Module,
     state = load_if_exists(path)
     if state is None:
         return 0
-    model.load_state_dict(state["model"])
-    for name, opt in optimizers.items():
-        opt.load_state_dict(state[name])
+    try:
+        model.load_state_dict(state["model"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state[name])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first_line = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise ConfigError(f"{path}: this checkpoint was written by a differently configured "
+                          f"model ({first_line}); resume with the configuration that wrote it "
+                          "or start in a new --run-dir") from None
     return int(state["step"])

@@ -27,6 +27,7 @@ class AdapterFile:
     stages: dict[str, dict[str, torch.Tensor]]  # dotted module path -> its weights
     classes: list[str]
     codec_fingerprint: str | None
+    first_stage: str = "layer2"  # the backbone stage the stem feeds (older files: layer2)
 
     @classmethod
     def read(cls, path: Path) -> AdapterFile:
@@ -38,7 +39,8 @@ class AdapterFile:
                     "latent_blocks": int(state.get("latent_blocks", 0)),
                     "blocks": int(state.get("blocks", 1))},
                    stem, {name: _as_float(w) for name, w in state.get("stages", {}).items()},
-                   list(state["classes"]), state.get("codec_fingerprint"))
+                   list(state["classes"]), state.get("codec_fingerprint"),
+                   str(state.get("first_stage", "layer2")))
 
     def load_into(self, model: nn.Module, stem: dict[str, torch.Tensor] | None = None) -> None:
         """The stem (``stem`` instead of the file's, e.g. a widened copy) and the stored

@@ -1,7 +1,10 @@
 """Compressed-domain detector: latent stem + the pixel detector's stages, FPN and FCOS head.
 
-    ŷ ─LatentStem─► (≈ layer1 output) ─► layer2 ─► layer3 ─► layer4 ─► FPN ─► FCOS head
-                                   (the pixel detector's own modules, frozen by default)
+    ŷ ─LatentStem─► [layer1] ─► layer2 ─► layer3 ─► layer4 ─► FPN ─► FCOS head
+                    (the pixel detector's own modules, frozen by default)
+
+``first_stage`` says which of the pixel backbone's stages the stem feeds
+(``stem.FIRST_STAGES``).
 
 ŷ is at 1/16 of the padded frame, so FCOS's anchor points are those of a (16·h, 16·w)
 image: boxes come out in padded-frame pixels, and the caller clips them to the original
@@ -14,35 +17,43 @@ import copy
 
 from torch import Tensor, nn
 
-from polc.cloud.adapters.stem import LatentStem, freeze_except, keep_frozen_statistics
+from polc.cloud.adapters.stem import (
+    LatentStem,
+    backbone_stages,
+    freeze_except,
+    keep_frozen_statistics,
+)
 from polc.shared.vision.detector import PixelDetector
 
 LATENT_STRIDE = 16
-STAGES = ("layer2", "layer3", "layer4")
 
 
 class LatentDetector(nn.Module):
     def __init__(self, detector: PixelDetector, latent_channels: int, rank: int = 32,
                  train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
-                 blocks: int = 1, train_norms: bool = False):
+                 blocks: int = 1, train_norms: bool = False, first_stage: str = "layer2"):
         super().__init__()
         detector = copy.deepcopy(detector)
         body = detector.body
         self.stem = LatentStem(latent_channels, body.widths[0], scale=4, rank=rank,
                                latent_blocks=latent_blocks, blocks=blocks)
+        self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
+        self.layer1 = body.layer1 if first_stage == "layer1" else None
         self.layer2, self.layer3, self.layer4 = body.layer2, body.layer3, body.layer4
         self.fcos = detector.fcos
-        self.train_stages = freeze_except(self, (*STAGES, "fcos"), train_stages, train_norms)
+        self.train_stages = freeze_except(self, (*self.backbone_stages, "fcos"), train_stages,
+                                          train_norms)
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
     def train(self, mode: bool = True) -> LatentDetector:
         super().train(mode)
-        keep_frozen_statistics(self, STAGES, self.train_stages, mode)
+        keep_frozen_statistics(self, self.backbone_stages, self.train_stages, mode)
         return self
 
     def stages(self, y_hat: Tensor) -> list[Tensor]:
         """[C3, C4, C5]: what the pixel detector's layer2..layer4 output on the image."""
-        f2 = self.layer2(self.stem(y_hat))
+        f1 = self.stem(y_hat)
+        f2 = self.layer2(f1 if self.layer1 is None else self.layer1(f1))
         f3 = self.layer3(f2)
         return [f2, f3, self.layer4(f3)]
 

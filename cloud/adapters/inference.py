@@ -58,13 +58,14 @@ class _LatentRunner:
     @classmethod
     def _from_file(cls, adapter_path: Path, build: Callable[..., torch.nn.Module],
                    device: str):
-        """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b)`` + the stem
-        and unfrozen modules stored in an adapter file; ``codec_fingerprint`` says which
-        codec's latents it was trained on."""
+        """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b,
+        first_stage=s)`` + the stem and unfrozen modules stored in an adapter file;
+        ``codec_fingerprint`` says which codec's latents it was trained on."""
         stored = AdapterFile.read(adapter_path)
         arch = stored.architecture
         model = build(arch["latent_channels"], arch["rank"], tuple(stored.stages),
-                      latent_blocks=arch["latent_blocks"], blocks=arch["blocks"])
+                      latent_blocks=arch["latent_blocks"], blocks=arch["blocks"],
+                      first_stage=stored.first_stage)
         stored.load_into(model)
         runner = cls(model, stored.classes, device)
         runner.codec_fingerprint = stored.codec_fingerprint

@@ -54,6 +54,19 @@ class LatentStem(nn.Module):
         return self.blocks(self.shuffle(self.expand(x)))
 
 
+#: the backbone stage a stem may feed: ``layer2`` (the stem stands in for the pixel stem and
+#: layer1) or ``layer1`` (for the pixel stem only; the frozen residual stage layer1 then adds
+#: depth at 1/4 resolution for no trainable parameters)
+FIRST_STAGES = ("layer1", "layer2")
+
+
+def backbone_stages(first_stage: str) -> tuple[str, ...]:
+    """The ResNet stages an adapter runs after its stem, ``first_stage`` first."""
+    if first_stage not in FIRST_STAGES:
+        raise ValueError(f"first_stage must be one of {FIRST_STAGES}, not {first_stage!r}")
+    return ("layer1", "layer2", "layer3", "layer4")[FIRST_STAGES.index(first_stage):]
+
+
 def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
                   train_stages: tuple[str, ...], train_norms: bool = False
                   ) -> tuple[str, ...]:
