@@ -159,15 +159,7 @@ def _report_cls(c: dict) -> None:
     for name, rows in c["curves"].items():
         for r in rows:
             print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f}")
-    print(f"BD-rate adapter vs JPEG (equal top-1): {c['bd_rate_vs_jpeg']:+.1f}%")
-    print("gap to the pixel model on x̂₁ (points): "
-          + ", ".join(f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in c["gap_to_pixel_on_x1"]))
-    full = c["full_finetune_params"]
-    print(f"trainable params: adapter {c['adapter_trainable_params']:,} vs full fine-tune "
-          f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)")
-    print(f"FLOPs per frame: compressed domain {c['flops_compressed_domain'] / 1e6:.1f} M vs "
-          f"decode + pixel {c['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
-          f"{c['cpu_ms_compressed_domain']:.1f} ms vs {c['cpu_ms_decode_plus_pixel']:.1f} ms")
+    _report_costs(c, "top-1", "points")
 
 
 def _report_det(det: dict, plot: Path) -> None:
@@ -179,15 +171,20 @@ def _report_det(det: dict, plot: Path) -> None:
     for name, rows in det["curves"].items():
         for r in rows:
             print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f} {r['metric_map']:6.3f}")
-    print(f"BD-rate adapter vs JPEG (equal mAP@0.5): {det['bd_rate_vs_jpeg']:+.1f}%")
-    print("gap to the pixel model on x̂₁ (mAP@0.5 points): " + ", ".join(
-        f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in det["gap_to_pixel_on_x1"]))
-    print(f"trainable params: adapter {det['adapter_trainable_params']:,} vs full fine-tune "
-          f"{det['full_finetune_params']:,} "
-          f"({100 * det['adapter_trainable_params'] / det['full_finetune_params']:.1f}%)")
-    print(f"FLOPs per frame: compressed domain {det['flops_compressed_domain'] / 1e6:.1f} M vs "
-          f"decode + pixel {det['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
-          f"{det['cpu_ms_compressed_domain']:.1f} ms vs {det['cpu_ms_decode_plus_pixel']:.1f} ms")
+    _report_costs(det, "mAP@0.5", "mAP@0.5 points")
+
+
+def _report_costs(c: dict, metric: str, points: str) -> None:
+    """The lines both tasks print under their curves: BD-rate, gap to (b), parameters, cost."""
+    print(f"BD-rate adapter vs JPEG (equal {metric}): {c['bd_rate_vs_jpeg']:+.1f}%")
+    print(f"gap to the pixel model on x̂₁ ({points}): "
+          + ", ".join(f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in c["gap_to_pixel_on_x1"]))
+    full = c["full_finetune_params"]
+    print(f"trainable params: adapter {c['adapter_trainable_params']:,} vs full fine-tune "
+          f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)")
+    print(f"FLOPs per frame: compressed domain {c['flops_compressed_domain'] / 1e6:.1f} M vs "
+          f"decode + pixel {c['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
+          f"{c['cpu_ms_compressed_domain']:.1f} ms vs {c['cpu_ms_decode_plus_pixel']:.1f} ms")
 
 
 def _plot(curves: dict, path: Path, ylabel: str, title: str) -> None:

@@ -15,56 +15,38 @@ from __future__ import annotations
 
 import copy
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from polc.cloud.adapters.stem import (
-    LatentStem,
-    backbone_stages,
-    freeze_except,
-    keep_frozen_statistics,
-)
+from polc.cloud.adapters.stem import LatentStem, StemFedBackbone, freeze_except
 from polc.shared.vision.detector import PixelDetector
 
 LATENT_STRIDE = 16
 
 
-class LatentDetector(nn.Module):
+class LatentDetector(StemFedBackbone):
     def __init__(self, detector: PixelDetector, latent_channels: int, rank: int = 32,
                  train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
                  blocks: int = 1, train_norms: bool = False, first_stage: str = "layer2"):
         super().__init__()
         detector = copy.deepcopy(detector)
         body = detector.body
-        self.stem = LatentStem(latent_channels, body.widths[0], scale=4, rank=rank,
-                               latent_blocks=latent_blocks, blocks=blocks)
-        self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
-        self.layer1 = body.layer1 if first_stage == "layer1" else None
-        self.layer2, self.layer3, self.layer4 = body.layer2, body.layer3, body.layer4
+        self._reuse_backbone(LatentStem(latent_channels, body.widths[0], scale=4, rank=rank,
+                                        latent_blocks=latent_blocks, blocks=blocks),
+                             body, first_stage)
         self.fcos = detector.fcos
         self.train_stages = freeze_except(self, (*self.backbone_stages, "fcos"), train_stages,
                                           train_norms)
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
-    def train(self, mode: bool = True) -> LatentDetector:
-        super().train(mode)
-        keep_frozen_statistics(self, self.backbone_stages, self.train_stages, mode)
-        return self
-
     def stages(self, y_hat: Tensor) -> list[Tensor]:
         """[C3, C4, C5]: what the pixel detector's layer2..layer4 output on the image."""
-        f1 = self.stem(y_hat)
-        f2 = self.layer2(f1 if self.layer1 is None else self.layer1(f1))
-        f3 = self.layer3(f2)
-        return [f2, f3, self.layer4(f3)]
+        return self.features(y_hat)[1:]
 
     def forward(self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None
                 ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Training: FCOS losses (targets in padded-frame pixels); eval: detections."""
         size = (y_hat.shape[-2] * LATENT_STRIDE, y_hat.shape[-1] * LATENT_STRIDE)
         return self.fcos(self.stages(y_hat), size, targets)
-
-    def trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
 def clip_to_frame(boxes: Tensor, width: int, height: int) -> Tensor:

@@ -67,6 +67,35 @@ def backbone_stages(first_stage: str) -> tuple[str, ...]:
     return ("layer1", "layer2", "layer3", "layer4")[FIRST_STAGES.index(first_stage):]
 
 
+class StemFedBackbone(nn.Module):
+    """What the classification and detection adapters share: the latent stem, then the
+    reused pixel backbone's stages from ``first_stage`` on (frozen unless unfrozen by
+    :func:`freeze_except`; frozen batch-norm statistics stay the pixel model's)."""
+
+    def _reuse_backbone(self, stem: LatentStem, backbone: nn.Module, first_stage: str) -> None:
+        self.stem = stem
+        self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
+        self.layer1 = backbone.layer1 if first_stage == "layer1" else None
+        self.layer2, self.layer3, self.layer4 = backbone.layer2, backbone.layer3, backbone.layer4
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_statistics(self, self.backbone_stages, self.train_stages, mode)
+        return self
+
+    def features(self, y_hat: torch.Tensor) -> list[torch.Tensor]:
+        """[input of layer2, layer2, layer3, layer4 outputs]."""
+        f1 = self.stem(y_hat)
+        if self.layer1 is not None:
+            f1 = self.layer1(f1)
+        f2 = self.layer2(f1)
+        f3 = self.layer3(f2)
+        return [f1, f2, f3, self.layer4(f3)]
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
 def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
                   train_stages: tuple[str, ...], train_norms: bool = False
                   ) -> tuple[str, ...]:
