@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _codec(weights: str | None, workdir: Path):
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import default_codec_path
+    from polc.shared.models.weights_file import default_codec_path
 
     path = Path(weights) if weights else default_codec_path()
     if not path.is_file():  # the trained model is not shipped yet: a small untrained one
@@ -68,7 +68,7 @@ def _codec(weights: str | None, workdir: Path):
 
         from polc.shared.codec.config import ArchitectureConfig
         from polc.shared.codec.export import export_codec
-        from polc.shared.codec.model import RDCCodec
+        from polc.shared.models.codec.model import RDCCodec
 
         torch.manual_seed(0)
         model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim
-from polc.shared.image_metrics import psnr
+from polc.shared.metrics.image import psnr
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BETAS = (0.0, 0.5, 1.0)

@@ -77,7 +77,7 @@ class _TimedTransforms:
 
 def _load_codec(weights: str | None):
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import default_codec_path
+    from polc.shared.models.weights_file import default_codec_path
 
     if weights or default_codec_path().is_file():
         return Codec.load(weights), "trained weights"
@@ -85,7 +85,7 @@ def _load_codec(weights: str | None):
 
     from polc.shared.codec.config import ArchitectureConfig
     from polc.shared.codec.export import export_codec
-    from polc.shared.codec.model import RDCCodec
+    from polc.shared.models.codec.model import RDCCodec
 
     torch.manual_seed(0)
     model = RDCCodec(ArchitectureConfig())

@@ -91,7 +91,7 @@ def make_small_codec(path: Path) -> Path:
 
     from polc.shared.codec.config import ArchitectureConfig
     from polc.shared.codec.export import export_codec
-    from polc.shared.codec.model import RDCCodec
+    from polc.shared.models.codec.model import RDCCodec
 
     torch.manual_seed(0)
     model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
@@ -107,7 +107,7 @@ def make_small_teacher(path: Path) -> Path:
     import torch
 
     from polc.shared.data import CLASSES
-    from polc.shared.vision.backbone import SmallResNet
+    from polc.shared.models.vision.backbone import SmallResNet
 
     widths = [8, 8, 16, 16]
     torch.manual_seed(1)

@@ -87,16 +87,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_classification(args: argparse.Namespace, plot: Path) -> dict:
-    from polc.cloud.adapters.inference import LatentClassification
+    from polc.cloud.latent_runners import ClassificationRunner
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import WEIGHTS_DIR, default_teacher_path
     from polc.shared.data import ensure_synthetic
-    from polc.training.teacher import load_labelled_folder, load_teacher
+    from polc.shared.models.vision.teacher_file import load_teacher
+    from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
+    from polc.training.teacher import load_labelled_folder
 
     n = min(args.images, 300) if args.quick else args.images
     codec = Codec.load()
     teacher = load_teacher(default_teacher_path())
-    runner = LatentClassification.load(WEIGHTS_DIR / "adapter_cls.pt", default_teacher_path())
+    runner = ClassificationRunner.load(WEIGHTS_DIR / "adapter_cls.pt", default_teacher_path())
     images, labels = load_labelled_folder(ensure_synthetic("cls", n, 2), "held-out")
     arrays = [im.permute(1, 2, 0).numpy() for im in images]
     curves: dict[str, list[dict]] = {"adapter_on_latent": [], "pixel_on_x1": [],

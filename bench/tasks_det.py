@@ -43,13 +43,13 @@ def _row(metrics: dict[str, float], bpp: float, **extra) -> dict:
 
 
 def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...]) -> dict:
-    from polc.cloud.adapters.detection import keep_visible
-    from polc.cloud.adapters.inference import LatentDetection
+    from polc.cloud.latent_runners import DetectionRunner
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import WEIGHTS_DIR, default_detector_path
     from polc.shared.data import ensure_synthetic
-    from polc.shared.vision.coco_eval import coco_map
-    from polc.shared.vision.detector import load_detector
+    from polc.shared.metrics.coco import coco_map
+    from polc.shared.models.adapters.detection import keep_visible
+    from polc.shared.models.vision.detector_file import load_detector
+    from polc.shared.models.weights_file import WEIGHTS_DIR, default_detector_path
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import detect_all
 
@@ -58,7 +58,7 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
         return {"skipped": f"no detection weights ({adapter_path}, {default_detector_path()})"}
     codec = Codec.load()
     detector = load_detector(default_detector_path())
-    adapter = LatentDetection.load(adapter_path, default_detector_path()).model
+    adapter = DetectionRunner.load(adapter_path, default_detector_path()).model
     data = DetectionSet.load(ensure_synthetic("det", n, HELD_OUT_SEED), "det held-out")
     height, width = data.images.shape[-2:]
     arrays = [im.permute(1, 2, 0).numpy() for im in data.images]

@@ -19,26 +19,18 @@ from typing import Any, Protocol
 
 import torch
 
+from polc.cloud.latent_runners import ClassificationRunner, DetectionRunner
 from polc.shared.codec.runtime import Codec, DecodedFrame
-from polc.shared.codec.weights import default_teacher_path
 from polc.shared.errors import ConfigError
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import (
+    WEIGHTS_DIR,
+    default_detector_path,
+    default_teacher_path,
+)
+from polc.shared.results import ClassScore, Detection
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ClassScore:
-    label: str
-    score: float
-    class_index: int
-
-
-@dataclass
-class Detection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x_min, y_min, x_max, y_max (pixels)
-    class_index: int
 
 
 @dataclass
@@ -93,11 +85,8 @@ class PixelTeacherAnalyzer:
 
     @classmethod
     def from_file(cls, codec: Codec, path: Path, top_k: int = 5) -> PixelTeacherAnalyzer:
-        from polc.training.teacher import load_teacher
-
-        state = torch.load(path, map_location="cpu", weights_only=False)
         teacher = load_teacher(path, codec.device)
-        return cls(codec, teacher, list(state["classes"]), top_k)
+        return cls(codec, teacher, teacher.classes, top_k)
 
     @torch.no_grad()
     def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
@@ -126,7 +115,8 @@ class LatentAdapterAnalyzer:
 
     name = "adapter"
 
-    def __init__(self, runner, top_k: int = 5, detector=None, min_score: float = 0.3):
+    def __init__(self, runner: ClassificationRunner, top_k: int = 5,
+                 detector: DetectionRunner | None = None, min_score: float = 0.3):
         self.runner, self.top_k = runner, top_k
         self.detector, self.min_score = detector, min_score
 
@@ -134,24 +124,18 @@ class LatentAdapterAnalyzer:
     def from_files(cls, adapter: Path, teacher: Path, device: str, top_k: int = 5,
                    detector: tuple[Path, Path] | None = None) -> LatentAdapterAnalyzer:
         """``detector``: (detection adapter .pt, pixel detector .pt), or None: no boxes."""
-        from polc.cloud.adapters.inference import LatentClassification, LatentDetection
-
-        boxes = LatentDetection.load(*detector, device) if detector else None
-        return cls(LatentClassification.load(adapter, teacher, device), top_k, boxes)
+        boxes = DetectionRunner.load(*detector, device) if detector else None
+        return cls(ClassificationRunner.load(adapter, teacher, device), top_k, boxes)
 
     def analyze(self, frames: list[DecodedFrame]) -> list[AnalysisResult]:
         stamp = time.time_ns() // 1000
         latents = [f.y_hat for f in frames]
         ranked = self.runner(latents, k=self.top_k)
-        boxes: list[list] = [[] for _ in frames]
+        boxes: list[list[Detection]] = [[] for _ in frames]
         if self.detector is not None:
             sizes = [(f.container.geometry.width, f.container.geometry.height) for f in frames]
             boxes = self.detector(latents, sizes, self.min_score)
-        index = {c: i for i, c in enumerate(self.runner.classes)}
-        return [AnalysisResult(self.name, [ClassScore(c.label, c.score, index[c.label])
-                                           for c in scores],
-                               [Detection(d.label, d.score, d.box, d.class_index) for d in dets],
-                               stamp)
+        return [AnalysisResult(self.name, scores, dets, stamp)
                 for scores, dets in zip(ranked, boxes, strict=True)]
 
 
@@ -159,8 +143,6 @@ def _detection_files(detector_weights: Path | None,
                      detector_adapter_weights: Path | None) -> tuple[Path, Path] | None:
     """(detection adapter, pixel detector) if configured or bundled; configured but missing
     files raise ConfigError naming the field, absent bundled ones disable detection."""
-    from polc.shared.codec.weights import WEIGHTS_DIR, default_detector_path
-
     adapter = Path(detector_adapter_weights or WEIGHTS_DIR / "adapter_det.pt")
     detector = Path(detector_weights or default_detector_path())
     for key, given, p in (("detector_adapter_weights", detector_adapter_weights, adapter),
@@ -182,8 +164,6 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
     if kind == "none":
         return NullAnalyzer()
     if kind == "adapter":
-        from polc.shared.codec.weights import WEIGHTS_DIR
-
         adapter = Path(adapter_weights or WEIGHTS_DIR / "adapter_cls.pt")
         teacher = Path(teacher_weights or default_teacher_path())
         for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polc.shared.image_metrics import psnr
+from polc.shared.metrics.image import psnr
 
 log = logging.getLogger(__name__)
 BETAS = (1.0, 0.5, 0.0)
@@ -138,7 +138,7 @@ def run_streaming(args: argparse.Namespace) -> int:
     from polc.edge.config import EdgeConfig, EncoderSettings
     from polc.edge.node import EdgeNode
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import WEIGHTS_DIR
+    from polc.shared.models.weights_file import WEIGHTS_DIR
 
     t_start = time.perf_counter()
     if not getattr(args, "verbose", False):  # the per-frame lines tell the story

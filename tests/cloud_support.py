@@ -16,7 +16,8 @@ import torch
 from polc.cloud.config import CloudConfig, load_config
 from polc.cloud.server import ServerThread
 from polc.shared.data import CLASSES
-from polc.shared.vision.backbone import SmallResNet
+from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import save_teacher
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 TEACHER_WIDTHS = [8, 8, 16, 16]
@@ -24,12 +25,11 @@ TEACHER_WIDTHS = [8, 8, 16, 16]
 
 @pytest.fixture(scope="session")
 def teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-init teacher saved in training/teacher.py's format."""
+    """A random-init teacher file, as ``polc train teacher`` writes it."""
     torch.manual_seed(1)
     model = SmallResNet(len(CLASSES), tuple(TEACHER_WIDTHS)).eval()
     path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    torch.save({"state_dict": model.state_dict(), "widths": TEACHER_WIDTHS,
-                "classes": list(CLASSES), "held_out_top1": 0.0}, path)
+    save_teacher(path, model, list(CLASSES), held_out_top1=0.0)
     return path
 
 

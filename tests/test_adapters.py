@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from polc.cloud.adapters.classification import LatentClassifier
-from polc.cloud.adapters.inference import LatentClassification
-from polc.shared.vision.backbone import SmallResNet
+from polc.cloud.latent_runners import ClassificationRunner
+from polc.shared.models.adapters.classification import LatentClassifier
+from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import save_teacher
 
 
 def _teacher() -> SmallResNet:
@@ -56,7 +57,7 @@ def test_a_few_train_steps_reduce_the_loss():
 
 def test_batched_inference_handles_mixed_shapes_in_order():
     adapter = LatentClassifier(_teacher(), latent_channels=24, rank=8)
-    runner = LatentClassification(adapter, [f"c{i}" for i in range(9)])
+    runner = ClassificationRunner(adapter, [f"c{i}" for i in range(9)])
     latents = [torch.randn(1, 24, 8, 8), torch.randn(24, 4, 8), torch.randn(1, 24, 8, 8)]
     results = runner(latents, k=3)
     assert [len(r) for r in results] == [3, 3, 3]
@@ -70,8 +71,7 @@ def _save_teacher(tmp_path):
     """The teacher file as ``polc train teacher`` writes it."""
     teacher = _teacher()
     path = tmp_path / "teacher.pt"
-    torch.save({"state_dict": teacher.state_dict(), "widths": list(teacher.widths),
-                "classes": [f"c{i}" for i in range(9)]}, path)
+    save_teacher(path, teacher, [f"c{i}" for i in range(9)])
     return teacher, path
 
 
@@ -87,7 +87,7 @@ def test_adapter_file_round_trips_stem_blocks_and_unfrozen_stages(tmp_path):
             p.add_(0.05 * torch.randn_like(p))
     adapter.eval()
     save_cls_adapter(adapter, [f"c{i}" for i in range(9)], "fp", tmp_path / "a.pt")
-    loaded = LatentClassification.load(tmp_path / "a.pt", teacher_path).model
+    loaded = ClassificationRunner.load(tmp_path / "a.pt", teacher_path).model
     assert len(loaded.stem.latent_blocks) == 1 and len(loaded.stem.blocks) == 2
     assert loaded.train_stages == ("layer4",)
     assert loaded.trainable_parameters() == adapter.trainable_parameters()
@@ -100,16 +100,16 @@ def test_adapter_file_round_trips_stem_blocks_and_unfrozen_stages(tmp_path):
 
 
 def test_adapter_files_from_before_block_counts_still_load(tmp_path):
-    from polc.training.checkpoint import save_atomic
+    from polc.shared.models.weights_file import save_torch_file
 
     teacher, teacher_path = _save_teacher(tmp_path)
     adapter = LatentClassifier(teacher, latent_channels=24, rank=8).eval()
     old_stem = {k.replace("blocks.0.", "block."): v.half()
                 for k, v in adapter.stem.state_dict().items()}
-    save_atomic({"format": "polc-adapter-cls-1", "stem": old_stem, "classes": ["c"] * 9,
-                 "latent_channels": 24, "rank": 8, "codec_fingerprint": "fp"},
-                tmp_path / "old.pt")
-    loaded = LatentClassification.load(tmp_path / "old.pt", teacher_path).model
+    save_torch_file({"format": "polc-adapter-cls-1", "stem": old_stem, "classes": ["c"] * 9,
+                     "latent_channels": 24, "rank": 8, "codec_fingerprint": "fp"},
+                    tmp_path / "old.pt")
+    loaded = ClassificationRunner.load(tmp_path / "old.pt", teacher_path).model
     y = torch.randn(1, 24, 8, 8)
     torch.testing.assert_close(loaded(y), adapter(y), atol=2e-2, rtol=2e-2)
 

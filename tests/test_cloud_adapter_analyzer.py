@@ -8,9 +8,9 @@ import pytest
 
 from polc.cloud.analyzer import LatentAdapterAnalyzer, build_analyzer
 from polc.shared.codec.runtime import Codec
-from polc.shared.codec.weights import WEIGHTS_DIR, default_codec_path, default_teacher_path
 from polc.shared.data import CLASSES, render_cls_crop
 from polc.shared.errors import ConfigError
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_codec_path, default_teacher_path
 
 pytestmark = pytest.mark.skipif(
     not (WEIGHTS_DIR / "adapter_cls.pt").is_file() or not default_codec_path().is_file(),

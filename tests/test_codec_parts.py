@@ -11,9 +11,9 @@ from PIL import Image
 
 from polc.shared.cli import main
 from polc.shared.codec.config import load_codec_config
-from polc.shared.codec.gain import GainUnit
 from polc.shared.codec.wire import interpolate_gain
 from polc.shared.errors import ConfigError
+from polc.shared.models.codec.gain import GainUnit
 
 
 def test_gain_interpolation_hits_levels_and_is_log_linear():
@@ -84,10 +84,10 @@ def test_shipped_weights_keep_constant_buffers_exact(small_codec_file):
     """fp16 is for learned weights only: a 1e-9 likelihood bound must not round to 0
     (training continued from shipped weights would take log2(0) and go NaN)."""
     from polc.shared.codec.config import ArchitectureConfig
-    from polc.shared.codec.model import RDCCodec
+    from polc.shared.models.codec.model import RDCCodec
     from polc.training.codec import restore_constant_buffers
 
-    state = torch.load(small_codec_file, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(small_codec_file, map_location="cpu", weights_only=True)["state_dict"]
     bounds = {k: v for k, v in state.items() if k.endswith("likelihood_lower_bound.bound")}
     assert len(bounds) == 3
     for name, value in bounds.items():

@@ -11,12 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from polc.cloud.adapters.detection import LatentDetector, clip_to_frame, keep_visible
-from polc.cloud.adapters.inference import LatentDetection
+from polc.cloud.latent_runners import DetectionRunner
 from polc.shared.codec.runtime import image_to_array
-from polc.shared.codec.weights import WEIGHTS_DIR, default_codec_path, default_detector_path
-from polc.shared.vision.backbone import SmallResNet
-from polc.shared.vision.detector import PixelDetector, detector_state, load_detector
+from polc.shared.models.adapters.detection import LatentDetector, clip_to_frame, keep_visible
+from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.detector import PixelDetector
+from polc.shared.models.vision.detector_file import detector_state, load_detector
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_codec_path, default_detector_path
 from polc.training.adapter_det import pad_frames
 
 CLASSES = [f"c{i}" for i in range(3)]
@@ -91,7 +92,7 @@ def test_latent_detector_reproduces_the_pixel_stage_shapes_and_freezes_the_detec
 
 
 def test_anchor_placeholder_is_zero_copy():
-    from polc.shared.vision.detector import placeholder_images
+    from polc.shared.models.vision.detector import placeholder_images
 
     images = placeholder_images(4, (320, 512), torch.zeros(1))
     assert images.tensors.shape == (4, 3, 320, 512) and images.tensors.stride() == (0, 0, 0, 0)
@@ -112,7 +113,7 @@ def test_padding_matches_the_encoder_and_boxes_map_back_to_the_original_frame():
 
 
 def test_batched_latent_detection_clips_to_each_original_size():
-    runner = LatentDetection(LatentDetector(_detector(), 24, 8), CLASSES)
+    runner = DetectionRunner(LatentDetector(_detector(), 24, 8), CLASSES)
     runner.model.fcos.score_thresh = 0.0  # untrained: keep every candidate
     latents = [torch.randn(1, 24, 2, 2), torch.randn(24, 3, 4), torch.randn(1, 24, 2, 2)]
     sizes = [(20, 30), (60, 48), (32, 32)]
@@ -148,7 +149,7 @@ def test_a_few_steps_reduce_the_latent_detector_loss():
 
 
 def test_stem_feeding_layer1_runs_the_frozen_pixel_layer1_and_round_trips(tmp_path):
-    from polc.cloud.adapters.adapter_file import AdapterFile
+    from polc.shared.models.adapters.adapter_file import AdapterFile
     from polc.training.adapter_det import save_det_adapter
 
     pixel = _detector().eval()
@@ -163,7 +164,7 @@ def test_stem_feeding_layer1_runs_the_frozen_pixel_layer1_and_round_trips(tmp_pa
     assert "layer1.0.bn1" in adapter.train_stages
     save_det_adapter(adapter, CLASSES, "fp", tmp_path / "a.pt")
     assert AdapterFile.read(tmp_path / "a.pt").first_stage == "layer1"
-    back = LatentDetection.load(tmp_path / "a.pt", _saved_detector(pixel, tmp_path)).model
+    back = DetectionRunner.load(tmp_path / "a.pt", _saved_detector(pixel, tmp_path)).model
     assert back.first_stage == "layer1"
     with torch.no_grad():
         torch.testing.assert_close(back.stages(y)[2], adapter.stages(y)[2], atol=0.05, rtol=0.05)
@@ -201,7 +202,7 @@ def sample():
 
 @pytest.mark.skipif(not default_detector_path().is_file(), reason="no shipped detector.pt")
 def test_shipped_pixel_detector_beats_chance(sample):
-    from polc.shared.vision.coco_eval import coco_map
+    from polc.shared.metrics.coco import coco_map
     from polc.training.detector import detect_all
 
     result = coco_map(sample.coco, detect_all(load_detector(default_detector_path()), sample))
@@ -213,10 +214,10 @@ def test_shipped_pixel_detector_beats_chance(sample):
                     or not default_codec_path().is_file(), reason="no shipped adapter_det.pt")
 def test_shipped_detection_adapter_beats_chance_on_the_wire(sample):
     from polc.shared.codec.runtime import Codec
-    from polc.shared.vision.coco_eval import coco_map
+    from polc.shared.metrics.coco import coco_map
 
     codec = Codec.load()
-    runner = LatentDetection.load(WEIGHTS_DIR / "adapter_det.pt", default_detector_path())
+    runner = DetectionRunner.load(WEIGHTS_DIR / "adapter_det.pt", default_detector_path())
     frames = [codec.decode(codec.encode(im.permute(1, 2, 0).numpy(), 0.5))
               for im in sample.images]
     found = runner([f.y_hat for f in frames], [(512, 288)] * len(frames), min_score=0.05)

@@ -15,15 +15,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from polc.cloud.adapters.adapter_file import AdapterFile
-from polc.cloud.adapters.classification import LatentClassifier
-from polc.shared.codec.model import RDCCodec
+from polc.shared.models.adapters.adapter_file import AdapterFile, save_adapter_file
+from polc.shared.models.adapters.classification import LatentClassifier
+from polc.shared.models.codec.model import RDCCodec
 from polc.training.adapter_config import AdapterTrainConfig
-from polc.training.checkpoint import (
-    restore_training_state,
-    save_atomic,
-    save_training_state,
-)
+from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.schedule import lr_at, optimizer_step
 
 log = logging.getLogger(__name__)
@@ -179,22 +175,6 @@ def _deepen_blocks(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tens
     return out
 
 
-def save_adapter_file(adapter: torch.nn.Module, fmt: str, classes: list[str],
-                      fingerprint: str, path: Path) -> None:
-    """Write an adapter file: the trained stem (fp16), its sizes, the backbone modules that
-    were unfrozen (their weights; the rest comes from the shipped pixel model), class names
-    and the codec it was trained on (what ``cloud.adapters.inference`` loads back)."""
-    def half(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v.half() if v.is_floating_point() else v
-                for k, v in module.state_dict().items()}
-
-    stages = {name: half(adapter.get_submodule(name)) for name in adapter.train_stages}
-    save_atomic({"format": fmt, "stem": half(adapter.stem), "stages": stages,
-                 "classes": list(classes), **adapter.stem.architecture,
-                 "first_stage": adapter.first_stage,
-                 "codec_fingerprint": fingerprint}, path)
-
-
 def save_cls_adapter(adapter: LatentClassifier, classes: list[str], fingerprint: str,
                      path: Path) -> None:
-    save_adapter_file(adapter, "polc-adapter-cls-1", classes, fingerprint, path)
+    save_adapter_file(path, "adapter_cls", adapter, classes, fingerprint)

@@ -27,7 +27,7 @@ TRAINABLE_STAGES: dict[str, tuple[str, ...]] = {
 
 
 class StemConfig(StrictModel):
-    """The latent stem (``cloud/adapters/stem.py``)."""
+    """The latent stem (``shared/models/adapters/stem.py``)."""
 
     rank: int = Field(32, ge=1, le=1024, description="width of the low-rank 1×1 pair")
     latent_blocks: int = Field(0, ge=0, le=8, description="ConvNeXt blocks at 1/16 resolution")

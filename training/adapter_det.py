@@ -22,23 +22,20 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from polc.cloud.adapters.detection import LATENT_STRIDE, LatentDetector, keep_visible
 from polc.shared.codec.container import PAD
-from polc.shared.codec.model import RDCCodec
-from polc.shared.vision.coco_eval import coco_map
-from polc.shared.vision.detector import PixelDetector
+from polc.shared.metrics.coco import coco_map
+from polc.shared.models.adapters.adapter_file import save_adapter_file
+from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector, keep_visible
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.vision.detector import PixelDetector
+from polc.shared.models.weights_file import save_torch_file
 from polc.training.adapter import (
     distillation,
     latents_at,
-    save_adapter_file,
     start_adapter_training,
 )
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
-from polc.training.checkpoint import (
-    load_if_exists,
-    save_atomic,
-    save_training_state,
-)
+from polc.training.checkpoint import load_if_exists, save_training_state
 from polc.training.detection_data import DetectionSet, crop_targets
 from polc.training.schedule import lr_at, optimizer_step
 
@@ -68,7 +65,7 @@ def cached_latents(model: RDCCodec, images: torch.Tensor, path: Path, fingerprin
     if state and state["fingerprint"] == fingerprint and len(state["y"]) == len(images):
         return state["y"]
     y = analyse_frames(model, images, desc="g_a over training frames (cached)")
-    save_atomic({"fingerprint": fingerprint, "y": y}, path)
+    save_torch_file({"fingerprint": fingerprint, "y": y}, path)
     return y
 
 
@@ -163,4 +160,4 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
 def save_det_adapter(adapter: LatentDetector, classes: list[str], fingerprint: str,
                      path: Path) -> None:
     """The stem and any unfrozen modules; the rest is the shipped pixel detector's."""
-    save_adapter_file(adapter, "polc-adapter-det-1", classes, fingerprint, path)
+    save_adapter_file(path, "adapter_det", adapter, classes, fingerprint)

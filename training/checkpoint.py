@@ -1,35 +1,28 @@
-"""Resumable checkpoints: written atomically (temp file + rename) so a kill never corrupts one."""
+"""Resumable checkpoints: written atomically (temp file + rename) so a kill never corrupts
+one, read back with ``weights_only=True`` (model and optimizer state dicts are tensors and
+plain containers) like every weights file."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from polc.shared.durable import atomic_write
 from polc.shared.errors import ConfigError
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write(path, buf.getvalue())
+from polc.shared.models.weights_file import load_torch_file, save_torch_file
 
 
 def load_if_exists(path: Path) -> dict | None:
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return load_torch_file(path)
 
 
 def save_training_state(path: Path, model: torch.nn.Module, step: int,
                         **optimizers: torch.optim.Optimizer) -> None:
     """Checkpoint {"model", "step", <name>: optimizer state} for :func:`restore_training_state`."""
-    save_atomic({"model": model.state_dict(), "step": step,
-                 **{name: opt.state_dict() for name, opt in optimizers.items()}}, path)
+    save_torch_file({"model": model.state_dict(), "step": step,
+                     **{name: opt.state_dict() for name, opt in optimizers.items()}}, path)
 
 
 def restore_training_state(path: Path, model: torch.nn.Module,

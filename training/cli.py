@@ -40,11 +40,11 @@ def _run_codec(args: argparse.Namespace) -> int:
 
 
 def _run_detector(args: argparse.Namespace) -> int:
-    from polc.shared.codec.weights import default_teacher_path
     from polc.shared.data import ensure_synthetic
+    from polc.shared.models.vision.teacher_file import load_teacher
+    from polc.shared.models.weights_file import default_teacher_path
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED, save_detector, train_detector
-    from polc.training.teacher import load_teacher
 
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
     train = DetectionSet.load(ensure_synthetic("det", args.images, TRAIN_SEED), "train")
@@ -61,9 +61,9 @@ def _run_detector(args: argparse.Namespace) -> int:
 
 def _run_det_adapter(args: argparse.Namespace, config) -> int:
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import default_detector_path
     from polc.shared.data import ensure_synthetic
-    from polc.shared.vision.detector import load_detector
+    from polc.shared.models.vision.detector_file import load_detector
+    from polc.shared.models.weights_file import default_detector_path
     from polc.training.adapter_det import save_det_adapter, train_det_adapter
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED
@@ -84,11 +84,12 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
 
 def _run_adapter(args: argparse.Namespace) -> int:
     from polc.shared.codec.runtime import Codec
-    from polc.shared.codec.weights import default_teacher_path
     from polc.shared.data import CLASSES, ensure_synthetic
+    from polc.shared.models.vision.teacher_file import load_teacher
+    from polc.shared.models.weights_file import default_teacher_path
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
     from polc.training.adapter_config import load_adapter_config
-    from polc.training.teacher import load_labelled_folder, load_teacher
+    from polc.training.teacher import load_labelled_folder
 
     config = load_adapter_config(args.config, args.task, {
         "steps": args.steps, "images": args.images, "eval_every": args.eval_every})

@@ -19,16 +19,13 @@ import yaml
 from tqdm import tqdm
 
 from polc.shared.codec.config import CodecConfig, StageConfig
-from polc.shared.codec.model import RDCCodec
-from polc.shared.vision.backbone import SmallResNet
-from polc.training.checkpoint import (
-    restore_training_state,
-    save_atomic,
-    save_training_state,
-)
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import save_torch_file
+from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
 from polc.training.schedule import lr_at
-from polc.training.teacher import load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +226,6 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
             restore_training_state(stage1_ckpt, model)  # stage I ran in an earlier process
         _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
     final = run_dir / "codec_float.pt"
-    save_atomic({"model": model.cpu().state_dict(), "config": cfg.model_dump(mode="json"),
-                 "train_seconds": time.time() - t0}, final)
+    save_torch_file({"model": model.cpu().state_dict(), "config": cfg.model_dump(mode="json"),
+                     "train_seconds": time.time() - t0}, final)
     return final

@@ -18,9 +18,10 @@ import torch
 from tqdm import tqdm
 
 from polc.shared.data import CLASSES
-from polc.shared.vision.coco_eval import coco_map
-from polc.shared.vision.detector import PixelDetector, detector_state
-from polc.training.checkpoint import restore_training_state, save_atomic, save_training_state
+from polc.shared.metrics.coco import coco_map
+from polc.shared.models.vision import detector_file
+from polc.shared.models.vision.detector import PixelDetector
+from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.detection_data import CropBatches, DetectionSet
 from polc.training.schedule import lr_at, optimizer_step
 
@@ -86,7 +87,7 @@ def train_detector(teacher, train: DetectionSet, held_out: DetectionSet, run_dir
 
 def save_detector(detector: PixelDetector, held_out: DetectionSet, path: Path) -> dict:
     metrics = evaluate_detector(detector, held_out)
-    save_atomic(detector_state(detector, list(CLASSES), held_out_map50=metrics["map50"],
-                               held_out_map=metrics["map"]), path)
+    detector_file.save_detector(path, detector, list(CLASSES),
+                                held_out_map50=metrics["map50"], held_out_map=metrics["map"])
     log.info("detector saved to %s (held-out mAP@0.5 %.3f)", path, metrics["map50"])
     return metrics

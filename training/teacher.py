@@ -1,7 +1,9 @@
-"""Stage 0: the pixel-domain teacher (a small torchvision-style ResNet) trained from scratch.
+"""Stage 0: training the pixel-domain teacher (a small torchvision-style ResNet) from scratch.
 
 It is the frozen network of the codec's cognition-oriented loss, and the pixel model and
-distillation teacher of the compressed-domain adapters.
+distillation teacher of the compressed-domain adapters. The model is
+``polc.shared.models.vision.backbone.SmallResNet``; its file is read by
+``polc.shared.models.vision.teacher_file.load_teacher``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from polc.shared.codec.config import CodecConfig
 from polc.shared.data import CLASSES
 from polc.shared.data.loaders import ImageFolderDataset
 from polc.shared.errors import DatasetError
-from polc.shared.vision.backbone import SmallResNet
-from polc.training.checkpoint import restore_training_state, save_atomic, save_training_state
+from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import save_teacher
+from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.datasets import load_image_tensor
 from polc.training.schedule import lr_at
 
@@ -100,15 +103,8 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
     model = model.cpu().eval()
     acc = evaluate(model, test_x, test_y)
     out = run_dir / "teacher.pt"
-    save_atomic({"state_dict": model.state_dict(), "widths": list(tc.widths),
-                 "classes": list(CLASSES), "held_out_top1": acc,
-                 "train_seconds": time.time() - t0}, out)
+    save_teacher(out, model, list(CLASSES), held_out_top1=acc,
+                 train_seconds=time.time() - t0)
     log.info("teacher saved to %s (held-out top-1 %.3f)", out, acc)
     return out
 
-
-def load_teacher(path: Path, device: str = "cpu") -> SmallResNet:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = SmallResNet(len(state["classes"]), tuple(state["widths"]))
-    model.load_state_dict({k: v.float() for k, v in state["state_dict"].items()})
-    return model.to(device).eval()

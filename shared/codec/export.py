@@ -7,14 +7,19 @@ import logging
 import shutil
 from pathlib import Path
 
-import torch
-
 from polc.shared.codec.config import CodecConfig
 from polc.shared.codec.integer_hyper import export_layers, scale_thresholds
-from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.tables import bottleneck_tables, gaussian_tables
-from polc.shared.codec.weights import FORMAT, WEIGHTS_DIR, to_tensors
+from polc.shared.codec.weights import to_tensors
 from polc.shared.codec.wire import fingerprint_of
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.weights_file import (
+    WEIGHTS_DIR,
+    load_torch_file,
+    load_weights,
+    save_weights,
+    tagged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +46,30 @@ def export_codec(model: RDCCodec, meta: dict) -> dict:
         "tables_s": bottleneck_tables(model.entropy_s).to_state(),
         "channels": [model.arch.M, model.arch.N, model.arch.aux_channels],
     }
-    return {"format": FORMAT, "arch": model.arch.model_dump(), "state_dict": half,
-            "wire": to_tensors(wire), "meta": meta}
+    return tagged("codec", {"arch": model.arch.model_dump(), "state_dict": half,
+                            "wire": to_tensors(wire), "meta": meta})
 
 
 def ship_run(run_dir: Path, out_dir: Path | None = None) -> Path:
     out_dir = out_dir or WEIGHTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw = torch.load(run_dir / "codec_float.pt", map_location="cpu", weights_only=False)
+    raw = load_torch_file(run_dir / "codec_float.pt")
     cfg = CodecConfig.model_validate(raw["config"])
     model = RDCCodec(cfg.arch)
     model.load_state_dict(raw["model"])
     meta = {"config_name": cfg.name, "train_seconds": float(raw.get("train_seconds", 0)),
             "stage1_steps": cfg.stage1.steps, "stage2_steps": cfg.stage2.steps}
     shipped = export_codec(model, meta)
-    torch.save(shipped, out_dir / "codec.pt")
+    save_weights(out_dir / "codec.pt", "codec", shipped)
     (out_dir / "codec.json").write_text(json.dumps(
         {"fingerprint": shipped["wire"]["fingerprint"].numpy().tobytes().hex(),
          "config": raw["config"], "meta": meta}, indent=2))
     teacher = run_dir / "teacher.pt"
     if teacher.is_file():
-        t = torch.load(teacher, map_location="cpu", weights_only=False)
+        t = load_weights(teacher, "teacher")
         t["state_dict"] = {k: (v.half() if v.is_floating_point() else v)
                            for k, v in t["state_dict"].items()}
-        torch.save(t, out_dir / "teacher.pt")
+        save_weights(out_dir / "teacher.pt", "teacher", t)
     for name in ("adapter_cls.pt", "detector.pt", "adapter_det.pt"):  # already fp16
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, out_dir / name)

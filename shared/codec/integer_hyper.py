@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from polc.shared.codec.transforms import HyperSynthesis
+from polc.shared.models.codec.transforms import HyperSynthesis
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from compressai.layers import GDN
 from torch import nn
 
-from polc.shared.codec.model import RDCCodec
+from polc.shared.models.codec.model import RDCCodec
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from polc.shared.codec.container import FrameContainer, FrameGeometry
-from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.weights import build_model, read_codec_file
 from polc.shared.codec.wire import DecodedLatent, WireModel
 from polc.shared.errors import BitstreamError
+from polc.shared.models.codec.model import RDCCodec
 
 
 class EncoderTransforms(Protocol):

@@ -1,6 +1,6 @@
-"""Shipped weights: loading the bundled default codec/teacher and building runtime objects.
+"""The codec weights file -> the codec module + its wire model (tables, integer h_s).
 
-File format (torch.save of plain tensors/containers, loadable with ``weights_only=True``):
+File format (``polc.shared.models.weights_file``, kind ``codec``):
     {"format": "polc-codec-1", "arch": {...}, "state_dict": {fp16 tensors},
      "wire": {fingerprint, log_gain_y, log_gain_s, integer_hs, thresholds, tables_*},
      "meta": {...}}
@@ -8,31 +8,16 @@ File format (torch.save of plain tensors/containers, loadable with ``weights_onl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from polc.shared.codec.config import ArchitectureConfig
-from polc.shared.codec.model import RDCCodec
 from polc.shared.codec.wire import WireModel
 from polc.shared.errors import ModelError
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-FORMAT = "polc-codec-1"
-
-
-def default_codec_path() -> Path:
-    return Path(os.environ.get("POLC_CODEC_WEIGHTS", WEIGHTS_DIR / "codec.pt"))
-
-
-def default_teacher_path() -> Path:
-    return Path(os.environ.get("POLC_TEACHER_WEIGHTS", WEIGHTS_DIR / "teacher.pt"))
-
-
-def default_detector_path() -> Path:
-    return Path(os.environ.get("POLC_DETECTOR_WEIGHTS", WEIGHTS_DIR / "detector.pt"))
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.weights_file import default_codec_path, load_weights
 
 
 def _to_numpy(obj):
@@ -66,13 +51,7 @@ def read_codec_file(path: Path | None = None) -> dict:
     if not path.is_file():
         raise ModelError(f"codec weights not found: {path} (train with `polc train codec` "
                          "and `polc train ship`, or set POLC_CODEC_WEIGHTS)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable polc weights file ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a {FORMAT} weights file")
-    return state
+    return load_weights(path, "codec")
 
 
 def build_model(state: dict, device: str = "cpu") -> tuple[RDCCodec, WireModel]:

@@ -35,6 +35,7 @@ class SmallResNet(nn.Module):
                  blocks: tuple[int, int, int, int] = (1, 1, 1, 1)):
         super().__init__()
         self.widths = tuple(widths)
+        self.classes: list[str] = []  # class names, set when loaded from a teacher file
         w = widths
         self.conv1 = nn.Conv2d(3, w[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(w[0])

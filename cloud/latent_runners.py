@@ -1,5 +1,6 @@
-"""The inference API the cloud calls: a batch of decoded ŷ (mixed sizes and α) -> results
-(top-k classes with :class:`LatentClassification`, boxes with :class:`LatentDetection`).
+"""Serving runners of the latent adapters: a batch of decoded ŷ (mixed sizes and α) ->
+results (top-k classes with :class:`ClassificationRunner`, boxes with
+:class:`DetectionRunner`). The models and their files are ``polc.shared.models.adapters``.
 
 Frames are grouped by latent shape and each group runs as one batched forward pass (no
 per-frame Python work on the model path); works on CPU and CUDA alike.
@@ -9,29 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import torch
 
-from polc.cloud.adapters.adapter_file import AdapterFile
-from polc.cloud.adapters.classification import LatentClassifier
-from polc.cloud.adapters.detection import LatentDetector, keep_visible
-
-
-@dataclass(frozen=True)
-class ClassScore:
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class BoxDetection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x_min, y_min, x_max, y_max (original pixels)
-    class_index: int
+from polc.shared.models.adapters.adapter_file import AdapterFile
+from polc.shared.models.adapters.classification import LatentClassifier
+from polc.shared.models.adapters.detection import LatentDetector, keep_visible
+from polc.shared.models.vision.detector_file import load_detector
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import WeightsKind
+from polc.shared.results import ClassScore, Detection
 
 
 def group_by_shape(latents: list[torch.Tensor]) -> dict[tuple[int, ...], list[int]]:
@@ -56,12 +46,12 @@ class _LatentRunner:
             yield idx, batch.to(self.device)
 
     @classmethod
-    def _from_file(cls, adapter_path: Path, build: Callable[..., torch.nn.Module],
-                   device: str):
+    def _from_file(cls, adapter_path: Path, kind: WeightsKind,
+                   build: Callable[..., torch.nn.Module], device: str):
         """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b,
         first_stage=s)`` + the stem and unfrozen modules stored in an adapter file;
         ``codec_fingerprint`` says which codec's latents it was trained on."""
-        stored = AdapterFile.read(adapter_path)
+        stored = AdapterFile.read(adapter_path, kind)
         arch = stored.architecture
         model = build(arch["latent_channels"], arch["rank"], tuple(stored.stages),
                       latent_blocks=arch["latent_blocks"], blocks=arch["blocks"],
@@ -72,16 +62,16 @@ class _LatentRunner:
         return runner
 
 
-class LatentClassification(_LatentRunner):
+class ClassificationRunner(_LatentRunner):
+    """ŷ -> top-k classes with their scores, best first."""
+
     model: LatentClassifier
 
     @classmethod
     def load(cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
-             ) -> LatentClassification:
-        from polc.training.teacher import load_teacher
-
-        return cls._from_file(adapter_path, partial(LatentClassifier,
-                                                    load_teacher(teacher_path)), device)
+             ) -> ClassificationRunner:
+        return cls._from_file(adapter_path, "adapter_cls",
+                              partial(LatentClassifier, load_teacher(teacher_path)), device)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -91,32 +81,30 @@ class LatentClassification(_LatentRunner):
             probs = torch.softmax(self.model(batch), dim=1)
             scores, labels = probs.topk(k, dim=1)
             for row, i in enumerate(idx):
-                out[i] = [ClassScore(self.classes[c], float(s))
+                out[i] = [ClassScore(self.classes[c], float(s), c)
                           for c, s in zip(labels[row].tolist(), scores[row].tolist(),
                                           strict=True)]
         return out
 
 
-class LatentDetection(_LatentRunner):
+class DetectionRunner(_LatentRunner):
     """ŷ -> boxes / classes / scores, boxes in original-image pixels (padding undone)."""
 
     model: LatentDetector
 
     @classmethod
     def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu"
-             ) -> LatentDetection:
-        from polc.shared.vision.detector import load_detector
-
-        return cls._from_file(adapter_path, partial(LatentDetector,
-                                                    load_detector(detector_path)), device)
+             ) -> DetectionRunner:
+        return cls._from_file(adapter_path, "adapter_det",
+                              partial(LatentDetector, load_detector(detector_path)), device)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor],
                  sizes: list[tuple[int, int]] | None = None,
-                 min_score: float = 0.3) -> list[list[BoxDetection]]:
+                 min_score: float = 0.3) -> list[list[Detection]]:
         """Detections per frame, best first. ``sizes``: original (width, height) per frame
         (default: the padded size 16·w × 16·h, i.e. no clipping beyond the frame)."""
-        out: list[list[BoxDetection]] = [[] for _ in latents]
+        out: list[list[Detection]] = [[] for _ in latents]
         for idx, batch in self._batches(latents):
             dets = self.model(batch)
             for det, i in zip(dets, idx, strict=True):
@@ -126,6 +114,6 @@ class LatentDetection(_LatentRunner):
                 keep = det["scores"] >= min_score
                 rows = zip(det["boxes"][keep].cpu().tolist(), det["scores"][keep].tolist(),
                            det["labels"][keep].tolist(), strict=True)
-                out[i] = [BoxDetection(self.classes[c], float(s), tuple(b), int(c))
+                out[i] = [Detection(self.classes[c], float(s), tuple(b), int(c))
                           for b, s, c in rows]
         return out

@@ -6,7 +6,7 @@
     r = R(ŷ₂, f₁, f₂, f₃);   x̄(β) = x̂₁ + (1 − β)·r
 
 Training uses CompressAI's entropy models (additive noise for the rates, straight-through
-rounding for the synthesis). The wire path (``polc.shared.codec.coder``) codes the same
+rounding for the synthesis). The wire path (``polc.shared.codec.runtime``) codes the same
 symbols with tables exported from these models and an integer twin of h_s.
 """
 
@@ -17,9 +17,9 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from torch import nn
 
 from polc.shared.codec.config import ArchitectureConfig
-from polc.shared.codec.enhancement import ResidualSynthesis, ScalableTransform
-from polc.shared.codec.gain import GainUnit, as_map, default_log_gains
-from polc.shared.codec.transforms import (
+from polc.shared.models.codec.enhancement import ResidualSynthesis, ScalableTransform
+from polc.shared.models.codec.gain import GainUnit, as_map, default_log_gains
+from polc.shared.models.codec.transforms import (
     AnalysisTransform,
     HyperAnalysis,
     HyperSynthesis,

@@ -12,8 +12,8 @@ import copy
 
 import torch
 
-from polc.cloud.adapters.stem import LatentStem, StemFedBackbone, freeze_except
-from polc.shared.vision.backbone import SmallResNet
+from polc.shared.models.adapters.stem import LatentStem, StemFedBackbone, freeze_except
+from polc.shared.models.vision.backbone import SmallResNet
 
 
 class LatentClassifier(StemFedBackbone):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from polc.shared.codec.transforms import deconv
+from polc.shared.models.codec.transforms import deconv
 
 
 class ScalableTransform(nn.Module):

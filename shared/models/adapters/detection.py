@@ -17,8 +17,8 @@ import copy
 
 from torch import Tensor
 
-from polc.cloud.adapters.stem import LatentStem, StemFedBackbone, freeze_except
-from polc.shared.vision.detector import PixelDetector
+from polc.shared.models.adapters.stem import LatentStem, StemFedBackbone, freeze_except
+from polc.shared.models.vision.detector import PixelDetector
 
 LATENT_STRIDE = 16
 

@@ -28,14 +28,13 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
-import torch
 from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.fcos import FCOS, FCOSHead
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import FeaturePyramidNetwork
 
-from polc.shared.vision.backbone import SmallResNet
+from polc.shared.models.vision.backbone import SmallResNet
 
 LEVEL_STRIDES = (8, 16, 32)  # P3, P4, P5
 
@@ -103,6 +102,7 @@ class PixelDetector(nn.Module):
         self.fcos = StageFCOS(list(backbone.widths[1:]), num_classes, channels, head_convs)
         self.config = {"widths": list(backbone.widths), "num_classes": num_classes,
                        "channels": channels, "head_convs": head_convs}
+        self.classes: list[str] = []  # class names, set when loaded from a detector file
 
     @classmethod
     def from_teacher(cls, teacher: SmallResNet, num_classes: int, **kwargs) -> PixelDetector:
@@ -116,22 +116,3 @@ class PixelDetector(nn.Module):
     def forward(self, images: Tensor, targets: list[dict[str, Tensor]] | None = None
                 ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         return self.fcos(self.stages(images), tuple(images.shape[-2:]), targets)
-
-
-def detector_state(detector: PixelDetector, classes: list[str], **extra) -> dict:
-    """What ``detector.pt`` holds: fp16 weights (BN statistics too), config, classes."""
-    state = {k: (v.half() if v.is_floating_point() else v)
-             for k, v in detector.state_dict().items()}
-    return {"format": "polc-detector-1", "state_dict": state, "classes": list(classes),
-            **detector.config, **extra}
-
-
-def load_detector(path, device: str = "cpu") -> PixelDetector:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    body = SmallResNet(int(state["num_classes"]), tuple(state["widths"]))
-    detector = PixelDetector(body, int(state["num_classes"]), int(state["channels"]),
-                             int(state["head_convs"]))
-    detector.load_state_dict({k: v.float() if v.is_floating_point() else v
-                              for k, v in state["state_dict"].items()})
-    detector.classes = list(state["classes"])
-    return detector.to(device).eval()

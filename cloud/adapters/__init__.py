@@ -1,1 +1,0 @@
-"""POLC compressed-domain adapters: machine tasks straight from the decoded latent ŷ."""

@@ -1,0 +1,1 @@
+"""polc.shared.metrics: evaluation metrics (image quality, COCO box mAP)."""

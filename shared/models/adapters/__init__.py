@@ -1,0 +1,1 @@
+"""polc.shared.models.adapters: compressed-domain adapters, machine tasks straight from ŷ."""

@@ -1,0 +1,1 @@
+"""polc.shared.models.vision: pixel-domain models (teacher backbone, FCOS pixel detector)."""

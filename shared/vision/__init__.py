@@ -1,1 +1,0 @@
-"""polc.shared.vision: pixel-domain backbones (teacher / pixel model)."""
