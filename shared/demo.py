@@ -131,14 +131,13 @@ def run(args: argparse.Namespace) -> int:
 def run_streaming(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from polc.cloud.analyzer import default_teacher_path
     from polc.cloud.config import load_config as load_cloud_config
     from polc.cloud.server import ServerThread
     from polc.edge.backends import EncoderBackend, build_encoder
     from polc.edge.config import EdgeConfig, EncoderSettings
     from polc.edge.node import EdgeNode
     from polc.shared.codec.runtime import Codec
-    from polc.shared.models.weights_file import WEIGHTS_DIR
+    from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
 
     t_start = time.perf_counter()
     if not getattr(args, "verbose", False):  # the per-frame lines tell the story

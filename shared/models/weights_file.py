@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,11 +83,10 @@ def load_torch_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        raise ModelError(
-            f"{path}: refused, the file holds non-tensor pickled objects (polc loads weight "
-            f"files with weights_only=True only; {reason[-1][:160] if reason else exc})"
-        ) from None
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise ModelError(f"{path}: refused, the file holds non-tensor pickled objects{what}; "
+                         "polc reads weights files with weights_only=True only") from None
     except FileNotFoundError:
         raise ModelError(f"{path}: no such weights file") from None
     except Exception as exc:
