@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -57,7 +58,7 @@ class EdgeMetrics:
         self.connected = Gauge("polc_edge_uplink_connected",
                                "1 while the ingest stream is open", registry=r)
         self._window: deque[tuple[float, int]] = deque()
-        self._server = None
+        self._server: WSGIServer | None = None
 
     def observe_sent(self, nbytes: int, now: float | None = None) -> None:
         """Count a sent frame and update the sliding-window bitrate."""

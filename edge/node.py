@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 
 from polc.edge.backends import EncoderBackend, build_encoder
 from polc.edge.config import EdgeConfig
@@ -31,7 +32,7 @@ from polc.edge.uplink import AckInfo, Uplink
 from polc.shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
-VERSION = "polc-edge/0.1"
+VERSION = f"polc-edge/{version('polc')}"  # Hello.edge_version
 MAX_CONSECUTIVE_FAILURES = 10  # encode errors in a row that stop the node
 
 

@@ -41,6 +41,8 @@ FATAL_CODES = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIE
                grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT,
                grpc.StatusCode.UNIMPLEMENTED}
 INTERNAL = 13  # FrameError.code: server-side failure, the frame may be resent later
+# What call.read() returns at the end of the stream (grpc-stubs 1.53 do not declare it).
+STREAM_END = grpc.aio.EOF  # type: ignore[attr-defined]
 
 
 class UplinkFatalError(PolcError):
@@ -150,6 +152,7 @@ class Uplink:
 
     def _channel(self) -> grpc.aio.Channel:
         s = self.settings
+        options: list[tuple[str, str | int]]
         options = [("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
                    ("grpc.keepalive_timeout_ms", 10_000),
                    ("grpc.max_receive_message_length", 64 << 20),
@@ -218,7 +221,7 @@ class Uplink:
                                    self.settings.connect_timeout_seconds)
             first = await asyncio.wait_for(call.read(),
                                            self.settings.connect_timeout_seconds)
-            if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello_ack":
+            if first is STREAM_END or first.WhichOneof("kind") != "hello_ack":
                 await self._raise_status(call, "stream closed before the HelloAck")
             hello_ack = first.hello_ack
             window = max(1, min(hello_ack.window or 1, self.settings.max_window))
@@ -308,7 +311,7 @@ class Uplink:
         if code == grpc.StatusCode.OK:
             raise ConnectionError(what)
         raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                   details=details)
+                                   details=details, debug_error_string=None)
 
     def _frame_msg(self, ingest_pb2, frame: SpooledFrame):
         msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq,
@@ -322,7 +325,7 @@ class Uplink:
         ingest_pb2, _ = _pb()
         while True:
             resp = await call.read()
-            if resp is grpc.aio.EOF:
+            if resp is STREAM_END:
                 return
             kind = resp.WhichOneof("kind")
             if kind == "ack":

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import version
 
 # (command, help, module that defines ``register(parser)``)
 COMMAND_GROUPS: list[tuple[str, str, str]] = [
@@ -38,6 +39,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     groups it does not use. ``None``: every group."""
     parser = argparse.ArgumentParser(prog="polc", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('polc')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, module_name in COMMAND_GROUPS:
         group = sub.add_parser(name, help=help_text, description=help_text)

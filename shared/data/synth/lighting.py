@@ -64,14 +64,14 @@ def sample_look(rng: np.random.Generator, mode: str | None = None) -> Look:
     if mode == "fog":
         g = float(u(0.72, 0.86))
         fog = (g, g, g * float(u(1.0, 1.05)))
-        sky = tuple(int(255 * c) for c in fog)
-        return Look(mode, sky, sky, float(u(0.8, 1.0)), (1.0, 1.0, 1.0), 1.0,  # type: ignore
+        sky = (int(255 * fog[0]), int(255 * fog[1]), int(255 * fog[2]))
+        return Look(mode, sky, sky, float(u(0.8, 1.0)), (1.0, 1.0, 1.0), 1.0,
                     fog, float(u(0.02, 0.06)), 0.4, float(u(0.05, 0.15)), float(u(2.0, 5.0)),
                     0.1)
     raise ValueError(f"unknown look mode {mode!r}")
 
 
-def light_pools(shape: tuple[int, int], lamps: list[tuple[float, float, float]]) -> np.ndarray:
+def light_pools(shape: tuple[int, ...], lamps: list[tuple[float, float, float]]) -> np.ndarray:
     """Illumination (H, W) added at night around street lamps ``(column, ground_row, px/m)``."""
     h, w = shape
     out = np.zeros((h, w), np.float32)

@@ -47,17 +47,20 @@ def pick_weighted(rng: np.random.Generator, table: list[tuple[Colour, float]]) -
 def jitter(rng: np.random.Generator, colour: Colour, amount: float = 12.0) -> Colour:
     """Add a small random offset to each channel."""
     c = np.asarray(colour, dtype=np.float64) + rng.normal(0.0, amount, 3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))  # type: ignore[return-value]
+    red, green, blue = (int(v) for v in np.clip(c, 0, 255))
+    return red, green, blue
 
 
 def shade(colour: Colour, factor: float) -> Colour:
     """Multiply a colour by ``factor`` (darker < 1 < lighter), clipped to 0-255."""
-    return tuple(int(min(255, max(0, round(v * factor)))) for v in colour)  # type: ignore
+    red, green, blue = (int(min(255, max(0, round(v * factor)))) for v in colour)
+    return red, green, blue
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
     """Linear blend ``a*(1-t) + b*t``."""
-    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b, strict=True))  # type: ignore
+    red, green, blue = (int(round(x * (1 - t) + y * t)) for x, y in zip(a, b, strict=True))
+    return red, green, blue
 
 
 def contrast_colour(colour: Colour) -> Colour:

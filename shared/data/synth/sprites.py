@@ -181,8 +181,9 @@ def render_sprite(spec: Spec, px_per_m: float, *, flip: bool = False, angle: flo
     anchor = pen.p(spec.anchor_x, 0.0)
     w, h = pen.size
     w2, h2 = w // ss, h // ss
-    img = pen.img.convert("RGBa").resize((w2, h2), Image.BOX, box=(0, 0, w2 * ss, h2 * ss))
-    em = pen.em.resize((w2, h2), Image.BOX, box=(0, 0, w2 * ss, h2 * ss)) if pen.em else None
+    crop = (0, 0, w2 * ss, h2 * ss)
+    img = pen.img.convert("RGBa").resize((w2, h2), Image.Resampling.BOX, box=crop)
+    em = pen.em.resize((w2, h2), Image.Resampling.BOX, box=crop) if pen.em else None
     ax, ay = anchor[0] / ss, anchor[1] / ss
     if flip:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

@@ -8,6 +8,7 @@ resolution or after lossy compression the difference fades to faint texture.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ TYRE: Colour = (20, 20, 22)
 def sample_motorcycle(rng: np.random.Generator, name: str) -> Spec:
     length = float(rng.uniform(1.95, 2.3))
     rider = rng.random() < 0.6
-    p = {
+    p: dict[str, Any] = {
         "L": length, "r": float(rng.uniform(0.29, 0.33)),
         "body": P.jitter(rng, P.pick_weighted(rng, P.VEHICLE_COLOURS), 10),
         "engine": P.pick(rng, [(70, 70, 75), (140, 140, 145), (40, 40, 42), (170, 170, 175)]),
@@ -79,7 +80,7 @@ def draw_motorcycle(pen: Pen, spec: Spec, phase: float) -> None:
 def sample_bicycle(rng: np.random.Generator, name: str) -> Spec:
     length = float(rng.uniform(1.65, 1.85))
     rider = rng.random() < 0.6
-    p = {
+    p: dict[str, Any] = {
         "L": length, "r": float(rng.uniform(0.32, 0.36)),
         "frame": P.jitter(rng, P.pick(rng, P.CLOTHES + [(200, 200, 205)]), 10),
         "spokes": int(rng.choice([12, 16, 18])), "tyre": float(rng.uniform(0.03, 0.045)),

@@ -7,6 +7,8 @@ tall box body, buses from trucks by the window row and the wheel count (2 vs 3-4
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import palette as P
@@ -186,7 +188,7 @@ def draw_car(pen: Pen, spec: Spec, phase: float) -> None:
 # --------------------------------------------------------------------------- vans
 def sample_van(rng: np.random.Generator, name: str) -> Spec:
     length = _u(rng, 4.6, 5.9)
-    p = {
+    p: dict[str, Any] = {
         "L": length, "H": _u(rng, 1.95, 2.6), "r": _u(rng, 0.32, 0.37),
         "bottom": _u(rng, 0.28, 0.36), "roof_front": _u(rng, 0.76, 0.84),
         "shield": _u(rng, 0.88, 0.92), "hood": _u(rng, 0.48, 0.58),
@@ -239,7 +241,7 @@ def draw_van(pen: Pen, spec: Spec, phase: float) -> None:
 # --------------------------------------------------------------------------- buses
 def sample_bus(rng: np.random.Generator, name: str) -> Spec:
     length = _u(rng, 9.0, 13.0)
-    p = {
+    p: dict[str, Any] = {
         "L": length, "H": _u(rng, 2.9, 3.3), "r": _u(rng, 0.46, 0.52),
         "bottom": _u(rng, 0.3, 0.4), "pitch": _u(rng, 1.1, 1.6), "pillar": _u(rng, 0.1, 0.2),
         "win_lo": _u(rng, 0.5, 0.56), "win_hi": _u(rng, 0.84, 0.9),
@@ -294,7 +296,7 @@ def draw_bus(pen: Pen, spec: Spec, phase: float) -> None:
 def sample_truck(rng: np.random.Generator, name: str) -> Spec:
     length = _u(rng, 7.0, 11.5)
     box_h = _u(rng, 3.3, 3.9)
-    p = {
+    p: dict[str, Any] = {
         "L": length, "cab": _u(rng, 2.0, 2.4), "cab_h": _u(rng, 2.7, 3.1), "box_h": box_h,
         "box_bot": _u(rng, 1.0, 1.25), "r": _u(rng, 0.46, 0.52),
         "rear_axles": int(rng.choice([2, 3], p=[0.7, 0.3])),

@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from PIL import Image
 from tqdm import tqdm
@@ -21,6 +22,9 @@ from polc.shared.errors import DatasetError
 
 from .classes import CLASSES, coco_categories
 from .scene import render_cls_crop, render_scene
+
+if TYPE_CHECKING:
+    from .video import VideoWorld
 
 #: bump whenever the generator's output changes: cached datasets are then regenerated
 GENERATOR_VERSION = "synth-3"
@@ -45,7 +49,7 @@ def _det_job(index: int, seed: int, size: tuple[int, int], out: str) -> list[dic
     return anns
 
 
-_WORLDS: dict[tuple[int, tuple[int, int]], object] = {}
+_WORLDS: dict[tuple[int, tuple[int, int]], VideoWorld] = {}
 
 
 def _video_job(index: int, seed: int, size: tuple[int, int], out: str) -> list[dict]:
@@ -56,7 +60,7 @@ def _video_job(index: int, seed: int, size: tuple[int, int], out: str) -> list[d
         _WORLDS.clear()
         _WORLDS[key] = VideoWorld(seed, size)
     world = _WORLDS[key]
-    img, anns = world.render_frame(index)  # type: ignore[attr-defined]
+    img, anns = world.render_frame(index)
     _save_png(img, Path(out) / "frames" / f"{index:06d}.png")
     return anns
 
@@ -66,10 +70,13 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _run(job: Callable[[int], object], n: int, workers: int, desc: str,
-         progress: bool) -> list[object]:
+_Result = TypeVar("_Result")
+
+
+def _run(job: Callable[[int], _Result], n: int, workers: int, desc: str,
+         progress: bool) -> list[_Result]:
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
-    results: list[object] = []
+    results: list[_Result] = []
     try:
         if workers <= 1 or n < 8:
             for i in range(n):
@@ -79,7 +86,7 @@ def _run(job: Callable[[int], object], n: int, workers: int, desc: str,
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         chunk = max(1, min(64, n // (workers * 8)))
         with mp.get_context(method).Pool(workers) as pool:
-            it: Iterable[object] = pool.imap(job, range(n), chunksize=chunk)
+            it: Iterable[_Result] = pool.imap(job, range(n), chunksize=chunk)
             for r in it:
                 results.append(r)
                 bar.update()
@@ -90,7 +97,8 @@ def _run(job: Callable[[int], object], n: int, workers: int, desc: str,
 
 def _coco(task: str, n: int, seed: int, size: tuple[int, int],
           per_image: list[list[dict]]) -> dict:
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for i, anns in enumerate(per_image):
         image = {"id": i + 1, "file_name": f"{i:06d}.png", "width": size[0], "height": size[1]}
         if task == "video":
@@ -113,10 +121,10 @@ def _check(task: str, n: int, size: tuple[int, int] | None) -> tuple[int, int]:
         raise DatasetError(f"unknown synthetic task {task!r} (expected one of {TASKS})")
     if n < 1:
         raise DatasetError(f"number of items must be >= 1, got {n}")
-    size = tuple(size) if size is not None else DEFAULT_SIZES[task]  # type: ignore[assignment]
-    if len(size) != 2 or min(size) < 16 or max(size) > 8192:
-        raise DatasetError(f"image size must be two sides in 16..8192, got {size}")
-    return int(size[0]), int(size[1])
+    sides = tuple(size) if size is not None else DEFAULT_SIZES[task]
+    if len(sides) != 2 or min(sides) < 16 or max(sides) > 8192:
+        raise DatasetError(f"image size must be two sides in 16..8192, got {sides}")
+    return int(sides[0]), int(sides[1])
 
 
 def write_dataset(task: str, n: int, seed: int, out: str | os.PathLike, size:
@@ -135,15 +143,15 @@ def write_dataset(task: str, n: int, seed: int, out: str | os.PathLike, size:
     if task == "cls":
         for name in CLASSES:
             (out / name).mkdir(parents=True, exist_ok=True)
-        job = functools.partial(_cls_job, seed=seed, size=(w, h), out=str(out))
-        _run(job, n, workers, "synth cls", progress)
+        cls_job = functools.partial(_cls_job, seed=seed, size=(w, h), out=str(out))
+        _run(cls_job, n, workers, "synth cls", progress)
         return out
     sub = "images" if task == "det" else "frames"
     (out / sub).mkdir(parents=True, exist_ok=True)
     fn = _det_job if task == "det" else _video_job
     job = functools.partial(fn, seed=seed, size=(w, h), out=str(out))
     per_image = _run(job, n, workers, f"synth {task}", progress)
-    coco = _coco(task, n, seed, (w, h), per_image)  # type: ignore[arg-type]
+    coco = _coco(task, n, seed, (w, h), per_image)
     tmp = out / "annotations.json.tmp"
     tmp.write_text(json.dumps(coco, separators=(",", ":")))
     os.replace(tmp, out / "annotations.json")
