@@ -43,7 +43,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, StoreStats, now_us
+from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -119,6 +119,7 @@ class PostgresFrameStore(SqlFrameStore):
     """PostgreSQL index + per-replica segment files on a shared directory."""
 
     PLACEHOLDER = "%s"
+    SUM_CAST = "::bigint"  # SUM over BIGINT is NUMERIC in PostgreSQL
 
     local_reads = False  # a network round trip: callers keep it off their event loop
 
@@ -209,9 +210,6 @@ class PostgresFrameStore(SqlFrameStore):
                              if sealed or created < cutoff})
 
     # -- writes ---------------------------------------------------------------------------
-    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
-        return self.put_many([(record, base, enhancement)])[0]
-
     def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
         """Group commit: one append + fdatasync, one INSERT ... ON CONFLICT DO NOTHING."""
         inserted = [False] * len(items)
@@ -286,16 +284,5 @@ class PostgresFrameStore(SqlFrameStore):
                     "AS before FROM frames) t WHERE before < %s)", (excess,))
         return deleted
 
-    def stats(self) -> StoreStats:
-        count, total = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)::bigint "
-            "FROM frames")[0]
-        return StoreStats(count, total)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self.segment_log.seal()
-            self._pool.close()
+    def _disconnect(self) -> None:
+        self._pool.close()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from polc.cloud.store.interface import MAX_SEQ, FrameRecord, FrameStore, now_us
+from polc.cloud.store.interface import MAX_SEQ, FrameRecord, FrameStore, StoreStats, now_us
 from polc.cloud.store.segment_log import SegmentLog
 
 COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
@@ -24,11 +24,35 @@ class SqlFrameStore(FrameStore):
     and ``_result`` (the stored result column as a dict)."""
 
     PLACEHOLDER = "?"
+    SUM_CAST = ""  # appended to a SUM(...) to read it back as an integer
     segment_log: SegmentLog
     _lock: threading.Lock
 
+    _closed: bool
+
     @abc.abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def _disconnect(self) -> None:
+        """Release the backend's connections (caller holds the write lock, once)."""
+
+    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
+        return self.put_many([(record, base, enhancement)])[0]
+
+    def stats(self) -> StoreStats:
+        count, total = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)"
+            f"{self.SUM_CAST} FROM frames")[0]
+        return StoreStats(count, total)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.segment_log.seal()
+            self._disconnect()
 
     @staticmethod
     def _result(value: Any) -> dict | None:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, StoreStats, now_us
+from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -130,9 +130,6 @@ class SQLiteFrameStore(SqlFrameStore):
                 self.segment_log.delete(seg)
 
     # -- writes ---------------------------------------------------------------------------
-    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
-        return self.put_many([(record, base, enhancement)])[0]
-
     def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
         """Group commit: one segment append + fsync, one transaction for many frames.
 
@@ -234,18 +231,8 @@ class SQLiteFrameStore(SqlFrameStore):
                 deleted += len(victims)
         return deleted
 
-    def stats(self) -> StoreStats:
-        count, total = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0) FROM frames")[0]
-        return StoreStats(count, total)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            for db in self._readers:
-                db.close()
-            self.segment_log.seal()
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._db.close()
+    def _disconnect(self) -> None:
+        for db in self._readers:
+            db.close()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
