@@ -209,7 +209,7 @@ def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
     with contextlib.ExitStack() as stack:
         store = {}
         if args.dsn:
-            from polc.bench.scaleout import postgres_schema
+            from polc.bench.scaleout_cluster import postgres_schema
 
             store = {"store.backend": "postgres",
                      "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}

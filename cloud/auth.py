@@ -92,6 +92,13 @@ class Authenticator:
                             "this call needs the operator role")
         return principal
 
+    async def authorize_operator(self, context: grpc.aio.ServicerContext) -> None:
+        """:meth:`require_operator` for an RPC: aborts it with the refusal's status."""
+        try:
+            self.require_operator(context.invocation_metadata())
+        except AuthError as exc:
+            await context.abort(exc.code, str(exc))
+
     def require_ingest(self, principal: Principal, camera_id: str) -> None:
         if not principal.may_ingest(camera_id):
             raise AuthError(grpc.StatusCode.PERMISSION_DENIED,

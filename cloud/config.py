@@ -9,7 +9,6 @@ See ``deploy/cloud.example.yaml`` for an annotated example.
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +23,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from polc.shared.addresses import parse_host_port
+from polc.shared.identifiers import is_camera_id
 from polc.shared.settings import YamlSource, load_settings
-
-CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class _Section(BaseModel):
@@ -34,9 +33,7 @@ class _Section(BaseModel):
 
 
 def _host_port(value: str, field: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{field} must be HOST:PORT, got {value!r}")
+    parse_host_port(value, allow_port_zero=True, field=field)
     return value
 
 
@@ -160,7 +157,7 @@ class TokenSettings(_Section):
         if self.role == "camera" and not self.cameras:
             raise ValueError("a camera token needs its camera ids in cameras")
         for cam in self.cameras:
-            if cam != "*" and not CAMERA_ID_RE.match(cam):
+            if cam != "*" and not is_camera_id(cam):
                 raise ValueError(f"invalid camera id {cam!r}")
         return self
 

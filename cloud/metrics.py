@@ -22,6 +22,8 @@ from prometheus_client import (
     start_http_server,
 )
 
+from polc.shared.addresses import parse_host_port
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -182,8 +184,8 @@ class CloudMetrics:
 
     def serve(self, listen: str) -> int:
         """Start the ``/metrics`` HTTP server; returns the bound port."""
-        host, _, port = listen.rpartition(":")
-        self._server, self._thread = start_http_server(int(port), host.strip("[]"),
+        host, port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
+        self._server, self._thread = start_http_server(port, host.strip("[]"),
                                                        registry=self.registry)
         return self._server.server_port
 

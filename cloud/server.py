@@ -32,10 +32,14 @@ from polc.cloud.auth import Authenticator, server_credentials
 from polc.cloud.batching import DynamicBatcher
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import CloudConfig
-from polc.cloud.ingest import EdgeRegistry, FrameProcessor, IngestServicer
+from polc.cloud.ingest.pipeline import FrameProcessor
+from polc.cloud.ingest.servicer import IngestServicer
+from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
-from polc.cloud.service import QueryServicer, ReconstructServicer
-from polc.cloud.store import FrameStore, open_store
+from polc.cloud.query_service import QueryServicer
+from polc.cloud.reconstruct_service import ReconstructServicer
+from polc.cloud.store import open_store
+from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import ConfigError, ModelError
 from polc.v1 import (

@@ -10,7 +10,6 @@ for the reference.
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -18,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from polc.shared.addresses import parse_host_port
+from polc.shared.identifiers import is_camera_id
 from polc.shared.settings import YamlSource, load_settings
-
-CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class _Section(BaseModel):
@@ -144,9 +143,7 @@ class UplinkSettings(_Section):
     @field_validator("server")
     @classmethod
     def _server(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            raise ValueError(f"server must be HOST:PORT, got {v!r}")
+        parse_host_port(v, allow_port_zero=False, field="server")
         return v
 
 
@@ -172,7 +169,7 @@ class EdgeConfig(BaseSettings):
     @field_validator("camera_id")
     @classmethod
     def _camera(cls, v: str) -> str:
-        if not CAMERA_ID_RE.match(v):
+        if not is_camera_id(v):
             raise ValueError("camera_id must be 1-128 characters of [A-Za-z0-9._:-]")
         return v
 
@@ -181,9 +178,7 @@ class EdgeConfig(BaseSettings):
     def _metrics(cls, v: str | None) -> str | None:
         if not v:
             return None
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"metrics_listen must be HOST:PORT, got {v!r}")
+        parse_host_port(v, allow_port_zero=True, field="metrics_listen")
         return v
 
     @classmethod

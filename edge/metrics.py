@@ -12,6 +12,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from polc.shared.addresses import parse_host_port
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -82,8 +84,8 @@ class EdgeMetrics:
 
     def serve(self, listen: str) -> str:
         """Start ``/metrics`` on HOST:PORT (port 0 = free port); returns the URL."""
-        host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
+        host, port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
         self._server = server
         return f"http://{host}:{server.server_port}/metrics"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from polc.cloud.store import FrameStore, SQLiteFrameStore
+from polc.cloud.store.interface import FrameStore
+from polc.cloud.store.sqlite import SQLiteFrameStore
 
 POSTGRES_ENV = "POLC_TEST_POSTGRES_DSN"
 BACKENDS = ["sqlite", "postgres"]
@@ -50,7 +51,7 @@ def make_store(request) -> Iterator[Callable[[Path], FrameStore]]:
     if request.param == "sqlite":
         yield SQLiteFrameStore
         return
-    from polc.cloud.store_postgres import PostgresFrameStore
+    from polc.cloud.store.postgres import PostgresFrameStore
 
     with postgres_schema(postgres_dsn_or_skip()) as dsn:
         opened: list[FrameStore] = []

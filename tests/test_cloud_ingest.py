@@ -277,7 +277,7 @@ def test_acks_ready_together_leave_as_one_batch_in_order():
     AckBatch; other answers keep their place; every window slot is handed back."""
     import asyncio
 
-    from polc.cloud.ingest import StreamSession
+    from polc.cloud.ingest.session import StreamSession
 
     async def run() -> list:
         session = StreamSession("cam-1", ingest_pb2.Capabilities(batched_acks=True),

@@ -19,7 +19,7 @@ import yaml
 from cloud_support import EdgeClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from polc.cloud.store import SQLiteFrameStore
+from polc.cloud.store.sqlite import SQLiteFrameStore
 
 frames, teacher_file = cloud_support.frames, cloud_support.teacher_file
 N_FRAMES = 300

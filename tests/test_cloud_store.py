@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import store_support
 
-from polc.cloud.store import FrameRecord
+from polc.cloud.store.interface import FrameRecord
 
 make_store = store_support.make_store  # fixture: every test runs on SQLite and PostgreSQL
 
@@ -101,7 +101,7 @@ def test_group_commit_and_orphan_sweep(make_store, tmp_path):
 
 
 def test_full_segments_rotate_and_retention_frees_them(make_store, tmp_path, monkeypatch):
-    import polc.cloud.store as store_mod
+    import polc.cloud.store.segment_log as store_mod
 
     monkeypatch.setattr(store_mod, "SEGMENT_BYTES", 250)
     store = make_store(tmp_path / "s")
@@ -120,7 +120,7 @@ def test_failed_append_starts_a_new_segment(make_store, tmp_path, monkeypatch):
 
     import pytest
 
-    import polc.cloud.store as store_mod
+    import polc.cloud.store.segment_log as store_mod
 
     store = make_store(tmp_path / "s")
     store.put(_record("cam-1", 0), b"a" * 10, None)

@@ -10,7 +10,8 @@ import pytest
 from store_support import postgres_dsn_or_skip, postgres_schema
 
 from polc.cloud.config import load_config
-from polc.cloud.store import FrameRecord, open_store
+from polc.cloud.store import open_store
+from polc.cloud.store.interface import FrameRecord
 from polc.shared.errors import ConfigError
 
 frames = cloud_support.frames
@@ -28,7 +29,7 @@ def dsn():
 
 
 def test_two_replicas_store_each_frame_exactly_once(dsn, tmp_path):
-    from polc.cloud.store_postgres import PostgresFrameStore
+    from polc.cloud.store.postgres import PostgresFrameStore
 
     a = PostgresFrameStore(tmp_path / "shared", dsn, pool_size=2)
     b = PostgresFrameStore(tmp_path / "shared", dsn, pool_size=2)
@@ -58,7 +59,8 @@ def test_two_replicas_store_each_frame_exactly_once(dsn, tmp_path):
     assert len(segs) == 2  # one segment file per replica, never shared
     # retention on replica b never deletes a's active segment (unsealed), even when empty
     assert b.enforce_retention(None, 1) == 200
-    assert a._active_name in {p.name for p in (tmp_path / "shared" / "segments").iterdir()}
+    assert a.segment_log.active_name in {
+        p.name for p in (tmp_path / "shared" / "segments").iterdir()}
     a.put(_record("cam-1", 500), b"after", None)
     assert b.read_base("cam-1", 500) == b"after"
     a.close()
@@ -68,7 +70,7 @@ def test_two_replicas_store_each_frame_exactly_once(dsn, tmp_path):
 def test_segments_of_a_dead_replica_are_collected(dsn, tmp_path):
     import time
 
-    from polc.cloud.store_postgres import PostgresFrameStore
+    from polc.cloud.store.postgres import PostgresFrameStore
 
     root = tmp_path / "shared"
     dead = PostgresFrameStore(root, dsn, pool_size=2, orphan_grace_seconds=0.6)
@@ -88,7 +90,7 @@ def test_segments_of_a_dead_replica_are_collected(dsn, tmp_path):
 def test_migrations_are_recorded_and_newer_schema_refused(dsn, tmp_path):
     import psycopg
 
-    from polc.cloud.store_postgres import SCHEMA_VERSION, PostgresFrameStore, apply_migrations
+    from polc.cloud.store.postgres import SCHEMA_VERSION, PostgresFrameStore, apply_migrations
 
     store = PostgresFrameStore(tmp_path / "s", dsn, pool_size=2)
     store.close()
@@ -125,7 +127,7 @@ def test_config_validation_of_the_backend():
 
 
 def test_unreachable_database_is_a_config_error(tmp_path):
-    from polc.cloud.store_postgres import PostgresFrameStore
+    from polc.cloud.store.postgres import PostgresFrameStore
 
     with pytest.raises(ConfigError, match="cannot connect"):
         PostgresFrameStore(tmp_path, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",

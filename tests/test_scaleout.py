@@ -1,33 +1,33 @@
 """The scale-out path end to end, short: nginx (grpc_pass) in front of 3 cloud replica
 processes on PostgreSQL + one blob directory, 2 edges, one replica SIGKILLed mid-run; every
-frame stored exactly once with a result (bench/scaleout.py; the full run is
+frame stored exactly once with a result (the cluster: bench/scaleout_cluster.py; the checks:
+scaleout_checks.py; the benchmark measuring the full run is
 `python -m polc.bench.scaleout --edges 16 --frames 400`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 
 import pytest
+from scaleout_checks import store_check
 from store_support import postgres_dsn_or_skip
 
 from polc.bench import scaleout
+from polc.bench.scaleout_cluster import add_cluster_arguments, cluster_run, nginx_available
 
 
 @pytest.mark.slow
 def test_replica_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     dsn = postgres_dsn_or_skip()
-    if shutil.which("nginx") is None and not scaleout.Path("/usr/sbin/nginx").exists():
+    if not nginx_available():
         pytest.skip("nginx not installed (Debian package nginx; .ci/run installs it)")
     parser = argparse.ArgumentParser()
-    scaleout.add_arguments(parser)
-    out = tmp_path / "scaleout.json"
+    add_cluster_arguments(parser)
     args = parser.parse_args(["--edges", "2", "--frames", "60", "--window", "8",
                               "--dsn", dsn, "--workdir", str(tmp_path / "run"),
-                              "--timeout", "120", "--json", str(out)])
-    assert scaleout.run(args) == 0
-    result = json.loads(out.read_text())
+                              "--timeout", "120"])
+    with cluster_run(args) as run:
+        result = {**scaleout.measurements(run), **store_check(run)}
     assert result["ok"] and result["store_rows"] == 120
     assert result["store_lost"] == result["store_duplicated"] == 0
     assert result["store_without_result"] == result["store_corrupt_layers"] == 0

@@ -26,310 +26,37 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from polc.cloud.analyzer import AnalysisResult, FrameAnalyzer
+from polc.cloud.analyzer import AnalysisResult
 from polc.cloud.auth import Authenticator, AuthError
 from polc.cloud.batching import BatcherClosed, DynamicBatcher
 from polc.cloud.commit import GroupCommitter
-from polc.cloud.config import CAMERA_ID_RE, IngestSettings
+from polc.cloud.config import IngestSettings
+from polc.cloud.ingest.pipeline import FrameProcessor
+from polc.cloud.ingest.session import EdgeRegistry, EnhancementUnavailable, StreamSession
+from polc.cloud.ingest.validation import (
+    FrameRefused,
+    IncomingFrame,
+    check_camera_id,
+    parse_frame,
+    validate_enhancement,
+)
 from polc.cloud.metrics import CloudMetrics
-from polc.cloud.store import MAX_SEQ, FrameRecord, FrameStore, now_us
-from polc.shared.codec.container import EnhancementLayer, FrameContainer
+from polc.cloud.proto_mapping import result_message
+from polc.cloud.store.interface import FrameRecord, FrameStore
+from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import BitstreamError
-from polc.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
 Code = grpc.StatusCode
 
-
-class FrameRefused(Exception):
-    """One frame (or upload) is refused; reported with FrameError, the stream carries on."""
-
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str):
-        super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
-
-
-@dataclass
-class IncomingFrame:
-    camera_id: str
-    seq: int
-    capture_time_us: int
-    container: FrameContainer  # parsed and CRC-checked, not yet entropy-decoded
-    base: bytes
-    enhancement: bytes | None
-
-
-_NOTHING = object()  # "no item carried over" (None is the outbound queue's end marker)
-
 #: what a stored frame's ack says: (duplicate, enhancement stored, result to send or None)
 Outcome = tuple[bool, bool, AnalysisResult | None]
-
-
-@dataclass
-class ProcessedFrame:
-    record: FrameRecord
-    result: AnalysisResult
-
-
-def check_camera_id(camera_id: str) -> None:
-    if not CAMERA_ID_RE.match(camera_id):
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"camera id {camera_id[:140]!r} must be 1-128 chars of "
-                           "[A-Za-z0-9._:-]")
-
-
-def timestamp_us(ts: Timestamp) -> int:
-    return ts.seconds * 1_000_000 + ts.nanos // 1000
-
-
-def to_timestamp(us: int) -> Timestamp:
-    ts = Timestamp()
-    ts.FromMicroseconds(us)
-    return ts
-
-
-def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementLayer:
-    """Parse an enhancement layer and check that it belongs to ``container`` (no decoding)."""
-    lh, lw = container.geometry.latent_hw
-    try:
-        layer = EnhancementLayer.from_bytes(data, max_symbols=container.channels[2] * lh * lw)
-    except BitstreamError as exc:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
-    if layer.base_payload_crc != container.payload_crc:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement",
-                           "enhancement layer belongs to another frame")
-    if layer.fingerprint != container.fingerprint:
-        raise FrameRefused(Code.FAILED_PRECONDITION, "fingerprint",
-                           "enhancement layer was encoded by another model")
-    return layer
-
-
-def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
-                settings: IngestSettings) -> IncomingFrame:
-    """All checks that need no entropy decoding; raises FrameRefused."""
-    camera_id = msg.camera_id or stream_camera
-    if camera_id != stream_camera:
-        raise FrameRefused(Code.PERMISSION_DENIED, "camera_mismatch",
-                           f"frame for camera {camera_id!r} on the stream of "
-                           f"{stream_camera!r}")
-    if msg.seq > MAX_SEQ:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"seq {msg.seq} above the maximum {MAX_SEQ}")
-    extra = msg.enhancement_layer if msg.HasField("enhancement_layer") else b""
-    size = len(msg.base_layer) + len(extra)
-    if size > settings.max_frame_bytes:
-        raise FrameRefused(Code.RESOURCE_EXHAUSTED, "too_large",
-                           f"frame is {size} bytes, the limit is {settings.max_frame_bytes}")
-    if not msg.base_layer:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", "empty base_layer")
-    try:
-        container = FrameContainer.from_bytes(msg.base_layer)
-    except BitstreamError as exc:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", str(exc)) from None
-    if container.fingerprint != fingerprint:
-        raise FrameRefused(Code.FAILED_PRECONDITION, "fingerprint",
-                           f"frame was encoded by model {container.fingerprint.hex()}, "
-                           f"this server decodes model {fingerprint.hex()}")
-    g = container.geometry
-    if g.width * g.height > settings.max_frame_pixels:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"frame is {g.width}x{g.height}, more than the server's "
-                           f"{settings.max_frame_pixels} pixels")
-    if extra:
-        if container.enhancement is not None:
-            raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement",
-                               "enhancement layer both inside base_layer and separate")
-        container.enhancement = validate_enhancement(container, extra)
-    enhancement = container.enhancement.to_bytes() if container.enhancement else None
-    base = container.base_bytes() if enhancement else bytes(msg.base_layer)
-    capture = timestamp_us(msg.capture_time) if msg.HasField("capture_time") else now_us()
-    return IncomingFrame(camera_id, msg.seq, capture, container, base, enhancement)
-
-
-class FrameProcessor:
-    """The batch function: entropy decode each frame, then one analyzer call per batch."""
-
-    def __init__(self, codec: Codec, analyzer: FrameAnalyzer, metrics: CloudMetrics,
-                 decode: bool = True):
-        self.codec, self.analyzer, self.metrics, self.decode = codec, analyzer, metrics, decode
-
-    @staticmethod
-    def record(item: IncomingFrame) -> FrameRecord:
-        """The index entry of a parsed frame (without results)."""
-        c = item.container
-        return FrameRecord(item.camera_id, item.seq, item.capture_time_us, c.geometry.width,
-                           c.geometry.height, c.alpha, c.fingerprint.hex(), len(item.base),
-                           len(item.enhancement or b""))
-
-    def __call__(self, items: Sequence[IncomingFrame]
-                 ) -> list[ProcessedFrame | BaseException]:
-        out: list[ProcessedFrame | BaseException] = []
-        decoded, slots = [], []
-        for item in items:
-            out.append(ProcessedFrame(self.record(item), AnalysisResult()))
-            c = item.container
-            if not self.decode:
-                continue
-            t0 = time.perf_counter()
-            try:
-                decoded.append(self.codec.decode(c))
-                slots.append(len(out) - 1)
-            except BitstreamError as exc:
-                reason = "enhancement" if "enhancement" in str(exc) else "malformed"
-                out[-1] = FrameRefused(Code.INVALID_ARGUMENT, reason, str(exc))
-            except Exception as exc:  # a decoder bug must not take the batch down
-                log.exception("decoding %s/%d failed", item.camera_id, item.seq)
-                out[-1] = FrameRefused(Code.INTERNAL, "internal", f"decoder failure: {exc}")
-            self.metrics.decode_time(time.perf_counter() - t0)
-        if decoded:
-            t0 = time.perf_counter()
-            results = self.analyzer.analyze(decoded)
-            self.metrics.inference_time(time.perf_counter() - t0)
-            for slot, result in zip(slots, results, strict=True):
-                processed = out[slot]
-                assert isinstance(processed, ProcessedFrame)
-                processed.result = result
-                processed.record.result = result.to_dict() if result.analyzer else None
-        return out
-
-
-def result_message(camera_id: str, seq: int, result: AnalysisResult) -> common_pb2.FrameResult:
-    msg = common_pb2.FrameResult(camera_id=camera_id, seq=seq, analyzer=result.analyzer)
-    for c in result.classes:
-        msg.classes.add(label=c.label, score=c.score, class_index=c.class_index)
-    for d in result.detections:
-        det = msg.detections.add(label=d.label, score=d.score, class_index=d.class_index)
-        det.box.x_min, det.box.y_min, det.box.x_max, det.box.y_max = d.box
-    if result.analyzed_time_us:
-        msg.analyzed_time.CopyFrom(to_timestamp(result.analyzed_time_us))
-    return msg
-
-
-class EnhancementUnavailable(Exception):
-    """The enhancement layer cannot be obtained from the edge (message says why).
-
-    ``outcome`` is the metric label: no_edge, unavailable or timeout.
-    """
-
-    def __init__(self, message: str, outcome: str = "unavailable"):
-        super().__init__(message)
-        self.outcome = outcome
-
-
-@dataclass
-class StreamSession:
-    """One open ingest stream (what other requests need to reach the edge)."""
-
-    camera_id: str
-    capabilities: ingest_pb2.Capabilities
-    outbound: asyncio.Queue
-    pending: dict[str, tuple[int, asyncio.Future]] = field(default_factory=dict)
-    committing: int = 0  # frames in the group commit without a task of their own
-    _drained: asyncio.Future | None = None
-
-    def send(self, msg: ingest_pb2.IngestResponse) -> None:
-        """Queue an answer (outbound items: (message, window slot to release or None); a
-        bare FrameAck, queued only for edges with ``batched_acks``, may join an AckBatch)."""
-        self.outbound.put_nowait((msg, None))
-
-    async def answers(self) -> AsyncIterator[tuple[ingest_pb2.IngestResponse, list]]:
-        """(message to write, window slots to release once written) until the end marker.
-
-        Bare FrameAcks queued together (one group commit's) leave as one AckBatch: at
-        thousands of frames per second a gRPC message per ack costs the server more than
-        storing the frame does. Nothing waits to fill a batch, so an ack is never delayed.
-        """
-        carry = _NOTHING
-        while True:
-            item = await self.outbound.get() if carry is _NOTHING else carry
-            carry = _NOTHING
-            if item is None:
-                return
-            answer, slot = item
-            if type(answer) is not ingest_pb2.FrameAck:
-                yield answer, [slot]
-                continue
-            acks, slots = [answer], [slot]
-            while not self.outbound.empty():
-                nxt = self.outbound.get_nowait()
-                if nxt is None or type(nxt[0]) is not ingest_pb2.FrameAck:
-                    carry = nxt
-                    break
-                acks.append(nxt[0])
-                slots.append(nxt[1])
-            if len(acks) == 1:
-                yield ingest_pb2.IngestResponse(ack=answer), slots
-            else:
-                yield ingest_pb2.IngestResponse(acks=ingest_pb2.AckBatch(acks=acks)), slots
-
-    def commit_done(self) -> None:
-        self.committing -= 1
-        if not self.committing and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    def drained(self) -> asyncio.Future:
-        """Done once none of this stream's frames is in the group commit any more."""
-        self._drained = asyncio.get_running_loop().create_future()
-        if not self.committing:
-            self._drained.set_result(None)
-        return self._drained
-
-
-class EdgeRegistry:
-    """camera id -> its open stream (the newest one wins after a reconnect)."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, StreamSession] = {}
-
-    def attach(self, session: StreamSession) -> None:
-        self.sessions[session.camera_id] = session
-
-    def detach(self, session: StreamSession) -> None:
-        if self.sessions.get(session.camera_id) is session:
-            del self.sessions[session.camera_id]
-        for _, fut in session.pending.values():
-            if not fut.done():
-                fut.set_exception(EnhancementUnavailable(
-                    f"the edge of camera {session.camera_id!r} disconnected before "
-                    "uploading the enhancement layer"))
-
-    def connected(self, camera_id: str) -> bool:
-        return camera_id in self.sessions
-
-    async def request_enhancement(self, camera_id: str, seq: int, timeout: float) -> None:
-        """Ask the camera's edge to upload frame ``seq``'s enhancement layer and wait until
-        it is stored; raises EnhancementUnavailable otherwise."""
-        session = self.sessions.get(camera_id)
-        if session is None:
-            raise EnhancementUnavailable(
-                f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
-                "layer and the camera's edge is not connected to fetch it from", "no_edge")
-        if not session.capabilities.enhancement_on_demand:
-            raise EnhancementUnavailable(
-                f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
-                "layer and the camera's edge does not serve enhancement layers on demand",
-                "no_edge")
-        request_id = uuid.uuid4().hex
-        fut = asyncio.get_running_loop().create_future()
-        session.pending[request_id] = (seq, fut)
-        session.send(ingest_pb2.IngestResponse(enhancement_request=ingest_pb2.EnhancementRequest(
-            request_id=request_id, camera_id=camera_id, seq=seq)))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise EnhancementUnavailable(
-                f"the edge of camera {camera_id!r} did not upload the enhancement layer of "
-                f"frame {seq} within {timeout:g} s", "timeout") from None
-        finally:
-            session.pending.pop(request_id, None)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):

@@ -32,13 +32,10 @@ may start together); a database with a newer schema than this code refuses to op
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 import socket
 import threading
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,16 +43,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from polc.cloud import store as _store
-from polc.cloud.store import (
-    MAX_SEQ,
-    CameraSummary,
-    FrameRecord,
-    SqlFrameStore,
-    StoreStats,
-    now_us,
-)
-from polc.shared.durable import fsync_dir
+from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
+from polc.cloud.store.segment_log import SegmentLog
+from polc.cloud.store.sql import SqlFrameStore
 from polc.shared.errors import ConfigError
 
 #: (version, description, statements). Append only: never edit an applied migration.
@@ -97,7 +87,6 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_KEY = 0x706F6C63  # "polc": advisory lock serialising migrations across replicas
 
 
-
 def apply_migrations(conn: psycopg.Connection) -> int:
     """Bring the schema to :data:`SCHEMA_VERSION`; returns the number of migrations applied."""
     applied_now = 0
@@ -130,19 +119,21 @@ class PostgresFrameStore(SqlFrameStore):
     """PostgreSQL index + per-replica segment files on a shared directory."""
 
     PLACEHOLDER = "%s"
+    SUM_CAST = "::bigint"  # SUM over BIGINT is NUMERIC in PostgreSQL
 
     local_reads = False  # a network round trip: callers keep it off their event loop
 
     def __init__(self, root: str | Path, dsn: str, *, pool_size: int = 8,
                  orphan_grace_seconds: float = 3600.0, connect_timeout: float = 30.0):
         self.root = Path(root)
-        self.segments = self.root / "segments"
-        self.segments.mkdir(parents=True, exist_ok=True)
         self.replica = _replica_tag()
         self.orphan_grace_us = int(orphan_grace_seconds * 1e6)
         # a segment is appended to for at most a sixth of the grace period, so an unsealed
         # segment older than the grace period belongs to a replica that died
-        self.segment_max_age_s = orphan_grace_seconds / 6
+        self.segment_log = SegmentLog(self.root / "segments", self.replica, unique_names=True,
+                                      max_age_s=orphan_grace_seconds / 6,
+                                      on_create=self._register_segment,
+                                      on_seal=self._seal_segment)
         try:
             self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size),
                                         kwargs={"autocommit": True}, open=False,
@@ -161,9 +152,6 @@ class PostgresFrameStore(SqlFrameStore):
             self._pool.close()
             raise
         self._lock = threading.Lock()  # this replica's writer (segment append + commit)
-        self._counter = itertools.count()
-        self._active: Any = None
-        self._active_name, self._active_size, self._active_since = "", 0, 0.0
         self._closed = False
         self._sweep_orphans()
 
@@ -178,55 +166,21 @@ class PostgresFrameStore(SqlFrameStore):
         return value  # jsonb arrives decoded
 
     # -- segments -------------------------------------------------------------------------
-    def _seal_active(self) -> None:
-        if self._active is None:
-            return
-        self._active.close()
-        name, self._active, self._active_name = self._active_name, None, ""
+    def _register_segment(self, name: str) -> None:
+        """A new segment is registered (committed) before its file is created."""
+        self._query("INSERT INTO segments (name, replica, created_us) VALUES (%s, %s, %s)",
+                    (name, self.replica, now_us()))
+
+    def _seal_segment(self, name: str) -> None:
         try:
             self._query("UPDATE segments SET sealed = TRUE WHERE name = %s", (name,))
         except Exception:  # stays unsealed: collected once older than the grace period
             pass
 
-    def _append(self, parts: list[bytes]) -> tuple[str, list[int]]:
-        """Append ``parts`` durably to this replica's active segment (caller holds the lock)."""
-        if (self._active is None or self._active_size >= _store.SEGMENT_BYTES
-                or time.monotonic() - self._active_since > self.segment_max_age_s):
-            self._seal_active()
-            name = f"{time.time_ns():020d}-{self.replica}-{next(self._counter)}-" \
-                   f"{uuid.uuid4().hex[:8]}.seg"
-            self._query("INSERT INTO segments (name, replica, created_us) VALUES (%s, %s, %s)",
-                        (name, self.replica, now_us()))  # registered before it exists
-            self._active = open(self.segments / name, "ab")
-            self._active_name, self._active_size = name, 0
-            self._active_since = time.monotonic()
-            fsync_dir(self.segments)
-        f = self._active
-        offsets = []
-        try:
-            for part in parts:
-                offsets.append(self._active_size)
-                f.write(part)
-                self._active_size += len(part)
-            f.flush()
-            os.fdatasync(f.fileno())
-        except BaseException:  # offsets no longer match the file: start a new segment
-            self._seal_active()
-            raise
-        return self._active_name, offsets
-
-    def _read(self, segment: str, offset: int, length: int) -> bytes:
-        with open(self.segments / segment, "rb") as f:
-            f.seek(offset)
-            data = f.read(length)
-        if len(data) != length:
-            raise OSError(f"segment {segment} is truncated")
-        return data
-
     def _drop_segments(self, names: set[str]) -> None:
         """Delete the given segments if nothing references them (any replica may call it);
         unsealed ones only when older than the grace period (their replica died)."""
-        names.discard(self._active_name)
+        names.discard(self.segment_log.active_name)
         cutoff = now_us() - self.orphan_grace_us
         for name in sorted(names):
             with self._pool.connection() as conn, conn.transaction():
@@ -240,26 +194,22 @@ class PostgresFrameStore(SqlFrameStore):
                 if used is not None:
                     continue
                 conn.execute("DELETE FROM segments WHERE name = %s", (name,))
-                (self.segments / name).unlink(missing_ok=True)
+                self.segment_log.delete(name)
 
     def _sweep_orphans(self) -> None:
         """Files no row will ever reference: unregistered ones, sealed unreferenced ones and
         unsealed ones a crashed replica left behind (older than the grace period)."""
-        for part in self.segments.glob("*.part"):
-            part.unlink(missing_ok=True)
-        files = {p.name for p in self.segments.glob("*.seg")}
+        self.segment_log.remove_partial()
+        files = self.segment_log.names()
         cutoff = now_us() - self.orphan_grace_us
         rows = self._query("SELECT name, sealed, created_us FROM segments")
         registered = {name: (sealed, created) for name, sealed, created in rows}
         for name in files - registered.keys():
-            (self.segments / name).unlink(missing_ok=True)
+            self.segment_log.delete(name)
         self._drop_segments({n for n, (sealed, created) in registered.items()
                              if sealed or created < cutoff})
 
     # -- writes ---------------------------------------------------------------------------
-    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
-        return self.put_many([(record, base, enhancement)])[0]
-
     def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
         """Group commit: one append + fdatasync, one INSERT ... ON CONFLICT DO NOTHING."""
         inserted = [False] * len(items)
@@ -334,16 +284,5 @@ class PostgresFrameStore(SqlFrameStore):
                     "AS before FROM frames) t WHERE before < %s)", (excess,))
         return deleted
 
-    def stats(self) -> StoreStats:
-        count, total = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)::bigint "
-            "FROM frames")[0]
-        return StoreStats(count, total)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._seal_active()
-            self._pool.close()
+    def _disconnect(self) -> None:
+        self._pool.close()

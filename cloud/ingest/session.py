@@ -1,0 +1,136 @@
+"""One open ingest stream and the registry of open streams by camera.
+
+A :class:`StreamSession` queues the stream's answers; bare FrameAcks queued together leave
+as one AckBatch. The :class:`EdgeRegistry` is how other requests (Reconstruct at β < 1)
+reach a camera's edge: it asks for an enhancement layer on the camera's open stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from polc.v1 import ingest_pb2
+
+_NOTHING = object()  # "no item carried over" (None is the outbound queue's end marker)
+
+
+class EnhancementUnavailable(Exception):
+    """The enhancement layer cannot be obtained from the edge (message says why).
+
+    ``outcome`` is the metric label: no_edge, unavailable or timeout.
+    """
+
+    def __init__(self, message: str, outcome: str = "unavailable"):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass
+class StreamSession:
+    """One open ingest stream (what other requests need to reach the edge)."""
+
+    camera_id: str
+    capabilities: ingest_pb2.Capabilities
+    outbound: asyncio.Queue
+    pending: dict[str, tuple[int, asyncio.Future]] = field(default_factory=dict)
+    committing: int = 0  # frames in the group commit without a task of their own
+    _drained: asyncio.Future | None = None
+
+    def send(self, msg: ingest_pb2.IngestResponse) -> None:
+        """Queue an answer (outbound items: (message, window slot to release or None); a
+        bare FrameAck, queued only for edges with ``batched_acks``, may join an AckBatch)."""
+        self.outbound.put_nowait((msg, None))
+
+    async def answers(self) -> AsyncIterator[tuple[ingest_pb2.IngestResponse, list]]:
+        """(message to write, window slots to release once written) until the end marker.
+
+        Bare FrameAcks queued together (one group commit's) leave as one AckBatch: at
+        thousands of frames per second a gRPC message per ack costs the server more than
+        storing the frame does. Nothing waits to fill a batch, so an ack is never delayed.
+        """
+        carry = _NOTHING
+        while True:
+            item = await self.outbound.get() if carry is _NOTHING else carry
+            carry = _NOTHING
+            if item is None:
+                return
+            answer, slot = item
+            if type(answer) is not ingest_pb2.FrameAck:
+                yield answer, [slot]
+                continue
+            acks, slots = [answer], [slot]
+            while not self.outbound.empty():
+                nxt = self.outbound.get_nowait()
+                if nxt is None or type(nxt[0]) is not ingest_pb2.FrameAck:
+                    carry = nxt
+                    break
+                acks.append(nxt[0])
+                slots.append(nxt[1])
+            if len(acks) == 1:
+                yield ingest_pb2.IngestResponse(ack=answer), slots
+            else:
+                yield ingest_pb2.IngestResponse(acks=ingest_pb2.AckBatch(acks=acks)), slots
+
+    def commit_done(self) -> None:
+        self.committing -= 1
+        if not self.committing and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def drained(self) -> asyncio.Future:
+        """Done once none of this stream's frames is in the group commit any more."""
+        self._drained = asyncio.get_running_loop().create_future()
+        if not self.committing:
+            self._drained.set_result(None)
+        return self._drained
+
+
+class EdgeRegistry:
+    """camera id -> its open stream (the newest one wins after a reconnect)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, StreamSession] = {}
+
+    def attach(self, session: StreamSession) -> None:
+        self.sessions[session.camera_id] = session
+
+    def detach(self, session: StreamSession) -> None:
+        if self.sessions.get(session.camera_id) is session:
+            del self.sessions[session.camera_id]
+        for _, fut in session.pending.values():
+            if not fut.done():
+                fut.set_exception(EnhancementUnavailable(
+                    f"the edge of camera {session.camera_id!r} disconnected before "
+                    "uploading the enhancement layer"))
+
+    def connected(self, camera_id: str) -> bool:
+        return camera_id in self.sessions
+
+    async def request_enhancement(self, camera_id: str, seq: int, timeout: float) -> None:
+        """Ask the camera's edge to upload frame ``seq``'s enhancement layer and wait until
+        it is stored; raises EnhancementUnavailable otherwise."""
+        session = self.sessions.get(camera_id)
+        if session is None:
+            raise EnhancementUnavailable(
+                f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
+                "layer and the camera's edge is not connected to fetch it from", "no_edge")
+        if not session.capabilities.enhancement_on_demand:
+            raise EnhancementUnavailable(
+                f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
+                "layer and the camera's edge does not serve enhancement layers on demand",
+                "no_edge")
+        request_id = uuid.uuid4().hex
+        fut = asyncio.get_running_loop().create_future()
+        session.pending[request_id] = (seq, fut)
+        session.send(ingest_pb2.IngestResponse(enhancement_request=ingest_pb2.EnhancementRequest(
+            request_id=request_id, camera_id=camera_id, seq=seq)))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise EnhancementUnavailable(
+                f"the edge of camera {camera_id!r} did not upload the enhancement layer of "
+                f"frame {seq} within {timeout:g} s", "timeout") from None
+        finally:
+            session.pending.pop(request_id, None)

@@ -1,0 +1,131 @@
+"""What the service needs from a frame store, backend-neutral: the index entry of a stored
+frame, per-camera summaries, store statistics and the :class:`FrameStore` interface."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_SEQ = (1 << 63) - 1  # the index stores seq as a signed 64-bit integer
+
+
+@dataclass
+class FrameRecord:
+    """Index entry of one stored frame (what Query returns, without the layer bytes)."""
+
+    camera_id: str
+    seq: int
+    capture_time_us: int  # edge clock, microseconds since the epoch
+    width: int
+    height: int
+    alpha: float
+    fingerprint: str
+    base_bytes: int
+    enhancement_bytes: int = 0
+    received_time_us: int = 0  # set by the store
+    result: dict[str, Any] | None = None  # analyzer output (JSON-serialisable)
+
+    @property
+    def has_enhancement(self) -> bool:
+        return self.enhancement_bytes > 0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def base_bpp(self) -> float:
+        return self.base_bytes * 8 / self.pixels
+
+    @property
+    def enhancement_bpp(self) -> float:
+        return self.enhancement_bytes * 8 / self.pixels
+
+
+@dataclass
+class CameraSummary:
+    camera_id: str
+    frame_count: int
+    first_seq: int
+    last_seq: int
+    first_capture_time_us: int
+    last_capture_time_us: int
+    stored_bytes: int
+
+
+@dataclass
+class StoreStats:
+    frames: int = 0
+    bytes: int = 0
+    deleted: int = field(default=0)
+
+
+class FrameStore(abc.ABC):
+    """What the service needs from a store; backends: SQLite + files (here), PostgreSQL."""
+
+    #: point reads (``get``) are local and cheap enough to run on the event-loop thread
+    local_reads: bool = True
+
+    @abc.abstractmethod
+    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
+        """Durably store a frame; False (and nothing written) if (camera_id, seq) exists."""
+
+    def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
+        """Store several frames (backends override this with one group commit)."""
+        return [self.put(*item) for item in items]
+
+    @abc.abstractmethod
+    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
+        """The index entry of a frame, or None."""
+
+    @abc.abstractmethod
+    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
+        """The latest frame of a camera captured at or before ``time_us``."""
+
+    @abc.abstractmethod
+    def read_base(self, camera_id: str, seq: int) -> bytes:
+        """The stored base layer (KeyError if the frame is not stored)."""
+
+    @abc.abstractmethod
+    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
+        """The stored enhancement layer, or None when it was not stored."""
+
+    @abc.abstractmethod
+    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
+        """Durably add the enhancement layer of a stored frame (KeyError if not stored)."""
+
+    @abc.abstractmethod
+    def last_seq(self, camera_id: str) -> int | None:
+        """Highest stored seq of a camera, or None."""
+
+    @abc.abstractmethod
+    def list_cameras(self) -> list[CameraSummary]:
+        """Every camera with stored frames."""
+
+    @abc.abstractmethod
+    def list_frames(self, camera_id: str, start_us: int | None = None,
+                    end_us: int | None = None, after_seq: int = -1,
+                    limit: int = 100) -> list[FrameRecord]:
+        """Frames of a camera with capture time in [start, end] and seq > after_seq, by seq."""
+
+    @abc.abstractmethod
+    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
+                          now: int | None = None) -> int:
+        """Delete frames older than ``max_age_s`` and then the oldest ones until the total is
+        at most ``max_bytes``; returns the number of frames deleted."""
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats:
+        """Number of frames and stored layer bytes."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release everything."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+

@@ -1,0 +1,172 @@
+"""The part of a frame store every SQL backend shares: reads of the ``frames`` index, the
+index rows of a group commit and adding an enhancement layer later. Layer bytes live in a
+:class:`~polc.cloud.store.segment_log.SegmentLog` (``self.segment_log``, set by the backend),
+rows point at (segment, offset)."""
+
+from __future__ import annotations
+
+import abc
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from polc.cloud.store.interface import MAX_SEQ, FrameRecord, FrameStore, StoreStats, now_us
+from polc.cloud.store.segment_log import SegmentLog
+
+COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
+           "fingerprint, base_bytes, enhancement_bytes, result_json")
+
+
+class SqlFrameStore(FrameStore):
+    """The reads every SQL backend shares; a backend supplies its parameter placeholder,
+    ``segment_log``, ``_lock`` (its writer), ``_query`` (rows of a statement), ``_write``
+    and ``_result`` (the stored result column as a dict)."""
+
+    PLACEHOLDER = "?"
+    SUM_CAST = ""  # appended to a SUM(...) to read it back as an integer
+    segment_log: SegmentLog
+    _lock: threading.Lock
+
+    _closed: bool
+
+    @abc.abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def _disconnect(self) -> None:
+        """Release the backend's connections (caller holds the write lock, once)."""
+
+    def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
+        return self.put_many([(record, base, enhancement)])[0]
+
+    def stats(self) -> StoreStats:
+        count, total = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)"
+            f"{self.SUM_CAST} FROM frames")[0]
+        return StoreStats(count, total)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.segment_log.seal()
+            self._disconnect()
+
+    @staticmethod
+    def _result(value: Any) -> dict | None:
+        return json.loads(value) if value else None
+
+    def _sql(self, sql: str) -> str:
+        """``sql`` written with ``?`` placeholders, in this backend's style."""
+        return sql.replace("?", self.PLACEHOLDER)
+
+    def _row(self, row: tuple) -> FrameRecord:
+        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
+         result) = row
+        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
+                           received, self._result(result))
+
+    @abc.abstractmethod
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one committed write statement (caller holds the write lock)."""
+
+    def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
+        record = self.get(camera_id, seq)
+        if record is None:
+            raise KeyError((camera_id, seq))
+        with self._lock:
+            segment, (offset,) = self.segment_log.append([data])
+            self._write(self._sql(
+                "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "
+                "has_enhancement = TRUE, enh_segment = ?, enh_offset = ? "
+                "WHERE camera_id = ? AND seq = ? AND NOT has_enhancement"),
+                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+
+    def _rows(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]],
+              todo: list[int]) -> list[tuple]:
+        """Append the layers of ``items[todo]`` durably (caller holds the write lock) and
+        return their index rows, in the column order of ``frames`` (fills in the records'
+        sizes and received time)."""
+        parts: list[bytes] = []
+        for i in todo:
+            _, base, enh = items[i]
+            parts.append(base)
+            if enh:
+                parts.append(enh)
+        segment, offsets = self.segment_log.append(parts)
+        received = now_us()
+        rows, k = [], 0
+        for i in todo:
+            record, base, enh = items[i]
+            base_off = offsets[k]
+            k += 1
+            enh_off = None
+            if enh:
+                enh_off = offsets[k]
+                k += 1
+            record.base_bytes, record.enhancement_bytes = len(base), len(enh or b"")
+            record.received_time_us = received
+            rows.append((
+                record.camera_id, record.seq, record.capture_time_us, received,
+                record.width, record.height, record.alpha, record.fingerprint,
+                record.base_bytes, record.enhancement_bytes, record.base_bpp,
+                record.enhancement_bpp, bool(enh),
+                json.dumps(record.result) if record.result is not None else None,
+                segment, base_off, segment if enh else None, enh_off))
+        return rows
+
+    def get(self, camera_id: str, seq: int) -> FrameRecord | None:
+        if not 0 <= seq <= MAX_SEQ:
+            return None
+        rows = self._query(self._sql(
+            f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND seq = ?"), (camera_id, seq))
+        return self._row(rows[0]) if rows else None
+
+    def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
+        rows = self._query(self._sql(
+            f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND capture_time_us <= ? "
+            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1"), (camera_id, time_us))
+        return self._row(rows[0]) if rows else None
+
+    def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
+        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
+                else "base_segment, base_offset, base_bytes")
+        rows = (self._query(self._sql(f"SELECT {cols} FROM frames WHERE camera_id = ? AND "
+                                      "seq = ?"), (camera_id, seq))
+                if 0 <= seq <= MAX_SEQ else [])
+        if not rows:
+            raise KeyError((camera_id, seq))
+        segment, offset, length = rows[0]
+        return None if segment is None else self.segment_log.read(segment, offset, length)
+
+    def read_base(self, camera_id: str, seq: int) -> bytes:
+        data = self._layer(camera_id, seq, False)
+        assert data is not None
+        return data
+
+    def read_enhancement(self, camera_id: str, seq: int) -> bytes | None:
+        try:
+            return self._layer(camera_id, seq, True)
+        except KeyError:
+            return None
+
+    def last_seq(self, camera_id: str) -> int | None:
+        return self._query(self._sql("SELECT MAX(seq) FROM frames WHERE camera_id = ?"),
+                           (camera_id,))[0][0]
+
+    def list_frames(self, camera_id: str, start_us: int | None = None,
+                    end_us: int | None = None, after_seq: int = -1,
+                    limit: int = 100) -> list[FrameRecord]:
+        sql = f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND seq > ?"
+        params: list[Any] = [camera_id, after_seq]
+        if start_us is not None:
+            sql += " AND capture_time_us >= ?"
+            params.append(start_us)
+        if end_us is not None:
+            sql += " AND capture_time_us <= ?"
+            params.append(end_us)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        return [self._row(r) for r in self._query(self._sql(sql), tuple(params))]

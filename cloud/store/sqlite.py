@@ -1,0 +1,238 @@
+"""The frame store on SQLite: index.sqlite3 (WAL) + append-only segment files.
+
+    ROOT/index.sqlite3 (WAL)     one row per (camera_id, seq), UNIQUE
+    ROOT/segments/<id>.seg       append-only layer bytes (≤ 64 MiB, segment_log.py)
+
+Write order (group commit, :meth:`SQLiteFrameStore.put_many`): the layers of every new frame
+of a batch are appended to the active segment file and fdatasync'ed (a new segment's
+directory entry is fsynced when it is created); only then are the index rows, which point at
+(segment, offset), inserted in one transaction and committed (``synchronous=FULL``). The
+caller acknowledges frames after ``put_many`` returns, so an acknowledged frame survives a
+crash or power loss, and the two fsyncs are shared by every frame of the batch. A crash
+between the append and the commit leaves bytes no row references: a torn tail (each
+restart starts a new segment, so it is never appended to) or a whole segment without rows,
+deleted when the store is opened again; the frames themselves are resent by the edge.
+Inserting an existing (camera_id, seq) is a no-op reported as a duplicate. A segment is
+deleted when retention has removed every frame that references it.
+
+All methods are synchronous and thread-safe: writes go through one connection under a lock,
+reads use one connection per thread (WAL readers never wait for the writer).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
+from polc.cloud.store.segment_log import SegmentLog
+from polc.cloud.store.sql import SqlFrameStore
+from polc.shared.errors import ConfigError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    camera_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    capture_time_us INTEGER NOT NULL,
+    received_time_us INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    alpha REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    base_bytes INTEGER NOT NULL,
+    enhancement_bytes INTEGER NOT NULL DEFAULT 0,
+    base_bpp REAL NOT NULL,
+    enhancement_bpp REAL NOT NULL DEFAULT 0,
+    has_enhancement INTEGER NOT NULL DEFAULT 0,
+    result_json TEXT,
+    base_segment TEXT NOT NULL,
+    base_offset INTEGER NOT NULL,
+    enh_segment TEXT,
+    enh_offset INTEGER,
+    UNIQUE (camera_id, seq)
+);
+CREATE INDEX IF NOT EXISTS frames_capture ON frames (camera_id, capture_time_us);
+CREATE INDEX IF NOT EXISTS frames_received ON frames (received_time_us);
+CREATE INDEX IF NOT EXISTS frames_base_segment ON frames (base_segment);
+CREATE INDEX IF NOT EXISTS frames_enh_segment ON frames (enh_segment);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SCHEMA_VERSION = "2"
+_INSERT = ("INSERT INTO frames (camera_id, seq, capture_time_us, received_time_us, width, "
+           "height, alpha, fingerprint, base_bytes, enhancement_bytes, base_bpp, "
+           "enhancement_bpp, has_enhancement, result_json, base_segment, base_offset, "
+           "enh_segment, enh_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+
+class SQLiteFrameStore(SqlFrameStore):
+    """SQLite index (WAL) + append-once segment files; see the module docstring."""
+
+    def __init__(self, root: str | Path, synchronous: str = "full"):
+        self.root = Path(root)
+        self.segment_log = SegmentLog(self.root / "segments", str(os.getpid()))
+        self._db_path = self.root / "index.sqlite3"
+        self._lock = threading.Lock()  # serialises writers (one write connection)
+        self._local = threading.local()  # one read connection per thread (WAL: no blocking)
+        self._readers: list[sqlite3.Connection] = []
+        self._sync = "FULL" if synchronous == "full" else "NORMAL"
+        self._db = self._connect()
+        self._db.executescript(_SCHEMA)
+        version = self._db.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is not None and version[0] != SCHEMA_VERSION:
+            raise ConfigError(f"store {self.root} has schema version {version[0]}, this "
+                              f"server needs {SCHEMA_VERSION}")
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                         (SCHEMA_VERSION,))
+        self._closed = False
+        self._sweep_orphans()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._db_path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._sync}")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+            with self._lock:
+                self._readers.append(db)
+        return db
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._reader().execute(sql, params).fetchall()
+
+    # -- segments -------------------------------------------------------------------------
+    def _unreferenced(self, segments: set[str]) -> list[str]:
+        dead = []
+        for seg in segments - {self.segment_log.active_name}:
+            used = self._db.execute(
+                "SELECT 1 FROM frames WHERE base_segment = ?1 OR enh_segment = ?1 LIMIT 1",
+                (seg,)).fetchone()
+            if used is None:
+                dead.append(seg)
+        return dead
+
+    def _sweep_orphans(self) -> None:
+        """Segments a crash left without index rows (written, never committed)."""
+        self.segment_log.remove_partial()
+        with self._lock:
+            for seg in self._unreferenced(self.segment_log.names()):
+                self.segment_log.delete(seg)
+
+    # -- writes ---------------------------------------------------------------------------
+    def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
+        """Group commit: one segment append + fsync, one transaction for many frames.
+
+        The existence check runs inside the write transaction (BEGIN IMMEDIATE excludes
+        every other writer), so it is exact and the rows can go in with one executemany —
+        no per-row statement round trip, which matters: this thread shares the GIL with
+        the event loop."""
+        for record, _, _ in items:
+            if not 0 <= record.seq <= MAX_SEQ:
+                raise ValueError(f"seq {record.seq} out of range")
+        inserted = [False] * len(items)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                existing = self._existing([(r.camera_id, r.seq) for r, _, _ in items])
+                todo, seen = [], set()
+                for i, (record, _, _) in enumerate(items):
+                    key = (record.camera_id, record.seq)
+                    if key not in seen and key not in existing:
+                        seen.add(key)
+                        todo.append(i)
+                if todo:
+                    self._db.executemany(_INSERT, self._rows(items, todo))
+                    for i in todo:
+                        inserted[i] = True
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return inserted
+
+    def _existing(self, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which (camera_id, seq) keys are stored (caller holds the write transaction)."""
+        found: set[tuple[str, int]] = set()
+        for start in range(0, len(keys), 400):  # ≤ 800 parameters (old SQLite: 999)
+            chunk = keys[start:start + 400]
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            found.update(self._db.execute(
+                f"WITH k(c, s) AS (VALUES {values}) SELECT f.camera_id, f.seq FROM k "
+                "JOIN frames f ON f.camera_id = k.c AND f.seq = k.s",
+                [v for key in chunk for v in key]).fetchall())
+        return found
+
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        self._db.execute(sql, params)
+
+    # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
+    def list_cameras(self) -> list[CameraSummary]:
+        rows = self._query(
+            "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
+            "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes) FROM frames "
+            "GROUP BY camera_id ORDER BY camera_id")
+        return [CameraSummary(*row) for row in rows]
+
+    # -- retention ------------------------------------------------------------------------
+    def _delete(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            segments: set[str] = set()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for i in ids:
+                    row = self._db.execute(
+                        "SELECT base_segment, enh_segment FROM frames WHERE id = ?",
+                        (i,)).fetchone()
+                    if row is None:
+                        continue
+                    segments.update(s for s in row if s)
+                    self._db.execute("DELETE FROM frames WHERE id = ?", (i,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            for seg in self._unreferenced(segments):
+                self.segment_log.delete(seg)
+
+    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
+                          now: int | None = None) -> int:
+        deleted = 0
+        if max_age_s is not None:
+            cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
+            ids = [r[0] for r in self._query("SELECT id FROM frames WHERE received_time_us < ?",
+                                             (cutoff,))]
+            self._delete(ids)
+            deleted += len(ids)
+        if max_bytes is not None:
+            excess = self.stats().bytes - max_bytes
+            if excess > 0:
+                victims, freed = [], 0
+                for row_id, size in self._query(
+                        "SELECT id, base_bytes + enhancement_bytes FROM frames "
+                        "ORDER BY received_time_us, id"):
+                    if freed >= excess:
+                        break
+                    victims.append(row_id)
+                    freed += size
+                self._delete(victims)
+                deleted += len(victims)
+        return deleted
+
+    def _disconnect(self) -> None:
+        for db in self._readers:
+            db.close()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
