@@ -178,3 +178,32 @@ def test_bad_frames_are_counted_not_fatal(tmp_path: Path, small_codec_file,
                         lambda *_: iter([bad] * node_module.MAX_CONSECUTIVE_FAILURES))
     node._capture_loop()
     assert isinstance(node.capture_error, ValueError)
+
+
+def test_frames_failed_internal_are_resent_on_the_same_stream(tmp_path: Path,
+                                                               small_codec_file) -> None:
+    """Issue 15 item 5: the cloud answers INTERNAL (its disk is full) for a while, then
+    recovers without ending the stream. The edge resends on the open stream after a backoff
+    and, its source finished, exits once everything is stored."""
+
+    async def main() -> None:
+        cloud = FakeCloud(window=4)
+        cloud.failing = True
+        await cloud.start()
+        data = _config(tmp_path, cloud, small_codec_file, frames=8, realtime=False)
+        data["uplink"]["resend_backoff_seconds"] = 0.1
+        data["uplink"]["backoff_max_seconds"] = 0.4
+        node = EdgeNode(load_config(None).model_validate(data))
+        task = asyncio.create_task(node.run_async())
+        while not (node.capture_done.is_set() and sum(cloud.failed.values()) >= 8):
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.02)
+        cloud.failing = False  # the cloud's disk was freed; its stream never ended
+        await asyncio.wait_for(task, 15)  # exit_when_drained: returns once all are stored
+        await cloud.stop()
+        assert sorted(cloud.stored) == list(range(8))
+        assert set(cloud.store_count.values()) == {1}
+        assert cloud.streams == 1 and node.uplink.sessions == 1  # no reconnect needed
+        assert node.spool.depth == 0
+
+    asyncio.run(main())
