@@ -138,6 +138,9 @@ class UplinkSettings(_Section):
     max_window: int = Field(64, ge=1, le=4096, description="cap on the server's window")
     ack_timeout_seconds: float = Field(
         60.0, gt=0, description="reconnect when the oldest frame in flight waits this long")
+    resend_backoff_seconds: float = Field(
+        1.0, gt=0, description="a frame the cloud failed on (INTERNAL) is resent on the same "
+        "stream after this delay, doubling per attempt up to backoff_max_seconds")
     keepalive_seconds: float = Field(30.0, gt=0)
 
     @field_validator("server")

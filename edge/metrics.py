@@ -74,13 +74,15 @@ class EdgeMetrics:
         self.bitrate.set(sum(b for _, b in self._window) / span)
 
     def observe_spool(self, spool) -> None:
-        """Copy the spool's gauges (and its drop counter) into the registry."""
+        """Copy the spool's gauges (and its drop counters) into the registry."""
         self.spool_frames.set(spool.depth)
         self.spool_bytes.set(spool.bytes)
         self.enhancement_bytes.set(spool.enhancement_bytes)
-        reported = self.dropped.labels("spool_full")._value.get()
-        if spool.dropped > reported:
-            self.dropped.labels("spool_full").inc(spool.dropped - reported)
+        for reason, count in (("spool_full", spool.dropped),  # over spool.max_bytes
+                              ("disk_full", spool.dropped_disk_full)):  # no room on disk
+            reported = self.dropped.labels(reason)._value.get()
+            if count > reported:
+                self.dropped.labels(reason).inc(count - reported)
 
     def serve(self, listen: str) -> str:
         """Start ``/metrics`` on HOST:PORT (port 0 = free port); returns the URL."""

@@ -8,6 +8,9 @@
 
 With a finite source and ``exit_when_drained`` the node exits once every frame is
 acknowledged. A restart resumes from the spool (first un-acked frame, same seq counter).
+A full spool disk does not stop the node: the spool drops the oldest data to make room
+(metric ``polc_edge_frames_dropped_total{reason="disk_full"}``) and the uplink keeps
+delivering what is spooled.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from polc.edge.config import EdgeConfig
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.rate_control import RateController
 from polc.edge.sources import Captured, paced, prefetch
-from polc.edge.spool import Spool, SpoolError
+from polc.edge.spool import Spool, SpoolError, SpoolFullError
 from polc.edge.uplink import AckInfo, Uplink
 from polc.shared.errors import ConfigError
 
@@ -124,8 +127,11 @@ class EdgeNode:
                 try:
                     self.encode_one(captured)
                     failures = 0
+                except SpoolFullError as exc:  # degrade: the spool counted the drop
+                    log.warning("%s", exc)
+                    self.metrics.observe_spool(self.spool)
                 except SpoolError:
-                    raise  # the disk: nothing can be kept, stop the node
+                    raise  # the disk is unusable (not just full): stop the node
                 except Exception as exc:  # one bad frame must not stop a camera
                     failures += 1
                     self.metrics.dropped.labels("encode_error").inc()

@@ -17,10 +17,23 @@ counter and the highest spooled frame + 1, so a frame written just before a cras
 given a second seq's number. The frames are bounded by ``max_bytes``: when a long outage
 fills the budget, the *oldest* pending frames are dropped (counted in ``dropped``). Kept
 enhancement layers are bounded by age and by their own byte budget.
+
+A full disk (``ENOSPC`` / ``EDQUOT``) degrades instead of stopping the edge:
+
+* start-up only rewrites ``state.json`` when it is missing or behind the frames, and a
+  failed write keeps the counter in memory (retried on the next append or ack);
+* a frame that does not fit frees room by dropping kept enhancement layers, then the
+  oldest pending frames (counted in ``dropped_disk_full``); when nothing is left to drop
+  the new frame itself is dropped (:class:`SpoolFullError`, counted too);
+* while ``state.json`` lags the counter, the newest frame's file is the only record of
+  it: that file is kept (even once acked) until the state is saved, so the counter never
+  goes backwards across a restart (a kept acked frame is resent once; the cloud acks it
+  as a duplicate).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import struct
@@ -44,7 +57,18 @@ _CRC = struct.Struct("<I")
 
 
 class SpoolError(PolcError):
-    """The spool directory is unusable (permissions, full disk, foreign camera)."""
+    """The spool directory is unusable (permissions, unreadable state, foreign camera)."""
+
+
+class SpoolFullError(SpoolError):
+    """The disk is full and nothing could be dropped to make room: this frame is dropped."""
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in DISK_FULL
 
 
 @dataclass
@@ -110,6 +134,7 @@ class Spool:
         self.enhancement_max_bytes = enhancement_max_bytes
         self.clock = clock
         self.dropped = 0  # frames dropped by the disk budget (drop-oldest)
+        self.dropped_disk_full = 0  # frames dropped because the disk itself was full
         self.refused = 0  # frames the cloud refused with a FrameError
         self._lock = threading.RLock()  # the in-memory index (held briefly, never for I/O)
         self._append_lock = threading.Lock()  # serialises appends (file writes, state)
@@ -118,6 +143,9 @@ class Spool:
         self._frame_bytes = 0
         self._enh_bytes = 0
         self._listeners: list[Callable[[int], None]] = []
+        self._saved_next_seq = 0  # the counter as state.json holds it
+        self._witness: int | None = None  # acked frame kept on disk while the state lags
+        self._state_warned = False
         self.frames_dir = self.path / "frames"
         self.enh_dir = self.path / "enhancement"
         try:
@@ -133,10 +161,11 @@ class Spool:
     def _load(self) -> int:
         state_file = self.path / "state.json"
         next_seq = 0
+        saved: int | None = None
         if state_file.exists():
             try:
                 state = json.loads(state_file.read_text())
-                next_seq = int(state["next_seq"])
+                next_seq = saved = int(state["next_seq"])
                 owner = state["camera_id"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise SpoolError(f"spool state {state_file} is unreadable: {exc}") from exc
@@ -170,16 +199,53 @@ class Spool:
         if self._frames:
             log.info("spool %s: resuming with %d pending frames (seq %d..%d)", self.path,
                      len(self._frames), next(iter(self._frames)), next(reversed(self._frames)))
-        self._save_state(next_seq)
+        self._saved_next_seq = saved or 0
+        if saved is None or saved < next_seq:  # never rewritten needlessly: the disk may be full
+            self._save_state(next_seq)
         return next_seq
 
-    def _save_state(self, next_seq: int) -> None:
+    def _save_state(self, next_seq: int) -> bool:
+        """Persist the counter; False (counter kept in memory) when the disk is full."""
         data = json.dumps({"camera_id": self.camera_id, "next_seq": next_seq}).encode()
         try:
             atomic_write(self.path / "state.json", data, self.fsync)
         except OSError as exc:
-            raise SpoolError(f"cannot write spool state in {self.path}: {exc.strerror}"
-                             ) from exc
+            if not _disk_full(exc):
+                raise SpoolError(f"cannot write spool state in {self.path}: {exc.strerror}"
+                                 ) from exc
+            if not self._state_warned:
+                log.warning("spool %s: disk full, the sequence counter (%d) stays in memory "
+                            "and is saved once there is room", self.path, next_seq)
+                self._state_warned = True
+            return False
+        self._state_warned = False
+        with self._lock:
+            self._saved_next_seq = max(self._saved_next_seq, next_seq)
+            if self._witness is not None and self._witness < self._saved_next_seq:
+                self._release_witness()
+        return True
+
+    def _release_witness(self) -> None:
+        """The kept file of an acked frame no longer records the counter: delete it."""
+        witness, self._witness = self._witness, None
+        if witness is not None and witness not in self._frames:
+            self._frame_path(witness).unlink(missing_ok=True)
+
+    @property
+    def state_saved(self) -> bool:
+        """Whether ``state.json`` holds the current counter (False while the disk is full)."""
+        return self._saved_next_seq >= self._next_seq
+
+    def _retry_state(self) -> None:
+        """Save a lagging counter if no append is busy (that one saves it anyway)."""
+        if self.state_saved or not self._append_lock.acquire(blocking=False):
+            return
+        try:
+            self._save_state(self._next_seq)
+        except SpoolError as exc:
+            log.error("%s", exc)
+        finally:
+            self._append_lock.release()
 
     # -- observers ----------------------------------------------------------------------
 
@@ -213,17 +279,17 @@ class Spool:
             frame = SpooledFrame(self.camera_id, seq, capture_time_ns, alpha, base,
                                  enhancement, width, height)
             data = frame.to_bytes()
-            try:
-                # the frame first: a crash in between leaves a frame without its kept
-                # layer (answered "unavailable"), never a layer that claims a seq
-                atomic_write(self._frame_path(seq), data, self.fsync)
-                if keep_enhancement is not None:
-                    atomic_write(self._enh_path(seq), keep_enhancement, self.fsync)
-            except OSError as exc:
-                raise SpoolError(f"cannot write frame {seq} to {self.frames_dir}: "
-                                 f"{exc.strerror}") from exc
+            # the frame first: a crash in between leaves a frame without its kept
+            # layer (answered "unavailable"), never a layer that claims a seq
+            self._write_frame(seq, data)
+            with self._lock:
+                self._release_witness()  # the new frame's file records the counter now
+            if keep_enhancement is not None and not self._write_kept_layer(seq,
+                                                                           keep_enhancement):
+                keep_enhancement = None
             # the counter is durable before the frame can be sent, acked and deleted: a
-            # crash can never hand this seq to another frame
+            # crash can never hand this seq to another frame (on a full disk the frame
+            # file itself records it until the state can be saved)
             self._save_state(seq + 1)
             with self._lock:
                 if keep_enhancement is not None:
@@ -237,6 +303,52 @@ class Spool:
         for fn in self._listeners:
             fn(seq)
         return frame
+
+    def _write_frame(self, seq: int, data: bytes) -> None:
+        """Write a frame file; on a full disk drop old data to make room, or this frame."""
+        while True:
+            try:
+                atomic_write(self._frame_path(seq), data, self.fsync)
+                return
+            except OSError as exc:
+                if not _disk_full(exc):
+                    raise SpoolError(f"cannot write frame {seq} to {self.frames_dir}: "
+                                     f"{exc.strerror}") from exc
+            if not self._make_room():
+                with self._lock:
+                    self.dropped_disk_full += 1
+                raise SpoolFullError(f"disk full: frame {seq} dropped, nothing left in "
+                                     f"{self.path} to make room for it")
+
+    def _make_room(self) -> bool:
+        """Free disk space: the oldest kept enhancement layer, else the oldest pending frame
+        (counted in ``dropped_disk_full``). False when neither is left."""
+        with self._lock:
+            if self._enh:
+                seq, (size, _) = self._enh.popitem(last=False)
+                self._enh_bytes -= size
+                self._enh_path(seq).unlink(missing_ok=True)
+                log.warning("disk full: dropped the kept enhancement layer of frame %d", seq)
+                return True
+            if not self._frames:
+                return False
+            oldest = next(iter(self._frames))
+            self._remove(oldest)
+            self.dropped_disk_full += 1
+            log.warning("disk full: dropped the oldest pending frame %d", oldest)
+            return True
+
+    def _write_kept_layer(self, seq: int, layer: bytes) -> bool:
+        """Keep an on-demand enhancement layer; skipped (False) when the disk is full."""
+        try:
+            atomic_write(self._enh_path(seq), layer, self.fsync)
+            return True
+        except OSError as exc:
+            if not _disk_full(exc):
+                raise SpoolError(f"cannot write frame {seq} to {self.enh_dir}: "
+                                 f"{exc.strerror}") from exc
+            log.warning("disk full: the enhancement layer of frame %d is not kept", seq)
+            return False
 
     def _enforce_budget(self, keep: int) -> None:
         while self._frame_bytes > self.max_bytes and len(self._frames) > 1:
@@ -253,20 +365,28 @@ class Spool:
         if size is None:
             return False
         self._frame_bytes -= size
-        self._frame_path(seq).unlink(missing_ok=True)
+        if seq >= self._saved_next_seq and seq + 1 >= self._next_seq:
+            # the newest frame while state.json lags: its file records the counter
+            self._release_witness()
+            self._witness = seq
+        else:
+            self._frame_path(seq).unlink(missing_ok=True)
         return True
 
     def ack(self, seq: int) -> bool:
         """The cloud stored frame ``seq``: forget it (its kept enhancement layer stays)."""
         with self._lock:
-            return self._remove(seq)
+            removed = self._remove(seq)
+        self._retry_state()
+        return removed
 
     def refuse(self, seq: int) -> bool:
         """The cloud refused frame ``seq`` for good: forget it (counted in ``refused``)."""
         with self._lock:
             removed = self._remove(seq)
             self.refused += removed
-            return removed
+        self._retry_state()
+        return removed
 
     # -- reading ------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
     ┌─ session ───────────────────────────────────────────────────────────────┐
     │ Hello ─► HelloAck(window)                                               │
     │ sender: spool.pending() in seq order, ≤ window frames in flight ────────┼─► cloud
-    │ reader: FrameAck → spool.ack · FrameError → spool.refuse (13: retry)    │
+    │ reader: FrameAck → spool.ack · FrameError → spool.refuse                │
+    │         FrameError INTERNAL (13) → resent on this stream after a backoff│
     │         FrameResult → on_result · EnhancementRequest → upload from spool│
     └──────────┬──────────────────────────────────────────────────────────────┘
                │ stream ends (UNAVAILABLE, max connection age, outage, EOF)
@@ -20,6 +21,7 @@ the spool stays intact.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
@@ -119,9 +121,10 @@ class Uplink:
         self.edge_id, self.edge_version = edge_id, edge_version
         self.metrics = metrics or EdgeMetrics()
         self.on_ack, self.on_result = on_ack, on_result
+        self._rng = rng or random.Random()
         self.backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds,
                                settings.backoff_multiplier, settings.backoff_jitter,
-                               rng or random.Random())
+                               self._rng)
         self.sessions = 0  # streams that got a HelloAck
         self.server_id = ""
         self.connected = False
@@ -131,6 +134,10 @@ class Uplink:
         self._wake = asyncio.Event()
         # seq -> (capture ns, bytes, sent monotonic)
         self._inflight: dict[int, tuple[int, int, float]] = {}
+        # frames the cloud failed on (INTERNAL): seq -> monotonic time of the resend, and
+        # the failures so far of each (the resend delay doubles per failure)
+        self._resend_at: dict[int, float] = {}
+        self._failures: dict[int, int] = {}
         spool.add_listener(self._notify)
         if settings.token and not settings.tls.active:
             log.warning("uplink: the bearer token travels in plaintext (no TLS configured)")
@@ -238,6 +245,7 @@ class Uplink:
             # frames appended after this snapshot arrive through _enqueue (seq > last)
             self._last_queued = pending[-1] if pending else -1
             self._inflight = {}
+            self._resend_at = {}  # the new session resends every pending frame anyway
             write_lock = asyncio.Lock()
             reader = asyncio.create_task(self._read(call, write_lock))
             stop_wait = asyncio.create_task(stop.wait())
@@ -246,10 +254,12 @@ class Uplink:
                     if reader.done():
                         reader.result()  # re-raises the stream's error
                         await self._raise_status(call, "server closed the stream")
+                    self._requeue_due_resends()
                     if self._queue and len(self._inflight) < window:
                         seq = self._queue.popleft()
                         frame = self.spool.get(seq)
                         if frame is None:
+                            self._failures.pop(seq, None)
                             continue  # acked, refused or dropped meanwhile
                         if (hello_ack.max_frame_bytes
                                 and frame.nbytes > hello_ack.max_frame_bytes):
@@ -264,7 +274,8 @@ class Uplink:
                         continue
                     self._wake.clear()
                     waiter = asyncio.create_task(self._wake.wait())
-                    await asyncio.wait({waiter, reader, stop_wait}, timeout=1.0,
+                    await asyncio.wait({waiter, reader, stop_wait},
+                                       timeout=self._wait_timeout(),
                                        return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
                     self._check_ack_timeout()
@@ -278,6 +289,31 @@ class Uplink:
             if call is not None:
                 call.cancel()
             await channel.close(grace=None)
+
+    def _requeue_due_resends(self) -> None:
+        """Put the failed frames whose resend time has come back in the queue (seq order)."""
+        if not self._resend_at:
+            return
+        now = time.monotonic()
+        for seq in [s for s, due in self._resend_at.items() if due <= now]:
+            del self._resend_at[seq]
+            if seq not in self._inflight and seq not in self._queue:
+                bisect.insort(self._queue, seq)
+
+    def _wait_timeout(self) -> float:
+        """How long the sender may sleep: at most 1 s, less when a resend falls due."""
+        if not self._resend_at:
+            return 1.0
+        return min(1.0, max(0.0, min(self._resend_at.values()) - time.monotonic()))
+
+    def _resend_delay(self, seq: int) -> float:
+        """Backoff of one failed frame: resend_backoff · multiplier^failures, capped."""
+        s = self.settings
+        failures = self._failures.get(seq, 0)
+        self._failures[seq] = failures + 1
+        base = min(s.backoff_max_seconds,
+                   s.resend_backoff_seconds * s.backoff_multiplier ** failures)
+        return max(0.0, base * (1.0 + s.backoff_jitter * self._rng.uniform(-1.0, 1.0)))
 
     def _drop_too_large(self, frame: SpooledFrame, limit: int) -> None:
         """The server would refuse it (or end the stream over it) on every resend."""
@@ -359,6 +395,8 @@ class Uplink:
 
     def _handle_ack(self, ack) -> None:
         sent = self._inflight.pop(ack.seq, None)
+        self._resend_at.pop(ack.seq, None)
+        self._failures.pop(ack.seq, None)
         if self.spool.ack(ack.seq):
             self.metrics.acked.inc()
         latency = max(0.0, (time.time_ns() - sent[0]) / 1e9) if sent else 0.0
@@ -375,9 +413,12 @@ class Uplink:
             return
         self._inflight.pop(err.seq, None)
         if err.code == INTERNAL:
-            log.warning("cloud failed on frame %d (%s); it stays spooled and is resent after "
-                        "the next reconnect", err.seq, err.message)
+            delay = self._resend_delay(err.seq)
+            self._resend_at[err.seq] = time.monotonic() + delay
+            log.warning("cloud failed on frame %d (%s); it stays spooled and is resent on "
+                        "this stream in %.2f s", err.seq, err.message, delay)
             return
+        self._failures.pop(err.seq, None)
         log.error("cloud refused frame %d: %s (%s); dropping it", err.seq, err.reason,
                   err.message)
         if self.spool.refuse(err.seq):

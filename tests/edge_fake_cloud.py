@@ -34,6 +34,8 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
         self.enhancement_requests = list(enhancement_requests or [])
         self.max_frame_bytes = max_frame_bytes
         self.hang_streams = hang_streams  # the first N streams never ack (a hung replica)
+        self.failing = False  # while True, every frame is answered INTERNAL (a full disk)
+        self.failed: collections.Counter[int] = collections.Counter()
         self.stored: dict[int, bytes] = {}
         self.store_count: collections.Counter[int] = collections.Counter()
         self.received: collections.Counter[int] = collections.Counter()
@@ -91,7 +93,12 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
                 seq = frame.seq
                 inflight[0] -= 1  # before the answer leaves: the edge may send the next one
                 async with write_lock:
-                    if seq in self.refuse:
+                    if self.failing:
+                        self.failed[seq] += 1
+                        await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
+                            camera_id=camera, seq=seq, code=13, reason="internal",
+                            message="store failed (disk full)", retryable=True)))
+                    elif seq in self.refuse:
                         await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
                             camera_id=camera, seq=seq, code=3, reason="malformed",
                             message="refused by the test")))

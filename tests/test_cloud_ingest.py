@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import struct
-import zlib
 
 import cloud_support
 import grpc
 import pytest
 import torch
 from cloud_support import EdgeClient, make_config
+from codec_support import fix_payload_crc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from polc.cloud.server import ServerThread
@@ -96,9 +96,7 @@ def _build(model):
 def _crc_fixed(data: bytes, pos: int, value: bytes) -> bytes:
     buf = bytearray(data)
     buf[pos:pos + len(value)] = value
-    header = struct.unpack_from("<H", buf, 6)[0]
-    enh_len = struct.unpack_from("<I", buf, 64)[0]
-    struct.pack_into("<I", buf, 52, zlib.crc32(bytes(buf[header:len(buf) - enh_len])))
+    fix_payload_crc(buf)
     return bytes(buf)
 
 

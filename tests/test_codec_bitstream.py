@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from codec_support import fix_payload_crc
 
+from polc.shared.codec.container import (
+    FORMAT_VERSION,
+    EnhancementLayer,
+    FrameContainer,
+    alpha_to_code,
+)
 from polc.shared.codec.integer_hyper import IntegerHyperSynthesis
 from polc.shared.errors import BitstreamError
 
@@ -103,9 +111,64 @@ def test_hostile_payload_with_valid_crc_is_detected(small_codec, test_image):
     assert detected == len(data) - 72
 
 
+V1_FIXTURE = Path(__file__).parent / "fixtures" / "frame_v1.polc"  # test image, α 0.5, enh.
+
+
+def _flip(data: bytes, bit: int) -> bytes:
+    buf = bytearray(data)
+    buf[bit // 8] ^= 1 << (bit % 8)
+    return bytes(buf)
+
+
+def test_every_header_bit_is_under_a_checksum(small_codec, test_image):
+    """A one-bit change anywhere in a header (α, geometry within the padding, flags,
+    reserved bytes, lengths) is refused, never decoded as another frame."""
+    container = small_codec.encoder.encode(test_image, 0.5, enhancement=True)
+    data = container.to_bytes()
+    assert data[4] == FORMAT_VERSION == 2
+    header = struct.unpack_from("<H", data, 6)[0]
+    for bit in range(8 * header):
+        with pytest.raises(BitstreamError):
+            FrameContainer.from_bytes(_flip(data, bit))
+    layer = container.enhancement.to_bytes()
+    enh_header = struct.unpack_from("<H", layer, 6)[0]
+    for bit in range(8 * enh_header):
+        with pytest.raises(BitstreamError):
+            EnhancementLayer.from_bytes(_flip(layer, bit))
+    # the issue's cases, through the whole decoder: α 0.5 -> 0, width within the padding
+    for offset, value in ((24, 0), (26, 95)):
+        buf = bytearray(data)
+        struct.pack_into("<H", buf, offset, value)
+        with pytest.raises(BitstreamError, match="header CRC"):
+            small_codec.decode(bytes(buf))
+
+
+def test_version_1_containers_still_decode(small_codec, test_image):
+    """A container written by format version 1 (no header CRC) parses and decodes to the
+    same frame as today's version 2 of it: the payload is unchanged."""
+    old = V1_FIXTURE.read_bytes()
+    assert old[4] == 1
+    parsed = FrameContainer.from_bytes(old)
+    assert parsed.alpha_code == alpha_to_code(0.5) and parsed.enhancement is not None
+    assert (parsed.geometry.width, parsed.geometry.height) == (96, 80)
+    new = small_codec.encoder.encode(test_image, 0.5, enhancement=True)
+    assert parsed.base_payload == new.base_payload
+    assert parsed.enhancement.s_payload == new.enhancement.s_payload
+    v1, v2 = small_codec.decode(old), small_codec.decode(new.to_bytes())
+    for beta in (0.0, 1.0):
+        assert np.array_equal(small_codec.reconstruct(v1, beta),
+                              small_codec.reconstruct(v2, beta))
+    # a version-1 enhancement layer travelling alone attaches to a version-2 base layer
+    base = small_codec.decode(new.base_bytes())
+    enh_len = struct.unpack_from("<I", old, 64)[0]
+    small_codec.attach_enhancement(base, old[-enh_len:])
+    assert np.array_equal(small_codec.reconstruct(base, 0.0), small_codec.reconstruct(v1, 0.0))
+
+
 def test_foreign_model_is_rejected(small_codec, test_image):
     data = bytearray(small_codec.encode(test_image, 0.5))
     data[8] ^= 0xFF  # inside the fingerprint
+    fix_payload_crc(data)  # a well-formed frame of another model: its header CRC is valid
     with pytest.raises(BitstreamError, match="encoded by model"):
         small_codec.decode(bytes(data))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from disk_support import fill, small_tmpfs
 from edge_fake_cloud import FakeCloud
 
 from polc.edge.config import load_config
@@ -178,3 +179,69 @@ def test_bad_frames_are_counted_not_fatal(tmp_path: Path, small_codec_file,
                         lambda *_: iter([bad] * node_module.MAX_CONSECUTIVE_FAILURES))
     node._capture_loop()
     assert isinstance(node.capture_error, ValueError)
+
+
+def test_frames_failed_internal_are_resent_on_the_same_stream(tmp_path: Path,
+                                                               small_codec_file) -> None:
+    """Issue 15 item 5: the cloud answers INTERNAL (its disk is full) for a while, then
+    recovers without ending the stream. The edge resends on the open stream after a backoff
+    and, its source finished, exits once everything is stored."""
+
+    async def main() -> None:
+        cloud = FakeCloud(window=4)
+        cloud.failing = True
+        await cloud.start()
+        data = _config(tmp_path, cloud, small_codec_file, frames=8, realtime=False)
+        data["uplink"]["resend_backoff_seconds"] = 0.1
+        data["uplink"]["backoff_max_seconds"] = 0.4
+        node = EdgeNode(load_config(None).model_validate(data))
+        task = asyncio.create_task(node.run_async())
+        while not (node.capture_done.is_set() and sum(cloud.failed.values()) >= 8):
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.02)
+        cloud.failing = False  # the cloud's disk was freed; its stream never ended
+        await asyncio.wait_for(task, 15)  # exit_when_drained: returns once all are stored
+        await cloud.stop()
+        assert sorted(cloud.stored) == list(range(8))
+        assert set(cloud.store_count.values()) == {1}
+        assert cloud.streams == 1 and node.uplink.sessions == 1  # no reconnect needed
+        assert node.spool.depth == 0
+
+    asyncio.run(main())
+
+
+def test_edge_on_a_full_spool_disk_keeps_delivering(tmp_path: Path, small_codec_file) -> None:
+    """Issue 15 item 4: 32 frames spooled during an outage, then the spool's disk (a real
+    512 KiB tmpfs) is full and the cloud cannot store yet. The edge still starts, keeps
+    encoding (the oldest frames make room, counted), delivers the rest once the cloud
+    recovers, continues the seq counter and exits once drained."""
+
+    async def main() -> None:
+        with small_tmpfs(tmp_path / "disk") as disk:
+            backlog = Spool(disk / "spool", "cam-7", fsync=False)
+            for i in range(32):
+                backlog.append(time.time_ns(), 0.4, b"POLC" + bytes([i]) * 3000)
+            fill(disk)
+            cloud = FakeCloud(window=4)
+            cloud.failing = True  # nothing is acked (nor deleted) while the frames come
+            await cloud.start()
+            data = _config(tmp_path, cloud, small_codec_file, frames=6, realtime=False)
+            data["spool"]["path"] = str(disk / "spool")
+            data["uplink"]["resend_backoff_seconds"] = 0.1
+            node = EdgeNode(load_config(None).model_validate(data))
+            task = asyncio.create_task(node.run_async())
+            while not node.capture_done.is_set():
+                assert not task.done(), task.result()
+                await asyncio.sleep(0.02)
+            cloud.failing = False
+            await asyncio.wait_for(task, 60)
+            await cloud.stop()
+            dropped = int(node.metrics.dropped.labels("disk_full")._value.get())
+            assert 1 <= dropped <= 6 and node.spool.dropped_disk_full == dropped
+            # the oldest frames made room (one already in flight may still be stored); the
+            # rest and every new frame (the counter continued at 32) are stored once
+            assert set(range(dropped, 38)) <= set(cloud.stored) <= set(range(38))
+            assert set(cloud.store_count.values()) == {1}
+            assert node.metrics.captured._value.get() == 6 and node.spool.depth == 0
+
+    asyncio.run(main())

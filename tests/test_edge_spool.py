@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from disk_support import fill, small_tmpfs
 
-from polc.edge.spool import Spool, SpooledFrame
+from polc.edge.spool import Spool, SpooledFrame, SpoolFullError
 from polc.shared.errors import ConfigError
 
 
@@ -110,3 +111,34 @@ def test_orphan_enhancement_layer_never_claims_a_seq(tmp_path: Path) -> None:
     assert again.next_seq == 2 and again.enhancement(2) is None
     assert again.enhancement(1) is not None
     assert again.append(0, 0.5, b"new").seq == 2
+
+
+def test_full_disk_degrades_and_never_loses_the_counter(tmp_path: Path) -> None:
+    """Issue 15 item 4 on a real 512 KiB tmpfs: start-up, appends and acks keep working on
+    a full disk, the oldest frames make room (counted), the counter never goes back."""
+    with small_tmpfs(tmp_path / "disk") as disk:
+        path = disk / "spool"
+        _append(Spool(path, "cam-1"), 5, size=3000)
+        filler = fill(disk)
+        spool = Spool(path, "cam-1")  # start-up on a full disk
+        assert spool.pending() == [0, 1, 2, 3, 4] and spool.next_seq == 5
+        assert [f.seq for f in (spool.append(0, 0.5, b"n" * 3000) for _ in range(3))] == [5, 6, 7]
+        assert spool.dropped_disk_full >= 3 and spool.pending()[-3:] == [5, 6, 7]
+        assert spool.get(7).base == b"n" * 3000
+        assert not spool.state_saved  # no room for state.json: the counter is in memory
+        fill(disk, "filler-2")
+        spool.ack(7)  # the newest frame acked while state.json lags: its file stays
+        assert Spool(path, "cam-1").next_seq == 8  # a crash now: the counter holds
+        for seq in spool.pending():
+            spool.ack(seq)  # acks free room: the state is saved, the kept file deleted
+        assert spool.state_saved
+        again = Spool(path, "cam-1")
+        assert again.next_seq == 8 and again.pending() == []
+        fill(disk, "filler-3")
+        with pytest.raises(SpoolFullError):  # nothing left to drop: this frame is dropped
+            again.append(0, 0.5, b"x" * 3000)
+        assert again.dropped_disk_full == 1 and again.next_seq == 8
+        for f in (filler, disk / "filler-2", disk / "filler-3"):
+            f.unlink()
+        assert again.append(0, 0.5, b"x").seq == 8
+        assert not list(path.rglob("*.tmp"))

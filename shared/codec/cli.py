@@ -69,7 +69,7 @@ def header_dict(data: bytes) -> dict:
     px = g.width * g.height
     enh = c.enhancement.nbytes if c.enhancement is not None else 0
     return {
-        "format_version": 1, "model_fingerprint": c.fingerprint.hex(), "alpha": c.alpha,
+        "format_version": data[4], "model_fingerprint": c.fingerprint.hex(), "alpha": c.alpha,
         "width": g.width, "height": g.height, "padded": list(g.padded[::-1]),
         "latent_shape": [c.channels[0], *g.latent_hw],
         "hyper_shape": [c.channels[1], *g.hyper_hw],

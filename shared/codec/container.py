@@ -3,6 +3,10 @@
 Specified in docs/bitstream.md. Parsing never trusts a length or a shape: every size is
 checked against hard limits and against the bytes actually present *before* anything is
 allocated or handed to the entropy decoder; every problem raises :class:`BitstreamError`.
+
+Format version 2 (written) puts every header byte under a header CRC-32 (fields, flags,
+reserved header bytes), so a corrupted α, geometry or flag is refused instead of being
+decoded as another frame; version-1 containers (no header CRC) are still read.
 """
 
 from __future__ import annotations
@@ -18,17 +22,61 @@ from polc.shared.errors import BitstreamError
 
 BASE_MAGIC = b"POLC"
 ENH_MAGIC = b"POLE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written; READABLE_VERSIONS are parsed
+READABLE_VERSIONS = (1, 2)
 MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
 MIN_SIDE = 16
 PAD = 64  # g_a/h_a downsample by 64 in total
 
+FLAG_ENHANCEMENT = 1  # base flags bit 0; bits 1-7 are reserved (must be 0)
+
 # magic, version, flags, header_size, fingerprint, alpha_code, width, height,
 # M, N, aux, z_len, z_esc, y_len, y_esc, payload_crc, params_crc, latent_crc, enh_len
-_BASE = struct.Struct("<4sBBH16sHHHHHHIIIIIIII")
+_BASE_V1 = struct.Struct("<4sBBH16sHHHHHHIIIIIIII")
+# version 2: the same fields, then header_crc (CRC-32 of every other header byte)
+_BASE = struct.Struct(_BASE_V1.format + "I")
 # magic, version, flags, header_size, fingerprint, base_payload_crc, s_len, s_esc,
 # payload_crc, enh_crc
-_ENH = struct.Struct("<4sBBH16sIIIII")
+_ENH_V1 = struct.Struct("<4sBBH16sIIIII")
+_ENH = struct.Struct(_ENH_V1.format + "I")  # version 2: + header_crc
+
+
+def header_crc(data: bytes, header_size: int, crc_offset: int) -> int:
+    """CRC-32 of the header bytes ``[0, header_size)`` without the 4-byte CRC field at
+    ``crc_offset``: every field, flag and reserved byte (docs/bitstream.md)."""
+    return zlib.crc32(data[crc_offset + 4:header_size], zlib.crc32(data[:crc_offset]))
+
+
+def _seal(head: bytes) -> bytes:
+    """Fill the header CRC (the last 4 bytes of a version-2 header)."""
+    crc_offset = len(head) - 4
+    return head[:crc_offset] + struct.pack("<I", header_crc(head, len(head), crc_offset))
+
+
+def _layout(data: bytes, magic: bytes, v1: struct.Struct, v2: struct.Struct,
+            what: str) -> tuple:
+    """Check magic, version, header size and (version 2) the header CRC; unpack the fields.
+
+    The fields come back in version 1's order (version 2's header CRC is dropped)."""
+    if len(data) < v1.size:
+        raise BitstreamError(f"{what} truncated: {len(data)} bytes < header {v1.size}")
+    if data[:4] != magic:
+        raise BitstreamError(f"not a polc {what} (bad magic)")
+    version = data[4]
+    if version not in READABLE_VERSIONS:
+        raise BitstreamError(f"unsupported {what} format version {version}")
+    layout = v1 if version == 1 else v2
+    if len(data) < layout.size:
+        raise BitstreamError(f"{what} truncated: {len(data)} bytes < header {layout.size}")
+    fields = layout.unpack_from(data)
+    header_size = fields[3]
+    if header_size < layout.size or header_size > len(data):
+        raise BitstreamError(f"{what} header size out of range")
+    if layout is v2:
+        if header_crc(data, header_size, v1.size) != fields[-1]:
+            raise BitstreamError(f"{what} header CRC mismatch (corrupted header)")
+        fields = fields[:-1]
+    return fields
 
 
 @dataclass(frozen=True)
@@ -69,21 +117,16 @@ class EnhancementLayer:
         payload = self.s_payload + esc
         head = _ENH.pack(ENH_MAGIC, FORMAT_VERSION, 0, _ENH.size, self.fingerprint,
                          self.base_payload_crc, len(self.s_payload), self.s_escapes.size,
-                         zlib.crc32(payload), self.enh_crc)
-        return head + payload
+                         zlib.crc32(payload), self.enh_crc, 0)
+        return _seal(head) + payload
 
     @classmethod
     def from_bytes(cls, data: bytes, max_symbols: int | None = None) -> EnhancementLayer:
-        if len(data) < _ENH.size:
-            raise BitstreamError(f"enhancement layer truncated: {len(data)} bytes")
-        (magic, version, _flags, header_size, fp, base_crc, s_len, s_esc, crc,
-         enh_crc) = _ENH.unpack_from(data)
-        if magic != ENH_MAGIC:
-            raise BitstreamError("not a polc enhancement layer (bad magic)")
-        if version != FORMAT_VERSION:
-            raise BitstreamError(f"unsupported enhancement format version {version}")
-        if header_size < _ENH.size or header_size > len(data):
-            raise BitstreamError("enhancement header size out of range")
+        fields = _layout(data, ENH_MAGIC, _ENH_V1, _ENH, "enhancement layer")
+        (_magic, _version, flags, header_size, fp, base_crc, s_len, s_esc, crc,
+         enh_crc) = fields
+        if flags:
+            raise BitstreamError(f"enhancement layer flags {flags:#04x}: reserved bits set")
         if max_symbols is not None and s_esc > max_symbols:
             raise BitstreamError("enhancement escape count exceeds the latent size")
         payload = data[header_size:]
@@ -141,27 +184,21 @@ class FrameContainer:
     def _pack(self, enh: bytes) -> bytes:
         payload = self.base_payload
         g = self.geometry
-        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, 1 if enh else 0, _BASE.size,
-                          self.fingerprint, self.alpha_code, g.width, g.height,
+        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, FLAG_ENHANCEMENT if enh else 0,
+                          _BASE.size, self.fingerprint, self.alpha_code, g.width, g.height,
                           *self.channels, len(self.z_payload), self.z_escapes.size,
                           len(self.y_payload), self.y_escapes.size, self.payload_crc,
-                          self.params_crc, self.latent_crc, len(enh))
-        return head + payload + enh
+                          self.params_crc, self.latent_crc, len(enh), 0)
+        return _seal(head) + payload + enh
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
         data = bytes(data)
-        if len(data) < _BASE.size:
-            raise BitstreamError(f"container truncated: {len(data)} bytes < header {_BASE.size}")
-        (magic, version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
-         z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc,
-         enh_len) = _BASE.unpack_from(data)
-        if magic != BASE_MAGIC:
-            raise BitstreamError("not a polc container (bad magic)")
-        if version != FORMAT_VERSION:
-            raise BitstreamError(f"unsupported container format version {version}")
-        if header_size < _BASE.size or header_size > len(data):
-            raise BitstreamError("container header size out of range")
+        fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
+        (_magic, _version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
+         z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc, enh_len) = fields
+        if flags & ~FLAG_ENHANCEMENT:
+            raise BitstreamError(f"container flags {flags:#04x}: reserved bits set")
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise BitstreamError(f"frame size {width}x{height} outside "
                                  f"[{MIN_SIDE}, {MAX_SIDE}]")
@@ -173,7 +210,7 @@ class FrameContainer:
             raise BitstreamError("escape count exceeds the latent size")
         if z_len % 4 or y_len % 4:
             raise BitstreamError("entropy-coded section length is not a multiple of 4")
-        if bool(flags & 1) != (enh_len > 0):
+        if bool(flags & FLAG_ENHANCEMENT) != (enh_len > 0):
             raise BitstreamError("enhancement flag and length disagree")
         base_len = z_len + 4 * z_esc + y_len + 4 * y_esc
         if len(data) != header_size + base_len + enh_len:
