@@ -72,8 +72,8 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 # -- fixtures: codec, teacher, frames --------------------------------------------------------
 def make_small_codec(path: Path) -> Path:
-    """A small untrained codec exported like the shipped one (as in tests/conftest.py): the
-    bundled weights may not exist yet, and a small model keeps the run cheap."""
+    """A small untrained codec exported like the shipped one (as tests/fixtures/codec.py
+    builds it): the bundled weights may not exist yet, and a small model keeps the run cheap."""
     import torch
 
     from polc.shared.codec.config import ArchitectureConfig
@@ -304,9 +304,13 @@ class ClusterRun:
 
 
 @contextlib.contextmanager
-def cluster_run(args: argparse.Namespace) -> Iterator[ClusterRun]:
+def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
+                teacher_file: Path | None = None) -> Iterator[ClusterRun]:
     """Start the replicas and nginx, stream every edge's frames (killing one replica), yield
-    the run; stop everything and drop the schema on exit. RuntimeError without a DSN."""
+    the run; stop everything and drop the schema on exit. RuntimeError without a DSN.
+
+    The replicas load ``codec_file`` and ``teacher_file`` (the tests pass their small test
+    codec and teacher); without them, small ones are built in the work directory."""
     base_dsn = postgres_dsn(args)
     if not base_dsn:
         raise RuntimeError(f"scaleout: needs PostgreSQL: --dsn or ${DSN_ENV}")
@@ -318,8 +322,8 @@ def cluster_run(args: argparse.Namespace) -> Iterator[ClusterRun]:
     replicas: list[Replica] = []
     nginx = None
     try:
-        codec = make_small_codec(workdir / "codec.pt")
-        teacher = make_small_teacher(workdir / "teacher.pt")
+        codec = codec_file or make_small_codec(workdir / "codec.pt")
+        teacher = teacher_file or make_small_teacher(workdir / "teacher.pt")
         frames = encode_frames(codec, args.size)
         t0 = time.monotonic()
         replicas = [start_replica(i, workdir, dsn, codec, teacher, args.window,

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cloud_support
 import grpc_tools
 from grpc_tools import protoc
 from PIL import Image
@@ -17,8 +16,6 @@ from PIL import Image
 from polc.cloud.server import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
-cloud = cloud_support.cloud
-teacher_file = cloud_support.teacher_file
 
 
 def generate(out: Path) -> Path:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 
-import cloud_support
 import grpc
-from cloud_support import EdgeClient
+from ingest_client import EdgeClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
-
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
 
 EXPECTED = {
     "polc_cloud_frames_received": "counter",

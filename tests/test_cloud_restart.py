@@ -13,15 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import cloud_support
 import grpc
 import yaml
-from cloud_support import EdgeClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_client import EdgeClient
 
 from polc.cloud.store.sqlite import SQLiteFrameStore
 
-frames, teacher_file = cloud_support.frames, cloud_support.teacher_file
 N_FRAMES = 300
 
 

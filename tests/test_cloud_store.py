@@ -1,12 +1,9 @@
-"""The frame store: durability across reopen, idempotence, retention, queries."""
+"""The frame store: durability across reopen, idempotence, retention, queries. Every test
+runs on SQLite and on PostgreSQL (the ``make_store`` fixture, tests/fixtures/store.py)."""
 
 from __future__ import annotations
 
-import store_support
-
 from polc.cloud.store.interface import FrameRecord
-
-make_store = store_support.make_store  # fixture: every test runs on SQLite and PostgreSQL
 
 
 def _record(camera: str, seq: int, capture_us: int = 0) -> FrameRecord:

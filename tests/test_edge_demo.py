@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cloud_support
 import pytest
 
 from polc.shared.cli import main
-
-teacher_file = cloud_support.teacher_file
 
 
 @pytest.mark.parametrize("extra", [[], ["--backend", "onnx", "--target-kbps", "20"]])
