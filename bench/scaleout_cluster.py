@@ -7,7 +7,7 @@ PostgreSQL and one blob directory; one replica is SIGKILLed mid-run.
      on reconnect)┘                                ▲
                                        SIGKILL once `--kill-at` of the frames are acked
 
-Each replica is a real `python -m polc.shared.cli cloud serve` process (postgres backend,
+Each replica is a real `python -m polc.app.cli cloud serve` process (postgres backend,
 small test codec + random-init teacher, so results exist without bundled weights); the
 edges are in scaleout_edges.py. :func:`cluster_run` starts everything, streams every edge's
 frames, and yields a :class:`ClusterRun` while the database schema and the blob directory
@@ -187,7 +187,7 @@ def start_replica(index: int, workdir: Path, dsn: str, codec: Path, teacher: Pat
     if log.exists():  # a restarted replica: keep the first one's log
         log = workdir / f"replica-{index}-{int(time.time())}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "polc.shared.cli", "cloud", "serve", "--config", str(cfg_file)],
+        [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config", str(cfg_file)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Replica(index, port, mport, proc, log)
 

@@ -8,7 +8,7 @@ import cloud_support
 from cloud_support import EdgeClient
 from PIL import Image
 
-from polc.shared.cli import main
+from polc.app.cli import main
 
 cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
 

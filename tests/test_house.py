@@ -72,5 +72,5 @@ def test_one_version_the_package_metadata():
     assert version("polc") == declared, "reinstall: pip install -e . (metadata is stale)"
     chart = yaml.safe_load((ROOT / "deploy" / "helm" / "polc" / "Chart.yaml").read_text())
     assert chart["appVersion"] == declared
-    shown = _run([sys.executable, "-m", "polc.shared.cli", "--version"])
+    shown = _run([sys.executable, "-m", "polc.app.cli", "--version"])
     assert shown.stdout.strip() == f"polc {declared}", shown.stdout + shown.stderr
