@@ -66,8 +66,8 @@ def _codec(weights: str | None, workdir: Path):
     if not path.is_file():  # the trained model is not shipped yet: a small untrained one
         import torch
 
-        from polc.shared.codec.config import ArchitectureConfig
         from polc.shared.codec.export import export_codec
+        from polc.shared.models.codec.architecture import ArchitectureConfig
         from polc.shared.models.codec.model import RDCCodec
 
         torch.manual_seed(0)

@@ -83,8 +83,8 @@ def _load_codec(weights: str | None):
         return Codec.load(weights), "trained weights"
     import torch
 
-    from polc.shared.codec.config import ArchitectureConfig
     from polc.shared.codec.export import export_codec
+    from polc.shared.models.codec.architecture import ArchitectureConfig
     from polc.shared.models.codec.model import RDCCodec
 
     torch.manual_seed(0)

@@ -76,8 +76,8 @@ def make_small_codec(path: Path) -> Path:
     bundled weights may not exist yet, and a small model keeps the run cheap."""
     import torch
 
-    from polc.shared.codec.config import ArchitectureConfig
     from polc.shared.codec.export import export_codec
+    from polc.shared.models.codec.architecture import ArchitectureConfig
     from polc.shared.models.codec.model import RDCCodec
 
     torch.manual_seed(0)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.models.codec.model import RDCCodec
 
 SMALL_ARCH = ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6, residual_channels=8)

@@ -13,10 +13,10 @@ from codec_support import fix_payload_crc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from polc.cloud.server import ServerThread
-from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
 from polc.shared.data import CLASSES
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.models.codec.model import RDCCodec
 from polc.v1 import ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
 

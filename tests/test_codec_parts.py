@@ -83,7 +83,7 @@ def test_codec_cli_round_trip_and_errors(tmp_path, small_codec_file, test_image,
 def test_shipped_weights_keep_constant_buffers_exact(small_codec_file):
     """fp16 is for learned weights only: a 1e-9 likelihood bound must not round to 0
     (training continued from shipped weights would take log2(0) and go NaN)."""
-    from polc.shared.codec.config import ArchitectureConfig
+    from polc.shared.models.codec.architecture import ArchitectureConfig
     from polc.shared.models.codec.model import RDCCodec
     from polc.training.codec import restore_constant_buffers
 
