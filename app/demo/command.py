@@ -13,7 +13,8 @@ import argparse
 def run(args: argparse.Namespace) -> int:
     """The streaming demo; the codec path when the edge / cloud packages cannot be loaded."""
     try:
-        # optional: the edge and cloud packages (grpc, the generated polc.v1 code)
+        # optional dependency: the edge and cloud packages (grpc, the generated polc.v1
+        # code); command handler (rule a): torch
         from polc.app.demo.streaming import run_streaming
     except ImportError as exc:
         print(f"polc demo: the streaming part is unavailable ({exc}); running the codec path")
