@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -80,8 +81,6 @@ class StoreSettings(_Section):
         if self.backend == "postgres":
             if self.postgres_dsn is None or not self.postgres_dsn.get_secret_value().strip():
                 raise ValueError("backend postgres needs postgres_dsn")
-            from psycopg.conninfo import conninfo_to_dict
-
             try:
                 conninfo_to_dict(self.postgres_dsn.get_secret_value())
             except Exception as exc:  # psycopg.ProgrammingError: not a libpq string

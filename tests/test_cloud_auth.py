@@ -97,7 +97,7 @@ def test_mutual_tls(tmp_path, small_codec, small_codec_file, pki):
                 query_pb2.ListCamerasRequest(), timeout=10)
             assert list(cams.cameras) == []
         # the operator CLI over mutual TLS
-        from polc.shared.cli import main
+        from polc.app.cli import main
 
         assert main(["frames", "--server", address, "--ca", str(pki / "ca.pem"),
                      "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key")]) == 0

@@ -7,7 +7,7 @@ import json
 from ingest_client import EdgeClient
 from PIL import Image
 
-from polc.shared.cli import main
+from polc.app.cli import main
 
 
 def test_operator_commands(cloud, frames, tmp_path, capsys):

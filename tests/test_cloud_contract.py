@@ -34,7 +34,7 @@ def test_client_generated_from_proto_alone(cloud: ServerThread, tmp_path, small_
     gen = generate(tmp_path / "gen")
     Image.fromarray(test_image).save(tmp_path / "frame.png")
     paths = [tmp_path / "f0.polc", tmp_path / "f1.polc"]
-    subprocess.run([sys.executable, "-m", "polc.shared.cli", "codec", "encode",
+    subprocess.run([sys.executable, "-m", "polc.app.cli", "codec", "encode",
                     str(tmp_path / "frame.png"), "-o", str(paths[0]), "--alpha", "0.2",
                     "--enhancement", "--weights", str(small_codec_file)],
                    check=True, capture_output=True, timeout=120)

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 def _start(config: Path, address: str, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "polc.shared.cli", "cloud", "serve",
+    proc = subprocess.Popen([sys.executable, "-m", "polc.app.cli", "cloud", "serve",
                              "--config", str(config)], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90

@@ -10,7 +10,7 @@ import torch
 from fixtures.codec import small_codec_model
 from PIL import Image
 
-from polc.shared.cli import main
+from polc.app.cli import main
 from polc.shared.codec.config import load_codec_config
 from polc.shared.codec.wire import interpolate_gain
 from polc.shared.errors import ConfigError

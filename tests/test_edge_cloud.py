@@ -182,7 +182,7 @@ def test_edge_killed_and_restarted_against_the_real_cloud(tmp_path: Path, small_
 
     def spawn() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "polc.shared.cli", "edge", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(cfg)],
             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
 

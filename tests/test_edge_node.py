@@ -91,7 +91,7 @@ def test_enhancement_always_travels_with_frames(tmp_path: Path, small_codec_file
 async def _spawn(config_file: Path) -> asyncio.subprocess.Process:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polc.shared.cli", "edge", "run", "--config", str(config_file),
+        sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(config_file),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 

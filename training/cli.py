@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
+from polc.shared.codec.config import load_codec_config
+from polc.shared.data import CLASSES, ensure_synthetic
+from polc.shared.errors import ConfigError
+from polc.training.adapter_config import load_adapter_config
 
 
 def _device(name: str) -> str:
+    import torch  # command handler (rule a)
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        from polc.shared.errors import ConfigError
-
         raise ConfigError("--device cuda requested but no CUDA device is available")
     return name
 
 
 def _run_teacher(args: argparse.Namespace) -> int:
-    from polc.shared.codec.config import load_codec_config
+    # command handler (rule a): torch
     from polc.training.teacher import train_teacher
 
     cfg = load_codec_config(args.config)
@@ -28,7 +31,7 @@ def _run_teacher(args: argparse.Namespace) -> int:
 
 
 def _run_codec(args: argparse.Namespace) -> int:
-    from polc.shared.codec.config import load_codec_config
+    # command handler (rule a): torch
     from polc.training.codec import train_codec
 
     cfg = load_codec_config(args.config)
@@ -40,7 +43,7 @@ def _run_codec(args: argparse.Namespace) -> int:
 
 
 def _run_detector(args: argparse.Namespace) -> int:
-    from polc.shared.data import ensure_synthetic
+    # command handler (rule a): torch
     from polc.shared.models.vision.teacher_file import load_teacher
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.detection_data import DetectionSet
@@ -60,8 +63,8 @@ def _run_detector(args: argparse.Namespace) -> int:
 
 
 def _run_det_adapter(args: argparse.Namespace, config) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.runtime import Codec
-    from polc.shared.data import ensure_synthetic
     from polc.shared.models.vision.detector_file import load_detector
     from polc.shared.models.weights_file import default_detector_path
     from polc.training.adapter_det import save_det_adapter, train_det_adapter
@@ -83,12 +86,11 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
 
 
 def _run_adapter(args: argparse.Namespace) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.runtime import Codec
-    from polc.shared.data import CLASSES, ensure_synthetic
     from polc.shared.models.vision.teacher_file import load_teacher
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
-    from polc.training.adapter_config import load_adapter_config
     from polc.training.teacher import load_labelled_folder
 
     config = load_adapter_config(args.config, args.task, {
@@ -110,6 +112,7 @@ def _run_adapter(args: argparse.Namespace) -> int:
 
 
 def _run_ship(args: argparse.Namespace) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.export import ship_run
 
     ship_run(Path(args.run_dir), Path(args.out) if args.out else None)

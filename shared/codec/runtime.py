@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from polc.shared.codec.container import FrameContainer, FrameGeometry
+from polc.shared.codec.container import EnhancementLayer, FrameContainer, FrameGeometry
 from polc.shared.codec.weights import build_model, read_codec_file
 from polc.shared.codec.wire import DecodedLatent, WireModel
 from polc.shared.errors import BitstreamError
@@ -151,8 +151,6 @@ class Codec:
         return DecodedFrame(latent, (v_hat / gain).to(self.device))
 
     def attach_enhancement(self, frame: DecodedFrame, layer_bytes: bytes) -> DecodedFrame:
-        from polc.shared.codec.container import EnhancementLayer
-
         layer = EnhancementLayer.from_bytes(layer_bytes)
         frame.latent.s_symbols = self.wire.decode_enhancement(frame.container, layer)
         frame.container.enhancement = layer

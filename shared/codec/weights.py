@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.wire import WireModel
 from polc.shared.errors import ModelError
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.weights_file import default_codec_path, load_weights
 
