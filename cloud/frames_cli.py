@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -25,8 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _time(ts) -> str:
-    return datetime.fromtimestamp(ts.ToMicroseconds() / 1e6, UTC).isoformat(
-        timespec="milliseconds")
+    """ISO 8601 with milliseconds (exact: a float would round 9999-12-31 into year 10000)."""
+    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds")
 
 
 def _frames(args: argparse.Namespace) -> int:

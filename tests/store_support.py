@@ -64,3 +64,14 @@ def make_store(request) -> Iterator[Callable[[Path], FrameStore]]:
         yield make
         for store in opened:
             store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request) -> Iterator[dict[str, str]]:
+    """The configuration overrides of a server on the backend under test (the PostgreSQL
+    one in a fresh schema; the layer files stay in ``store.path`` either way)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_schema(postgres_dsn_or_skip()) as dsn:
+        yield {"store.backend": "postgres", "store.postgres_dsn": dsn}
