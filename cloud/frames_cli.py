@@ -9,7 +9,13 @@ from datetime import UTC
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from polc.cloud.client import add_connection_args, call_metadata, open_channel, remote_error
+from polc.cloud.client import (
+    add_connection_args,
+    call_metadata,
+    open_channel,
+    remote_error,
+    set_seconds,
+)
 from polc.v1 import query_pb2, query_pb2_grpc
 
 
@@ -47,9 +53,9 @@ def _frames(args: argparse.Namespace) -> int:
             request = query_pb2.ListFramesRequest(camera_id=args.camera,
                                                   page_size=min(args.limit, 1000))
             if args.since is not None:
-                request.start_time.FromNanoseconds(int(args.since * 1e9))
+                set_seconds(request.start_time, args.since, "--since")
             if args.until is not None:
-                request.end_time.FromNanoseconds(int(args.until * 1e9))
+                set_seconds(request.end_time, args.until, "--until")
             shown = 0
             while shown < args.limit:
                 page = stub.ListFrames(request, timeout=args.timeout, metadata=md)

@@ -169,6 +169,12 @@ def test_out_of_range_query_arguments_are_invalid_argument(cloud, frames):
         token = base64.urlsafe_b64encode(b"v1:0").decode()
         assert not q.ListFrames(query_pb2.ListFramesRequest(camera_id="cam-q",
                                                             page_token=token)).frames
+    # the operator commands refuse such values themselves (exit 2, one line)
+    for argv in (["frames", "--camera", "cam-q", "--since", "1e20"],
+                 ["reconstruct", "--camera", "cam-q", "--time=-1e20", "-o", "x.png"],
+                 ["reconstruct", "--camera", "cam-q", "--seq", "0", "--wait", "1e30",
+                  "-o", "x.png"]):
+        assert main([*argv, "--server", cloud.address]) == 2, argv
 
 
 def _secured_config(tmp_path, small_codec_file, **overrides):
