@@ -103,7 +103,11 @@ class IngestSettings(_Section):
     max_frame_pixels: int = Field(4096 * 4096, ge=256)
     max_message_bytes: int | None = Field(
         None, ge=1024, description="transport limit (default 2·max_frame_bytes + 64 KiB)")
-    max_streams: int = Field(1024, ge=1)
+    max_streams: int = Field(1024, ge=1, description="concurrent ingest streams (counted "
+                             "from a valid Hello of a caller that may ingest)")
+    hello_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, description="a stream without a Hello by then is closed "
+        "(DEADLINE_EXCEEDED)")
     enhancement_wait_seconds: float = Field(10.0, gt=0)
     max_enhancement_wait_seconds: float = Field(60.0, gt=0)
 

@@ -4,7 +4,7 @@
     │ Hello ─► HelloAck(window)                                               │
     │ sender: spool.pending() in seq order, ≤ window frames in flight ────────┼─► cloud
     │ reader: FrameAck → spool.ack · FrameError → spool.refuse                │
-    │         FrameError INTERNAL (13) → resent on this stream after a backoff│
+    │         FrameError retryable / INTERNAL → resent here after a backoff   │
     │         FrameResult → on_result · EnhancementRequest → upload from spool│
     └──────────┬──────────────────────────────────────────────────────────────┘
                │ stream ends (UNAVAILABLE, max connection age, outage, EOF)
@@ -402,7 +402,7 @@ class Uplink:
                         err.reason, err.message)
             return
         self._inflight.pop(err.seq, None)
-        if err.code == INTERNAL:
+        if err.retryable or err.code == INTERNAL:  # e.g. 8 "store_full": the cloud's disk
             delay = self._resend_delay(err.seq)
             self._resend_at[err.seq] = time.monotonic() + delay
             log.warning("cloud failed on frame %d (%s); it stays spooled and is resent on "

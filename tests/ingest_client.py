@@ -17,7 +17,8 @@ class EdgeClient:
 
     def __init__(self, address: str, camera_id: str = "cam-1", token: str | None = None,
                  on_demand: bool = False, fingerprint: bytes = b"",
-                 channel: grpc.Channel | None = None, batched_acks: bool = False):
+                 channel: grpc.Channel | None = None, batched_acks: bool = False,
+                 hello: bool = True):
         self.channel = channel or grpc.insecure_channel(address)
         self._own_channel = channel is None
         self._out: queue.Queue = queue.Queue()
@@ -31,6 +32,8 @@ class EdgeClient:
         self._half_closed = False
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
+        if not hello:  # a stream that never says who it is (admission tests)
+            return
         self.send(hello=ingest_pb2.Hello(
             camera_id=camera_id, model_fingerprint=fingerprint,
             capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand,
@@ -52,9 +55,14 @@ class EdgeClient:
         self._out.put(ingest_pb2.IngestRequest(**kind))
 
     def frame(self, seq: int, base: bytes, enhancement: bytes | None = None,
-              camera_id: str = "") -> None:
+              camera_id: str = "", capture_time: tuple[int, int] | None = None) -> None:
+        """Send a frame; ``capture_time`` = (seconds, nanos) as sent, unchecked (default:
+        40 ms per seq from 2023-11-14)."""
         f = ingest_pb2.Frame(camera_id=camera_id or self.camera_id, seq=seq, base_layer=base)
-        f.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
+        if capture_time is None:
+            f.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
+        else:
+            f.capture_time.seconds, f.capture_time.nanos = capture_time
         if enhancement is not None:
             f.enhancement_layer = enhancement
         self.send(frame=f)
