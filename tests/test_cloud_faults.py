@@ -6,21 +6,18 @@ from __future__ import annotations
 import base64
 import time
 
-import cloud_support
 import grpc
 import pytest
-import store_support
-from cloud_support import EdgeClient, make_config
 from disk_support import fill, small_tmpfs
+from fixtures.cloud import make_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_client import EdgeClient
 
+from polc.app.cli import main
 from polc.cloud.server import ServerThread
 from polc.cloud.store.interface import FrameRecord
-from polc.shared.cli import main
 from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_grpc
 
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
-store_backend = store_support.store_backend
 OK = grpc.StatusCode
 FAR_FUTURE = 500_000_000_000  # seconds: after 9999-12-31, still within int64 µs
 MAX_TIME = "9999-12-31T23:59:59.999999Z"  # what a clamped stored time reads back as
