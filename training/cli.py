@@ -175,7 +175,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                     help="YAML config (training/configs/temporal-v1.yaml); flags override it")
     tm.add_argument("--run-dir", default="runs/temporal")
     tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
-    tm.add_argument("--steps", type=int, default=None, help="default: the config's (3000)")
+    tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")
     tm.add_argument("--out", default=None, help="weights file (default RUN_DIR/temporal.pt)")
     tm.set_defaults(handler=_run_temporal)
     s = sub.add_parser("ship", help="export a finished run as the bundled default weights")

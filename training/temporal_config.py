@@ -26,7 +26,7 @@ class TemporalTrainConfig(StrictModel):
     size: tuple[int, int] = Field((512, 288), description="clip width, height")
     alpha_steps: int = Field(2, ge=1, description="α grid: the codec's levels with this many "
                              "steps between neighbours (2: levels and midpoints)")
-    steps: int = Field(3000, ge=1)
+    steps: int = Field(1500, ge=1)
     batch_size: int = Field(8, ge=1, description="frame pairs (t−1, t) per step")
     lr: float = Field(1e-3, gt=0, description="peak Adam learning rate (cosine to lr_final)")
     lr_final: float = Field(2e-5, gt=0)
