@@ -186,3 +186,9 @@ def test_train_temporal_runs_resumes_and_ships(small_codec, tmp_path):
     assert state["meta"]["train_seeds"] == [1000]
     wire = build_temporal_wire(state, small_codec.wire)
     assert wire.z_indexes.shape == (small_codec.wire.N,)
+
+
+def test_bundled_temporal_model_belongs_to_the_bundled_codec():
+    bundled = Codec.load()
+    assert bundled.temporal.wire is bundled.wire  # fingerprints match, else ModelError
+    assert read_temporal_file()["meta"]["train_seeds"][0] >= 1000  # never the bench's seeds
