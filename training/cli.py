@@ -1,4 +1,4 @@
-"""`polc train {teacher,codec,detector,adapter,ship}`."""
+"""`polc train {teacher,codec,detector,adapter,temporal,ship}`."""
 
 from __future__ import annotations
 
@@ -111,6 +111,18 @@ def _run_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_temporal(args: argparse.Namespace) -> int:
+    from polc.shared.codec.runtime import Codec
+    from polc.training.temporal import train_temporal
+    from polc.training.temporal_config import load_temporal_config
+
+    cfg = load_temporal_config(args.config, {"steps": args.steps})
+    out = train_temporal(Codec.load(args.codec), cfg, Path(args.run_dir),
+                         Path(args.out) if args.out else None)
+    print(f"temporal weights saved to {out}")
+    return 0
+
+
 def _run_ship(args: argparse.Namespace) -> int:
     # command handler (rule a): torch
     from polc.shared.codec.export import ship_run
@@ -161,6 +173,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--detector", default=None, help="--task det: pixel detector (default: "
                    "bundled detector.pt)")
     a.set_defaults(handler=_run_adapter)
+    tm = sub.add_parser("temporal", help="temporal (P-frame) entropy model h_t (codec frozen)")
+    tm.add_argument("--config", default=None,
+                    help="YAML config (training/configs/temporal-v1.yaml); flags override it")
+    tm.add_argument("--run-dir", default="runs/temporal")
+    tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
+    tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")
+    tm.add_argument("--out", default=None, help="weights file (default RUN_DIR/temporal.pt)")
+    tm.set_defaults(handler=_run_temporal)
     s = sub.add_parser("ship", help="export a finished run as the bundled default weights")
     s.add_argument("--run-dir", default="runs/tiny")
     s.add_argument("--out", default=None, help="output folder (default: polc/shared/weights)")
