@@ -105,7 +105,7 @@ class TrainLoop:
             self.step += 1
             bar.update(1)
             if self.step % self.postfix_every == 0:
-                bar.set_postfix(result.postfix())
+                bar.set_postfix(**result.postfix())
             if self._due(self.checkpoint_every):
                 save_training_state(self.checkpoint, self.model, self.step,
                                     **self._optimizers())
