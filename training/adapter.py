@@ -8,7 +8,9 @@ task loss + feature distillation from the pixel-domain teacher on the original i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,8 @@ from polc.training.loop import StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
+
+AdapterT = TypeVar("AdapterT", bound=torch.nn.Module)
 
 
 @torch.no_grad()
@@ -68,12 +72,7 @@ def train_cls_adapter(codec_model: RDCCodec, teacher: SmallResNet, train_x: torc
                       run_dir: Path, config: AdapterTrainConfig | None = None
                       ) -> LatentClassifier:
     cfg = config or AdapterTrainConfig(task="cls")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    codec_model.eval()
-    teacher.eval()
-    torch.manual_seed(cfg.seed)
-    adapter = LatentClassifier(teacher, codec_model.arch.M, **cfg.adapter_kwargs())
-    loop = adapter_loop("cls adapter", adapter, cfg, run_dir / "adapter_cls_ckpt.pt")
+    adapter, loop = start_adapter_training(LatentClassifier, teacher, codec_model, cfg, run_dir)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(cfg.seed + loop.step)
@@ -122,19 +121,26 @@ def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     log.info("adapter initialised from %s", path)
 
 
-def adapter_loop(desc: str, adapter: torch.nn.Module, cfg: AdapterTrainConfig, ckpt: Path
-                 ) -> TrainLoop:
-    """The training loop of an adapter: AdamW over its trainable parameters, cosine to 2 %
-    of ``cfg.lr``; resumes from ``ckpt`` if there is one, else warm-starts from
-    ``cfg.init`` if set."""
+def start_adapter_training(adapter_type: Callable[..., AdapterT], pixel_model: torch.nn.Module,
+                           codec_model: RDCCodec, cfg: AdapterTrainConfig, run_dir: Path
+                           ) -> tuple[AdapterT, TrainLoop]:
+    """The ``cfg.task`` adapter on the frozen ``pixel_model`` and codec, and its training
+    loop: AdamW over its trainable parameters, cosine to 2 % of ``cfg.lr``; resumes from
+    ``RUN_DIR/adapter_<task>_ckpt.pt`` if there is one, else warm-starts from ``cfg.init``
+    if set."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    codec_model.eval()
+    pixel_model.eval()
+    torch.manual_seed(cfg.seed)
+    adapter = adapter_type(pixel_model, codec_model.arch.M, **cfg.adapter_kwargs())
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    loop = TrainLoop(desc, adapter, opt, steps=cfg.steps,
-                     schedule=WarmupCosine(cfg.lr, cfg.lr * 0.02, 50), checkpoint=ckpt,
-                     eval_every=cfg.eval_every)
+    loop = TrainLoop(f"{cfg.task} adapter", adapter, opt, steps=cfg.steps,
+                     schedule=WarmupCosine(cfg.lr, cfg.lr * 0.02, 50),
+                     checkpoint=run_dir / f"adapter_{cfg.task}_ckpt.pt", eval_every=cfg.eval_every)
     if not loop.step and cfg.init is not None:
         init_from_adapter_file(adapter, cfg.init)
-    return loop
+    return adapter, loop
 
 
 def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],

@@ -28,7 +28,7 @@ from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector,
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.detector import PixelDetector
 from polc.shared.models.weights_file import save_torch_file
-from polc.training.adapter import adapter_loop, distillation, latents_at
+from polc.training.adapter import distillation, latents_at, start_adapter_training
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import load_if_exists
 from polc.training.detection_data import DetectionSet, crop_targets
@@ -109,12 +109,7 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
                       held_out: DetectionSet, run_dir: Path, fingerprint: str,
                       config: AdapterTrainConfig | None = None) -> LatentDetector:
     cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    codec_model.eval()
-    detector.eval()
-    torch.manual_seed(cfg.seed)
-    adapter = LatentDetector(detector, codec_model.arch.M, **cfg.adapter_kwargs())
-    loop = adapter_loop("det adapter", adapter, cfg, run_dir / "adapter_det_ckpt.pt")
+    adapter, loop = start_adapter_training(LatentDetector, detector, codec_model, cfg, run_dir)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
     windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size,
