@@ -1,4 +1,8 @@
-"""`polc train {teacher,codec,detector,adapter,temporal,ship}`."""
+"""`polc train {teacher,codec,detector,adapter,temporal,ship}`.
+
+The handlers import the trainers (and torch) when they run, so that `polc train --help`
+does not import torch (CONTRIBUTING: a command group's register() must not import torch).
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,28 @@ from pathlib import Path
 
 from polc.shared.codec.config import load_codec_config
 from polc.shared.data import CLASSES, ensure_synthetic
-from polc.shared.errors import ConfigError
 from polc.training.adapter_config import load_adapter_config
-
-
-def _device(name: str) -> str:
-    import torch  # command handler (rule a)
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    return name
 
 
 def _run_teacher(args: argparse.Namespace) -> int:
     # command handler (rule a): torch
+    from polc.training.device import resolve_device
     from polc.training.teacher import train_teacher
 
     cfg = load_codec_config(args.config)
-    train_teacher(cfg, Path(args.run_dir), _device(args.device))
+    train_teacher(cfg, Path(args.run_dir), resolve_device(args.device))
     return 0
 
 
 def _run_codec(args: argparse.Namespace) -> int:
     # command handler (rule a): torch
     from polc.training.codec import train_codec
+    from polc.training.device import resolve_device
 
     cfg = load_codec_config(args.config)
     teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
     stages = tuple(int(s) for s in args.stages.split(","))
-    train_codec(cfg, Path(args.run_dir), teacher, _device(args.device), stages,
+    train_codec(cfg, Path(args.run_dir), teacher, resolve_device(args.device), stages,
                 Path(args.init) if args.init else None)
     return 0
 
@@ -48,13 +43,14 @@ def _run_detector(args: argparse.Namespace) -> int:
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED, save_detector, train_detector
+    from polc.training.device import resolve_device
 
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
     train = DetectionSet.load(ensure_synthetic("det", args.images, TRAIN_SEED), "train")
     held_out = DetectionSet.load(ensure_synthetic("det", 24, EVAL_SEED), "held-out")
     run_dir = Path(args.run_dir)
     detector = train_detector(teacher, train, held_out, run_dir, steps=args.steps,
-                              batch_size=args.batch_size, device=_device(args.device))
+                              batch_size=args.batch_size, device=resolve_device(args.device))
     out = run_dir / "detector.pt"
     m = save_detector(detector, held_out, out)
     print(f"detector saved to {out} (held-out mAP@0.5 {m['map50']:.3f}, "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +34,8 @@ from polc.shared.data.synth.video import render_video_frames
 from polc.shared.models.codec.model import scale_table
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file, save_weights
-from polc.training.checkpoint import restore_training_state, save_training_state
-from polc.training.schedule import lr_at, optimizer_step
+from polc.training.loop import StepResult, TrainLoop
+from polc.training.schedule import WarmupCosine
 from polc.training.temporal_config import TemporalTrainConfig
 
 log = logging.getLogger(__name__)
@@ -191,11 +190,11 @@ def evaluate(codec: Codec, model: TemporalContext, z_indexes: np.ndarray,
     return out
 
 
-def _log_eval(step: int, result: dict[float, dict[str, float]]) -> None:
-    for alpha, r in result.items():
-        log.info("step %d α=%.2f: intra %.4f bpp (ẑ %.4f) | P %.4f bpp (ẑ %.4f): %.1f %% fewer",
-                 step, alpha, r["intra_z"] + r["intra_y"], r["intra_z"], r["p_z"] + r["p_y"],
-                 r["p_z"], 100 * r["saving"])
+def _eval_line(step: int, result: dict[float, dict[str, float]]) -> str:
+    return "\n".join(
+        f"temporal step {step} α={alpha:.2f}: intra {r['intra_z'] + r['intra_y']:.4f} bpp "
+        f"(ẑ {r['intra_z']:.4f}) | P {r['p_z'] + r['p_y']:.4f} bpp (ẑ {r['p_z']:.4f}): "
+        f"{100 * r['saving']:.1f} % fewer" for alpha, r in result.items())
 
 
 def _cached(path: Path, build) -> ClipSymbols:
@@ -212,7 +211,6 @@ def train_temporal(codec: Codec, cfg: TemporalTrainConfig, run_dir: Path,
     (default RUN_DIR/temporal.pt) and returns that path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     alphas = alpha_grid(codec.model.arch.levels, cfg.alpha_steps)
     seeds = [cfg.seed_base + i for i in range(cfg.clips)]
     train = _cached(run_dir / "temporal_train_symbols.pt",
@@ -224,29 +222,29 @@ def train_temporal(codec: Codec, cfg: TemporalTrainConfig, run_dir: Path,
     model = TemporalContext(codec.model.arch.M, cfg.hidden)
     gaussian = GaussianConditional(scale_table().tolist())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    ckpt = run_dir / "temporal_ckpt.pt"
-    step = restore_training_state(ckpt, model, opt=opt)
+    loop = TrainLoop("temporal h_t", model, opt, steps=cfg.steps,
+                     schedule=WarmupCosine(cfg.lr, cfg.lr_final, cfg.warmup),
+                     checkpoint=run_dir / "temporal_ckpt.pt", eval_every=cfg.eval_every,
+                     checkpoint_every=cfg.eval_every)
+    rng = np.random.default_rng([cfg.seed, loop.step])  # a resumed run draws new batches
     pairs = np.array([(c, a, t) for c in range(train.z.shape[0]) for a in range(len(alphas))
                       for t in range(1, train.z.shape[2])])
-    started = time.monotonic()
-    bar = tqdm(total=cfg.steps, initial=step, desc="temporal h_t", leave=False)
-    while step < cfg.steps:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.lr_final, cfg.warmup)
+
+    def step(_: int) -> StepResult:
         picks = pairs[rng.integers(0, len(pairs), cfg.batch_size)]
         bits = rate_bits(model, gaussian, *_batch(train, picks))
-        bpp = bits / (cfg.batch_size * train.pixels)
-        optimizer_step(opt, bpp, bar)
-        step += 1
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            save_training_state(ckpt, model, step, opt=opt)
-            model.eval()
-            _log_eval(step, evaluate(codec, model, z_indexes, held_out))
-            model.train()
-    bar.close()
+        return StepResult(bits / (cfg.batch_size * train.pixels))
+
+    def evaluate_at(at: int) -> str:
+        model.eval()
+        line = _eval_line(at, evaluate(codec, model, z_indexes, held_out))
+        model.train()
+        return line
+
+    loop.run(step, evaluate_at)
     out = out or run_dir / "temporal.pt"
-    meta = {"config": cfg.model_dump(mode="json"), "steps": step,
-            "train_seconds": time.monotonic() - started,
+    meta = {"config": cfg.model_dump(mode="json"), "steps": loop.step,
+            "train_seconds": loop.elapsed(),
             "train_seeds": seeds, "eval_seed": cfg.eval_seed}
     save_weights(out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint,
                                                   meta))
