@@ -173,7 +173,7 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
         analyzer = LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k,
                                                     detection)
         boxes_for = analyzer.detector.codec_fingerprint if analyzer.detector else None
-        if boxes_for and boxes_for != codec.fingerprint:
+        if boxes_for and detection and boxes_for != codec.fingerprint:
             log.warning("detection adapter %s was trained for codec %s, not the loaded codec "
                         "%s: retrain it (polc train adapter --task det)", detection[0],
                         boxes_for[:12], codec.fingerprint[:12])

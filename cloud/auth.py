@@ -12,13 +12,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 
 from polc.cloud.config import AuthSettings, TlsSettings
 
 log = logging.getLogger(__name__)
+
+#: gRPC call metadata as (key, value) pairs
+MetadataPairs = Sequence[tuple[str, str | bytes]]
+
+
+def invocation_metadata(context: grpc.aio.ServicerContext) -> MetadataPairs:
+    """The call's metadata pairs (grpc-stubs type ``invocation_metadata()`` as a mapping;
+    grpc.aio returns a tuple of (key, value) pairs)."""
+    return cast(MetadataPairs, context.invocation_metadata() or ())
 
 
 class AuthError(Exception):
@@ -65,7 +76,7 @@ class Authenticator:
             self._tokens.append((digest, Principal(t.name or f"token-{i}", t.role,
                                                    frozenset(t.cameras))))
 
-    def authenticate(self, metadata: tuple | list | None) -> Principal:
+    def authenticate(self, metadata: MetadataPairs | None) -> Principal:
         if not self.enabled:
             return ANONYMOUS
         header = None
@@ -89,7 +100,7 @@ class Authenticator:
             raise AuthError(grpc.StatusCode.UNAUTHENTICATED, "unknown token")
         return found
 
-    def require_operator(self, metadata: tuple | list | None) -> Principal:
+    def require_operator(self, metadata: MetadataPairs | None) -> Principal:
         principal = self.authenticate(metadata)
         if not principal.may_operate:
             raise AuthError(grpc.StatusCode.PERMISSION_DENIED,
@@ -100,7 +111,7 @@ class Authenticator:
     async def authorize_operator(self, context: grpc.aio.ServicerContext) -> None:
         """:meth:`require_operator` for an RPC: aborts it with the refusal's status."""
         try:
-            self.require_operator(context.invocation_metadata())
+            self.require_operator(invocation_metadata(context))
         except AuthError as exc:
             await context.abort(exc.code, str(exc))
 

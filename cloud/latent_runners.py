@@ -18,6 +18,7 @@ import torch
 from polc.shared.models.adapters.adapter_file import AdapterFile
 from polc.shared.models.adapters.classification import LatentClassifier
 from polc.shared.models.adapters.detection import LatentDetector, keep_visible
+from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.vision.detector_file import load_detector
 from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import WeightsKind
@@ -47,7 +48,7 @@ class _LatentRunner:
 
     @classmethod
     def _from_file(cls, adapter_path: Path, kind: WeightsKind,
-                   build: Callable[..., torch.nn.Module], device: str):
+                   build: Callable[..., StemFedBackbone], device: str):
         """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b,
         first_stage=s)`` + the stem and unfrozen modules stored in an adapter file;
         ``codec_fingerprint`` says which codec's latents it was trained on."""

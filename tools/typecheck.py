@@ -6,8 +6,8 @@ resolves that with an import hook that mypy cannot follow. The runner builds the
 of ``tools/link_tree.py`` (``build/typecheck/polc/{shared,cloud,edge,...}`` -> the real
 folders) and runs mypy inside it with the ``[tool.mypy]`` configuration of pyproject.toml.
 
-What is checked: ``packages`` / ``modules`` of ``[tool.mypy]`` (today the clean part of
-polc.shared, polc.cloud and polc.edge; to be widened to all three). Extra arguments go to
+What is checked: ``packages`` of ``[tool.mypy]`` (polc.app, polc.shared, polc.cloud and
+polc.edge: the deployed code and the core). Extra arguments go to
 mypy unchanged, e.g. ``python tools/typecheck.py -p polc.cloud`` checks one package
 (targets on the command line replace the configured ones).
 

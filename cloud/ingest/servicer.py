@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from polc.cloud.analyzer import AnalysisResult
-from polc.cloud.auth import Authenticator, AuthError
+from polc.cloud.auth import Authenticator, AuthError, invocation_metadata
 from polc.cloud.batching import BatcherClosed, DynamicBatcher
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import IngestSettings
@@ -122,7 +122,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         is taken only from a valid Hello of a caller that may ingest that camera), then the
         stream: see the module docstring."""
         try:
-            principal = self.auth.authenticate(context.invocation_metadata())
+            principal = self.auth.authenticate(invocation_metadata(context))
         except AuthError as exc:
             await self._refuse(context, "unauthenticated", exc.code, str(exc))
         if not principal.may_ingest_any:

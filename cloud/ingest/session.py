@@ -11,10 +11,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from polc.v1 import ingest_pb2
 
-_NOTHING = object()  # "no item carried over" (None is the outbound queue's end marker)
+#: an outbound item: (message, window slot to release or None); None ends the stream
+OutboundItem = tuple[Any, Any]
 
 
 class EnhancementUnavailable(Exception):
@@ -34,7 +36,7 @@ class StreamSession:
 
     camera_id: str
     capabilities: ingest_pb2.Capabilities
-    outbound: asyncio.Queue
+    outbound: asyncio.Queue[OutboundItem | None]
     pending: dict[str, tuple[int, asyncio.Future]] = field(default_factory=dict)
     committing: int = 0  # frames in the group commit without a task of their own
     _drained: asyncio.Future | None = None
@@ -51,10 +53,9 @@ class StreamSession:
         thousands of frames per second a gRPC message per ack costs the server more than
         storing the frame does. Nothing waits to fill a batch, so an ack is never delayed.
         """
-        carry = _NOTHING
+        carried: list[OutboundItem | None] = []  # at most one item read ahead
         while True:
-            item = await self.outbound.get() if carry is _NOTHING else carry
-            carry = _NOTHING
+            item = carried.pop() if carried else await self.outbound.get()
             if item is None:
                 return
             answer, slot = item
@@ -65,7 +66,7 @@ class StreamSession:
             while not self.outbound.empty():
                 nxt = self.outbound.get_nowait()
                 if nxt is None or type(nxt[0]) is not ingest_pb2.FrameAck:
-                    carry = nxt
+                    carried.append(nxt)
                     break
                 acks.append(nxt[0])
                 slots.append(nxt[1])

@@ -115,7 +115,7 @@ class SQLiteFrameStore(SqlFrameStore):
                 self._readers.append(db)
         return db
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self._reader().execute(sql, params).fetchall()
 
     # -- segments -------------------------------------------------------------------------

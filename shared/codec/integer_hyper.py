@@ -47,6 +47,9 @@ Z_LIMIT = 2 ** 12  # |ẑ| bound
 DIGIT_BITS = 7  # balanced base-128 digits in [-64, 63] for the int8 GEMM
 
 
+#: one exported layer: integer weight and bias arrays, the input's fractional bits
+FixedPointLayer = dict[str, np.ndarray | np.int64]
+
 def _digits(t: torch.Tensor) -> torch.Tensor:
     """int64 tensor -> (n, *shape) int8 balanced base-128 digits with t = Σ_i d_i·128^i."""
     half, mask = 1 << (DIGIT_BITS - 1), (1 << DIGIT_BITS) - 1
@@ -134,7 +137,7 @@ class IntegerConv:
 class IntegerHyperSynthesis:
     """Exact h_s: integer ẑ (N, h, w) -> (μ·2^A_FRAC, σ·2^A_FRAC), int64 (M, 4h, 4w)."""
 
-    def __init__(self, layers: list[dict[str, np.ndarray]]):
+    def __init__(self, layers: list[FixedPointLayer]):
         self.layers = [IntegerConv(np.asarray(layer["weight"]), np.asarray(layer["bias"]),
                                    int(layer["in_frac"]), Z_LIMIT if i == 0 else A_LIMIT)
                        for i, layer in enumerate(layers)]
@@ -154,19 +157,21 @@ class IntegerHyperSynthesis:
 
 
 def fixed_point_conv(conv: torch.nn.Conv2d, in_frac: int, what: str = "h_s"
-                     ) -> dict[str, np.ndarray]:
+                     ) -> FixedPointLayer:
     """One trained 3×3 convolution in fixed point (the layer format of :class:`IntegerConv`):
     weights at W_FRAC bits, bias at in_frac + W_FRAC bits."""
     w = conv.weight.detach().double().cpu()
     wi = torch.round(w * 2 ** W_FRAC)
     if wi.abs().max() > W_LIMIT:
         raise ValueError(f"{what} weight {w.abs().max():.2f} exceeds the fixed-point range")
+    if conv.bias is None:
+        raise ValueError(f"{what}: a fixed-point layer needs a bias")
     b = torch.round(conv.bias.detach().double().cpu() * 2 ** (W_FRAC + in_frac))
     return {"weight": wi.reshape(wi.shape[0], -1).to(torch.int64).numpy(),
             "bias": b.to(torch.int64).numpy(), "in_frac": np.int64(in_frac)}
 
 
-def export_layers(h_s: HyperSynthesis) -> list[dict[str, np.ndarray]]:
+def export_layers(h_s: HyperSynthesis) -> list[FixedPointLayer]:
     """Fixed-point weights of a trained h_s (the arrays are stored in the shipped weights)."""
     return [fixed_point_conv(conv, in_frac)
             for conv, in_frac in ((h_s.conv1, 0), (h_s.conv2, A_FRAC), (h_s.conv3, A_FRAC))]

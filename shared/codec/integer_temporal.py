@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from polc.shared.codec.integer_hyper import A_FRAC, A_LIMIT, IntegerConv, fixed_point_conv
+from polc.shared.codec.integer_hyper import (
+    A_FRAC,
+    A_LIMIT,
+    FixedPointLayer,
+    IntegerConv,
+    fixed_point_conv,
+)
 from polc.shared.models.codec.temporal import IDX_SCALE, TemporalContext
 
 _IDX_MUL = int(2 ** A_FRAC / IDX_SCALE)  # idx / IDX_SCALE at A_FRAC bits, exactly
@@ -25,7 +31,7 @@ assert _IDX_MUL * IDX_SCALE == 2 ** A_FRAC
 class IntegerTemporalContext:
     """Exact h_t: reference and intra parameters (ints) -> (round(μ_P), σ_P·2^A_FRAC)."""
 
-    def __init__(self, layers: list[dict[str, np.ndarray]]):
+    def __init__(self, layers: list[FixedPointLayer]):
         self.layers = [IntegerConv(np.asarray(layer["weight"]), np.asarray(layer["bias"]),
                                    int(layer["in_frac"]), A_LIMIT) for layer in layers]
 
@@ -51,6 +57,6 @@ class IntegerTemporalContext:
         return ((mu_p + (1 << (A_FRAC - 1))) >> A_FRAC).numpy(), out[m:].abs().numpy()
 
 
-def export_temporal_layers(h_t: TemporalContext) -> list[dict[str, np.ndarray]]:
+def export_temporal_layers(h_t: TemporalContext) -> list[FixedPointLayer]:
     """Fixed-point weights of a trained h_t (stored in the shipped temporal weights)."""
     return [fixed_point_conv(conv, A_FRAC, "h_t") for conv in (h_t.conv1, h_t.conv2, h_t.conv3)]

@@ -39,6 +39,8 @@ class FrozenGDN(nn.Module):
 
     def __init__(self, gdn: GDN):
         super().__init__()
+        self.beta: torch.Tensor
+        self.gamma: torch.Tensor
         with torch.no_grad():
             self.register_buffer("beta", gdn.beta_reparam(gdn.beta).clone())
             gamma = gdn.gamma_reparam(gdn.gamma)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.weights_file import WeightsKind, load_weights, save_weights
 
 ADAPTER_KINDS: tuple[WeightsKind, ...] = ("adapter_cls", "adapter_det")
@@ -50,7 +51,8 @@ class AdapterFile:
                    list(state["classes"]), state.get("codec_fingerprint"),
                    str(state.get("first_stage", "layer2")))
 
-    def load_into(self, model: nn.Module, stem: dict[str, torch.Tensor] | None = None) -> None:
+    def load_into(self, model: StemFedBackbone, stem: dict[str, torch.Tensor] | None = None
+                  ) -> None:
         """The stem (``stem`` instead of the file's, e.g. a widened copy) and the stored
         modules into ``model`` (a LatentClassifier / LatentDetector)."""
         model.stem.load_state_dict(self.stem if stem is None else stem)
@@ -58,7 +60,7 @@ class AdapterFile:
             model.get_submodule(name).load_state_dict(weights)
 
 
-def save_adapter_file(path: Path, kind: WeightsKind, adapter: nn.Module, classes: list[str],
+def save_adapter_file(path: Path, kind: WeightsKind, adapter: StemFedBackbone, classes: list[str],
                       fingerprint: str) -> None:
     """Write an adapter file: the trained stem (fp16), its sizes, the backbone modules that
     were unfrozen (their weights; the rest comes from the shipped pixel model), class names

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from polc.shared.models.vision.backbone import SmallResNet
+
 
 class ConvNeXtBlock(nn.Module):
     """Depth-wise 7×7 → LayerNorm (channels) → 1×1 expand → GELU → 1×1 project, residual."""
@@ -72,7 +74,17 @@ class StemFedBackbone(nn.Module):
     reused pixel backbone's stages from ``first_stage`` on (frozen unless unfrozen by
     :func:`freeze_except`; frozen batch-norm statistics stay the pixel model's)."""
 
-    def _reuse_backbone(self, stem: LatentStem, backbone: nn.Module, first_stage: str) -> None:
+    stem: LatentStem
+    layer1: nn.Module | None
+    layer2: nn.Module
+    layer3: nn.Module
+    layer4: nn.Module
+    first_stage: str
+    backbone_stages: tuple[str, ...]
+    train_stages: tuple[str, ...]
+
+    def _reuse_backbone(self, stem: LatentStem, backbone: SmallResNet, first_stage: str
+                        ) -> None:
         self.stem = stem
         self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
         self.layer1 = backbone.layer1 if first_stage == "layer1" else None

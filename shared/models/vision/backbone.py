@@ -47,6 +47,8 @@ class SmallResNet(nn.Module):
         self.layer4 = _stage(w[2], w[3], blocks[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w[3], num_classes)
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1))
 

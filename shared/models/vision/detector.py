@@ -98,7 +98,7 @@ class PixelDetector(nn.Module):
                  head_convs: int = 2):
         super().__init__()
         self.body = backbone
-        self.body.fc = nn.Identity()  # the classifier head is not part of the detector
+        self.body.fc = nn.Identity()  # type: ignore[assignment]  # no classifier head here
         self.fcos = StageFCOS(list(backbone.widths[1:]), num_classes, channels, head_convs)
         self.config = {"widths": list(backbone.widths), "num_classes": num_classes,
                        "channels": channels, "head_convs": head_convs}
