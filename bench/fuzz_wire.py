@@ -166,7 +166,7 @@ class IngestWorker:
                     tally.answer(i, item, status, detail)
                     return
                 # FrameResult of an earlier frame, EnhancementRequest: not this frame's answer
-        except asyncio.TimeoutError:
+        except TimeoutError:
             tally.fail("hang", i, item)
             await self.close()
         except StreamEndedDuringWrite:
@@ -197,7 +197,7 @@ async def whole_stream(cloud: CloudProcess, i: int, item: FuzzInput, tally: Tall
                 answers.append(kind)
             if "error" not in answers:
                 tally.answer(i, item, "OK", "stream ended")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             call.cancel()
             tally.fail("hang", i, item, f"after {answers}")
         except StreamEndedDuringWrite:
@@ -260,7 +260,11 @@ async def fuzz(args: argparse.Namespace, workdir: Path) -> dict:
     tally = Tally(args.seed)
     cloud = CloudProcess(config, workdir)
     await asyncio.to_thread(cloud.start)
-    await store_seed_camera(cloud, containers)
+    try:
+        await store_seed_camera(cloud, containers)
+    except BaseException:
+        cloud.kill()
+        raise
     counter = iter(range(args.inputs))
     bar = tqdm(total=args.inputs, unit="input", smoothing=0.05, mininterval=2.0)
     restart = asyncio.Lock()

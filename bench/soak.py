@@ -69,7 +69,7 @@ async def _stream(address: str, camera: str, frames: list[bytes], fps: float, wi
                     camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=True))))
                 await call.read()  # HelloAck
 
-                async def reader() -> None:
+                async def reader(call=call, credits=credits) -> None:
                     while (msg := await call.read()) is not grpc.aio.EOF:
                         kind = msg.WhichOneof("kind")
                         acks = (list(msg.acks.acks) if kind == "acks"
