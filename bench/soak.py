@@ -153,7 +153,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
             print(f"\r{samples[-1][0]:7.0f} s  RSS {samples[-1][1] / 2**20:7.1f} MiB",
                   end="", flush=True)
         print()
-        counts = parent.recv() if not crashed else {}
+        try:
+            counts = parent.recv() if not crashed else {}
+        except EOFError:  # the client process died
+            counts = {"clients_died": 1}
         clients.join(30)
     after = [rss for t, rss in samples if t >= args.warmup] or [rss for _, rss in samples]
     start, end = after[0], after[-1]
