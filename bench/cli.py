@@ -17,6 +17,10 @@ BENCHES = [
      "polc.bench.cloud_ingest"),
     ("scaleout", "3 replicas behind nginx on PostgreSQL, one killed mid-run",
      "polc.bench.scaleout"),
+    ("fuzz-wire", "mutated messages to a real cloud: every answer typed, no crash, no hang",
+     "polc.bench.fuzz_wire"),
+    ("soak", "N streams for M minutes against one cloud process, its RSS tracked",
+     "polc.bench.soak"),
 ]
 
 ALIASES = {"cloud-ingest": ["cloud"]}  # its first name, kept for existing scripts

@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.cloud",
     "fixtures.store",
     "fixtures.pki",
+    "fixtures.faults",
 ]
