@@ -36,11 +36,6 @@ def test_fuzz_wire_no_crash_no_hang(fuzz_result: dict, tmp_path: Path) -> None:
     assert (tmp_path / "fuzz.png").stat().st_size > 0
 
 
-@pytest.mark.xfail(strict=True, reason="cloud defects the fuzz found (issue 15, pinned one "
-                   "by one in tests/test_faults_found.py): Reconstruct / ListFrames with times "
-                   "whose microseconds overflow int64 answer UNKNOWN (OverflowError in SQLite); "
-                   "a frame whose capture_time is outside the Timestamp range is stored and "
-                   "ListCameras then answers UNKNOWN (ValueError: Timestamp is not valid)")
 def test_fuzz_wire_every_answer_typed(fuzz_result: dict) -> None:
     assert fuzz_result["unknown"] == 0, fuzz_result["failure_examples"]["unknown"]
     assert fuzz_result["untyped_internal"] == 0, fuzz_result["failure_examples"]

@@ -22,8 +22,6 @@ from polc.cloud.store.sqlite import SQLiteFrameStore
 BEFORE, DURING = 5, 10  # frames stored before the disk fills, frames sent while it is full
 
 
-@pytest.mark.xfail(strict=True, reason="needs the store-full fix (issue 15 item 7): the "
-                   "cloud must answer RESOURCE_EXHAUSTED 'store full' (retryable) and recover")
 def test_cloud_store_disk_full_then_freed(tmp_path: Path, small_codec_file: Path,
                                           frames: dict[str, bytes]) -> None:
     with small_tmpfs(tmp_path / "disk", size="4m") as disk:

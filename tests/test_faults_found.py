@@ -1,6 +1,7 @@
 """Cloud defects the wire fuzz (`polc bench fuzz-wire`) found, each pinned by one direct
-regression test (strict xfail until fixed in cloud/): values the ingest accepts or a query
-takes that the store or the Timestamp mapping cannot hold."""
+regression test through the fuzz's own client path: values the ingest accepted or a query
+took that the store or the Timestamp mapping could not hold (fixed by the cloud's field
+checks, issue 15 items 1-3)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,6 @@ def _frame_at(camera: str, seq: int, base: bytes, seconds: int) -> ingest_pb2.Fr
     return frame
 
 
-@pytest.mark.xfail(strict=True, reason="cloud defect: a capture_time outside the Timestamp "
-                   "range is not refused at validation: the store commit fails (SQLite int "
-                   "overflow) and the frame is answered as a retryable INTERNAL, so an edge "
-                   "resends it for ever; a group commit holding it fails every other "
-                   "camera's frame in that batch too")
 def test_out_of_range_capture_time_refused_alone(cloud: ServerThread,
                                                  frames: dict[str, bytes]) -> None:
     bad, good = EdgeClient(cloud.address, "cam-bad"), EdgeClient(cloud.address, "cam-good")
@@ -49,10 +45,6 @@ def test_out_of_range_capture_time_refused_alone(cloud: ServerThread,
     assert not got["error"], [e.message for e in got["error"]]
 
 
-@pytest.mark.xfail(strict=True, reason="cloud defect: Reconstruct by capture_time and "
-                   "ListFrames with a start/end time whose microseconds overflow int64 answer "
-                   "UNKNOWN (OverflowError converting to SQLite INTEGER) instead of "
-                   "INVALID_ARGUMENT")
 @pytest.mark.parametrize("call", ["Reconstruct", "ListFrames"])
 def test_huge_times_in_queries_are_typed(cloud: ServerThread, frames: dict[str, bytes],
                                          call: str) -> None:
@@ -75,9 +67,6 @@ def test_huge_times_in_queries_are_typed(cloud: ServerThread, frames: dict[str, 
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
 
 
-@pytest.mark.xfail(strict=True, reason="cloud defect: a frame stored with a capture time "
-                   "past year 9999 (valid int64 µs, outside the Timestamp range) makes "
-                   "ListCameras answer UNKNOWN (ValueError: Timestamp is not valid) for good")
 def test_capture_time_past_timestamp_range(cloud: ServerThread,
                                            frames: dict[str, bytes]) -> None:
     edge = EdgeClient(cloud.address, "cam-far")
