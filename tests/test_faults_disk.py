@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-import pytest
 from disk_support import fill, small_tmpfs
 from ingest_client import EdgeClient
 
