@@ -17,6 +17,8 @@ BENCHES = [
      "polc.bench.cloud_ingest"),
     ("scaleout", "3 replicas behind nginx on PostgreSQL, one killed mid-run",
      "polc.bench.scaleout"),
+    ("video", "fixed-camera clips: polc vs x264 / x265 at equal detection mAP",
+     "polc.bench.video"),
 ]
 
 ALIASES = {"cloud-ingest": ["cloud"]}  # its first name, kept for existing scripts
