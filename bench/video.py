@@ -37,6 +37,7 @@ from tqdm import tqdm
 from polc.bench.metrics import bd_rate
 from polc.bench.video_ffmpeg import ENCODERS, code_clip, ffmpeg_version, missing_encoder
 from polc.bench.video_polc import CodedLatents, code_intra, code_temporal, temporal_codec
+from polc.bench.video_report import report, write_plot
 from polc.bench.video_scoring import (
     Clip,
     DetectionScorer,
@@ -52,8 +53,6 @@ TRAINING_SEEDS_FROM = 1000
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 CRFS = {"x264": (23, 28, 33, 38, 43), "x265": (25, 30, 35, 40, 45)}
 POLC_METHODS = ("polc_intra", "polc_temporal")
-LABELS = {"original": "original", "polc_intra": "polc intra", "polc_temporal": "polc temporal",
-          "x264": "x264", "x265": "x265"}
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -69,20 +68,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="rate–mAP plot (default: the JSON's .png)")
     p.add_argument("--clips", type=int, default=3, help="held-out clips (default 3)")
     p.add_argument("--frames", type=int, default=100, help="frames per clip (default 100)")
-    p.add_argument("--first-seed", type=int, default=FIRST_SEED,
-                   help=f"seed of the first clip, the others follow (default {FIRST_SEED}; "
-                        f"must stay below the training seeds, {TRAINING_SEEDS_FROM})")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=FIRST_SEED,
+        help=f"seed of the first clip, the others follow (default {FIRST_SEED}; "
+        f"must stay below the training seeds, {TRAINING_SEEDS_FROM})",
+    )
     p.add_argument("--size", default="512x288", help="frame size WxH (even; default 512x288)")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate (default 10)")
-    p.add_argument("--gop", type=int, default=0,
-                   help="frames per key frame for every codec (default 0 = 2 s = 2·fps)")
-    p.add_argument("--alphas", default=",".join(f"{a:g}" for a in ALPHAS),
-                   help="polc rate parameters α")
+    p.add_argument(
+        "--gop",
+        type=int,
+        default=0,
+        help="frames per key frame for every codec (default 0 = 2 s = 2·fps)",
+    )
+    p.add_argument(
+        "--alphas", default=",".join(f"{a:g}" for a in ALPHAS), help="polc rate parameters α"
+    )
     for name, crfs in CRFS.items():
-        p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)),
-                       help=f"{name} CRF sweep")
-    p.add_argument("--threads", type=int, default=0,
-                   help="threads of torch and of the encoders (0 = torch's current setting)")
+        p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads of torch and of the encoders (0 = torch's current setting)",
+    )
 
 
 def _setup(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,19 +109,27 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
     if args.clips < 1 or args.frames < 2:
         raise ConfigError("--clips must be >= 1 and --frames >= 2")
     if not 0 <= args.first_seed or args.first_seed + args.clips > TRAINING_SEEDS_FROM:
-        raise ConfigError(f"clip seeds {args.first_seed}..{args.first_seed + args.clips - 1} "
-                          f"must lie in [0, {TRAINING_SEEDS_FROM}) (training uses seeds >= "
-                          f"{TRAINING_SEEDS_FROM})")
+        raise ConfigError(
+            f"clip seeds {args.first_seed}..{args.first_seed + args.clips - 1} "
+            f"must lie in [0, {TRAINING_SEEDS_FROM}) (training uses seeds >= "
+            f"{TRAINING_SEEDS_FROM})"
+        )
     if args.fps <= 0 or args.gop < 0:
         raise ConfigError("--fps must be > 0 and --gop >= 0")
     if not alphas or any(not 0.0 <= a <= 1.0 for a in alphas):
         raise ConfigError(f"--alphas {args.alphas}: one or more α in [0, 1]")
     if any(not 0 <= c <= 51 for v in crfs.values() for c in v):
         raise ConfigError("CRFs lie in [0, 51]")
-    return {"size": [width, height], "fps": args.fps, "gop": args.gop or round(2 * args.fps),
-            "seeds": list(range(args.first_seed, args.first_seed + args.clips)),
-            "frames_per_clip": args.frames, "alphas": list(alphas), "crf": crfs,
-            "threads": args.threads or torch.get_num_threads()}
+    return {
+        "size": [width, height],
+        "fps": args.fps,
+        "gop": args.gop or round(2 * args.fps),
+        "seeds": list(range(args.first_seed, args.first_seed + args.clips)),
+        "frames_per_clip": args.frames,
+        "alphas": list(alphas),
+        "crf": crfs,
+        "threads": args.threads or torch.get_num_threads(),
+    }
 
 
 def _rates(bits: int, frames: int, setup: dict) -> dict[str, float]:
@@ -119,19 +138,37 @@ def _rates(bits: int, frames: int, setup: dict) -> dict[str, float]:
     return {"bpp": bpp, "kbps": bpp * width * height * setup["fps"] / 1e3}
 
 
-def _point(key: dict, bits: int, frames: int, setup: dict, score: Score,
-           encode_s: float | None, decode_s: float | None) -> dict:
-    return {**key, **_rates(bits, frames, setup), **score.as_dict(frames),
-            "encode_ms": None if encode_s is None else 1e3 * encode_s / frames,
-            "decode_ms": None if decode_s is None else 1e3 * decode_s / frames}
+def _point(
+    key: dict,
+    bits: int,
+    frames: int,
+    setup: dict,
+    score: Score,
+    encode_s: float | None,
+    decode_s: float | None,
+) -> dict:
+    return {
+        **key,
+        **_rates(bits, frames, setup),
+        **score.as_dict(frames),
+        "encode_ms": None if encode_s is None else 1e3 * encode_s / frames,
+        "decode_ms": None if decode_s is None else 1e3 * decode_s / frames,
+    }
 
 
-def _polc_point(alpha: float, coded: list[CodedLatents], scorer: DetectionScorer,
-                setup: dict) -> dict:
+def _polc_point(
+    alpha: float, coded: list[CodedLatents], scorer: DetectionScorer, setup: dict
+) -> dict:
     frames = sum(len(c.bits) for c in coded)
-    point = _point({"alpha": alpha}, sum(sum(c.bits) for c in coded), frames, setup,
-                   scorer.latents([c.y_hats for c in coded]),
-                   sum(c.encode_s for c in coded), sum(c.decode_s for c in coded))
+    point = _point(
+        {"alpha": alpha},
+        sum(sum(c.bits) for c in coded),
+        frames,
+        setup,
+        scorer.latents([c.y_hats for c in coded]),
+        sum(c.encode_s for c in coded),
+        sum(c.decode_s for c in coded),
+    )
     for kind, is_key in (("i", True), ("p", False)):
         bits = [b for c in coded for b, k in zip(c.bits, c.key_frames, strict=True) if k == is_key]
         point[f"bpp_{kind}"] = _rates(sum(bits), len(bits), setup)["bpp"] if bits else None
@@ -144,18 +181,26 @@ def compare(a: list[dict], b: list[dict], name_a: str, name_b: str) -> dict:
     mAP@0.5 range both curves cover; ``percent`` None with a ``note`` when they do not
     overlap (no extrapolation)."""
     ma, mb = [p["map50"] for p in a], [p["map50"] for p in b]
-    ranges = {name_a: [min(ma, default=0.0), max(ma, default=0.0)],
-              name_b: [min(mb, default=0.0), max(mb, default=0.0)]}
-    out: dict[str, Any] = {"percent": None, "overlap_map50": None, "map50_ranges": ranges,
-                           "note": ""}
+    ranges = {
+        name_a: [min(ma, default=0.0), max(ma, default=0.0)],
+        name_b: [min(mb, default=0.0), max(mb, default=0.0)],
+    }
+    out: dict[str, Any] = {
+        "percent": None,
+        "overlap_map50": None,
+        "map50_ranges": ranges,
+        "note": "",
+    }
     if len(set(ma)) < 2 or len(set(mb)) < 2:
         out["note"] = "a curve has fewer than 2 distinct mAP@0.5 points: no BD-rate"
         return out
     lo, hi = max(ranges[name_a][0], ranges[name_b][0]), min(ranges[name_a][1], ranges[name_b][1])
     if hi <= lo:
-        out["note"] = (f"mAP@0.5 ranges do not overlap ({name_a} {ranges[name_a][0]:.3f}–"
-                       f"{ranges[name_a][1]:.3f}, {name_b} {ranges[name_b][0]:.3f}–"
-                       f"{ranges[name_b][1]:.3f}): no BD-rate, not extrapolated")
+        out["note"] = (
+            f"mAP@0.5 ranges do not overlap ({name_a} {ranges[name_a][0]:.3f}–"
+            f"{ranges[name_a][1]:.3f}, {name_b} {ranges[name_b][0]:.3f}–"
+            f"{ranges[name_b][1]:.3f}): no BD-rate, not extrapolated"
+        )
         return out
     pct = bd_rate([p["bpp"] for p in a], ma, [p["bpp"] for p in b], mb)
     out["overlap_map50"] = [lo, hi]
@@ -169,15 +214,27 @@ def compare(a: list[dict], b: list[dict], name_a: str, name_b: str) -> dict:
 def _machine(setup: dict) -> dict:
     model = ""
     try:
-        model = next((line.split(":", 1)[1].strip() for line in
-                      Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "encoder_threads": setup["threads"],
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "ffmpeg": ffmpeg_version()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "encoder_threads": setup["threads"],
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "ffmpeg": ffmpeg_version(),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,8 +248,11 @@ def run(args: argparse.Namespace) -> int:
     temporal, temporal_reason = temporal_codec()
     unavailable = {name: missing_encoder(name) for name in ENCODERS}
     n_clips = len(setup["seeds"])
-    steps = n_clips * (2 + len(setup["alphas"]) * (2 if temporal else 1)
-                       + sum(len(setup["crf"][n]) for n in ENCODERS if not unavailable[n]))
+    steps = n_clips * (
+        2
+        + len(setup["alphas"]) * (2 if temporal else 1)
+        + sum(len(setup["crf"][n]) for n in ENCODERS if not unavailable[n])
+    )
     bar = tqdm(total=steps, desc="bench video", unit="step")
 
     bar.set_postfix_str("rendering clips")
@@ -205,8 +265,12 @@ def run(args: argparse.Namespace) -> int:
 
     bar.set_postfix_str("original")
     score = scorer.pixels([c.frames for c in clips])
-    methods["original"] = {"available": True, "points": [
-        _point({}, 24 * frames * int(np.prod(setup["size"])), frames, setup, score, None, None)]}
+    methods["original"] = {
+        "available": True,
+        "points": [
+            _point({}, 24 * frames * int(np.prod(setup["size"])), frames, setup, score, None, None)
+        ],
+    }
     bar.update(n_clips)
 
     methods.update(_run_polc(codec, clips, scorer, setup, temporal, bar))
@@ -221,25 +285,41 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{name} crf {crf}")
             coded = []
             for clip in clips:
-                coded.append(code_clip(name, clip.frames, setup["fps"], crf, setup["gop"],
-                                       setup["threads"]))
+                coded.append(
+                    code_clip(name, clip.frames, setup["fps"], crf, setup["gop"], setup["threads"])
+                )
                 bar.update(1)
-            methods[name]["points"].append(_point(
-                {"crf": crf}, sum(c.bits for c in coded), frames, setup,
-                scorer.pixels([c.decoded for c in coded]),
-                sum(c.encode_s for c in coded), sum(c.decode_s for c in coded)))
+            methods[name]["points"].append(
+                _point(
+                    {"crf": crf},
+                    sum(c.bits for c in coded),
+                    frames,
+                    setup,
+                    scorer.pixels([c.decoded for c in coded]),
+                    sum(c.encode_s for c in coded),
+                    sum(c.decode_s for c in coded),
+                )
+            )
     bar.close()
 
     result = {
-        "command_line": sys.argv, "arguments": {k: v for k, v in vars(args).items()
-                                                if isinstance(v, str | int | float | bool)},
-        "machine": _machine(setup), "metric": "mAP@0.5", "setup": setup,
-        "clips": [{"seed": c.seed, "frames": len(c.frames),
-                   "objects": sum(len(a) for a in c.annotations)} for c in clips],
+        "command_line": sys.argv,
+        "arguments": {
+            k: v for k, v in vars(args).items() if isinstance(v, str | int | float | bool)
+        },
+        "machine": _machine(setup),
+        "metric": "mAP@0.5",
+        "setup": setup,
+        "clips": [
+            {"seed": c.seed, "frames": len(c.frames), "objects": sum(len(a) for a in c.annotations)}
+            for c in clips
+        ],
         "codec_fingerprint": codec.fingerprint,
         "ffmpeg_settings": "-preset medium -g GOP -bf 0 -pix_fmt yuv420p (low delay), "
-                           "bits = elementary stream (-f h264 / -f hevc)",
-        "methods": methods, "bd_rate": _bd_rates(methods), "plot": str(plot),
+        "bits = elementary stream (-f h264 / -f hevc)",
+        "methods": methods,
+        "bd_rate": _bd_rates(methods),
+        "plot": str(plot),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
@@ -249,8 +329,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_polc(codec: Codec, clips: list[Clip], scorer: DetectionScorer, setup: dict,
-              temporal, bar: tqdm) -> dict[str, dict]:
+def _run_polc(
+    codec: Codec, clips: list[Clip], scorer: DetectionScorer, setup: dict, temporal, bar: tqdm
+) -> dict[str, dict]:
     """polc intra (and temporal when its codec exists) at every α."""
     curves: dict[str, dict] = {"polc_intra": {"available": True, "points": []}}
     if temporal:
@@ -263,8 +344,10 @@ def _run_polc(codec: Codec, clips: list[Clip], scorer: DetectionScorer, setup: d
             bar.update(1)
             if temporal:
                 inter.append(code_temporal(temporal, codec, clip.frames, alpha, setup["gop"]))
-                same &= all(torch.equal(a, b) for a, b in
-                            zip(intra[-1].y_hats, inter[-1].y_hats, strict=True))
+                same &= all(
+                    torch.equal(a, b)
+                    for a, b in zip(intra[-1].y_hats, inter[-1].y_hats, strict=True)
+                )
                 bar.update(1)
         curves["polc_intra"]["points"].append(_polc_point(alpha, intra, scorer, setup))
         if temporal:
@@ -285,73 +368,3 @@ def _bd_rates(methods: dict[str, dict]) -> dict[str, dict]:
                 continue
             out[key] = compare(methods[a]["points"], methods[b]["points"], a, b)
     return out
-
-
-def _cell(value: float | None, fmt: str) -> str:
-    width = fmt.split(".")[0]
-    return format("-", f">{width}") if value is None else format(value, fmt)
-
-
-def report(result: dict) -> None:
-    setup, machine = result["setup"], result["machine"]
-    width, height = setup["size"]
-    print(f"\n{len(setup['seeds'])} held-out clips (seeds {setup['seeds']}) × "
-          f"{setup['frames_per_clip']} frames, {width}×{height} at {setup['fps']:g} fps, "
-          f"GOP {setup['gop']}; {machine['cpu_count']} CPUs, {setup['threads']} thread(s)")
-    head = (f"{'method':<14} {'point':>8} {'bpp':>7} {'kbit/s':>8} {'mAP50':>6} {'mAP':>6} "
-            f"{'enc ms':>7} {'dec ms':>7} {'det ms':>7} {'I bpp':>6} {'P bpp':>6}")
-    print(head)
-    print("-" * len(head))
-    for name, method in result["methods"].items():
-        if not method["available"]:
-            print(f"{LABELS[name]:<14} not available: {method['reason']}")
-            continue
-        for p in method["points"]:
-            point = (f"α={p['alpha']:g}" if "alpha" in p else
-                     f"crf={p['crf']}" if "crf" in p else "-")
-            print(f"{LABELS[name]:<14} {point:>8} {p['bpp']:7.3f} {p['kbps']:8.1f} "
-                  f"{p['map50']:6.3f} {p['map']:6.3f} {_cell(p['encode_ms'], '7.1f')} "
-                  f"{_cell(p['decode_ms'], '7.1f')} {p['detect_ms']:7.1f} "
-                  f"{_cell(p.get('bpp_i') if name == 'polc_temporal' else None, '6.3f')} "
-                  f"{_cell(p.get('bpp_p') if name == 'polc_temporal' else None, '6.3f')}")
-    print("BD-rate at equal mAP@0.5 (negative: polc needs fewer bits):")
-    for key, bd in result["bd_rate"].items():
-        if bd["percent"] is None:
-            print(f"  {key}: {bd['note']}")
-        else:
-            lo, hi = bd["overlap_map50"]
-            print(f"  {key}: {bd['percent']:+.1f} % over mAP@0.5 {lo:.3f}–{hi:.3f}")
-
-
-def write_plot(methods: dict[str, dict], setup: dict, path: Path) -> None:
-    """One rate–mAP@0.5 curve per method, log bpp (kbit/s on the top axis)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    width, height = setup["size"]
-    kbps_per_bpp = width * height * setup["fps"] / 1e3
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    styles = {"polc_intra": "o-", "polc_temporal": "D-", "x264": "s--", "x265": "^--"}
-    for name, style in styles.items():
-        method = methods.get(name, {})
-        if method.get("available"):
-            points = sorted(method["points"], key=lambda p: p["bpp"])
-            ax.plot([p["bpp"] for p in points], [p["map50"] for p in points], style,
-                    label=LABELS[name])
-    ax.axhline(methods["original"]["points"][0]["map50"], color="gray", lw=0.8,
-               label="original frames")
-    ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel")
-    ax.set_ylabel("mAP@0.5")
-    top = ax.secondary_xaxis("top", functions=(lambda b: b * kbps_per_bpp,
-                                               lambda k: k / kbps_per_bpp))
-    top.set_xlabel(f"kbit/s at {setup['fps']:g} fps, {width}×{height}")
-    ax.set_title("Fixed-camera video: detection accuracy vs rate", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -50,33 +50,73 @@ def missing_encoder(name: str) -> str | None:
     library = ENCODERS[name][0]
     if shutil.which("ffmpeg") is None:
         return "ffmpeg is not installed"
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True,
-                         text=True)
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True)
     if f" {library} " not in out.stdout:
         return f"this ffmpeg has no {library} encoder"
     return None
 
 
-def encode_command(name: str, width: int, height: int, fps: float, crf: int, gop: int,
-                   threads: int, out: Path) -> list[str]:
+def encode_command(
+    name: str, width: int, height: int, fps: float, crf: int, gop: int, threads: int, out: Path
+) -> list[str]:
     library, muxer = ENCODERS[name]
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
-           "-i", "-",
-           "-c:v", library, "-preset", "medium", "-crf", str(crf), "-g", str(gop), "-bf", "0",
-           "-pix_fmt", "yuv420p", "-threads", str(threads)]
+    cmd = [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{fps:g}",
+        "-i",
+        "-",
+        "-c:v",
+        library,
+        "-preset",
+        "medium",
+        "-crf",
+        str(crf),
+        "-g",
+        str(gop),
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-threads",
+        str(threads),
+    ]
     if name == "x265":  # libx265 takes its thread pools and logging from its own parameters
         cmd += ["-x265-params", f"log-level=error:pools={threads}:frame-threads={threads}"]
     return [*cmd, "-f", muxer, str(out)]
 
 
 def decode_command(name: str, stream: Path) -> list[str]:
-    return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", ENCODERS[name][1],
-            "-i", str(stream), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    return [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        ENCODERS[name][1],
+        "-i",
+        str(stream),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]
 
 
-def code_clip(name: str, frames: np.ndarray, fps: float, crf: int, gop: int,
-              threads: int = 1) -> CodedClip:
+def code_clip(
+    name: str, frames: np.ndarray, fps: float, crf: int, gop: int, threads: int = 1
+) -> CodedClip:
     """Encode ``frames`` ((N, H, W, 3) uint8) with x264 / x265 at ``crf`` and decode them."""
     n, height, width, _ = frames.shape
     with tempfile.TemporaryDirectory(prefix="polc-video-") as tmp:
@@ -84,7 +124,9 @@ def code_clip(name: str, frames: np.ndarray, fps: float, crf: int, gop: int,
         t0 = time.perf_counter()
         enc = subprocess.run(
             encode_command(name, width, height, fps, crf, gop, threads, stream),
-            input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(), capture_output=True)
+            input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
+            capture_output=True,
+        )
         encode_s = time.perf_counter() - t0
         if enc.returncode != 0:
             raise RuntimeError(f"{name} encode failed: {enc.stderr.decode(errors='replace')}")

@@ -40,6 +40,8 @@ def temporal_codec() -> tuple[ModuleType | None, str]:
     if missing:
         return None, f"{TEMPORAL_MODULE} has no {', '.join(missing)}"
     return module, ""
+
+
 # ── end of the temporal codec hook ───────────────────────────────────────────────────────
 
 
@@ -64,12 +66,18 @@ def code_intra(codec: Codec, frames: np.ndarray, alpha: float) -> CodedLatents:
     t0 = time.perf_counter()
     decoded = [codec.decode(b) for b in blobs]
     decode_s = time.perf_counter() - t0
-    return CodedLatents([d.y_hat for d in decoded], [len(b) * 8 for b in blobs],
-                        encode_s, decode_s, [True] * len(blobs))
+    return CodedLatents(
+        [d.y_hat for d in decoded],
+        [len(b) * 8 for b in blobs],
+        encode_s,
+        decode_s,
+        [True] * len(blobs),
+    )
 
 
-def code_temporal(temporal: ModuleType, codec: Codec, frames: np.ndarray, alpha: float,
-                  gop: int) -> CodedLatents:
+def code_temporal(
+    temporal: ModuleType, codec: Codec, frames: np.ndarray, alpha: float, gop: int
+) -> CodedLatents:
     """The clip through the temporal codec's hook functions (see TEMPORAL_MODULE)."""
     t0 = time.perf_counter()
     blobs = list(temporal.encode_clip_temporal(codec, list(frames), alpha, gop))
@@ -78,7 +86,14 @@ def code_temporal(temporal: ModuleType, codec: Codec, frames: np.ndarray, alpha:
     decoded = list(temporal.decode_clip(codec, blobs))
     decode_s = time.perf_counter() - t0
     if len(blobs) != len(frames) or len(decoded) != len(frames):
-        raise RuntimeError(f"temporal codec returned {len(blobs)} containers / {len(decoded)} "
-                           f"frames for {len(frames)} frames")
-    return CodedLatents([d.y_hat for d in decoded], [len(b) * 8 for b in blobs],
-                        encode_s, decode_s, [i % gop == 0 for i in range(len(blobs))])
+        raise RuntimeError(
+            f"temporal codec returned {len(blobs)} containers / {len(decoded)} "
+            f"frames for {len(frames)} frames"
+        )
+    return CodedLatents(
+        [d.y_hat for d in decoded],
+        [len(b) * 8 for b in blobs],
+        encode_s,
+        decode_s,
+        [i % gop == 0 for i in range(len(blobs))],
+    )

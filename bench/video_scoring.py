@@ -46,36 +46,51 @@ class Score:
     detect_s: float  #: wall time of the detector / adapter over every frame
 
     def as_dict(self, frames: int) -> dict:
-        return {"map50": self.map50, "map": self.map, "map50_per_clip": self.map50_per_clip,
-                "detect_ms": 1e3 * self.detect_s / frames}
+        return {
+            "map50": self.map50,
+            "map": self.map,
+            "map50_per_clip": self.map50_per_clip,
+            "detect_ms": 1e3 * self.detect_s / frames,
+        }
 
 
 def render_clips(seeds: list[int], frames: int, size: tuple[int, int]) -> list[Clip]:
     clips = []
     for seed in seeds:
         rendered = list(render_video_frames(frames, seed, size))
-        clips.append(Clip(seed, np.stack([im for im, _ in rendered]),
-                          [anns for _, anns in rendered]))
+        clips.append(
+            Clip(seed, np.stack([im for im, _ in rendered]), [anns for _, anns in rendered])
+        )
     return clips
 
 
 def ground_truth(clips: list[Clip]) -> tuple[COCO, list[list[int]]]:
     """(COCO index over every frame, image ids per clip)."""
     height, width = clips[0].frames.shape[1:3]
-    images, annotations, ids = [], [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
+    ids: list[list[int]] = []
     for c, clip in enumerate(clips):
         clip_ids = []
         for i, anns in enumerate(clip.annotations):
             image_id = c * len(clip.annotations) + i + 1
             clip_ids.append(image_id)
-            images.append({"id": image_id, "width": width, "height": height,
-                           "file_name": f"seed{clip.seed}/{i:06d}.png", "frame_index": i})
-            annotations += [{**a, "id": len(annotations) + k + 1, "image_id": image_id}
-                            for k, a in enumerate(anns)]
+            images.append(
+                {
+                    "id": image_id,
+                    "width": width,
+                    "height": height,
+                    "file_name": f"seed{clip.seed}/{i:06d}.png",
+                    "frame_index": i,
+                }
+            )
+            annotations += [
+                {**a, "id": len(annotations) + k + 1, "image_id": image_id}
+                for k, a in enumerate(anns)
+            ]
         ids.append(clip_ids)
     coco = COCO()
-    coco.dataset = {"images": images, "annotations": annotations,
-                    "categories": coco_categories()}
+    coco.dataset = {"images": images, "annotations": annotations, "categories": coco_categories()}
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco, ids
@@ -97,8 +112,9 @@ class DetectionScorer:
         self.height, self.width = clips[0].frames.shape[1:3]
         self.frames = sum(len(c.frames) for c in clips)
         self.detector = load_detector(default_detector_path())
-        self.adapter = DetectionRunner.load(WEIGHTS_DIR / "adapter_det.pt",
-                                            default_detector_path()).model
+        self.adapter = DetectionRunner.load(
+            WEIGHTS_DIR / "adapter_det.pt", default_detector_path()
+        ).model
 
     @torch.no_grad()
     def pixels(self, clips_frames: list[np.ndarray]) -> Score:
@@ -107,9 +123,9 @@ class DetectionScorer:
         t0 = time.perf_counter()
         for frames, ids in zip(clips_frames, self.ids, strict=True):
             for i in range(0, len(frames), BATCH):
-                x = torch.from_numpy(np.ascontiguousarray(frames[i:i + BATCH]))
+                x = torch.from_numpy(np.ascontiguousarray(frames[i : i + BATCH]))
                 dets = self.detector(x.permute(0, 3, 1, 2).float() / 255.0)
-                found.update(zip(ids[i:i + BATCH], dets, strict=True))
+                found.update(zip(ids[i : i + BATCH], dets, strict=True))
         return self._score(found, time.perf_counter() - t0)
 
     @torch.no_grad()
@@ -119,9 +135,11 @@ class DetectionScorer:
         t0 = time.perf_counter()
         for y_hats, ids in zip(clips_y_hats, self.ids, strict=True):
             for i in range(0, len(y_hats), BATCH):
-                dets = self.adapter(torch.cat(y_hats[i:i + BATCH]))
-                found.update((k, keep_visible(d, self.width, self.height))
-                             for k, d in zip(ids[i:i + BATCH], dets, strict=True))
+                dets = self.adapter(torch.cat(y_hats[i : i + BATCH]))
+                found.update(
+                    (k, keep_visible(d, self.width, self.height))
+                    for k, d in zip(ids[i : i + BATCH], dets, strict=True)
+                )
         return self._score(found, time.perf_counter() - t0)
 
     def _score(self, found: Detections, detect_s: float) -> Score:
