@@ -140,16 +140,19 @@ def _rates(bits: int, frames: int, setup: dict) -> dict[str, float]:
 
 def _point(
     key: dict,
-    bits: int,
-    frames: int,
+    clip_bits: list[int],
     setup: dict,
     score: Score,
     encode_s: float | None,
     decode_s: float | None,
 ) -> dict:
+    """One point of a curve: rates (pooled and per clip), scores and ms per frame."""
+    per_clip = setup["frames_per_clip"]
+    frames = per_clip * len(clip_bits)
     return {
         **key,
-        **_rates(bits, frames, setup),
+        **_rates(sum(clip_bits), frames, setup),
+        "bpp_per_clip": [_rates(b, per_clip, setup)["bpp"] for b in clip_bits],
         **score.as_dict(frames),
         "encode_ms": None if encode_s is None else 1e3 * encode_s / frames,
         "decode_ms": None if decode_s is None else 1e3 * decode_s / frames,
@@ -159,11 +162,9 @@ def _point(
 def _polc_point(
     alpha: float, coded: list[CodedLatents], scorer: DetectionScorer, setup: dict
 ) -> dict:
-    frames = sum(len(c.bits) for c in coded)
     point = _point(
         {"alpha": alpha},
-        sum(sum(c.bits) for c in coded),
-        frames,
+        [sum(c.bits) for c in coded],
         setup,
         scorer.latents([c.y_hats for c in coded]),
         sum(c.encode_s for c in coded),
@@ -260,46 +261,20 @@ def run(args: argparse.Namespace) -> int:
     bar.update(n_clips)
     scorer = DetectionScorer(clips)
     codec = Codec.load()
-    frames = scorer.frames
     methods: dict[str, dict] = {}
 
     bar.set_postfix_str("original")
     score = scorer.pixels([c.frames for c in clips])
     methods["original"] = {
         "available": True,
-        "points": [
-            _point({}, 24 * frames * int(np.prod(setup["size"])), frames, setup, score, None, None)
-        ],
+        "points": [_point({}, [24 * c.frames.size // 3 for c in clips], setup, score, None, None)],
     }
     bar.update(n_clips)
 
     methods.update(_run_polc(codec, clips, scorer, setup, temporal, bar))
     if not temporal:
         methods["polc_temporal"] = {"available": False, "reason": temporal_reason}
-    for name in ENCODERS:
-        if unavailable[name]:
-            methods[name] = {"available": False, "reason": unavailable[name]}
-            continue
-        methods[name] = {"available": True, "points": []}
-        for crf in setup["crf"][name]:
-            bar.set_postfix_str(f"{name} crf {crf}")
-            coded = []
-            for clip in clips:
-                coded.append(
-                    code_clip(name, clip.frames, setup["fps"], crf, setup["gop"], setup["threads"])
-                )
-                bar.update(1)
-            methods[name]["points"].append(
-                _point(
-                    {"crf": crf},
-                    sum(c.bits for c in coded),
-                    frames,
-                    setup,
-                    scorer.pixels([c.decoded for c in coded]),
-                    sum(c.encode_s for c in coded),
-                    sum(c.decode_s for c in coded),
-                )
-            )
+    methods.update(_run_encoders(clips, scorer, setup, unavailable, bar))
     bar.close()
 
     result = {
@@ -354,6 +329,42 @@ def _run_polc(
             point = _polc_point(alpha, inter, scorer, setup)
             point["y_hat_equals_intra"] = same
             curves["polc_temporal"]["points"].append(point)
+    return curves
+
+
+def _run_encoders(
+    clips: list[Clip],
+    scorer: DetectionScorer,
+    setup: dict,
+    unavailable: dict[str, str | None],
+    bar: tqdm,
+) -> dict[str, dict]:
+    """x264 and x265 (when this ffmpeg has them) at every CRF."""
+    curves: dict[str, dict] = {}
+    for name in ENCODERS:
+        reason = unavailable[name]
+        if reason:
+            curves[name] = {"available": False, "reason": reason}
+            continue
+        curves[name] = {"available": True, "points": []}
+        for crf in setup["crf"][name]:
+            bar.set_postfix_str(f"{name} crf {crf}")
+            coded = []
+            for clip in clips:
+                coded.append(
+                    code_clip(name, clip.frames, setup["fps"], crf, setup["gop"], setup["threads"])
+                )
+                bar.update(1)
+            curves[name]["points"].append(
+                _point(
+                    {"crf": crf},
+                    [c.bits for c in coded],
+                    setup,
+                    scorer.pixels([c.decoded for c in coded]),
+                    sum(c.encode_s for c in coded),
+                    sum(c.decode_s for c in coded),
+                )
+            )
     return curves
 
 

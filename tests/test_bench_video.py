@@ -87,6 +87,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         assert point["bpp"] > 0 and point["kbps"] > 0
         assert 0.0 <= point["map50"] <= 1.0 and 0.0 <= point["map"] <= 1.0
         assert len(point["map50_per_clip"]) == 1
+        assert point["bpp_per_clip"] == [pytest.approx(point["bpp"])]
     assert methods["polc_intra"]["points"][0]["frames_i"] == 8
     temporal = methods["polc_temporal"]
     assert temporal["available"] == (temporal_codec()[0] is not None)
