@@ -11,7 +11,7 @@ from setuptools import setup
 
 ROOT = Path(__file__).parent
 TOP_LEVEL = {"shared": "polc.shared", "edge": "polc.edge", "cloud": "polc.cloud",
-             "training": "polc.training", "bench": "polc.bench"}
+             "training": "polc.training", "bench": "polc.bench", "app": "polc.app"}
 
 
 def _packages() -> tuple[list[str], dict[str, str]]:

@@ -37,6 +37,17 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import torch
+
+from polc.bench.scaleout_cluster import postgres_schema
+from polc.cloud.config import load_config
+from polc.cloud.server import ServerThread
+from polc.shared.codec.export import export_codec
+from polc.shared.codec.runtime import Codec
+from polc.shared.models.codec.architecture import ArchitectureConfig
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.weights_file import default_codec_path
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,17 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _codec(weights: str | None, workdir: Path):
-    from polc.shared.codec.runtime import Codec
-    from polc.shared.models.weights_file import default_codec_path
-
     path = Path(weights) if weights else default_codec_path()
     if not path.is_file():  # the trained model is not shipped yet: a small untrained one
-        import torch
-
-        from polc.shared.codec.config import ArchitectureConfig
-        from polc.shared.codec.export import export_codec
-        from polc.shared.models.codec.model import RDCCodec
-
         torch.manual_seed(0)
         model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
                                             residual_channels=8))
@@ -80,8 +82,6 @@ def _codec(weights: str | None, workdir: Path):
 
 async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: float,
                  bare: bool, batched: bool, latencies: list[float], seq0: int) -> int:
-    from polc.v1 import ingest_pb2, ingest_pb2_grpc
-
     async with grpc.aio.insecure_channel(address) as channel:
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
         await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
@@ -125,8 +125,6 @@ class _BareServer:
     """grpc.aio IngestService that acks every frame it reads (no checks, no store)."""
 
     def __init__(self) -> None:
-        from polc.v1 import ingest_pb2, ingest_pb2_grpc
-
         class Servicer(ingest_pb2_grpc.IngestServiceServicer):
             async def Ingest(self, request_iterator, context):
                 async for msg in request_iterator:
@@ -209,13 +207,8 @@ def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
     with contextlib.ExitStack() as stack:
         store = {}
         if args.dsn:
-            from polc.bench.scaleout_cluster import postgres_schema
-
             store = {"store.backend": "postgres",
                      "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}
-        from polc.cloud.config import load_config
-        from polc.cloud.server import ServerThread
-
         cfg = load_config(None, {
             "listen": "127.0.0.1:0", "metrics_listen": "",
             "codec.weights": str(weights), "store.path": str(workdir / f"store-{tag}"),

@@ -13,11 +13,18 @@ import json
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from matplotlib import pyplot as plt
+from PIL import Image
 from tqdm import tqdm
 
 from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim
+from polc.shared.codec import entropy_coder
+from polc.shared.codec.runtime import Codec
+from polc.shared.data import ensure_synthetic, render_scene
 from polc.shared.metrics.image import psnr
+from polc.training.datasets import list_images
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BETAS = (0.0, 0.5, 1.0)
@@ -33,15 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_images(args: argparse.Namespace) -> list[np.ndarray]:
-    from PIL import Image
-
-    from polc.training.datasets import list_images
-
     if args.data:
         paths = list_images(Path(args.data))[: args.images]
     else:
-        from polc.shared.data import ensure_synthetic
-
         paths = list_images(ensure_synthetic("det", args.images, 9001) / "images")
     out = []
     for p in paths:
@@ -51,8 +52,6 @@ def _eval_images(args: argparse.Namespace) -> list[np.ndarray]:
 
 
 def _timing(codec, sizes: list[tuple[int, int]], repeats: int) -> dict:
-    from polc.shared.data import render_scene
-
     result = {}
     for w, h in sizes:
         img, _ = render_scene(77, 0, (w, h))
@@ -76,8 +75,6 @@ def _timing(codec, sizes: list[tuple[int, int]], repeats: int) -> dict:
 
 
 def _entropy_speed(codec, image: np.ndarray) -> float:
-    from polc.shared.codec import entropy_coder
-
     c = codec.encoder.encode(image, 1.0)
     lat = codec.wire.decode_symbols(c)
     n = lat.y_symbols.size
@@ -90,8 +87,6 @@ def _entropy_speed(codec, image: np.ndarray) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from polc.shared.codec.runtime import Codec
-
     if args.quick:
         args.images = min(args.images, 4)
     codec = Codec.load(args.weights)
@@ -159,11 +154,7 @@ def _print(r: dict) -> None:
 
 
 def _plot(rows: list[dict], jpeg_curve: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    matplotlib.use("Agg")  # files only, no display
     fig, ax = plt.subplots(figsize=(6, 4.2))
     base = [r["bpp_base"] for r in rows]
     both = [r["bpp_base"] + r["bpp_enhancement"] for r in rows]

@@ -23,6 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from polc.shared.codec.onnx_backend import OrtTransforms, export_onnx, make_session
+from polc.shared.codec.runtime import Codec, FrameEncoder, TorchTransforms, image_to_array
+from polc.shared.data import render_video_frames
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default="bench-determinism.json")
@@ -37,8 +41,6 @@ class _FloatHyper:
     """Float h_s in torch and in ONNX Runtime, with CompressAI's index rule."""
 
     def __init__(self, codec, onnx_dir: Path):
-        from polc.shared.codec.onnx_backend import make_session
-
         self.model = codec.model
         path = onnx_dir / "h_s.onnx"
         torch.onnx.export(codec.model.h_s, (torch.zeros(1, codec.model.arch.N, 2, 2),),
@@ -63,10 +65,6 @@ class _FloatHyper:
 
 
 def run(args: argparse.Namespace) -> int:
-    from polc.shared.codec.onnx_backend import OrtTransforms, export_onnx
-    from polc.shared.codec.runtime import Codec, FrameEncoder, TorchTransforms, image_to_array
-    from polc.shared.data import render_video_frames
-
     codec = Codec.load(args.weights)
     tmp = Path(tempfile.mkdtemp(prefix="polc-onnx-"))
     export_onnx(codec.model, tmp)

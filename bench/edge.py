@@ -25,13 +25,30 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from polc.edge.backends import build_encoder
+from polc.edge.config import EncoderSettings
+from polc.edge.spool import Spool
+from polc.shared.codec.container import FrameGeometry
+from polc.shared.codec.export import export_codec
+from polc.shared.codec.runtime import Codec, FrameEncoder
+from polc.shared.data import render_video_frames
+from polc.shared.errors import PolcError
+from polc.shared.models.codec.architecture import ArchitectureConfig
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.weights_file import default_codec_path
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 SIZES = ((512, 288), (1280, 720))
 # paper estimate of GPU throughput: dense fp16 tensor-core peak (TFLOP/s, vendor figures) at an
@@ -76,17 +93,8 @@ class _TimedTransforms:
 
 
 def _load_codec(weights: str | None):
-    from polc.shared.codec.runtime import Codec
-    from polc.shared.models.weights_file import default_codec_path
-
     if weights or default_codec_path().is_file():
         return Codec.load(weights), "trained weights"
-    import torch
-
-    from polc.shared.codec.config import ArchitectureConfig
-    from polc.shared.codec.export import export_codec
-    from polc.shared.models.codec.model import RDCCodec
-
     torch.manual_seed(0)
     model = RDCCodec(ArchitectureConfig())
     with tempfile.TemporaryDirectory() as d:
@@ -105,10 +113,6 @@ class _Sink:
         self.port = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
 
     async def _start(self) -> int:
-        import grpc
-
-        from polc.v1 import ingest_pb2, ingest_pb2_grpc
-
         class Servicer(ingest_pb2_grpc.IngestServiceServicer):
             async def Ingest(self, request_iterator, context):  # noqa: N802
                 async for req in request_iterator:
@@ -134,12 +138,6 @@ class _Sink:
 
 def _send_times(port: int, payloads: list[bytes]) -> list[float]:
     """Per-frame write → ack time over one Ingest stream (window 1)."""
-    import queue
-
-    import grpc
-
-    from polc.v1 import ingest_pb2, ingest_pb2_grpc
-
     q: queue.Queue = queue.Queue()
 
     def requests():
@@ -163,11 +161,6 @@ def _send_times(port: int, payloads: list[bytes]) -> list[float]:
 
 def _flops(codec, width: int, height: int) -> float:
     """FLOPs of g_a + h_a for one frame (2 per multiply-add)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from polc.shared.codec.container import FrameGeometry
-
     ph, pw = FrameGeometry(width, height).padded
     x = torch.zeros(1, 3, ph, pw)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -181,15 +174,6 @@ def _ms(v: list[float]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from polc.edge.backends import build_encoder
-    from polc.edge.config import EncoderSettings
-    from polc.edge.spool import Spool
-    from polc.shared.codec.runtime import FrameEncoder
-    from polc.shared.data import render_video_frames
-    from polc.shared.errors import PolcError
-
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()  # both backends get the same intra-op threads

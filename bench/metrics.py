@@ -7,16 +7,15 @@ import io
 import numpy as np
 import torch
 from PIL import Image
+from pytorch_msssim import ms_ssim as _ms_ssim
+from pytorch_msssim import ssim
+from scipy.interpolate import PchipInterpolator
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    from pytorch_msssim import ms_ssim as _ms_ssim
-
     ta = torch.from_numpy(a).permute(2, 0, 1)[None].float()
     tb = torch.from_numpy(b).permute(2, 0, 1)[None].float()
     if min(a.shape[:2]) <= 160:  # 5 scales need > 160 px
-        from pytorch_msssim import ssim
-
         return float(ssim(ta, tb, data_range=255))
     return float(_ms_ssim(ta, tb, data_range=255))
 
@@ -56,8 +55,6 @@ def bd_rate(rate_a: list[float], metric_a: list[float], rate_b: list[float],
     overlapping metric interval (the usual BD-rate; pchip instead of a cubic polynomial is
     the more robust variant also used by CompressAI's plotting tools).
     """
-    from scipy.interpolate import PchipInterpolator
-
     def curve(rate, metric):
         order = np.argsort(metric)
         m = np.asarray(metric, np.float64)[order]

@@ -7,7 +7,7 @@ PostgreSQL and one blob directory; one replica is SIGKILLed mid-run.
      on reconnect)┘                                ▲
                                        SIGKILL once `--kill-at` of the frames are acked
 
-Each replica is a real `python -m polc.shared.cli cloud serve` process (postgres backend,
+Each replica is a real `python -m polc.app.cli cloud serve` process (postgres backend,
 small test codec + random-init teacher, so results exist without bundled weights); the
 edges are in scaleout_edges.py. :func:`cluster_run` starts everything, streams every edge's
 frames, and yields a :class:`ClusterRun` while the database schema and the blob directory
@@ -39,8 +39,19 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import psycopg
+import torch
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg.conninfo import make_conninfo
 
 from polc.bench.scaleout_edges import Edge, UplinkEdge
+from polc.shared.codec.export import export_codec
+from polc.shared.codec.runtime import Codec
+from polc.shared.data import CLASSES
+from polc.shared.models.codec.architecture import ArchitectureConfig
+from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.vision.backbone import SmallResNet
 
 DSN_ENV = "POLC_TEST_POSTGRES_DSN"
 
@@ -72,14 +83,8 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 # -- fixtures: codec, teacher, frames --------------------------------------------------------
 def make_small_codec(path: Path) -> Path:
-    """A small untrained codec exported like the shipped one (as in tests/conftest.py): the
-    bundled weights may not exist yet, and a small model keeps the run cheap."""
-    import torch
-
-    from polc.shared.codec.config import ArchitectureConfig
-    from polc.shared.codec.export import export_codec
-    from polc.shared.models.codec.model import RDCCodec
-
+    """A small untrained codec exported like the shipped one (as tests/fixtures/codec.py
+    builds it): the bundled weights may not exist yet, and a small model keeps the run cheap."""
     torch.manual_seed(0)
     model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
                                         residual_channels=8))
@@ -91,11 +96,6 @@ def make_small_codec(path: Path) -> Path:
 
 def make_small_teacher(path: Path) -> Path:
     """A random-init teacher in training/teacher.py's format (so every frame gets a result)."""
-    import torch
-
-    from polc.shared.data import CLASSES
-    from polc.shared.models.vision.backbone import SmallResNet
-
     widths = [8, 8, 16, 16]
     torch.manual_seed(1)
     model = SmallResNet(len(CLASSES), tuple(widths)).eval()
@@ -105,8 +105,6 @@ def make_small_teacher(path: Path) -> Path:
 
 
 def encode_frames(codec_file: Path, size: str, n: int = 4) -> list[bytes]:
-    from polc.shared.codec.runtime import Codec
-
     codec = Codec.load(codec_file)
     width, height = (int(v) for v in size.lower().split("x"))
     yy, xx = np.mgrid[0:height, 0:width]
@@ -128,9 +126,6 @@ def free_port() -> int:
 @contextlib.contextmanager
 def postgres_schema(dsn: str):
     """A fresh schema on the server of ``dsn``, dropped afterwards; yields the DSN using it."""
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
     schema = f"polc_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
@@ -164,8 +159,6 @@ class Replica:
 def start_replica(index: int, workdir: Path, dsn: str, codec: Path, teacher: Path,
                   window: int, max_age: float = 0.0, ports: tuple[int, int] | None = None
                   ) -> Replica:
-    import yaml
-
     port, mport = ports or (free_port(), free_port())
     cfg = {"listen": f"127.0.0.1:{port}", "metrics_listen": f"127.0.0.1:{mport}",
            "site": "scaleout", "server_id": f"replica-{index}", "log_level": "warning",
@@ -187,14 +180,12 @@ def start_replica(index: int, workdir: Path, dsn: str, codec: Path, teacher: Pat
     if log.exists():  # a restarted replica: keep the first one's log
         log = workdir / f"replica-{index}-{int(time.time())}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "polc.shared.cli", "cloud", "serve", "--config", str(cfg_file)],
+        [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config", str(cfg_file)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Replica(index, port, mport, proc, log)
 
 
 def wait_serving(replicas: list[Replica], timeout: float) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     deadline = time.monotonic() + timeout
     for r in replicas:
         with grpc.insecure_channel(f"127.0.0.1:{r.port}") as ch:
@@ -304,9 +295,13 @@ class ClusterRun:
 
 
 @contextlib.contextmanager
-def cluster_run(args: argparse.Namespace) -> Iterator[ClusterRun]:
+def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
+                teacher_file: Path | None = None) -> Iterator[ClusterRun]:
     """Start the replicas and nginx, stream every edge's frames (killing one replica), yield
-    the run; stop everything and drop the schema on exit. RuntimeError without a DSN."""
+    the run; stop everything and drop the schema on exit. RuntimeError without a DSN.
+
+    The replicas load ``codec_file`` and ``teacher_file`` (the tests pass their small test
+    codec and teacher); without them, small ones are built in the work directory."""
     base_dsn = postgres_dsn(args)
     if not base_dsn:
         raise RuntimeError(f"scaleout: needs PostgreSQL: --dsn or ${DSN_ENV}")
@@ -318,8 +313,8 @@ def cluster_run(args: argparse.Namespace) -> Iterator[ClusterRun]:
     replicas: list[Replica] = []
     nginx = None
     try:
-        codec = make_small_codec(workdir / "codec.pt")
-        teacher = make_small_teacher(workdir / "teacher.pt")
+        codec = codec_file or make_small_codec(workdir / "codec.pt")
+        teacher = teacher_file or make_small_teacher(workdir / "teacher.pt")
         frames = encode_frames(codec, args.size)
         t0 = time.monotonic()
         replicas = [start_replica(i, workdir, dsn, codec, teacher, args.window,
@@ -399,8 +394,6 @@ def cluster_run(args: argparse.Namespace) -> Iterator[ClusterRun]:
 
 def stored_rows(dsn: str, cameras: list[str]) -> int:
     """Index rows of the run's cameras (what frames/s counts)."""
-    import psycopg
-
     with psycopg.connect(dsn) as conn:
         return conn.execute("SELECT COUNT(*) FROM frames WHERE camera_id = ANY(%s)",
                             (cameras,)).fetchone()[0]

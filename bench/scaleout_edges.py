@@ -18,6 +18,11 @@ from pathlib import Path
 
 import grpc
 
+from polc.edge.config import UplinkSettings
+from polc.edge.spool import Spool
+from polc.edge.uplink import Uplink
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
+
 
 @dataclass
 class EdgeStats:
@@ -61,8 +66,6 @@ class Edge:
                     await self.wake.wait()
 
     async def run(self, deadline: float) -> None:
-        from polc.v1 import ingest_pb2_grpc
-
         capture = asyncio.create_task(self.capture())
         async with grpc.aio.insecure_channel(self.address) as channel:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
@@ -83,8 +86,6 @@ class Edge:
         await capture
 
     async def _session(self, stub) -> None:
-        from polc.v1 import ingest_pb2
-
         self.stats.sessions += 1
         call = stub.Ingest()
         await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
@@ -165,10 +166,6 @@ class UplinkEdge:
 
     def __init__(self, address: str, camera: str, frames: list[bytes], n: int, fps: float,
                  window: int, spool_dir: Path):
-        from polc.edge.config import UplinkSettings
-        from polc.edge.spool import Spool
-        from polc.edge.uplink import Uplink
-
         self.camera, self.frames, self.n, self.fps, self.window = camera, frames, n, fps, window
         self.spool = Spool(spool_dir / camera, camera, fsync=False)
         settings = UplinkSettings(server=address, max_window=window,

@@ -18,12 +18,21 @@ import json
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
+from matplotlib import pyplot as plt
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from polc.bench.metrics import bd_rate, jpeg
 from polc.bench.tasks_det import run_detection
+from polc.cloud.latent_runners import ClassificationRunner
+from polc.shared.codec.runtime import Codec
+from polc.shared.data import ensure_synthetic
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
+from polc.training.teacher import load_labelled_folder
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 JPEG_QUALITIES = (3, 5, 8, 12, 20, 35, 60, 90)
@@ -42,8 +51,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _flops(fn, *args) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         fn(*args)
     return int(counter.get_total_flops())
@@ -87,13 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_classification(args: argparse.Namespace, plot: Path) -> dict:
-    from polc.cloud.latent_runners import ClassificationRunner
-    from polc.shared.codec.runtime import Codec
-    from polc.shared.data import ensure_synthetic
-    from polc.shared.models.vision.teacher_file import load_teacher
-    from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
-    from polc.training.teacher import load_labelled_folder
-
     n = min(args.images, 300) if args.quick else args.images
     codec = Codec.load()
     teacher = load_teacher(default_teacher_path())
@@ -189,11 +189,7 @@ def _report_costs(c: dict, metric: str, points: str) -> None:
 
 
 def _plot(curves: dict, path: Path, ylabel: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    matplotlib.use("Agg")  # files only, no display
     fig, ax = plt.subplots(figsize=(6, 4.2))
     styles = {"adapter_on_latent": "o-", "pixel_on_x1": "s--", "pixel_on_beta0": "^--",
               "pixel_on_jpeg": "k.:"}

@@ -12,9 +12,19 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from polc.bench.metrics import bd_rate, jpeg
+from polc.cloud.latent_runners import DetectionRunner
+from polc.shared.codec.runtime import Codec
+from polc.shared.data import ensure_synthetic
+from polc.shared.metrics.coco import coco_map
+from polc.shared.models.adapters.detection import keep_visible
+from polc.shared.models.vision.detector_file import load_detector
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_detector_path
+from polc.training.detection_data import DetectionSet
+from polc.training.detector import detect_all
 
 HELD_OUT_SEED = 2
 METHODS = ("adapter_on_latent", "pixel_on_x1", "pixel_on_beta0", "pixel_on_jpeg",
@@ -22,8 +32,6 @@ METHODS = ("adapter_on_latent", "pixel_on_x1", "pixel_on_beta0", "pixel_on_jpeg"
 
 
 def _flops(fn, *args) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         fn(*args)
     return int(counter.get_total_flops())
@@ -43,16 +51,6 @@ def _row(metrics: dict[str, float], bpp: float, **extra) -> dict:
 
 
 def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...]) -> dict:
-    from polc.cloud.latent_runners import DetectionRunner
-    from polc.shared.codec.runtime import Codec
-    from polc.shared.data import ensure_synthetic
-    from polc.shared.metrics.coco import coco_map
-    from polc.shared.models.adapters.detection import keep_visible
-    from polc.shared.models.vision.detector_file import load_detector
-    from polc.shared.models.weights_file import WEIGHTS_DIR, default_detector_path
-    from polc.training.detection_data import DetectionSet
-    from polc.training.detector import detect_all
-
     adapter_path = WEIGHTS_DIR / "adapter_det.pt"
     if not (adapter_path.is_file() and default_detector_path().is_file()):
         return {"skipped": f"no detection weights ({adapter_path}, {default_detector_path()})"}

@@ -41,6 +41,11 @@ class Principal:
         return self.role == "camera" and ("*" in self.cameras or camera_id in self.cameras)
 
     @property
+    def may_ingest_any(self) -> bool:
+        """The role may ingest some camera (checked before a stream may take a slot)."""
+        return self.role in ("camera", "admin")
+
+    @property
     def may_operate(self) -> bool:
         return self.role in ("operator", "admin")
 

@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(config.model_dump_json(indent=2, exclude={"auth"}))
         return 0
     logging.getLogger("polc").setLevel(config.log_level.upper())
-    from polc.cloud.server import serve
+    from polc.cloud.server import serve  # command handler (rule a): torch, grpc
 
     asyncio.run(serve(config))
     return 0

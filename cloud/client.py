@@ -15,6 +15,15 @@ class RemoteError(PolcError):
     """A call to the cloud service failed (one line: status and message)."""
 
 
+def set_seconds(field, seconds: float, flag: str) -> None:
+    """Set a Timestamp / Duration field from a command-line number of seconds; PolcError
+    (exit 2) when it is outside the field's range (Timestamp: 0001-01-01 .. 9999-12-31)."""
+    try:
+        field.FromNanoseconds(int(seconds * 1e9))
+    except (ValueError, OverflowError):
+        raise PolcError(f"{flag} {seconds} is out of range") from None
+
+
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="ADDR", default=os.environ.get(
         "POLC_SERVER", "127.0.0.1:50051"), help="cloud address HOST:PORT (env POLC_SERVER)")

@@ -10,6 +10,11 @@ batch size follows the load by itself. ``done`` callbacks run on the event loop 
 batch is durable (never before: that is what makes an ack safe) and are plain callables,
 not futures, so the hot path costs no task or future per frame.
 
+One frame never fails another: when a batch's ``put_many`` fails, the batch is written again
+item by item in the commit thread, so only the item(s) at fault get the error — unless the
+failure is store-wide (:class:`~polc.cloud.store.interface.StoreFull`: every item would
+fail alike, so all of them get it at once).
+
 Memory: every pending frame holds one slot of its stream's ack window until its answer is
 handed to gRPC, so at most ``streams × window`` frames are ever pending here.
 """
@@ -23,12 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from polc.cloud.batching import BatcherClosed
+from polc.cloud.store.interface import StoreFull
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: what ``done`` receives: the backend's per-item result (``put_many``: inserted or not),
-#: or the exception that failed the batch
+#: or the exception that failed the item
 Done = Callable[[bool | BaseException], None]
 
 
@@ -76,9 +82,29 @@ class GroupCommitter(Generic[T]):
         self._running = True
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        running = loop.run_in_executor(self._executor, self._put_many,
+        running = loop.run_in_executor(self._executor, self._commit,
                                        [item for item, _ in batch])
         running.add_done_callback(lambda fut: self._finished(batch, fut, loop.time() - t0))
+
+    def _commit(self, items: list[T]) -> Sequence[bool | BaseException]:
+        """``put_many(items)``; if it fails (not store-wide), once more item by item, so the
+        error stays with the item(s) at fault (runs in the commit thread)."""
+        try:
+            return self._put_many(items)
+        except StoreFull:
+            raise
+        except Exception as exc:
+            if len(items) == 1:
+                raise
+            log.warning("store commit of %d items failed (%s); writing them one by one",
+                        len(items), exc)
+        results: list[bool | BaseException] = []
+        for item in items:
+            try:
+                results.extend(self._put_many([item]))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def _finished(self, batch: list[tuple[T, Done]], fut: asyncio.Future,
                   seconds: float) -> None:
@@ -90,7 +116,10 @@ class GroupCommitter(Generic[T]):
                 raise RuntimeError(f"put_many returned {len(results)} results for "
                                    f"{len(batch)} items")
         except Exception as exc:  # the batch is not stored: every frame gets the error
-            log.exception("store commit of %d frames failed", len(batch))
+            if isinstance(exc, StoreFull):
+                log.error("store commit of %d frames failed: %s", len(batch), exc)
+            else:
+                log.exception("store commit of %d frames failed", len(batch))
             results = [exc] * len(batch)
         if self._pending:  # start the next fsync before spending time on these answers
             self._start()

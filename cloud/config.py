@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -80,8 +81,6 @@ class StoreSettings(_Section):
         if self.backend == "postgres":
             if self.postgres_dsn is None or not self.postgres_dsn.get_secret_value().strip():
                 raise ValueError("backend postgres needs postgres_dsn")
-            from psycopg.conninfo import conninfo_to_dict
-
             try:
                 conninfo_to_dict(self.postgres_dsn.get_secret_value())
             except Exception as exc:  # psycopg.ProgrammingError: not a libpq string
@@ -104,7 +103,11 @@ class IngestSettings(_Section):
     max_frame_pixels: int = Field(4096 * 4096, ge=256)
     max_message_bytes: int | None = Field(
         None, ge=1024, description="transport limit (default 2·max_frame_bytes + 64 KiB)")
-    max_streams: int = Field(1024, ge=1)
+    max_streams: int = Field(1024, ge=1, description="concurrent ingest streams (counted "
+                             "from a valid Hello of a caller that may ingest)")
+    hello_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, description="a stream without a Hello by then is closed "
+        "(DEADLINE_EXCEEDED)")
     enhancement_wait_seconds: float = Field(10.0, gt=0)
     max_enhancement_wait_seconds: float = Field(60.0, gt=0)
 

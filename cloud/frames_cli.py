@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from polc.cloud.client import add_connection_args, call_metadata, open_channel, remote_error
+from polc.cloud.client import (
+    add_connection_args,
+    call_metadata,
+    open_channel,
+    remote_error,
+    set_seconds,
+)
 from polc.v1 import query_pb2, query_pb2_grpc
 
 
@@ -25,8 +31,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _time(ts) -> str:
-    return datetime.fromtimestamp(ts.ToMicroseconds() / 1e6, UTC).isoformat(
-        timespec="milliseconds")
+    """ISO 8601 with milliseconds (exact: a float would round 9999-12-31 into year 10000)."""
+    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds")
 
 
 def _frames(args: argparse.Namespace) -> int:
@@ -47,9 +53,9 @@ def _frames(args: argparse.Namespace) -> int:
             request = query_pb2.ListFramesRequest(camera_id=args.camera,
                                                   page_size=min(args.limit, 1000))
             if args.since is not None:
-                request.start_time.FromNanoseconds(int(args.since * 1e9))
+                set_seconds(request.start_time, args.since, "--since")
             if args.until is not None:
-                request.end_time.FromNanoseconds(int(args.until * 1e9))
+                set_seconds(request.end_time, args.until, "--until")
             shown = 0
             while shown < args.limit:
                 page = stub.ListFrames(request, timeout=args.timeout, metadata=md)

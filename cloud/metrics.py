@@ -31,7 +31,10 @@ BPP_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8
 
 #: Reasons a frame is refused (the ``reason`` label of frames_failed_total).
 FAIL_REASONS = ("malformed", "fingerprint", "out_of_range", "too_large", "camera_mismatch",
-                "enhancement", "internal")
+                "enhancement", "store_full", "internal")
+#: Reasons an ingest stream is refused before it is served (streams_refused_total).
+STREAM_REFUSALS = ("unauthenticated", "permission_denied", "hello_timeout", "invalid_hello",
+                   "fingerprint", "too_many_streams", "shutting_down")
 
 
 class CloudMetrics:
@@ -76,6 +79,9 @@ class CloudMetrics:
             "polc_cloud_batch_queue_frames", "Frames waiting for a batch", s, registry=r)
         self._streams = Gauge(
             "polc_cloud_open_streams", "Open ingest streams", s, registry=r)
+        self._streams_refused = Counter(
+            "polc_cloud_streams_refused_total", "Ingest streams refused before being served, "
+            "by reason", ["site", "reason"], registry=r)
         self._ack = Histogram(
             "polc_cloud_ack_latency_seconds", "Frame received to frame acknowledged", s,
             buckets=LATENCY_BUCKETS, registry=r)
@@ -96,6 +102,9 @@ class CloudMetrics:
             registry=r)
         self._store_frames = Gauge(
             "polc_cloud_store_frames", "Frames held by the store", s, registry=r)
+        self._store_full = Gauge(
+            "polc_cloud_store_full", "1 while the store's disk is full (frames are refused "
+            "with store_full)", s, registry=r)
         self._retention = Counter(
             "polc_cloud_store_deleted_frames_total", "Frames deleted by retention", s,
             registry=r)
@@ -147,6 +156,12 @@ class CloudMetrics:
     def streams(self, delta: int) -> None:
         self._streams.labels(self.site).inc(delta)
 
+    def stream_refused(self, reason: str) -> None:
+        self._streams_refused.labels(self.site, reason).inc()
+
+    def store_full(self, full: bool) -> None:
+        self._store_full.labels(self.site).set(1 if full else 0)
+
     def ack_latency(self, seconds: float) -> None:
         self._ack_c.observe(seconds)
 
@@ -170,6 +185,8 @@ class CloudMetrics:
         """Create every labelled series at zero so that dashboards see them from the start."""
         for reason in FAIL_REASONS:
             self._frames_failed.labels(self.site, reason)
+        for reason in STREAM_REFUSALS:
+            self._streams_refused.labels(self.site, reason)
         for layer in ("base", "enhancement"):
             self._bytes_received.labels(self.site, layer)
         for outcome in ("ok", "not_found", "invalid", "unavailable", "error"):
@@ -179,7 +196,7 @@ class CloudMetrics:
         for m in (self._frames_received, self._frames_decoded, self._frames_duplicate,
                   self._bpp, self._decode, self._inference, self._batch, self._queue,
                   self._streams, self._ack, self._reconstruct_t, self._store_bytes,
-                  self._store_limit, self._store_frames, self._retention):
+                  self._store_limit, self._store_frames, self._store_full, self._retention):
             m.labels(self.site)
 
     def serve(self, listen: str) -> int:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import grpc
 
-from polc.cloud.client import add_connection_args, call_metadata, open_channel, remote_error
+from polc.cloud.client import (
+    add_connection_args,
+    call_metadata,
+    open_channel,
+    remote_error,
+    set_seconds,
+)
 from polc.shared.errors import PolcError
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
@@ -38,9 +44,11 @@ def _reconstruct(args: argparse.Namespace) -> int:
     if args.seq is not None:
         request.seq = args.seq
     else:
-        request.capture_time.FromNanoseconds(int(args.time * 1e9))
+        set_seconds(request.capture_time, args.time, "--time")
     if args.wait:
-        request.enhancement_wait.FromNanoseconds(int(args.wait * 1e9))
+        if args.wait < 0:
+            raise PolcError(f"--wait must not be negative, got {args.wait}")
+        set_seconds(request.enhancement_wait, args.wait, "--wait")
     with open_channel(args) as channel:
         try:
             resp = reconstruct_pb2_grpc.ReconstructServiceStub(channel).Reconstruct(

@@ -1,24 +1,22 @@
-"""Store and analyzer types -> polc.v1 messages, and protobuf timestamps <-> microseconds
-(what the ingest stream and the Query / Reconstruct services send back the same way)."""
+"""Store and analyzer types -> polc.v1 messages, and microseconds -> protobuf timestamps
+(what the ingest stream and the Query / Reconstruct services send back the same way).
+Incoming timestamps are checked by :mod:`polc.cloud.field_checks`."""
 
 from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from polc.cloud.analyzer import AnalysisResult
+from polc.cloud.field_checks import clamp_time_us
 from polc.cloud.store.interface import FrameRecord
 from polc.v1 import common_pb2
 
 
-def timestamp_us(ts: Timestamp) -> int:
-    """A protobuf Timestamp as microseconds since the epoch."""
-    return ts.seconds * 1_000_000 + ts.nanos // 1000
-
-
-def to_timestamp(us: int) -> Timestamp:
-    """Microseconds since the epoch as a protobuf Timestamp."""
+def to_timestamp(us: int, what: str = "time") -> Timestamp:
+    """Microseconds since the epoch as a protobuf Timestamp (clamped into its range: a row
+    an older version stored with an out-of-range time must not break the answer)."""
     ts = Timestamp()
-    ts.FromMicroseconds(us)
+    ts.FromMicroseconds(clamp_time_us(us, what))
     return ts
 
 
@@ -37,10 +35,11 @@ def result_message(camera_id: str, seq: int, result: AnalysisResult) -> common_p
 
 def frame_meta(record: FrameRecord) -> common_pb2.FrameMeta:
     """The FrameMeta of a stored frame's index entry."""
+    what = f"frame {record.camera_id}/{record.seq}"
     return common_pb2.FrameMeta(
         camera_id=record.camera_id, seq=record.seq,
-        capture_time=to_timestamp(record.capture_time_us),
-        received_time=to_timestamp(record.received_time_us),
+        capture_time=to_timestamp(record.capture_time_us, what),
+        received_time=to_timestamp(record.received_time_us, what),
         width=record.width, height=record.height, alpha=record.alpha,
         base_bytes=record.base_bytes, enhancement_bytes=record.enhancement_bytes,
         base_bpp=record.base_bpp, enhancement_bpp=record.enhancement_bpp,

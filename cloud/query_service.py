@@ -1,22 +1,32 @@
-"""QueryService: which cameras and frames the store holds, and a frame's analyzer result."""
+"""QueryService: which cameras and frames the store holds, and a frame's analyzer result.
+
+Every request field is checked before the store is asked (INVALID_ARGUMENT naming the
+field): camera ids, the time range (protobuf's Timestamp range), page size and page tokens
+(exactly what this service hands out). Stored times outside the Timestamp range (rows of
+an older version) are answered clamped (:func:`polc.cloud.field_checks.clamp_time_us`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import concurrent.futures
+import re
 
 import grpc
 
 from polc.cloud.analyzer import AnalysisResult
 from polc.cloud.auth import Authenticator
+from polc.cloud.field_checks import InvalidField, timestamp_us
 from polc.cloud.ingest.session import EdgeRegistry
-from polc.cloud.proto_mapping import frame_meta, result_message, timestamp_us, to_timestamp
+from polc.cloud.proto_mapping import frame_meta, result_message, to_timestamp
 from polc.cloud.store.interface import MAX_SEQ, FrameStore
 from polc.shared import identifiers
 from polc.v1 import query_pb2, query_pb2_grpc
 
 Code = grpc.StatusCode
+_TOKEN = re.compile(r"v1:(0|[1-9][0-9]{0,18})")
 
 
 async def _camera(camera_id: str, context: grpc.aio.ServicerContext) -> None:
@@ -31,13 +41,16 @@ def _page_token(seq: int) -> str:
 
 
 def _parse_token(token: str) -> int | None:
+    """The seq in a page token this service handed out (the exact encoding), else None."""
     try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        tag, _, seq = text.partition(":")
-        value = int(seq)
-        return value if tag == "v1" and 0 <= value <= MAX_SEQ else None
-    except (ValueError, UnicodeDecodeError):
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeError):
         return None
+    match = _TOKEN.fullmatch(text)
+    if match is None or _page_token(int(match[1])) != token:
+        return None
+    value = int(match[1])
+    return value if value <= MAX_SEQ else None
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
@@ -56,10 +69,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         seen = set()
         for c in cameras:
             seen.add(c.camera_id)
+            what = f"camera {c.camera_id}"
             response.cameras.add(
                 camera_id=c.camera_id, frame_count=c.frame_count, first_seq=c.first_seq,
-                last_seq=c.last_seq, first_capture_time=to_timestamp(c.first_capture_time_us),
-                last_capture_time=to_timestamp(c.last_capture_time_us),
+                last_seq=c.last_seq,
+                first_capture_time=to_timestamp(c.first_capture_time_us, what),
+                last_capture_time=to_timestamp(c.last_capture_time_us, what),
                 connected=self.registry.connected(c.camera_id), stored_bytes=c.stored_bytes)
         for camera_id in sorted(set(self.registry.sessions) - seen):
             response.cameras.add(camera_id=camera_id, connected=True)
@@ -76,10 +91,16 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         if request.page_token:
             parsed = _parse_token(request.page_token)
             if parsed is None:
-                await context.abort(Code.INVALID_ARGUMENT, "invalid page_token")
+                await context.abort(Code.INVALID_ARGUMENT,
+                                    "page_token: not a token this service handed out")
             after = parsed
-        start = timestamp_us(request.start_time) if request.HasField("start_time") else None
-        end = timestamp_us(request.end_time) if request.HasField("end_time") else None
+        try:
+            start = (timestamp_us(request.start_time, "start_time")
+                     if request.HasField("start_time") else None)
+            end = (timestamp_us(request.end_time, "end_time")
+                   if request.HasField("end_time") else None)
+        except InvalidField as exc:
+            await context.abort(Code.INVALID_ARGUMENT, str(exc))
         records = await self._run(self.store.list_frames, request.camera_id, start, end,
                                   after, limit + 1)
         response = query_pb2.ListFramesResponse(

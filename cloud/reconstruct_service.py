@@ -3,6 +3,10 @@
     request (seq or capture time, β) ─► FrameStore ─► base (+ enhancement: stored, or
     requested from the camera's edge through the EdgeRegistry for β < 1)
     ─► rendering.render (codec pool) ─► PNG / JPEG
+
+Every request field is checked first (INVALID_ARGUMENT naming the field): camera id, β,
+format (a value the contract defines), jpeg_quality, capture_time (protobuf's Timestamp
+range) and enhancement_wait (a non-negative Duration in protobuf's range).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import grpc
 
 from polc.cloud.auth import Authenticator
 from polc.cloud.config import IngestSettings
+from polc.cloud.field_checks import InvalidField, duration_seconds, enum_value, timestamp_us
 from polc.cloud.ingest.session import EdgeRegistry, EnhancementUnavailable
 from polc.cloud.metrics import CloudMetrics
-from polc.cloud.proto_mapping import frame_meta, timestamp_us
+from polc.cloud.proto_mapping import frame_meta
 from polc.cloud.rendering import encode_image, render
 from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import Codec
@@ -27,6 +32,7 @@ from polc.shared.identifiers import is_camera_id
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
 Code = grpc.StatusCode
+FORMATS = tuple(reconstruct_pb2.ImageFormat.values())
 
 
 class _Outcome(Exception):
@@ -69,9 +75,17 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
         if request.jpeg_quality > 100:
             raise _Outcome(Code.INVALID_ARGUMENT, "invalid", "jpeg_quality must be 0-100")
         which = request.WhichOneof("frame")
+        try:
+            enum_value(request.format, FORMATS, "format")
+            at_us = (timestamp_us(request.capture_time, "capture_time")
+                     if which == "capture_time" else 0)
+            wait = (duration_seconds(request.enhancement_wait, "enhancement_wait")
+                    if request.HasField("enhancement_wait") else 0.0)
+        except InvalidField as exc:
+            raise _Outcome(Code.INVALID_ARGUMENT, "invalid", str(exc)) from None
         if which == "capture_time":
             record = await loop.run_in_executor(self.io, self.store.find_at, request.camera_id,
-                                                timestamp_us(request.capture_time))
+                                                at_us)
             what = "captured at or before the requested time"
         elif which == "seq":
             record = await loop.run_in_executor(self.io, self.store.get, request.camera_id,
@@ -84,8 +98,6 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
                            f"no stored frame of camera {request.camera_id!r} {what}")
         fetched = False
         if beta < 1.0 and not record.has_enhancement:
-            wait = (request.enhancement_wait.ToTimedelta().total_seconds()
-                    if request.HasField("enhancement_wait") else 0.0)
             wait = min(wait or self.settings.enhancement_wait_seconds,
                        self.settings.max_enhancement_wait_seconds)
             remaining = context.time_remaining()

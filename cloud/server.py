@@ -6,6 +6,12 @@
                      grpc.health.v1     └─ CloudMetrics ─► /metrics            analyzer
                      reflection
 
+Store full (no space for the layer files or the index): frames are refused with
+RESOURCE_EXHAUSTED "store_full" (retryable), ``polc_cloud_store_full`` is 1 and the health
+of ``polc.v1.IngestService`` is NOT_SERVING (the overall "" status and the query services
+stay SERVING: stored frames can still be read). It is SERVING again as soon as a frame is
+stored, or when the store's filesystem has space again (checked every second).
+
 Shutdown (SIGTERM / SIGINT / :meth:`CloudServer.stop`): health NOT_SERVING, new RPCs
 refused, ingest streams stop reading, finish their in-flight frames (acks go out) and end
 with UNAVAILABLE; then the batcher drains and the store is flushed and closed.
@@ -17,6 +23,7 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -52,8 +59,9 @@ from polc.v1 import (
 )
 
 log = logging.getLogger(__name__)
+INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 SERVICE_NAMES = (
-    ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    INGEST_SERVICE,
     reconstruct_pb2.DESCRIPTOR.services_by_name["ReconstructService"].full_name,
     query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
 )
@@ -91,6 +99,7 @@ class CloudServer:
         self.store: FrameStore | None = None
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task] = []
+        self._store_watch: asyncio.Task | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -136,6 +145,7 @@ class CloudServer:
             process=process, auth=auth,
             metrics=self.metrics, settings=cfg.ingest, registry=registry,
             server_id=cfg.server_id, io_executor=self._io, codec_executor=self._codec_pool)
+        self.ingest.on_store_state = self._store_state
         reconstruct = ReconstructServicer(
             codec=codec, store=self.store, auth=auth, metrics=self.metrics, registry=registry,
             settings=cfg.ingest, io_executor=self._io,
@@ -184,6 +194,34 @@ class CloudServer:
                  cfg.listen, port, "TLS" if creds else "plaintext",
                  cfg.metrics_listen or "off", cfg.store.path, codec.fingerprint)
 
+    def _store_state(self, full: bool) -> None:
+        """The ingest servicer saw the store become full (or usable again)."""
+        self.metrics.store_full(full)
+        status = (health_pb2.HealthCheckResponse.NOT_SERVING if full
+                  else health_pb2.HealthCheckResponse.SERVING)
+        if full:
+            log.error("store full at %s: frames are refused (retryable) until space returns",
+                      self.config.store.path)
+            if self._store_watch is None or self._store_watch.done():
+                self._store_watch = asyncio.create_task(self._watch_free_space())
+        else:
+            log.warning("store usable again: ingest health SERVING")
+        self._tasks.append(asyncio.create_task(self.health.set(INGEST_SERVICE, status)))
+        self._tasks = [t for t in self._tasks if not t.done()]
+
+    async def _watch_free_space(self) -> None:
+        """While the store is full: back to SERVING once its filesystem has space again
+        (1 MiB or 1% of it, whichever is smaller); a stored frame also ends it."""
+        path = self.config.store.path
+        while self.ingest.store_full:
+            await asyncio.sleep(1.0)
+            try:
+                usage = shutil.disk_usage(path)
+            except OSError:
+                continue
+            if usage.free >= min(1 << 20, usage.total // 100):
+                self.ingest.store_state(full=False)
+
     def _update_store_metrics(self, deleted: int) -> None:
         assert self.store is not None
         stats = self.store.stats()
@@ -213,8 +251,9 @@ class CloudServer:
         self._stopped.set()
         grace = self.config.connection.shutdown_grace_seconds if grace is None else grace
         log.info("shutting down (grace %.1f s)", grace)
-        for task in self._tasks:
-            task.cancel()
+        for task in (*self._tasks, self._store_watch):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             self.ingest.begin_shutdown()

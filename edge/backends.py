@@ -15,7 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from polc.edge.config import EncoderSettings
+from polc.shared.codec.onnx_backend import OrtTransforms, export_onnx
 from polc.shared.codec.runtime import Codec, FrameEncoder
 from polc.shared.errors import ConfigError
 
@@ -49,8 +52,6 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
     target = Path(settings.cache_dir) / f"{codec.fingerprint[:32]}-v{EXPORT_VERSION}"
     if all((target / f).is_file() for f in CACHED_FILES):
         return target
-    from polc.shared.codec.onnx_backend import export_onnx
-
     log.info("exporting the edge transforms to ONNX in %s (once per model)", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
@@ -68,8 +69,6 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
 
 def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> EncoderBackend:
     """The configured backend; ``codec`` (already loaded) is reused when given."""
-    import torch
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     if settings.backend == "torch":
@@ -79,8 +78,6 @@ def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> Enco
                                   "but torch sees no CUDA device")
             codec = Codec.load(settings.weights, settings.device)
         return EncoderBackend(codec, codec.encoder, f"torch:{settings.device}")
-    from polc.shared.codec.onnx_backend import OrtTransforms
-
     codec = codec or Codec.load(settings.weights, "cpu")
     models = onnx_models(codec, settings)
     transforms = OrtTransforms(models, settings.provider, settings.threads)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
+
+from polc.edge.config import load_config
+from polc.edge.spool import SpoolError
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +23,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
                 args.source.isdigit():
             source_kind, source_path = "rtsp", args.source
         else:
-            from pathlib import Path
-
             source_kind = "folder" if Path(args.source).is_dir() else "video"
             source_path = args.source
     rate_mode = None
@@ -39,8 +42,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from polc.edge.config import load_config
-    from polc.edge.node import EdgeNode
+    from polc.edge.node import EdgeNode  # command handler (rule a): torch, grpc
 
     config = load_config(args.config, _overrides(args))
     logging.getLogger("polc").setLevel(config.log_level.upper())
@@ -56,12 +58,6 @@ def run(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """What a spool holds (read-only: safe while the node runs)."""
-    import json
-    from pathlib import Path
-
-    from polc.edge.config import load_config
-    from polc.edge.spool import SpoolError
-
     path = Path(args.spool) if args.spool else load_config(args.config).spool.path
     state_file = path / "state.json"
     if not state_file.is_file():

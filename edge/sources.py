@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from polc.edge.config import SourceSettings
+from polc.shared.data import render_video_frames
 from polc.shared.errors import ConfigError, PolcError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
@@ -39,15 +41,11 @@ class Captured:
 
 def synthetic_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | None]]:
     """The bundled synthetic traffic clip (deterministic for a seed)."""
-    from polc.shared.data import render_video_frames
-
     yield from render_video_frames(s.frames, s.seed, (s.width, s.height))
 
 
 def folder_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | None]]:
     """Images of a folder in name order (RGB; other modes converted)."""
-    from PIL import Image
-
     folder = Path(s.path or "")
     if not folder.is_dir():
         raise ConfigError(f"config field 'source.path': {folder} is not a folder")
@@ -67,13 +65,13 @@ def folder_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | 
 
 
 def _video_library() -> str:
-    try:
+    try:  # optional dependencies: PyAV, else OpenCV
         import av  # noqa: F401
 
         return "av"
     except ImportError:
         pass
-    try:
+    try:  # optional dependency
         import cv2  # noqa: F401
 
         return "cv2"
@@ -91,7 +89,7 @@ def video_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | N
         raise ConfigError(f"config field 'source.path': video file {url} does not exist")
     while True:
         if lib == "av":
-            import av
+            import av  # optional dependency (checked by _video_library)
 
             try:
                 options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
@@ -104,7 +102,7 @@ def video_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | N
             finally:
                 container.close()
         else:
-            import cv2
+            import cv2  # optional dependency (checked by _video_library)
 
             cap = cv2.VideoCapture(int(url) if url.isdigit() else url)
             if not cap.isOpened():

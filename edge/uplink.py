@@ -4,7 +4,7 @@
     │ Hello ─► HelloAck(window)                                               │
     │ sender: spool.pending() in seq order, ≤ window frames in flight ────────┼─► cloud
     │ reader: FrameAck → spool.ack · FrameError → spool.refuse                │
-    │         FrameError INTERNAL (13) → resent on this stream after a backoff│
+    │         FrameError retryable / INTERNAL → resent here after a backoff   │
     │         FrameResult → on_result · EnhancementRequest → upload from spool│
     └──────────┬──────────────────────────────────────────────────────────────┘
                │ stream ends (UNAVAILABLE, max connection age, outage, EOF)
@@ -36,6 +36,7 @@ from polc.edge.config import UplinkSettings
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.spool import Spool, SpooledFrame
 from polc.shared.errors import PolcError
+from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,6 @@ STREAM_END = grpc.aio.EOF  # type: ignore[attr-defined]
 class UplinkFatalError(PolcError):
     """The cloud refused the stream in a way retrying cannot fix (auth, model, contract)."""
 
-
-def _pb():
-    """The generated contract modules (imported lazily: they are a build product)."""
-    try:
-        from polc.v1 import ingest_pb2, ingest_pb2_grpc
-    except ImportError as exc:  # pragma: no cover - broken install
-        raise PolcError("the generated gRPC modules polc.v1 are missing; reinstall polc "
-                        "(pip install -e .) so that setup.py compiles proto/") from exc
-    return ingest_pb2, ingest_pb2_grpc
 
 
 @dataclass
@@ -210,7 +202,6 @@ class Uplink:
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        ingest_pb2, ingest_pb2_grpc = _pb()
         channel = self._channel()
         call = None
         reader: asyncio.Task | None = None
@@ -265,7 +256,7 @@ class Uplink:
                                 and frame.nbytes > hello_ack.max_frame_bytes):
                             self._drop_too_large(frame, hello_ack.max_frame_bytes)
                             continue
-                        msg = ingest_pb2.IngestRequest(frame=self._frame_msg(ingest_pb2, frame))
+                        msg = ingest_pb2.IngestRequest(frame=self._frame_msg(frame))
                         self._inflight[seq] = (frame.capture_time_ns, frame.nbytes,
                                                time.monotonic())
                         async with write_lock:
@@ -349,7 +340,7 @@ class Uplink:
         raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(),
                                    details=details, debug_error_string=None)
 
-    def _frame_msg(self, ingest_pb2, frame: SpooledFrame):
+    def _frame_msg(self, frame: SpooledFrame) -> ingest_pb2.Frame:
         msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq,
                                base_layer=frame.base)
         msg.capture_time.FromNanoseconds(frame.capture_time_ns)
@@ -358,7 +349,6 @@ class Uplink:
         return msg
 
     async def _read(self, call, write_lock: asyncio.Lock) -> None:
-        ingest_pb2, _ = _pb()
         while True:
             resp = await call.read()
             if resp is STREAM_END:
@@ -412,7 +402,7 @@ class Uplink:
                         err.reason, err.message)
             return
         self._inflight.pop(err.seq, None)
-        if err.code == INTERNAL:
+        if err.retryable or err.code == INTERNAL:  # e.g. 8 "store_full": the cloud's disk
             delay = self._resend_delay(err.seq)
             self._resend_at[err.seq] = time.monotonic() + delay
             log.warning("cloud failed on frame %d (%s); it stays spooled and is resent on "

@@ -19,3 +19,12 @@ class BitstreamError(PolcError):
 
 class ModelError(PolcError):
     """Weights are missing, incompatible or do not match the requested configuration."""
+
+
+class ReferenceMismatch(BitstreamError):
+    """A P-frame's reference (seq, checksum, α or size) is not the one the decoder holds:
+    never decoded; the sender must send a key frame."""
+
+
+class ReferenceMissing(ReferenceMismatch):
+    """A P-frame arrived and the decoder holds no reference for it."""

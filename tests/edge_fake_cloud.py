@@ -34,7 +34,10 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
         self.enhancement_requests = list(enhancement_requests or [])
         self.max_frame_bytes = max_frame_bytes
         self.hang_streams = hang_streams  # the first N streams never ack (a hung replica)
-        self.failing = False  # while True, every frame is answered INTERNAL (a full disk)
+        self.failing = False  # while True, every frame is answered with failing_error
+        # (code, reason) of that retryable FrameError: a server-side failure, or the cloud's
+        # answer for its full disk (8 RESOURCE_EXHAUSTED, "store_full")
+        self.failing_error = (13, "internal")
         self.failed: collections.Counter[int] = collections.Counter()
         self.stored: dict[int, bytes] = {}
         self.store_count: collections.Counter[int] = collections.Counter()
@@ -96,8 +99,9 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
                     if self.failing:
                         self.failed[seq] += 1
                         await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
-                            camera_id=camera, seq=seq, code=13, reason="internal",
-                            message="store failed (disk full)", retryable=True)))
+                            camera_id=camera, seq=seq, code=self.failing_error[0],
+                            reason=self.failing_error[1], message="store failed (disk full)",
+                            retryable=True)))
                     elif seq in self.refuse:
                         await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
                             camera_id=camera, seq=seq, code=3, reason="malformed",

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import cloud_support
 import numpy as np
 import pytest
 
 from polc.cloud.analyzer import AnalysisResult, NullAnalyzer, PixelTeacherAnalyzer, build_analyzer
 from polc.shared.data import CLASSES
 from polc.shared.errors import ConfigError
-
-teacher_file = cloud_support.teacher_file
 
 
 def test_batched_results_match_single_frames(small_codec, teacher_file, test_image):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
-import cloud_support
 import grpc
 import pytest
-from cloud_support import EdgeClient, make_config
+from fixtures.cloud import make_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_client import EdgeClient
 
 from polc.cloud.server import ServerThread
 from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_grpc
 
-frames, teacher_file = cloud_support.frames, cloud_support.teacher_file
 OK = grpc.StatusCode
 CAM_TOKEN = "camera-token-0123456789"
 OP_TOKEN = "operator-token-0123456789"
@@ -98,7 +97,7 @@ def test_mutual_tls(tmp_path, small_codec, small_codec_file, pki):
                 query_pb2.ListCamerasRequest(), timeout=10)
             assert list(cams.cameras) == []
         # the operator CLI over mutual TLS
-        from polc.shared.cli import main
+        from polc.app.cli import main
 
         assert main(["frames", "--server", address, "--ca", str(pki / "ca.pem"),
                      "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key")]) == 0

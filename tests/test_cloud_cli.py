@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 
-import cloud_support
-from cloud_support import EdgeClient
+from ingest_client import EdgeClient
 from PIL import Image
 
-from polc.shared.cli import main
-
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
+from polc.app.cli import main
 
 
 def test_operator_commands(cloud, frames, tmp_path, capsys):

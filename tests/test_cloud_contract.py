@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cloud_support
 import grpc_tools
 from grpc_tools import protoc
 from PIL import Image
@@ -17,8 +16,6 @@ from PIL import Image
 from polc.cloud.server import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
-cloud = cloud_support.cloud
-teacher_file = cloud_support.teacher_file
 
 
 def generate(out: Path) -> Path:
@@ -37,7 +34,7 @@ def test_client_generated_from_proto_alone(cloud: ServerThread, tmp_path, small_
     gen = generate(tmp_path / "gen")
     Image.fromarray(test_image).save(tmp_path / "frame.png")
     paths = [tmp_path / "f0.polc", tmp_path / "f1.polc"]
-    subprocess.run([sys.executable, "-m", "polc.shared.cli", "codec", "encode",
+    subprocess.run([sys.executable, "-m", "polc.app.cli", "codec", "encode",
                     str(tmp_path / "frame.png"), "-o", str(paths[0]), "--alpha", "0.2",
                     "--enhancement", "--weights", str(small_codec_file)],
                    check=True, capture_output=True, timeout=120)

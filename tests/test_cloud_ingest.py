@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import struct
 
-import cloud_support
 import grpc
 import pytest
-import torch
-from cloud_support import EdgeClient, make_config
 from codec_support import fix_payload_crc
+from fixtures.cloud import make_config
+from fixtures.codec import small_codec_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_client import EdgeClient
 
 from polc.cloud.server import ServerThread
-from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
 from polc.shared.data import CLASSES
-from polc.shared.models.codec.model import RDCCodec
 from polc.v1 import ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
 
 OK = grpc.StatusCode
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
 
 
 def _health(address: str) -> int:
@@ -81,9 +78,7 @@ def test_round_trip_acks_results_and_exactly_once(cloud, frames):
 
 
 def _other_model_frame(test_image) -> bytes:
-    torch.manual_seed(5)
-    arch = ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6, residual_channels=8)
-    other = Codec(*_build(RDCCodec(arch)))
+    other = Codec(*_build(small_codec_model(seed=5)))
     return other.encode(test_image, 0.5)
 
 

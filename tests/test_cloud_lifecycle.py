@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 
-import cloud_support
 import grpc
-from cloud_support import EdgeClient, make_config
+from fixtures.cloud import make_config
+from ingest_client import EdgeClient
 
 from polc.cloud.server import ServerThread
-
-frames = cloud_support.frames
 
 
 def test_max_connection_age_ends_streams_and_edges_resume(tmp_path, small_codec,

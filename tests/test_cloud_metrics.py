@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 
-import cloud_support
 import grpc
-from cloud_support import EdgeClient
+from ingest_client import EdgeClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
-
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
 
 EXPECTED = {
     "polc_cloud_frames_received": "counter",
@@ -25,12 +22,14 @@ EXPECTED = {
     "polc_cloud_batch_size": "histogram",
     "polc_cloud_batch_queue_frames": "gauge",
     "polc_cloud_open_streams": "gauge",
+    "polc_cloud_streams_refused": "counter",
     "polc_cloud_ack_latency_seconds": "histogram",
     "polc_cloud_reconstruct_requests": "counter",
     "polc_cloud_reconstruct_duration_seconds": "histogram",
     "polc_cloud_enhancement_requests": "counter",
     "polc_cloud_store_size_bytes": "gauge",
     "polc_cloud_store_frames": "gauge",
+    "polc_cloud_store_full": "gauge",
     "polc_cloud_store_deleted_frames": "counter",
     "process_resident_memory_bytes": "gauge",
 }

@@ -5,16 +5,14 @@ from __future__ import annotations
 import io
 import threading
 
-import cloud_support
 import grpc
 import numpy as np
 import pytest
-from cloud_support import EdgeClient
+from ingest_client import EdgeClient
 from PIL import Image
 
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
-cloud, frames, teacher_file = cloud_support.cloud, cloud_support.frames, cloud_support.teacher_file
 OK = grpc.StatusCode
 
 

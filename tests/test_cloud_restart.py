@@ -13,15 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import cloud_support
 import grpc
 import yaml
-from cloud_support import EdgeClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ingest_client import EdgeClient
 
 from polc.cloud.store.sqlite import SQLiteFrameStore
 
-frames, teacher_file = cloud_support.frames, cloud_support.teacher_file
 N_FRAMES = 300
 
 
@@ -32,7 +30,7 @@ def _free_port() -> int:
 
 
 def _start(config: Path, address: str, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "polc.shared.cli", "cloud", "serve",
+    proc = subprocess.Popen([sys.executable, "-m", "polc.app.cli", "cloud", "serve",
                              "--config", str(config)], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90

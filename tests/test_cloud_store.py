@@ -1,12 +1,9 @@
-"""The frame store: durability across reopen, idempotence, retention, queries."""
+"""The frame store: durability across reopen, idempotence, retention, queries. Every test
+runs on SQLite and on PostgreSQL (the ``make_store`` fixture, tests/fixtures/store.py)."""
 
 from __future__ import annotations
 
-import store_support
-
 from polc.cloud.store.interface import FrameRecord
-
-make_store = store_support.make_store  # fixture: every test runs on SQLite and PostgreSQL
 
 
 def _record(camera: str, seq: int, capture_us: int = 0) -> FrameRecord:
@@ -137,4 +134,38 @@ def test_failed_append_starts_a_new_segment(make_store, tmp_path, monkeypatch):
     store.put(_record("cam-1", 1), b"c" * 10, None)
     assert store.read_base("cam-1", 1) == b"c" * 10
     assert store.read_base("cam-1", 0) == b"a" * 10
+    store.close()
+
+
+def test_a_row_the_index_cannot_hold_is_rejected_alone(make_store, tmp_path):
+    """A value the index cannot hold is RecordRejected (nothing of its batch committed, the
+    store carries on); with the group committer, only the bad row fails. (A full disk is
+    StoreFull: test_cloud_faults.py, on a real tmpfs.)"""
+    import asyncio
+
+    import pytest
+
+    from polc.cloud.commit import GroupCommitter
+    from polc.cloud.store.interface import RecordRejected
+
+    store = make_store(tmp_path / "s")
+    bad = _record("cam-1", 1, capture_us=2 ** 63)  # what an unchecked caller could send
+    with pytest.raises(RecordRejected):
+        store.put_many([(_record("cam-1", 0), b"a", None), (bad, b"b", None)])
+    assert store.get("cam-1", 0) is None  # the whole batch rolled back
+    with pytest.raises(RecordRejected):
+        store.put(_record("cam-1", -1), b"x", None)
+
+    async def commit_all():
+        committer = GroupCommitter(store.put_many)
+        futures = [asyncio.ensure_future(committer.put(item)) for item in (
+            (_record("cam-1", 0), b"a", None), (bad, b"b", None),
+            (_record("cam-2", 0), b"c", None))]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        await committer.close()
+        return results
+
+    ok0, rejected, ok2 = asyncio.run(commit_all())
+    assert ok0 is True and ok2 is True and isinstance(rejected, RecordRejected)
+    assert store.read_base("cam-1", 0) == b"a" and store.read_base("cam-2", 0) == b"c"
     store.close()

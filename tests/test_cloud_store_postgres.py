@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import threading
 
-import cloud_support
 import pytest
-from store_support import postgres_dsn_or_skip, postgres_schema
+from fixtures.cloud import make_config
+from fixtures.store import postgres_dsn_or_skip, postgres_schema
+from ingest_client import EdgeClient
 
 from polc.cloud.config import load_config
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameRecord
 from polc.shared.errors import ConfigError
-
-frames = cloud_support.frames
 
 
 def _record(camera: str, seq: int) -> FrameRecord:
@@ -138,7 +137,6 @@ def test_service_on_postgres_stores_and_dedups_across_replicas(dsn, tmp_path, sm
                                                                small_codec_file, frames):
     """Two in-process replicas on one database + blob directory: a frame resent to the
     other replica (an edge reconnected through the balancer) is acked as a duplicate."""
-    from cloud_support import EdgeClient, make_config
 
     from polc.cloud.server import ServerThread
 

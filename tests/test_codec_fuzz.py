@@ -1,5 +1,6 @@
-"""Fuzz: ≥ 10,000 mutated / truncated / random containers. Each must end in BitstreamError or
-a valid decode, quickly, without growing memory. A crash (segfault) fails the whole run."""
+"""Fuzz: ≥ 10,000 mutated / truncated / random containers (and P-frames decoded against their
+reference or a wrong one). Each must end in BitstreamError or a valid decode, quickly,
+without growing memory. A crash (segfault) fails the whole run."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import time
 
 import numpy as np
 from codec_support import BASE_HEADER_FMT, fix_payload_crc
+from temporal_support import clip, temporal_codec, write_temporal_file
 
 from polc.shared.codec.container import FrameContainer
-from polc.shared.errors import BitstreamError
+from polc.shared.codec.runtime import Codec
+from polc.shared.errors import BitstreamError, ReferenceMismatch
 
 
 def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
@@ -64,3 +67,40 @@ def test_fuzz_ten_thousand_containers(small_codec, test_image):
     assert outcomes["error"] > 8_000  # nearly every mutation is detected...
     assert slowest < 2.0  # ...within a time bound...
     assert rss_growth_mb < 200  # ...and with bounded memory
+
+
+def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path):
+    codec = temporal_codec(small_codec_file,
+                           write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt"))
+    frames = clip(4)
+    references, p_frames = [], []
+    for alpha in (0.0, 0.5, 1.0):
+        _, ref = codec.encode_frame(frames[0], alpha, 0)
+        for seq, image in enumerate(frames[1:], 1):
+            data, nxt = codec.encode_frame(image, alpha, seq, ref, enhancement=seq == 2)
+            references.append(ref)
+            p_frames.append(data)
+            ref = nxt
+    rng = np.random.default_rng(99)
+    outcomes = {"error": 0, "mismatch": 0, "decoded": 0}
+    slowest = 0.0
+    for i, data in enumerate(_mutants(p_frames, 3000, rng)):
+        k = i % len(p_frames)
+        # mostly the right reference; every fourth mutant against a random other one
+        ref = references[k] if i % 4 else references[int(rng.integers(0, len(references)))]
+        t0 = time.perf_counter()
+        try:
+            frame = codec.decode(data, ref)
+            assert frame.latent.y_symbols.shape[0] == 24
+            outcomes["decoded"] += 1
+        except ReferenceMismatch:
+            outcomes["mismatch"] += 1
+        except BitstreamError:
+            outcomes["error"] += 1
+        slowest = max(slowest, time.perf_counter() - t0)
+    assert sum(outcomes.values()) == 3000
+    assert outcomes["error"] + outcomes["mismatch"] > 2_400
+    assert outcomes["mismatch"] > 0
+    assert slowest < 2.0
+    for data, ref in zip(p_frames, references, strict=True):  # unmutated: all decode
+        assert codec.decode(data, ref).container.is_p_frame

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from fixtures.codec import small_codec_model
 from PIL import Image
 
-from polc.shared.cli import main
+from polc.app.cli import main
 from polc.shared.codec.config import load_codec_config
 from polc.shared.codec.wire import interpolate_gain
 from polc.shared.errors import ConfigError
@@ -83,8 +84,6 @@ def test_codec_cli_round_trip_and_errors(tmp_path, small_codec_file, test_image,
 def test_shipped_weights_keep_constant_buffers_exact(small_codec_file):
     """fp16 is for learned weights only: a 1e-9 likelihood bound must not round to 0
     (training continued from shipped weights would take log2(0) and go NaN)."""
-    from polc.shared.codec.config import ArchitectureConfig
-    from polc.shared.models.codec.model import RDCCodec
     from polc.training.codec import restore_constant_buffers
 
     state = torch.load(small_codec_file, map_location="cpu", weights_only=True)["state_dict"]
@@ -95,7 +94,7 @@ def test_shipped_weights_keep_constant_buffers_exact(small_codec_file):
     weights = [v for k, v in state.items() if k.endswith(".weight")]
     assert weights and all(w.dtype == torch.float16 for w in weights)
 
-    model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, residual_channels=8))
+    model = small_codec_model()
     with torch.no_grad():
         model.gaussian.likelihood_lower_bound.bound.zero_()  # as an old fp16 file held it
     restore_constant_buffers(model)

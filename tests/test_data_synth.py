@@ -168,7 +168,7 @@ def test_ensure_synthetic_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_cli_synth_ok_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from polc.shared.cli import main
+    from polc.app.cli import main
 
     out = tmp_path / "cls"
     rc = main(["data", "synth", "--task", "cls", "--n", "9", "--seed", "1", "--out", str(out),

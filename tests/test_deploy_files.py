@@ -129,7 +129,7 @@ def test_compose_file_structure():
     cfg = load_config(None, overrides)
     assert cfg.store.backend == "postgres"
     # the edge's arguments parse with the real command line
-    from polc.shared.cli import build_parser
+    from polc.app.cli import build_parser
 
     args = build_parser().parse_args(["edge", "run", *services["edge"]["command"]])
     assert args.server == "cloud:50051"

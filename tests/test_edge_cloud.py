@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import cloud_support
 import grpc
 import numpy as np
 import pytest
 import yaml
+from fixtures.cloud import make_config
 from PIL import Image
 
 from polc.cloud.server import ServerThread
@@ -57,7 +57,7 @@ def _stored_seqs(address: str, camera: str = "cam-e") -> list[int]:
 def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
                                  outage: float, frames: int) -> None:
     """Stop the cloud while the edge streams, restart it on the same port and store."""
-    config = cloud_support.make_config(tmp_path, small_codec_file, None)
+    config = make_config(tmp_path, small_codec_file, None)
     cloud = ServerThread(config, small_codec).start()
     address = cloud.address
     acked: list[int] = []
@@ -75,7 +75,7 @@ def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
         await loop.run_in_executor(None, cloud.stop, 0.5)  # outage
         await asyncio.sleep(outage)
         assert node.spool.depth > 0 and not node.capture_done.is_set()
-        restarted = cloud_support.make_config(tmp_path, small_codec_file, None,
+        restarted = make_config(tmp_path, small_codec_file, None,
                                               listen=address)
         cloud = await loop.run_in_executor(
             None, lambda: ServerThread(restarted, small_codec).start())
@@ -92,7 +92,7 @@ def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
 
 def test_max_connection_age_and_on_demand_reconstruct(tmp_path: Path, small_codec,
                                                       small_codec_file) -> None:
-    config = cloud_support.make_config(
+    config = make_config(
         tmp_path, small_codec_file, None, **{"connection.max_connection_age_seconds": 1.0,
                                              "connection.max_connection_age_grace_seconds": 0.3})
     cloud = ServerThread(config, small_codec).start()
@@ -136,7 +136,7 @@ def test_max_connection_age_and_on_demand_reconstruct(tmp_path: Path, small_code
 def test_mutual_tls_and_bearer_token(tmp_path: Path, small_codec, small_codec_file,
                                      pki: Path) -> None:
     token, other = "camera-token-0123456789", "other-camera-token-0123"
-    config = cloud_support.make_config(tmp_path, small_codec_file, None, **{
+    config = make_config(tmp_path, small_codec_file, None, **{
         "tls.cert_file": str(pki / "server.pem"), "tls.key_file": str(pki / "server.key"),
         "tls.client_ca_file": str(pki / "ca.pem"), "tls.require_client_cert": True,
         "auth.tokens": [{"token": token, "role": "camera", "cameras": ["cam-e"]},
@@ -166,7 +166,7 @@ def test_mutual_tls_and_bearer_token(tmp_path: Path, small_codec, small_codec_fi
 def test_edge_killed_and_restarted_against_the_real_cloud(tmp_path: Path, small_codec,
                                                           small_codec_file) -> None:
     """`polc edge run` in a subprocess, kill -9 mid-stream, restart: every frame once."""
-    config = cloud_support.make_config(tmp_path, small_codec_file, None,
+    config = make_config(tmp_path, small_codec_file, None,
                                        **{"ingest.window": 1})
     cloud = ServerThread(config, small_codec).start()
     cfg = tmp_path / "edge.yaml"
@@ -182,7 +182,7 @@ def test_edge_killed_and_restarted_against_the_real_cloud(tmp_path: Path, small_
 
     def spawn() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "polc.shared.cli", "edge", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(cfg)],
             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cloud_support
 import pytest
 
-from polc.shared.cli import main
-
-teacher_file = cloud_support.teacher_file
+from polc.app.cli import main
 
 
 @pytest.mark.parametrize("extra", [[], ["--backend", "onnx", "--target-kbps", "20"]])
@@ -47,7 +44,8 @@ def test_demo_without_weights_is_a_clear_error(tmp_path: Path, capsys) -> None:
 
 
 def test_demo_detection_scoring_matches_each_truth_box_once() -> None:
-    from polc.shared.demo import _Frame, detection_matches
+    from polc.app.demo.frames import DemoFrame as _Frame
+    from polc.app.demo.scoring import detection_matches
 
     truth = [("car", (0.0, 0.0, 10.0, 10.0)), ("person", (20.0, 20.0, 30.0, 40.0))]
     f = _Frame(image=None, truth=["car", "person"], alpha=0.5,

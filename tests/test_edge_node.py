@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from disk_support import fill, small_tmpfs
 from edge_fake_cloud import FakeCloud
@@ -91,7 +92,7 @@ def test_enhancement_always_travels_with_frames(tmp_path: Path, small_codec_file
 async def _spawn(config_file: Path) -> asyncio.subprocess.Process:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polc.shared.cli", "edge", "run", "--config", str(config_file),
+        sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(config_file),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 
@@ -181,15 +182,19 @@ def test_bad_frames_are_counted_not_fatal(tmp_path: Path, small_codec_file,
     assert isinstance(node.capture_error, ValueError)
 
 
+@pytest.mark.parametrize("failing_error", [(13, "internal"), (8, "store_full")])
 def test_frames_failed_internal_are_resent_on_the_same_stream(tmp_path: Path,
-                                                               small_codec_file) -> None:
+                                                               small_codec_file,
+                                                               failing_error) -> None:
     """Issue 15 item 5: the cloud answers INTERNAL (its disk is full) for a while, then
     recovers without ending the stream. The edge resends on the open stream after a backoff
-    and, its source finished, exits once everything is stored."""
+    and, its source finished, exits once everything is stored. The same for any retryable
+    FrameError (the cloud's "store_full" is RESOURCE_EXHAUSTED, retryable)."""
 
     async def main() -> None:
         cloud = FakeCloud(window=4)
         cloud.failing = True
+        cloud.failing_error = failing_error
         await cloud.start()
         data = _config(tmp_path, cloud, small_codec_file, frames=8, realtime=False)
         data["uplink"]["resend_backoff_seconds"] = 0.1

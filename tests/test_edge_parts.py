@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from polc.app.cli import build_parser
 from polc.edge import sources
 from polc.edge.backends import build_encoder
 from polc.edge.cli import _overrides
 from polc.edge.config import EncoderSettings, SourceSettings, load_config
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.spool import Spool
-from polc.shared.cli import build_parser
 from polc.shared.errors import ConfigError, PolcError
 
 
@@ -168,7 +168,7 @@ def test_bench_edge_smoke(tmp_path: Path, small_codec_file) -> None:
     import json
 
     out = tmp_path / "bench.json"
-    from polc.shared.cli import main
+    from polc.app.cli import main
 
     assert main(["bench", "edge", "--quick", "--sizes", "128x64", "--weights",
                  str(small_codec_file), "--json", str(out)]) == 0
@@ -179,7 +179,7 @@ def test_bench_edge_smoke(tmp_path: Path, small_codec_file) -> None:
 
 
 def test_cli_config_error_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
-    from polc.shared.cli import main
+    from polc.app.cli import main
 
     assert main(["edge", "run", "--server", "no-port", "--spool", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -231,7 +231,7 @@ def test_video_and_rtsp_sources_through_pyav(tmp_path: Path, monkeypatch) -> Non
 
 
 def test_status_of_a_spool(tmp_path: Path, capsys) -> None:
-    from polc.shared.cli import main
+    from polc.app.cli import main
 
     spool = Spool(tmp_path / "s", "cam-3", fsync=False)
     for _ in range(3):

@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from fixtures.store import postgres_dsn_or_skip
 from scaleout_checks import store_check
-from store_support import postgres_dsn_or_skip
 
 from polc.bench import scaleout
 from polc.bench.scaleout_cluster import add_cluster_arguments, cluster_run, nginx_available
 
 
 @pytest.mark.slow
-def test_replica_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
+def test_replica_killed_mid_run_loses_and_duplicates_nothing(tmp_path, small_codec_file,
+                                                              teacher_file):
     dsn = postgres_dsn_or_skip()
     if not nginx_available():
         pytest.skip("nginx not installed (Debian package nginx; .ci/run installs it)")
@@ -26,7 +27,7 @@ def test_replica_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     args = parser.parse_args(["--edges", "2", "--frames", "60", "--window", "8",
                               "--dsn", dsn, "--workdir", str(tmp_path / "run"),
                               "--timeout", "120"])
-    with cluster_run(args) as run:
+    with cluster_run(args, small_codec_file, teacher_file) as run:
         result = {**scaleout.measurements(run), **store_check(run)}
     assert result["ok"] and result["store_rows"] == 120
     assert result["store_lost"] == result["store_duplicated"] == 0

@@ -1,7 +1,8 @@
 """Every shipped training configuration loads with the loader its command uses.
 
 ``training/configs/adapter-*.yaml`` go through ``polc.training.adapter_config`` (``polc train
-adapter --config``), every other file through ``polc.shared.codec.config`` (``polc train
+adapter --config``), ``temporal-*.yaml`` through ``polc.training.temporal_config`` (``polc
+train temporal --config``), every other file through ``polc.shared.codec.config`` (``polc train
 codec --config``). A failure names the file (test id and message).
 """
 
@@ -13,6 +14,7 @@ import pytest
 
 from polc.shared.codec.config import load_codec_config
 from polc.training.adapter_config import load_adapter_config
+from polc.training.temporal_config import load_temporal_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
 FILES = sorted(CONFIGS.glob("*.yaml"))
@@ -30,6 +32,8 @@ def test_config_loads(path: Path):
     try:
         if path.name.startswith("adapter-"):
             load_adapter_config(path)
+        elif path.name.startswith("temporal-"):
+            load_temporal_config(path)
         else:
             load_codec_config(path)
     except Exception as exc:  # the message names the file: which one is broken, and why

@@ -7,7 +7,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from polc.shared.cli import main
+from polc.app.cli import main
 from polc.shared.codec.runtime import Codec
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.teacher import TEACHER_WIDTHS, small_teacher_model
 
 from polc.shared.codec.weights import read_codec_file
 from polc.shared.errors import ModelError
 from polc.shared.models.adapters.adapter_file import AdapterFile
-from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.detector_file import load_detector
 from polc.shared.models.vision.teacher_file import load_teacher, save_teacher
 from polc.shared.models.weights_file import (
@@ -64,11 +64,10 @@ def test_save_weights_tags_and_load_weights_checks_the_kind(tmp_path: Path):
 
 
 def test_teacher_round_trip_and_untagged_legacy_teacher(tmp_path: Path):
-    torch.manual_seed(0)
-    model = SmallResNet(3, (8, 8, 16, 16)).eval()
+    model = small_teacher_model(num_classes=3, seed=0)
     save_teacher(tmp_path / "t.pt", model, ["a", "b", "c"])
     assert torch.load(tmp_path / "t.pt", weights_only=True)["format"] == "polc-teacher-1"
-    torch.save({"state_dict": model.state_dict(), "widths": [8, 8, 16, 16],
+    torch.save({"state_dict": model.state_dict(), "widths": TEACHER_WIDTHS,
                 "classes": ["a", "b", "c"]}, tmp_path / "legacy.pt")  # before the tag
     x = torch.rand(1, 3, 64, 64)
     for name in ("t.pt", "legacy.pt"):

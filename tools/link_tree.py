@@ -6,7 +6,7 @@ import-linter/grimp) read files, not import hooks, so they need a real directory
 looks like the installed package. This module builds it under ``build/typecheck/``::
 
     build/typecheck/polc/__init__.py      empty: makes ``polc`` a regular package here
-    build/typecheck/polc/app      -> ../../../app      (once the folder exists)
+    build/typecheck/polc/app      -> ../../../app
     build/typecheck/polc/shared   -> ../../../shared
     build/typecheck/polc/cloud    -> ../../../cloud
     build/typecheck/polc/edge     -> ../../../edge
@@ -30,7 +30,7 @@ TREE = ROOT / "build" / "typecheck"
 GENERATED = ROOT / "build" / "proto_gen" / "polc" / "v1"
 # polc sub-package -> the repository folder it is built from (setup.py's package_dir).
 PACKAGES = {
-    "app": ROOT / "app",  # linked once the folder exists
+    "app": ROOT / "app",
     "shared": ROOT / "shared",
     "cloud": ROOT / "cloud",
     "edge": ROOT / "edge",

@@ -5,7 +5,7 @@ edge > core > wire; CONTRIBUTING.md "Layers"). import-linter (grimp) finds ``pol
 ``sys.path`` and reads its files; the editable install's import hook hides the folder ->
 ``polc.*`` mapping from it, so like ``tools/typecheck.py`` this runs inside the link tree of
 ``tools/link_tree.py``. A broken contract is reported as module chains with line numbers
-(``polc.shared.demo -> polc.cloud.server (l.123)``): ``polc.<pkg>.a.b`` is ``<pkg>/a/b.py``
+(``polc.shared.codec.runtime -> polc.cloud.server (l.123)``): ``polc.<pkg>.a.b`` is ``<pkg>/a/b.py``
 (``polc.v1.*`` is the generated code). Extra arguments go to ``lint-imports`` unchanged
 (e.g. ``--contract layers``). Exit status is import-linter's (0 = all contracts kept).
 """

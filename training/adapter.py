@@ -8,8 +8,9 @@ task loss + feature distillation from the pixel-domain teacher on the original i
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +19,14 @@ from tqdm import tqdm
 from polc.shared.models.adapters.adapter_file import AdapterFile, save_adapter_file
 from polc.shared.models.adapters.classification import LatentClassifier
 from polc.shared.models.codec.model import RDCCodec
+from polc.shared.models.vision.backbone import SmallResNet
 from polc.training.adapter_config import AdapterTrainConfig
-from polc.training.checkpoint import restore_training_state, save_training_state
-from polc.training.schedule import lr_at, optimizer_step
+from polc.training.loop import StepResult, TrainLoop
+from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
+
+AdapterT = TypeVar("AdapterT", bound=torch.nn.Module)
 
 
 @torch.no_grad()
@@ -63,48 +67,34 @@ def accuracy(adapter: LatentClassifier, model: RDCCodec, y: torch.Tensor,
     return correct / len(y)
 
 
-def train_cls_adapter(codec_model: RDCCodec, teacher, train_x: torch.Tensor,
+def train_cls_adapter(codec_model: RDCCodec, teacher: SmallResNet, train_x: torch.Tensor,
                       train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                       run_dir: Path, config: AdapterTrainConfig | None = None
                       ) -> LatentClassifier:
     cfg = config or AdapterTrainConfig(task="cls")
-    steps, batch_size, lr, w_distill, seed = (cfg.steps, cfg.batch_size, cfg.lr,
-                                              cfg.w_distill, cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    codec_model.eval()
-    teacher.eval()
-    torch.manual_seed(seed)
-    adapter = LatentClassifier(teacher, codec_model.arch.M, **cfg.adapter_kwargs())
-    ckpt = run_dir / "adapter_cls_ckpt.pt"
-    opt, step = start_adapter_training(adapter, cfg, ckpt)
+    adapter, loop = start_adapter_training(LatentClassifier, teacher, codec_model, cfg, run_dir)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
-    gen = torch.Generator().manual_seed(seed + step)
-    adapter.train()
-    bar = tqdm(total=steps, initial=step, desc="cls adapter", unit="step")
-    t0 = time.time()
-    while step < steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, lr * 0.02, 50)
-        idx = torch.randint(0, len(train_x), (batch_size,), generator=gen)
-        alpha = torch.rand(batch_size, generator=gen)
+    gen = torch.Generator().manual_seed(cfg.seed + loop.step)
+
+    def step(_: int) -> StepResult:
+        idx = torch.randint(0, len(train_x), (cfg.batch_size,), generator=gen)
+        alpha = torch.rand(cfg.batch_size, generator=gen)
         y_hat = latents_at(codec_model, y_train[idx], alpha)
         with torch.no_grad():
             target = teacher.features(train_x[idx].float() / 255.0)[1:]
         feats = adapter.features(y_hat)
         logits = adapter.head(feats[-1])
-        loss = F.cross_entropy(logits, train_y[idx]) + w_distill * distillation(feats[1:],
-                                                                                target)
-        optimizer_step(opt, loss, bar)
-        step += 1
-        if step % 250 == 0 or step == steps:
-            save_training_state(ckpt, adapter, step, optimizer=opt)
-        if step % cfg.eval_every == 0 or step == steps:
-            accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
-            tqdm.write(f"adapter step {step}: held-out top-1 alpha=0 {accs[0.0]:.3f} "
-                       f"alpha=1 {accs[1.0]:.3f}")
-    bar.close()
-    log.info("adapter trained in %.0f s", time.time() - t0)
+        return StepResult(F.cross_entropy(logits, train_y[idx])
+                          + cfg.w_distill * distillation(feats[1:], target))
+
+    def held_out(at: int) -> str:
+        accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
+        return (f"adapter step {at}: held-out top-1 alpha=0 {accs[0.0]:.3f} "
+                f"alpha=1 {accs[1.0]:.3f}")
+
+    loop.run(step, held_out)
+    log.info("adapter trained in %.0f s", loop.elapsed())
     return adapter.eval()
 
 
@@ -131,18 +121,26 @@ def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     log.info("adapter initialised from %s", path)
 
 
-def start_adapter_training(adapter: torch.nn.Module, cfg: AdapterTrainConfig, ckpt: Path
-                           ) -> tuple[torch.optim.Optimizer, int]:
-    """AdamW over the adapter's trainable parameters; resumes from ``ckpt`` if there is
-    one, else warm-starts from ``cfg.init`` if set. Returns (optimizer, step)."""
+def start_adapter_training(adapter_type: Callable[..., AdapterT], pixel_model: torch.nn.Module,
+                           codec_model: RDCCodec, cfg: AdapterTrainConfig, run_dir: Path
+                           ) -> tuple[AdapterT, TrainLoop]:
+    """The ``cfg.task`` adapter on the frozen ``pixel_model`` and codec, and its training
+    loop: AdamW over its trainable parameters, cosine to 2 % of ``cfg.lr``; resumes from
+    ``RUN_DIR/adapter_<task>_ckpt.pt`` if there is one, else warm-starts from ``cfg.init``
+    if set."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    codec_model.eval()
+    pixel_model.eval()
+    torch.manual_seed(cfg.seed)
+    adapter = adapter_type(pixel_model, codec_model.arch.M, **cfg.adapter_kwargs())
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    step = restore_training_state(ckpt, adapter, optimizer=opt)
-    if step:
-        log.info("resuming the %s adapter from step %d", cfg.task, step)
-    elif cfg.init is not None:
+    loop = TrainLoop(f"{cfg.task} adapter", adapter, opt, steps=cfg.steps,
+                     schedule=WarmupCosine(cfg.lr, cfg.lr * 0.02, 50),
+                     checkpoint=run_dir / f"adapter_{cfg.task}_ckpt.pt", eval_every=cfg.eval_every)
+    if not loop.step and cfg.init is not None:
         init_from_adapter_file(adapter, cfg.init)
-    return opt, step
+    return adapter, loop
 
 
 def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],

@@ -15,7 +15,6 @@ the same border it will see on the wire.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -29,15 +28,11 @@ from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector,
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.detector import PixelDetector
 from polc.shared.models.weights_file import save_torch_file
-from polc.training.adapter import (
-    distillation,
-    latents_at,
-    start_adapter_training,
-)
+from polc.training.adapter import distillation, latents_at, start_adapter_training
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
-from polc.training.checkpoint import load_if_exists, save_training_state
+from polc.training.checkpoint import load_if_exists
 from polc.training.detection_data import DetectionSet, crop_targets
-from polc.training.schedule import lr_at, optimizer_step
+from polc.training.loop import StepResult
 
 log = logging.getLogger(__name__)
 
@@ -114,25 +109,13 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
                       held_out: DetectionSet, run_dir: Path, fingerprint: str,
                       config: AdapterTrainConfig | None = None) -> LatentDetector:
     cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
-    steps, batch_size, lr, w_distill, seed = (cfg.steps, cfg.batch_size, cfg.lr,
-                                              cfg.w_distill, cfg.seed)
-    window, eval_every = cfg.window, cfg.eval_every
-    run_dir.mkdir(parents=True, exist_ok=True)
-    codec_model.eval()
-    detector.eval()
-    torch.manual_seed(seed)
-    adapter = LatentDetector(detector, codec_model.arch.M, **cfg.adapter_kwargs())
-    ckpt = run_dir / "adapter_det_ckpt.pt"
-    opt, step = start_adapter_training(adapter, cfg, ckpt)
+    adapter, loop = start_adapter_training(LatentDetector, detector, codec_model, cfg, run_dir)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
-    windows = LatentWindows(train, y_train, window, batch_size, seed * 7919 + step)
-    adapter.train()
-    bar = tqdm(total=steps, initial=step, desc="det adapter", unit="step")
-    t0 = time.time()
-    while step < steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, lr * 0.02, 50)
+    windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size,
+                            cfg.seed * 7919 + loop.step)
+
+    def step(_: int) -> StepResult:
         y, x, targets = windows.next()
         y_hat = latents_at(codec_model, y, torch.rand(len(y), generator=windows.gen))
         with torch.no_grad():
@@ -141,19 +124,17 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
         losses = adapter.fcos(feats, tuple(x.shape[-2:]), targets)
         task = sum(losses.values())
         distill = distillation(feats, target_feats)
-        loss = task + w_distill * distill
-        optimizer_step(opt, loss, bar, fcos=task, distill=distill)
-        step += 1
-        if step % 250 == 0 or step == steps:
-            save_training_state(ckpt, adapter, step, optimizer=opt)
-        if step % eval_every == 0 or step == steps:
-            maps = {a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a)
-                    for a in (0.0, 1.0)}
-            tqdm.write(f"det adapter step {step}: held-out mAP@0.5 alpha=0 "
-                       f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
-                       f"({time.time() - t0:.0f} s)")
-    bar.close()
-    log.info("detection adapter trained in %.0f s", time.time() - t0)
+        return StepResult(task + cfg.w_distill * distill, {"fcos": task, "distill": distill})
+
+    def held_out_map(at: int) -> str:
+        maps = {a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a)
+                for a in (0.0, 1.0)}
+        return (f"det adapter step {at}: held-out mAP@0.5 alpha=0 "
+                f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
+                f"({loop.elapsed():.0f} s)")
+
+    loop.run(step, held_out_map)
+    log.info("detection adapter trained in %.0f s", loop.elapsed())
     return adapter.eval()
 
 

@@ -1,57 +1,56 @@
-"""`polc train {teacher,codec,detector,adapter,ship}`."""
+"""`polc train {teacher,codec,detector,adapter,temporal,ship}`.
+
+The handlers import the trainers (and torch) when they run, so that `polc train --help`
+does not import torch (CONTRIBUTING: a command group's register() must not import torch).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from polc.shared.errors import ConfigError
-
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    return name
+from polc.shared.codec.config import load_codec_config
+from polc.shared.data import CLASSES, ensure_synthetic
+from polc.training.adapter_config import load_adapter_config
 
 
 def _run_teacher(args: argparse.Namespace) -> int:
-    from polc.shared.codec.config import load_codec_config
+    # command handler (rule a): torch
+    from polc.training.device import resolve_device
     from polc.training.teacher import train_teacher
 
     cfg = load_codec_config(args.config)
-    train_teacher(cfg, Path(args.run_dir), _device(args.device))
+    train_teacher(cfg, Path(args.run_dir), resolve_device(args.device))
     return 0
 
 
 def _run_codec(args: argparse.Namespace) -> int:
-    from polc.shared.codec.config import load_codec_config
+    # command handler (rule a): torch
     from polc.training.codec import train_codec
+    from polc.training.device import resolve_device
 
     cfg = load_codec_config(args.config)
     teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
     stages = tuple(int(s) for s in args.stages.split(","))
-    train_codec(cfg, Path(args.run_dir), teacher, _device(args.device), stages,
+    train_codec(cfg, Path(args.run_dir), teacher, resolve_device(args.device), stages,
                 Path(args.init) if args.init else None)
     return 0
 
 
 def _run_detector(args: argparse.Namespace) -> int:
-    from polc.shared.data import ensure_synthetic
+    # command handler (rule a): torch
     from polc.shared.models.vision.teacher_file import load_teacher
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED, save_detector, train_detector
+    from polc.training.device import resolve_device
 
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
     train = DetectionSet.load(ensure_synthetic("det", args.images, TRAIN_SEED), "train")
     held_out = DetectionSet.load(ensure_synthetic("det", 24, EVAL_SEED), "held-out")
     run_dir = Path(args.run_dir)
     detector = train_detector(teacher, train, held_out, run_dir, steps=args.steps,
-                              batch_size=args.batch_size, device=_device(args.device))
+                              batch_size=args.batch_size, device=resolve_device(args.device))
     out = run_dir / "detector.pt"
     m = save_detector(detector, held_out, out)
     print(f"detector saved to {out} (held-out mAP@0.5 {m['map50']:.3f}, "
@@ -60,8 +59,8 @@ def _run_detector(args: argparse.Namespace) -> int:
 
 
 def _run_det_adapter(args: argparse.Namespace, config) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.runtime import Codec
-    from polc.shared.data import ensure_synthetic
     from polc.shared.models.vision.detector_file import load_detector
     from polc.shared.models.weights_file import default_detector_path
     from polc.training.adapter_det import save_det_adapter, train_det_adapter
@@ -83,12 +82,11 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
 
 
 def _run_adapter(args: argparse.Namespace) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.runtime import Codec
-    from polc.shared.data import CLASSES, ensure_synthetic
     from polc.shared.models.vision.teacher_file import load_teacher
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
-    from polc.training.adapter_config import load_adapter_config
     from polc.training.teacher import load_labelled_folder
 
     config = load_adapter_config(args.config, args.task, {
@@ -109,7 +107,20 @@ def _run_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_temporal(args: argparse.Namespace) -> int:
+    from polc.shared.codec.runtime import Codec
+    from polc.training.temporal import train_temporal
+    from polc.training.temporal_config import load_temporal_config
+
+    cfg = load_temporal_config(args.config, {"steps": args.steps})
+    out = train_temporal(Codec.load(args.codec), cfg, Path(args.run_dir),
+                         Path(args.out) if args.out else None)
+    print(f"temporal weights saved to {out}")
+    return 0
+
+
 def _run_ship(args: argparse.Namespace) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.export import ship_run
 
     ship_run(Path(args.run_dir), Path(args.out) if args.out else None)
@@ -158,6 +169,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--detector", default=None, help="--task det: pixel detector (default: "
                    "bundled detector.pt)")
     a.set_defaults(handler=_run_adapter)
+    tm = sub.add_parser("temporal", help="temporal (P-frame) entropy model h_t (codec frozen)")
+    tm.add_argument("--config", default=None,
+                    help="YAML config (training/configs/temporal-v1.yaml); flags override it")
+    tm.add_argument("--run-dir", default="runs/temporal")
+    tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
+    tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")
+    tm.add_argument("--out", default=None, help="weights file (default RUN_DIR/temporal.pt)")
+    tm.set_defaults(handler=_run_temporal)
     s = sub.add_parser("ship", help="export a finished run as the bundled default weights")
     s.add_argument("--run-dir", default="runs/tiny")
     s.add_argument("--out", default=None, help="output folder (default: polc/shared/weights)")

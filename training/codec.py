@@ -16,16 +16,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
-from tqdm import tqdm
 
 from polc.shared.codec.config import CodecConfig, StageConfig
+from polc.shared.codec.weights import build_model, read_codec_file
+from polc.shared.data import ensure_synthetic
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import save_torch_file
-from polc.training.checkpoint import restore_training_state, save_training_state
+from polc.training.checkpoint import restore_training_state
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
-from polc.training.schedule import lr_at
+from polc.training.loop import AuxiliaryLoss, StepResult, TrainLoop
+from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,6 @@ def restore_constant_buffers(model: RDCCodec) -> None:
 
 
 def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    from polc.shared.data import ensure_synthetic
-
     d = cfg.data
     if d.source == "folder":
         assert d.folder is not None
@@ -112,6 +112,35 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     return (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean().item()
 
 
+def stage_loss(model: RDCCodec, stage: int, cfg: CodecConfig, teacher: SmallResNet | None,
+               x: torch.Tensor, level: torch.Tensor, lam: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, bpp, mse) of a batch at per-sample levels (see the module docstring); bpp and
+    mse per sample."""
+    out = model(x, level, stage=stage, noisy=True)
+    num_px = x.shape[-1] * x.shape[-2]
+    if stage == 1:
+        bpp = bits(out["likelihoods"], ("y", "z")) / num_px
+        mse = F.mse_loss(out["x1"], x, reduction="none").flatten(1).mean(1)
+        feat = feature_loss(teacher, x, out["x1"]) if teacher is not None else 0 * mse
+        dist = cfg.loss.w_mse * 255 ** 2 * mse + cfg.loss.w_feat * feat
+        loss = (bpp + lam * dist + cfg.loss.lambda_local * 255 ** 2
+                * range_penalty(out["x1"], x)).mean()
+    else:
+        bpp = bits(out["likelihoods"], ("s",)) / num_px
+        mse = F.mse_loss(out["x1"] + out["r"], x, reduction="none").flatten(1).mean(1)
+        loss = (bpp + lam * 255 ** 2 * mse).mean()
+    return loss, bpp, mse
+
+
+def eval_line(stage: int, step: int, rows: list[dict]) -> str:
+    """The evaluation line printed under the progress bar: bpp and PSNR per level."""
+    return f"stage {stage} step {step}: " + "  ".join(
+        f"L{r['level']}: {r['bpp_base']:.3f}bpp {r['psnr_x1']:.2f}dB"
+        + (f" +{r['bpp_enh']:.3f} {r['psnr_x2']:.2f}dB" if stage == 2 else "")
+        for r in rows)
+
+
 def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
                  teacher: SmallResNet | None, train: torch.Tensor, evals: torch.Tensor,
                  run_dir: Path, device: str) -> None:
@@ -119,74 +148,46 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
     params = model.primary_parameters() if stage == 1 else model.enhancement_parameters()
     opt = torch.optim.Adam(params, lr=sc.lr)
     aux_opt = torch.optim.Adam(model.quantile_parameters(), lr=1e-3)
-    step = restore_training_state(ckpt_path, model, optimizer=opt, aux_optimizer=aux_opt)
+    loop = TrainLoop(f"codec stage {stage}", model, opt, steps=sc.steps,
+                     schedule=WarmupCosine(sc.lr, sc.lr_final, sc.warmup_steps),
+                     checkpoint=ckpt_path, eval_every=sc.eval_every,
+                     checkpoint_every=sc.checkpoint_every, clip_norm=1.0,
+                     auxiliary=AuxiliaryLoss(aux_opt, model.aux_loss), postfix_every=10)
     restore_constant_buffers(model)
-    if step:
-        log.info("resuming stage %d from step %d", stage, step)
-    if step >= sc.steps:
+    if loop.done:
         return
     lambdas = torch.tensor(cfg.loss.lambdas if stage == 1 else cfg.loss.lambdas_aux,
                            device=device)
-    batches = RandomCropBatches(train, sc.crop, sc.batch_size, cfg.seed * 1000 + stage + step)
-    gen = torch.Generator().manual_seed(cfg.seed * 31 + stage + step)
-    L = model.arch.levels
-    model.train()
-    bar = tqdm(total=sc.steps, initial=step, desc=f"codec stage {stage}", unit="step")
+    batches = RandomCropBatches(train, sc.crop, sc.batch_size, cfg.seed * 1000 + stage + loop.step)
+    gen = torch.Generator().manual_seed(cfg.seed * 31 + stage + loop.step)
     history_path = run_dir / f"stage{stage}_eval.jsonl"
     bad_steps = 0
-    while step < sc.steps:
-        lr = lr_at(step, sc.steps, sc.lr, sc.lr_final, sc.warmup_steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
+
+    def step(at: int) -> StepResult | None:
+        nonlocal bad_steps
         x = batches.next().to(device)
-        level = torch.randint(0, L, (x.shape[0],), generator=gen).to(device)
-        lam = lambdas[level]
-        out = model(x, level, stage=stage, noisy=True)
-        num_px = x.shape[-1] * x.shape[-2]
-        if stage == 1:
-            bpp = bits(out["likelihoods"], ("y", "z")) / num_px
-            mse = F.mse_loss(out["x1"], x, reduction="none").flatten(1).mean(1)
-            feat = feature_loss(teacher, x, out["x1"]) if teacher is not None else 0 * mse
-            dist = cfg.loss.w_mse * 255 ** 2 * mse + cfg.loss.w_feat * feat
-            loss = (bpp + lam * dist + cfg.loss.lambda_local * 255 ** 2
-                    * range_penalty(out["x1"], x)).mean()
-        else:
-            bpp = bits(out["likelihoods"], ("s",)) / num_px
-            mse = F.mse_loss(out["x1"] + out["r"], x, reduction="none").flatten(1).mean(1)
-            loss = (bpp + lam * 255 ** 2 * mse).mean()
+        level = torch.randint(0, model.arch.levels, (x.shape[0],), generator=gen).to(device)
+        loss, bpp, mse = stage_loss(model, stage, cfg, teacher, x, level, lambdas[level])
         if not torch.isfinite(loss):
             bad_steps += 1
             if bad_steps >= 20:
                 raise FloatingPointError(
-                    f"stage {stage}: loss not finite for 20 steps in a row at step {step}; "
+                    f"stage {stage}: loss not finite for 20 steps in a row at step {at}; "
                     f"restart from {ckpt_path} with a lower learning rate")
-            continue  # skip this batch; the next one draws other crops and levels
+            return None  # skip this batch; the next one draws other crops and levels
         bad_steps = 0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        aux = model.aux_loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux.backward()
-        aux_opt.step()
-        step += 1
-        bar.update(1)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}", bpp=f"{bpp.mean().item():.3f}",
-                            psnr=f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
-                            lr=f"{lr:.1e}")
-        if step % sc.checkpoint_every == 0 or step == sc.steps:
-            save_training_state(ckpt_path, model, step, optimizer=opt, aux_optimizer=aux_opt)
-        if step % sc.eval_every == 0 or step == sc.steps:
-            rows = evaluate(model, evals, stage, device)
-            with open(history_path, "a") as fh:
-                fh.write(json.dumps({"step": step, "rows": rows}) + "\n")
-            tqdm.write(f"stage {stage} step {step}: " + "  ".join(
-                f"L{r['level']}: {r['bpp_base']:.3f}bpp {r['psnr_x1']:.2f}dB"
-                + (f" +{r['bpp_enh']:.3f} {r['psnr_x2']:.2f}dB" if stage == 2 else "")
-                for r in rows))
-    bar.close()
+        return StepResult(loss, {
+            "bpp": bpp.mean(),
+            "psnr": f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
+            "lr": f"{opt.param_groups[0]['lr']:.1e}"})
+
+    def held_out(at: int) -> str:
+        rows = evaluate(model, evals, stage, device)
+        with open(history_path, "a") as fh:
+            fh.write(json.dumps({"step": at, "rows": rows}) + "\n")
+        return eval_line(stage, at, rows)
+
+    loop.run(step, held_out)
 
 
 def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
@@ -204,8 +205,6 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
     model = RDCCodec(cfg.arch).to(device)
     stage1_ckpt, stage2_ckpt = run_dir / "stage1_ckpt.pt", run_dir / "stage2_ckpt.pt"
     if init_from is not None and not stage1_ckpt.is_file():
-        from polc.shared.codec.weights import build_model, read_codec_file
-
         shipped, _ = build_model(read_codec_file(init_from))
         model.load_state_dict(shipped.state_dict())
         restore_constant_buffers(model)

@@ -10,20 +10,19 @@ teacher of the detection adapter. Saves ``RUN_DIR/detector.pt`` (fp16 weights).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from polc.shared.data import CLASSES
 from polc.shared.metrics.coco import coco_map
 from polc.shared.models.vision import detector_file
+from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.detector import PixelDetector
-from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.detection_data import CropBatches, DetectionSet
-from polc.training.schedule import lr_at, optimizer_step
+from polc.training.loop import StepResult, TrainLoop
+from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +48,32 @@ def evaluate_detector(detector: PixelDetector, data: DetectionSet) -> dict[str, 
     return result
 
 
-def train_detector(teacher, train: DetectionSet, held_out: DetectionSet, run_dir: Path,
-                   steps: int = 2200, batch_size: int = 16, crop: int = 256, lr: float = 2e-3,
-                   seed: int = 0, device: str = "cpu") -> PixelDetector:
+def train_detector(teacher: SmallResNet, train: DetectionSet, held_out: DetectionSet,
+                   run_dir: Path, steps: int = 2200, batch_size: int = 16, crop: int = 256,
+                   lr: float = 2e-3, seed: int = 0, device: str = "cpu") -> PixelDetector:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     detector = PixelDetector.from_teacher(teacher, len(CLASSES)).to(device)
     opt = torch.optim.AdamW(detector.parameters(), lr=lr, weight_decay=1e-4)
-    ckpt = run_dir / "detector_ckpt.pt"
-    step = restore_training_state(ckpt, detector, optimizer=opt)
-    if step:
-        log.info("resuming detector from step %d", step)
-    batches = CropBatches(train, (crop, crop), batch_size, seed * 7919 + step)
-    detector.train()
-    bar = tqdm(total=steps, initial=step, desc="detector", unit="step")
-    t0 = time.time()
-    while step < steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, lr * 0.02, 200)
+    loop = TrainLoop("detector", detector, opt, steps=steps,
+                     schedule=WarmupCosine(lr, lr * 0.02, 200),
+                     checkpoint=run_dir / "detector_ckpt.pt", eval_every=1000, clip_norm=10.0)
+    batches = CropBatches(train, (crop, crop), batch_size, seed * 7919 + loop.step)
+
+    def step(_: int) -> StepResult:
         x, targets = batches.next()
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         losses = detector(x.to(device), targets)
-        loss = sum(losses.values())
-        optimizer_step(opt, loss, bar, (list(detector.parameters()), 10.0),
-                       cls=losses["classification"], box=losses["bbox_regression"])
-        step += 1
-        if step % 250 == 0 or step == steps:
-            save_training_state(ckpt, detector, step, optimizer=opt)
-        if step % 1000 == 0 or step == steps:
-            m = evaluate_detector(detector.cpu(), held_out)
-            detector.to(device)
-            tqdm.write(f"detector step {step}: held-out mAP@0.5 {m['map50']:.3f} "
-                       f"mAP@[.5:.95] {m['map']:.3f} ({time.time() - t0:.0f} s)")
-    bar.close()
+        return StepResult(sum(losses.values()), {"cls": losses["classification"],
+                                                 "box": losses["bbox_regression"]})
+
+    def held_out_map(at: int) -> str:
+        m = evaluate_detector(detector.cpu(), held_out)
+        detector.to(device)
+        return (f"detector step {at}: held-out mAP@0.5 {m['map50']:.3f} "
+                f"mAP@[.5:.95] {m['map']:.3f} ({loop.elapsed():.0f} s)")
+
+    loop.run(step, held_out_map)
     return detector.cpu().eval()
 
 

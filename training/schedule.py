@@ -1,28 +1,23 @@
-"""Learning-rate schedule (linear warm-up, then cosine decay to a final rate) and the
-common optimiser step of the training loops."""
+"""Learning-rate schedule of the training loops: linear warm-up, then cosine decay to a final
+rate."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 
-def lr_at(step: int, total: int, lr: float, lr_final: float, warmup: int) -> float:
-    if warmup and step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * progress))
+@dataclass(frozen=True)
+class WarmupCosine:
+    """``lr`` reached linearly over ``warmup`` steps, then cosine decay to ``lr_final`` at
+    the last step."""
 
+    lr: float
+    lr_final: float
+    warmup: int
 
-def optimizer_step(opt, loss, bar, clip: tuple[list, float] | None = None,
-                   **shown) -> None:
-    """zero_grad → backward → (clip) → step, then advance the progress bar showing the loss
-    and the other ``shown`` tensors."""
-    import torch
-
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip is not None:
-        torch.nn.utils.clip_grad_norm_(*clip)
-    opt.step()
-    bar.update(1)
-    bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v.item():.3f}" for k, v in shown.items()})
+    def at(self, step: int, total: int) -> float:
+        if self.warmup and step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, total - self.warmup))
+        return self.lr_final + 0.5 * (self.lr - self.lr_final) * (1 + math.cos(math.pi * progress))

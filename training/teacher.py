@@ -9,22 +9,20 @@ distillation teacher of the compressed-domain adapters. The model is
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from polc.shared.codec.config import CodecConfig
-from polc.shared.data import CLASSES
+from polc.shared.data import CLASSES, ensure_synthetic
 from polc.shared.data.loaders import ImageFolderDataset
 from polc.shared.errors import DatasetError
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.teacher_file import save_teacher
-from polc.training.checkpoint import restore_training_state, save_training_state
 from polc.training.datasets import load_image_tensor
-from polc.training.schedule import lr_at
+from polc.training.loop import StepResult, TrainLoop
+from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +61,6 @@ def evaluate(model: SmallResNet, images: torch.Tensor, labels: torch.Tensor,
 
 
 def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
-    from polc.shared.data import ensure_synthetic
-
     tc = cfg.teacher
     run_dir.mkdir(parents=True, exist_ok=True)
     train_x, train_y = load_labelled_folder(
@@ -74,37 +70,26 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
     torch.manual_seed(cfg.seed)
     model = SmallResNet(len(CLASSES), tc.widths).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=5e-4)
-    ckpt_path = run_dir / "teacher_ckpt.pt"
-    step = restore_training_state(ckpt_path, model, optimizer=opt)
-    if step:
-        log.info("resuming teacher from step %d", step)
-    gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
-    bar = tqdm(total=tc.steps, initial=step, desc="teacher", unit="step")
-    t0 = time.time()
-    while step < tc.steps:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, tc.steps, tc.lr, tc.lr * 0.01, 100)
+    loop = TrainLoop("teacher", model, opt, steps=tc.steps,
+                     schedule=WarmupCosine(tc.lr, tc.lr * 0.01, 100),
+                     checkpoint=run_dir / "teacher_ckpt.pt", eval_every=500)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + loop.step)
+
+    def step(_: int) -> StepResult:
         idx = torch.randint(0, len(train_x), (tc.batch_size,), generator=gen)
         x = augment(train_x[idx].float() / 255.0, gen).to(device)
-        loss = F.cross_entropy(model(x), train_y[idx].to(device), label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if step % 250 == 0 or step == tc.steps:
-            save_training_state(ckpt_path, model, step, optimizer=opt)
-        if step % 500 == 0 or step == tc.steps:
-            acc = evaluate(model.cpu(), test_x, test_y)
-            model.to(device)
-            tqdm.write(f"teacher step {step}: held-out top-1 {acc:.3f}")
-    bar.close()
+        return StepResult(F.cross_entropy(model(x), train_y[idx].to(device),
+                                          label_smoothing=0.05))
+
+    def held_out(step: int) -> str:
+        acc = evaluate(model.cpu(), test_x, test_y)
+        model.to(device)
+        return f"teacher step {step}: held-out top-1 {acc:.3f}"
+
+    loop.run(step, held_out)
     model = model.cpu().eval()
     acc = evaluate(model, test_x, test_y)
     out = run_dir / "teacher.pt"
-    save_teacher(out, model, list(CLASSES), held_out_top1=acc,
-                 train_seconds=time.time() - t0)
+    save_teacher(out, model, list(CLASSES), held_out_top1=acc, train_seconds=loop.elapsed())
     log.info("teacher saved to %s (held-out top-1 %.3f)", out, acc)
     return out
-

@@ -26,7 +26,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -40,13 +40,14 @@ from polc.cloud.ingest.session import EdgeRegistry, EnhancementUnavailable, Stre
 from polc.cloud.ingest.validation import (
     FrameRefused,
     IncomingFrame,
-    check_camera_id,
+    check_hello,
+    check_upload,
     parse_frame,
     validate_enhancement,
 )
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.proto_mapping import result_message
-from polc.cloud.store.interface import FrameRecord, FrameStore
+from polc.cloud.store.interface import FrameRecord, FrameStore, RecordRejected, StoreFull
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import BitstreamError
@@ -74,6 +75,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.fingerprint = codec.wire.fingerprint
         self.open_streams = 0
         self.shutting_down = asyncio.Event()
+        # the store's disk is full (frames are refused with store_full until one is stored)
+        self.store_full = False
+        self.on_store_state: Callable[[bool], None] = lambda full: None
         self._readers: set[asyncio.Task] = set()
         # highest stored seq per camera seen by this replica: a frame above it cannot be a
         # duplicate, so only resends cost a store lookup (UNIQUE still guards the rest)
@@ -85,42 +89,69 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
     # -- the RPC --------------------------------------------------------------------------
+    async def _refuse(self, context: grpc.aio.ServicerContext, reason: str,
+                      code: grpc.StatusCode, message: str) -> None:
+        """End the stream before it is served (counted by reason)."""
+        self.metrics.stream_refused(reason)
+        await context.abort(code, message)
+
+    async def _hello(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
+                     context: grpc.aio.ServicerContext) -> ingest_pb2.Hello | None:
+        """The stream's Hello, within ``hello_timeout_seconds`` (None: the edge closed)."""
+        timeout = self.settings.hello_timeout_seconds
+        try:
+            first = await asyncio.wait_for(request_iterator.__anext__(), timeout)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            await self._refuse(context, "hello_timeout", Code.DEADLINE_EXCEEDED,
+                               f"no Hello within {timeout:g} s "
+                               "(ingest.hello_timeout_seconds): a stream must start with one")
+        if first.WhichOneof("kind") != "hello":
+            await self._refuse(context, "invalid_hello", Code.INVALID_ARGUMENT,
+                               "the first message must be a Hello")
+        try:
+            check_hello(first.hello)
+        except FrameRefused as exc:
+            await self._refuse(context, "invalid_hello", Code.INVALID_ARGUMENT, exc.message)
+        return first.hello
+
     async def Ingest(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[ingest_pb2.IngestResponse]:
+        """Admission (token, Hello within the timeout, role, model, ``max_streams`` — a slot
+        is taken only from a valid Hello of a caller that may ingest that camera), then the
+        stream: see the module docstring."""
         try:
             principal = self.auth.authenticate(context.invocation_metadata())
         except AuthError as exc:
-            await context.abort(exc.code, str(exc))
+            await self._refuse(context, "unauthenticated", exc.code, str(exc))
+        if not principal.may_ingest_any:
+            await self._refuse(context, "permission_denied", Code.PERMISSION_DENIED,
+                               f"'{principal.name}' has role {principal.role}, which may "
+                               "not ingest")
         if self.shutting_down.is_set():
-            await context.abort(Code.UNAVAILABLE, "server is shutting down; reconnect")
+            await self._refuse(context, "shutting_down", Code.UNAVAILABLE,
+                               "server is shutting down; reconnect")
+        hello = await self._hello(request_iterator, context)
+        if hello is None:
+            return
+        try:
+            self.auth.require_ingest(principal, hello.camera_id)
+        except AuthError as exc:
+            await self._refuse(context, "permission_denied", exc.code, str(exc))
+        if hello.model_fingerprint and hello.model_fingerprint != self.fingerprint:
+            await self._refuse(
+                context, "fingerprint", Code.FAILED_PRECONDITION,
+                f"edge encodes with model {hello.model_fingerprint.hex()}, this server "
+                f"decodes model {self.fingerprint.hex()}")
         if self.open_streams >= self.settings.max_streams:
-            await context.abort(Code.RESOURCE_EXHAUSTED,
-                                f"too many open ingest streams ({self.settings.max_streams})")
+            await self._refuse(context, "too_many_streams", Code.RESOURCE_EXHAUSTED,
+                               f"too many open ingest streams ({self.settings.max_streams})")
         self.open_streams += 1
         self.metrics.streams(+1)
         session: StreamSession | None = None
         reader: asyncio.Task | None = None
         try:
-            try:
-                first = await request_iterator.__anext__()
-            except StopAsyncIteration:
-                return
-            if first.WhichOneof("kind") != "hello":
-                await context.abort(Code.INVALID_ARGUMENT, "the first message must be a Hello")
-            hello = first.hello
-            try:
-                check_camera_id(hello.camera_id)
-            except FrameRefused as exc:
-                await context.abort(Code.INVALID_ARGUMENT, exc.message)
-            try:
-                self.auth.require_ingest(principal, hello.camera_id)
-            except AuthError as exc:
-                await context.abort(exc.code, str(exc))
-            if hello.model_fingerprint and hello.model_fingerprint != self.fingerprint:
-                await context.abort(
-                    Code.FAILED_PRECONDITION,
-                    f"edge encodes with model {hello.model_fingerprint.hex()}, this server "
-                    f"decodes model {self.fingerprint.hex()}")
             last = await self._io(self.store.last_seq, hello.camera_id)
             session = StreamSession(hello.camera_id, hello.capabilities, asyncio.Queue())
             self.registry.attach(session)
@@ -210,8 +241,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.metrics.frame_failed(exc.reason)
         return ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
             camera_id=camera_id, seq=seq, code=exc.code.value[0], reason=exc.reason,
-            message=exc.message, enhancement_upload=upload,
-            retryable=exc.code == Code.INTERNAL))
+            message=exc.message, enhancement_upload=upload, retryable=exc.retryable))
 
     def _error(self, session: StreamSession, camera_id: str, seq: int, exc: FrameRefused,
                upload: bool = False) -> None:
@@ -293,6 +323,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 answer = ingest_pb2.IngestResponse(result=result_message(camera_id, seq, result))
         elif isinstance(outcome, FrameRefused):
             answer = self._error_message(camera_id, seq, outcome)
+        elif isinstance(outcome, StoreFull | RecordRejected):
+            answer = self._error_message(camera_id, seq, self._store_refusal(outcome))
         elif isinstance(outcome, BatcherClosed):
             answer = self._error_message(camera_id, seq, FrameRefused(
                 Code.INTERNAL, "internal", "server shutting down; resend later"))
@@ -302,9 +334,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 Code.INTERNAL, "internal", f"server error: {outcome}; resend later"))
         session.outbound.put_nowait((answer, window))
 
+    def _store_refusal(self, exc: StoreFull | RecordRejected) -> FrameRefused:
+        """A typed store failure as the frame's answer (and the store's state)."""
+        if isinstance(exc, RecordRejected):
+            return FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc))
+        self.store_state(full=True)
+        return FrameRefused(Code.RESOURCE_EXHAUSTED, "store_full",
+                            f"store full ({exc.strerror or exc}); resend later",
+                            retryable=True)
+
+    def store_state(self, full: bool) -> None:
+        """Record whether the store is full; ``on_store_state`` hears every change."""
+        if full != self.store_full:
+            self.store_full = full
+            self.on_store_state(full)
+
     def _stored(self, frame: IncomingFrame, record: FrameRecord, inserted: bool,
                 result: AnalysisResult | None = None) -> Outcome:
         """Bookkeeping once the store said whether the frame was new."""
+        if self.store_full:
+            self.store_state(full=False)
         if not inserted:
             self.metrics.frame_duplicate()
             return True, frame.enhancement is not None, None
@@ -369,6 +418,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         pending = [(rid, fut) for rid, (seq, fut) in session.pending.items()
                    if rid == msg.request_id or (not msg.request_id and seq == msg.seq)]
         try:
+            check_upload(msg)
             if camera_id != session.camera_id:
                 raise FrameRefused(Code.PERMISSION_DENIED, "camera_mismatch",
                                    f"upload for camera {camera_id!r} on the stream of "
@@ -417,4 +467,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
 
         await asyncio.get_running_loop().run_in_executor(self.codec_pool, check)
-        await self._io(self.store.put_enhancement, camera_id, seq, data)
+        try:
+            await self._io(self.store.put_enhancement, camera_id, seq, data)
+        except (StoreFull, RecordRejected) as exc:
+            raise self._store_refusal(exc) from None
+        if self.store_full:
+            self.store_state(full=False)

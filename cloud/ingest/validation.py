@@ -1,6 +1,8 @@
-"""What the cloud checks of an incoming frame or enhancement layer before any entropy
-decoding; every refusal is a :class:`FrameRefused` (reported with FrameError, the stream
-carries on)."""
+"""What the cloud checks of every field of the ingest messages before any entropy
+decoding or store access: the Hello (a refusal ends the stream), frames and enhancement
+uploads (every refusal is a :class:`FrameRefused`, reported with FrameError, the stream
+carries on). A capture time must be a valid protobuf Timestamp (0001-01-01 .. 9999-12-31,
+nanos in [0, 1e9)); seq at most 2^63 - 1; sizes within the configured limits."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 import grpc
 
 from polc.cloud.config import IngestSettings
-from polc.cloud.proto_mapping import timestamp_us
+from polc.cloud.field_checks import InvalidField, text, timestamp_us
 from polc.cloud.store.interface import MAX_SEQ, now_us
 from polc.shared import identifiers
 from polc.shared.codec.container import EnhancementLayer, FrameContainer
@@ -20,11 +22,15 @@ Code = grpc.StatusCode
 
 
 class FrameRefused(Exception):
-    """One frame (or upload) is refused; reported with FrameError, the stream carries on."""
+    """One frame (or upload) is refused; reported with FrameError, the stream carries on.
 
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str):
+    ``retryable``: resending the same frame later may succeed (default: code INTERNAL)."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str,
+                 retryable: bool | None = None):
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
+        self.retryable = code == Code.INTERNAL if retryable is None else retryable
 
 
 @dataclass
@@ -43,6 +49,32 @@ def check_camera_id(camera_id: str) -> None:
         identifiers.check_camera_id(camera_id)
     except ValueError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc)) from None
+
+
+def check_hello(hello: ingest_pb2.Hello) -> None:
+    """FrameRefused(INVALID_ARGUMENT) unless every Hello field is usable (the caller ends
+    the stream with it)."""
+    check_camera_id(hello.camera_id)
+    try:
+        text(hello.edge_id, "hello.edge_id")
+        text(hello.edge_version, "hello.edge_version")
+    except InvalidField as exc:
+        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc)) from None
+    if len(hello.model_fingerprint) > 64:
+        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
+                           "hello.model_fingerprint: longer than 64 bytes")
+
+
+def check_upload(msg: ingest_pb2.EnhancementUpload) -> None:
+    """FrameRefused(INVALID_ARGUMENT) unless the upload's fields are usable."""
+    if msg.seq > MAX_SEQ:
+        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
+                           f"seq {msg.seq} above the maximum {MAX_SEQ}")
+    try:
+        text(msg.request_id, "enhancement_upload.request_id", 64)
+        text(msg.message, "enhancement_upload.message", 1024)
+    except InvalidField as exc:
+        raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", str(exc)) from None
 
 
 def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementLayer:
@@ -72,6 +104,12 @@ def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
     if msg.seq > MAX_SEQ:
         raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
                            f"seq {msg.seq} above the maximum {MAX_SEQ}")
+    capture = now_us()
+    if msg.HasField("capture_time"):
+        try:
+            capture = timestamp_us(msg.capture_time, "capture_time")
+        except InvalidField as exc:
+            raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc)) from None
     extra = msg.enhancement_layer if msg.HasField("enhancement_layer") else b""
     size = len(msg.base_layer) + len(extra)
     if size > settings.max_frame_bytes:
@@ -99,6 +137,5 @@ def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
         container.enhancement = validate_enhancement(container, extra)
     enhancement = container.enhancement.to_bytes() if container.enhancement else None
     base = container.base_bytes() if enhancement else bytes(msg.base_layer)
-    capture = timestamp_us(msg.capture_time) if msg.HasField("capture_time") else now_us()
     return IncomingFrame(camera_id, msg.seq, capture, container, base, enhancement)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polc.cloud.store.interface import FrameStore
+from polc.cloud.store.postgres import PostgresFrameStore
 from polc.cloud.store.sqlite import SQLiteFrameStore
 from polc.shared.errors import ConfigError
 
@@ -26,8 +27,6 @@ def open_store(path: str | Path, synchronous: str = "full", *, backend: str = "s
     """The configured backend: SQLite in ``path``, or PostgreSQL with layer files in
     ``path`` (see :mod:`polc.cloud.store.postgres`)."""
     if backend == "postgres":
-        from polc.cloud.store.postgres import PostgresFrameStore
-
         if not postgres_dsn:
             raise ConfigError("config field 'store.postgres_dsn': needed by backend postgres")
         return PostgresFrameStore(path, postgres_dsn, pool_size=pool_size)

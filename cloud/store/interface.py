@@ -1,15 +1,35 @@
 """What the service needs from a frame store, backend-neutral: the index entry of a stored
-frame, per-camera summaries, store statistics and the :class:`FrameStore` interface."""
+frame, per-camera summaries, store statistics, the :class:`FrameStore` interface and the
+two typed write failures every backend raises: :class:`StoreFull` (no space: retry later,
+for every frame alike) and :class:`RecordRejected` (this one frame's values cannot be
+stored: permanent)."""
 
 from __future__ import annotations
 
 import abc
+import errno
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_SEQ = (1 << 63) - 1  # the index stores seq as a signed 64-bit integer
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StoreFull(OSError):
+    """The store's disk (layer files or index) has no space left: nothing of the write was
+    committed, and the same write may succeed once space returns (retryable)."""
+
+
+class RecordRejected(ValueError):
+    """One frame's own values cannot be stored (e.g. a number beyond the index's range):
+    nothing of it was committed, and resending it can never succeed (permanent)."""
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """An OSError saying the disk (or the quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
 
 
 @dataclass

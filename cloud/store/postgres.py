@@ -43,7 +43,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
+from polc.cloud.store.interface import (
+    CameraSummary,
+    FrameRecord,
+    RecordRejected,
+    StoreFull,
+    now_us,
+)
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -213,9 +219,7 @@ class PostgresFrameStore(SqlFrameStore):
     def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
         """Group commit: one append + fdatasync, one INSERT ... ON CONFLICT DO NOTHING."""
         inserted = [False] * len(items)
-        for record, _, _ in items:
-            if not 0 <= record.seq <= MAX_SEQ:
-                raise ValueError(f"seq {record.seq} out of range")
+        self._check_rows(items)
         keys = [(r.camera_id, r.seq) for r, _, _ in items]
         existing = set()
         if keys:
@@ -230,7 +234,7 @@ class PostgresFrameStore(SqlFrameStore):
                 todo.append(i)
         if not todo:
             return inserted
-        with self._lock:
+        with self._lock, self._typed_errors():
             # one array per column: a single INSERT ... SELECT FROM unnest(...) for the batch
             cols = [list(col) for col in zip(*self._rows(items, todo), strict=True)]
             with self._pool.connection() as conn, conn.transaction():
@@ -252,6 +256,13 @@ class PostgresFrameStore(SqlFrameStore):
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._query(sql, params)
+
+    def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StoreFull(28, f"store full: the PostgreSQL index: {exc}")
+        if isinstance(exc, psycopg.DataError):  # e.g. a value beyond BIGINT
+            return RecordRejected(f"a value does not fit the index: {exc}")
+        return None
 
     # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:

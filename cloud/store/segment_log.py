@@ -7,13 +7,15 @@ A batch of layers is appended to the active segment and fdatasync'ed in one go (
 segment's directory entry is fsynced when it is created); the caller commits index rows
 pointing at (segment, offset) only afterwards. Every restart starts a new segment, so a
 torn tail a crash left behind is never appended to. When a write fails (disk full) the
-offsets no longer match the file: the segment is closed and the next append starts a new
-one. The index (SQLite or PostgreSQL) decides which segments are still referenced; this
-class only owns the files.
+offsets no longer match the file: what it wrote is cut off again (freeing the space), the
+segment is closed — even when closing fails too — and the next append starts a new one, so
+the first write after space returns succeeds. The index (SQLite or PostgreSQL) decides
+which segments are still referenced; this class only owns the files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -62,9 +64,21 @@ class SegmentLog:
         """Stop appending to the active segment (if any)."""
         if self._file is None:
             return
-        self._file.close()
-        name, self._file, self.active_name = self.active_name, None, ""
-        self.on_seal(name)
+        f, name = self._file, self.active_name
+        self._file, self.active_name = None, ""
+        try:
+            f.close()
+        finally:
+            self.on_seal(name)
+
+    def _abandon(self, good_size: int) -> None:
+        """After a failed append: close the segment whatever fails (a full buffer cannot be
+        flushed) and cut off what the append wrote; the caller re-raises its error."""
+        name = self.active_name
+        with contextlib.suppress(OSError, ValueError):
+            self.seal()
+        with contextlib.suppress(OSError):
+            os.truncate(self.directory / name, good_size)
 
     def _start(self) -> None:
         name = f"{time.time_ns():020d}-{self.tag}-{next(self._counter)}"
@@ -82,7 +96,7 @@ class SegmentLog:
             self._start()
         f = self._file
         assert f is not None
-        offsets = []
+        offsets, good_size = [], self._size
         try:
             for part in parts:
                 offsets.append(self._size)
@@ -91,7 +105,7 @@ class SegmentLog:
             f.flush()
             os.fdatasync(f.fileno())
         except BaseException:  # e.g. disk full: offsets no longer match, start afresh
-            self.seal()
+            self._abandon(good_size)
             raise
         return self.active_name, offsets
 

@@ -1,17 +1,29 @@
 """The part of a frame store every SQL backend shares: reads of the ``frames`` index, the
 index rows of a group commit and adding an enhancement layer later. Layer bytes live in a
 :class:`~polc.cloud.store.segment_log.SegmentLog` (``self.segment_log``, set by the backend),
-rows point at (segment, offset)."""
+rows point at (segment, offset). Writes fail typed: :class:`StoreFull` (no space, on the
+layer files or in the database) or :class:`RecordRejected` (one frame's own values), never
+with a backend's own exception."""
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from polc.cloud.store.interface import MAX_SEQ, FrameRecord, FrameStore, StoreStats, now_us
+from polc.cloud.store.interface import (
+    MAX_SEQ,
+    FrameRecord,
+    FrameStore,
+    RecordRejected,
+    StoreFull,
+    StoreStats,
+    is_no_space,
+    now_us,
+)
 from polc.cloud.store.segment_log import SegmentLog
 
 COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
@@ -39,6 +51,33 @@ class SqlFrameStore(FrameStore):
 
     def put(self, record: FrameRecord, base: bytes, enhancement: bytes | None) -> bool:
         return self.put_many([(record, base, enhancement)])[0]
+
+    @abc.abstractmethod
+    def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
+        """What a backend's write error means (None: neither a full disk nor a bad row)."""
+
+    @contextlib.contextmanager
+    def _typed_errors(self) -> Iterator[None]:
+        """Raise a write's failure as StoreFull / RecordRejected where it is one of them."""
+        try:
+            yield
+        except (StoreFull, RecordRejected):
+            raise
+        except Exception as exc:
+            typed = (StoreFull(exc.errno, f"store full: {exc.strerror or exc}")
+                     if isinstance(exc, OSError) and is_no_space(exc)
+                     else self._typed_error(exc))
+            if typed is None:
+                raise
+            raise typed from exc
+
+    @staticmethod
+    def _check_rows(items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> None:
+        """RecordRejected for a batch with a seq the index cannot hold (the service checks
+        this first; the committer then isolates the row)."""
+        for record, _, _ in items:
+            if not 0 <= record.seq <= MAX_SEQ:
+                raise RecordRejected(f"seq {record.seq} out of range")
 
     def stats(self) -> StoreStats:
         count, total = self._query(
@@ -76,7 +115,7 @@ class SqlFrameStore(FrameStore):
         record = self.get(camera_id, seq)
         if record is None:
             raise KeyError((camera_id, seq))
-        with self._lock:
+        with self._lock, self._typed_errors():
             segment, (offset,) = self.segment_log.append([data])
             self._write(self._sql(
                 "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "

@@ -21,6 +21,7 @@ reads use one connection per thread (WAL readers never wait for the writer).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -28,7 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from polc.cloud.store.interface import MAX_SEQ, CameraSummary, FrameRecord, now_us
+from polc.cloud.store.interface import (
+    CameraSummary,
+    FrameRecord,
+    RecordRejected,
+    StoreFull,
+    now_us,
+)
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -137,11 +144,9 @@ class SQLiteFrameStore(SqlFrameStore):
         every other writer), so it is exact and the rows can go in with one executemany —
         no per-row statement round trip, which matters: this thread shares the GIL with
         the event loop."""
-        for record, _, _ in items:
-            if not 0 <= record.seq <= MAX_SEQ:
-                raise ValueError(f"seq {record.seq} out of range")
+        self._check_rows(items)
         inserted = [False] * len(items)
-        with self._lock:
+        with self._lock, self._typed_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 existing = self._existing([(r.camera_id, r.seq) for r, _, _ in items])
@@ -157,9 +162,24 @@ class SQLiteFrameStore(SqlFrameStore):
                         inserted[i] = True
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return inserted
+
+    def _rollback(self) -> None:
+        """Roll back the write transaction if SQLite has not already (it does by itself on
+        SQLITE_FULL: a second ROLLBACK would hide that error behind "no transaction")."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
+        if isinstance(exc, sqlite3.Error) and getattr(
+                exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return StoreFull(28, f"store full: the index database: {exc}")
+        if isinstance(exc, OverflowError):  # a value beyond SQLite's 64-bit INTEGER
+            return RecordRejected(f"a value does not fit the index: {exc}")
+        return None
 
     def _existing(self, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which (camera_id, seq) keys are stored (caller holds the write transaction)."""
@@ -202,7 +222,7 @@ class SQLiteFrameStore(SqlFrameStore):
                     self._db.execute("DELETE FROM frames WHERE id = ?", (i,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             for seg in self._unreferenced(segments):
                 self.segment_log.delete(seg)

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from polc.shared.codec.container import FrameContainer
 from polc.shared.errors import BitstreamError, PolcError
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from polc.shared.data.loaders import load_rgb
+    from polc.shared.data.loaders import load_rgb  # command handler (rule a): torch datasets
 
     return np.asarray(load_rgb(path))
 
@@ -39,7 +40,7 @@ def _unit_interval(name: str):
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from polc.shared.codec.runtime import Codec
+    from polc.shared.codec.runtime import Codec  # command handler (rule a): torch
 
     codec = Codec.load(args.weights)
     image = _read_image(Path(args.image))
@@ -51,7 +52,7 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from polc.shared.codec.runtime import Codec
+    from polc.shared.codec.runtime import Codec  # command handler (rule a): torch
 
     codec = Codec.load(args.weights)
     frame = codec.decode(_read_container(Path(args.file)))
@@ -62,8 +63,6 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def header_dict(data: bytes) -> dict:
-    from polc.shared.codec.container import FrameContainer
-
     c = FrameContainer.from_bytes(data)
     g = c.geometry
     px = g.width * g.height

@@ -8,17 +8,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from polc.shared.errors import ConfigError
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.settings import StrictModel, format_validation_error, read_yaml_mapping
-
-
-class ArchitectureConfig(StrictModel):
-    """Sizes of the networks. ``tiny`` trains on a CPU in a session; ``paper`` is M=320 class."""
-
-    N: int = Field(64, ge=8, le=512, description="channels of g_a/g_s and of z")
-    M: int = Field(96, ge=8, le=1024, description="channels of the latent y")
-    aux_channels: int = Field(48, ge=4, le=1024, description="channels of the enhancement s")
-    levels: int = Field(6, ge=2, le=16, description="trained gain levels L (alpha grid)")
-    residual_channels: int = Field(48, ge=8, le=512, description="width of the residual net R")
 
 
 class TeacherConfig(StrictModel):

@@ -7,6 +7,10 @@ allocated or handed to the entropy decoder; every problem raises :class:`Bitstre
 Format version 2 (written) puts every header byte under a header CRC-32 (fields, flags,
 reserved header bytes), so a corrupted α, geometry or flag is refused instead of being
 decoded as another frame; version-1 containers (no header CRC) are still read.
+
+P-frames (temporal coding) are version-2 containers with flag bit 1 set and a 28-byte
+reference extension after the header CRC (reference seq, reference checksum, temporal model
+fingerprint), still under the header CRC. Decoders that predate them refuse the flag bit.
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
 MIN_SIDE = 16
 PAD = 64  # g_a/h_a downsample by 64 in total
 
-FLAG_ENHANCEMENT = 1  # base flags bit 0; bits 1-7 are reserved (must be 0)
+FLAG_ENHANCEMENT = 1  # base flags bit 0
+FLAG_P_FRAME = 2  # base flags bit 1 (version 2 only): a P-frame; bits 2-7 reserved (must be 0)
 
 # magic, version, flags, header_size, fingerprint, alpha_code, width, height,
 # M, N, aux, z_len, z_esc, y_len, y_esc, payload_crc, params_crc, latent_crc, enh_len
 _BASE_V1 = struct.Struct("<4sBBH16sHHHHHHIIIIIIII")
 # version 2: the same fields, then header_crc (CRC-32 of every other header byte)
 _BASE = struct.Struct(_BASE_V1.format + "I")
+# P-frame extension (after _BASE, under the header CRC): reference seq, reference checksum
+# (the reference's latent_crc), temporal model fingerprint
+_P_REF = struct.Struct("<QI16s")
 # magic, version, flags, header_size, fingerprint, base_payload_crc, s_len, s_esc,
 # payload_crc, enh_crc
 _ENH_V1 = struct.Struct("<4sBBH16sIIIII")
@@ -47,10 +55,11 @@ def header_crc(data: bytes, header_size: int, crc_offset: int) -> int:
     return zlib.crc32(data[crc_offset + 4:header_size], zlib.crc32(data[:crc_offset]))
 
 
-def _seal(head: bytes) -> bytes:
-    """Fill the header CRC (the last 4 bytes of a version-2 header)."""
-    crc_offset = len(head) - 4
-    return head[:crc_offset] + struct.pack("<I", header_crc(head, len(head), crc_offset))
+def _seal(head: bytes, crc_offset: int | None = None) -> bytes:
+    """Fill the header CRC at ``crc_offset`` (default: the last 4 bytes of the header)."""
+    crc_offset = len(head) - 4 if crc_offset is None else crc_offset
+    crc = struct.pack("<I", header_crc(head, len(head), crc_offset))
+    return head[:crc_offset] + crc + head[crc_offset + 4:]
 
 
 def _layout(data: bytes, magic: bytes, v1: struct.Struct, v2: struct.Struct,
@@ -139,6 +148,15 @@ class EnhancementLayer:
                    np.frombuffer(payload[s_len:], "<i4").astype(np.int64), enh_crc)
 
 
+@dataclass(frozen=True)
+class ReferenceLink:
+    """What a P-frame says about the reference it was coded against."""
+
+    seq: int  # u64: the reference frame's sequence number (per camera)
+    checksum: int  # u32: the reference's latent_crc (CRC-32 of its ŷ symbols)
+    temporal_fingerprint: bytes  # 16 B: the temporal model that coded it
+
+
 @dataclass
 class FrameContainer:
     fingerprint: bytes
@@ -152,6 +170,11 @@ class FrameContainer:
     params_crc: int  # CRC-32 of the entropy parameters (scale indexes + means) of ŷ
     latent_crc: int  # CRC-32 of the decoded ŷ symbols
     enhancement: EnhancementLayer | None = None
+    reference: ReferenceLink | None = None  # set: a P-frame coded against that reference
+
+    @property
+    def is_p_frame(self) -> bool:
+        return self.reference is not None
 
     @property
     def alpha(self) -> float:
@@ -171,7 +194,7 @@ class FrameContainer:
     @property
     def base_nbytes(self) -> int:
         """Size of :meth:`base_bytes` without building it."""
-        return _BASE.size + len(self.base_payload)
+        return _BASE.size + (_P_REF.size if self.reference else 0) + len(self.base_payload)
 
     def base_bytes(self) -> bytes:
         """The base layer alone (what is always streamed)."""
@@ -184,12 +207,16 @@ class FrameContainer:
     def _pack(self, enh: bytes) -> bytes:
         payload = self.base_payload
         g = self.geometry
-        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, FLAG_ENHANCEMENT if enh else 0,
-                          _BASE.size, self.fingerprint, self.alpha_code, g.width, g.height,
+        ref = self.reference
+        flags = (FLAG_ENHANCEMENT if enh else 0) | (FLAG_P_FRAME if ref else 0)
+        extension = (_P_REF.pack(ref.seq, ref.checksum, ref.temporal_fingerprint)
+                     if ref else b"")
+        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, flags, _BASE.size + len(extension),
+                          self.fingerprint, self.alpha_code, g.width, g.height,
                           *self.channels, len(self.z_payload), self.z_escapes.size,
                           len(self.y_payload), self.y_escapes.size, self.payload_crc,
                           self.params_crc, self.latent_crc, len(enh), 0)
-        return _seal(head) + payload + enh
+        return _seal(head + extension, _BASE_V1.size) + payload + enh
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
@@ -197,8 +224,15 @@ class FrameContainer:
         fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
         (_magic, _version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
          z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc, enh_len) = fields
-        if flags & ~FLAG_ENHANCEMENT:
+        allowed = FLAG_ENHANCEMENT | (FLAG_P_FRAME if data[4] >= 2 else 0)
+        if flags & ~allowed:
             raise BitstreamError(f"container flags {flags:#04x}: reserved bits set")
+        reference = None
+        if flags & FLAG_P_FRAME:
+            if header_size < _BASE.size + _P_REF.size:
+                raise BitstreamError("P-frame header too short for its reference fields")
+            ref_seq, ref_crc, temporal_fp = _P_REF.unpack_from(data, _BASE.size)
+            reference = ReferenceLink(ref_seq, ref_crc, temporal_fp)
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise BitstreamError(f"frame size {width}x{height} outside "
                                  f"[{MIN_SIDE}, {MAX_SIDE}]")
@@ -234,7 +268,7 @@ class FrameContainer:
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
         container = cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes,
-                        y_payload, y_escapes, params_crc, latent_crc, enhancement)
+                        y_payload, y_escapes, params_crc, latent_crc, enhancement, reference)
         container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
         return container
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def _onnx(args: argparse.Namespace) -> int:
+    # command handler (rule a): torch
     from polc.shared.codec.onnx_backend import export_onnx
     from polc.shared.codec.runtime import Codec
 

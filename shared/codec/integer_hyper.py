@@ -153,18 +153,23 @@ class IntegerHyperSynthesis:
         return out[:m], np.abs(out[m:])
 
 
+def fixed_point_conv(conv: torch.nn.Conv2d, in_frac: int, what: str = "h_s"
+                     ) -> dict[str, np.ndarray]:
+    """One trained 3×3 convolution in fixed point (the layer format of :class:`IntegerConv`):
+    weights at W_FRAC bits, bias at in_frac + W_FRAC bits."""
+    w = conv.weight.detach().double().cpu()
+    wi = torch.round(w * 2 ** W_FRAC)
+    if wi.abs().max() > W_LIMIT:
+        raise ValueError(f"{what} weight {w.abs().max():.2f} exceeds the fixed-point range")
+    b = torch.round(conv.bias.detach().double().cpu() * 2 ** (W_FRAC + in_frac))
+    return {"weight": wi.reshape(wi.shape[0], -1).to(torch.int64).numpy(),
+            "bias": b.to(torch.int64).numpy(), "in_frac": np.int64(in_frac)}
+
+
 def export_layers(h_s: HyperSynthesis) -> list[dict[str, np.ndarray]]:
     """Fixed-point weights of a trained h_s (the arrays are stored in the shipped weights)."""
-    layers = []
-    for conv, in_frac in ((h_s.conv1, 0), (h_s.conv2, A_FRAC), (h_s.conv3, A_FRAC)):
-        w = conv.weight.detach().double().cpu()
-        wi = torch.round(w * 2 ** W_FRAC)
-        if wi.abs().max() > W_LIMIT:
-            raise ValueError(f"h_s weight {w.abs().max():.2f} exceeds the fixed-point range")
-        b = torch.round(conv.bias.detach().double().cpu() * 2 ** (W_FRAC + in_frac))
-        layers.append({"weight": wi.reshape(wi.shape[0], -1).to(torch.int64).numpy(),
-                       "bias": b.to(torch.int64).numpy(), "in_frac": np.int64(in_frac)})
-    return layers
+    return [fixed_point_conv(conv, in_frac)
+            for conv, in_frac in ((h_s.conv1, 0), (h_s.conv2, A_FRAC), (h_s.conv3, A_FRAC))]
 
 
 def scale_thresholds(table: torch.Tensor) -> np.ndarray:

@@ -104,6 +104,8 @@ def export_onnx(model: RDCCodec, out_dir: Path, opset: int = 17) -> dict[str, Pa
 
 def make_session(path: Path, provider: str = "cpu", threads: int = 0, warn: bool = True):
     """An ORT session on the requested provider, falling back to CPU with one warning."""
+    # optional dependency: only the ONNX Runtime backend needs it (Jetson images bring
+    # their own build; torch-only installs run without it)
     import onnxruntime as ort
 
     wanted = PROVIDERS.get(provider)

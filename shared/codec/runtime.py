@@ -4,6 +4,10 @@
                                   WireModel.encode_symbols(z, v) ◄┘ ─► container (+ ŝ layer)
     decode:  container ─► WireModel.decode_symbols ─► ŷ = (sym + μ)/G_y ─► g_s / R ─► x̄(β)
 
+P-frames (``encode_frame`` / ``decode(..., reference)``) code the same symbols against a
+:class:`ReferenceState` with the TemporalWireModel; intra coding is the default and
+unchanged. Both return / take the ReferenceState the next P-frame needs.
+
 The transforms that run on the edge (g_a, h_a, T_enc) sit behind ``EncoderTransforms`` so
 that ONNX Runtime (``onnx_backend.py``) can replace torch without touching the bitstream.
 """
@@ -17,10 +21,18 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from polc.shared.codec.container import FrameContainer, FrameGeometry
+from polc.shared.codec.container import (
+    EnhancementLayer,
+    FrameContainer,
+    FrameGeometry,
+    alpha_to_code,
+)
+from polc.shared.codec.reference import ReferenceState
+from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
+from polc.shared.codec.temporal_wire import TemporalWireModel
 from polc.shared.codec.weights import build_model, read_codec_file
-from polc.shared.codec.wire import DecodedLatent, WireModel
-from polc.shared.errors import BitstreamError
+from polc.shared.codec.wire import DecodedLatent, EntropyParameters, WireModel
+from polc.shared.errors import BitstreamError, ModelError
 from polc.shared.models.codec.model import RDCCodec
 
 
@@ -86,8 +98,9 @@ def image_to_array(image: np.ndarray) -> tuple[np.ndarray, FrameGeometry]:
 
 
 class FrameEncoder:
-    def __init__(self, wire: WireModel, transforms: EncoderTransforms):
-        self.wire, self.transforms = wire, transforms
+    def __init__(self, wire: WireModel, transforms: EncoderTransforms,
+                 temporal: TemporalWireModel | None = None):
+        self.wire, self.transforms, self.temporal = wire, transforms, temporal
 
     def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False
                ) -> FrameContainer:
@@ -100,17 +113,51 @@ class FrameEncoder:
         v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
         container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
         if enhancement:
-            v_hat = y_sym + params.means  # float64
-            residual = (v[0].astype(np.float64) - v_hat).astype(np.float32)[None]
-            s = self.transforms.scalable(residual)[0] * self.wire.gain_s(alpha)[:, None, None]
-            self.wire.encode_enhancement(container, s)
+            self._attach_enhancement(container, alpha, v[0], y_sym, params)
         return container, y_sym
+
+    def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
+                     reference: ReferenceState | None = None, enhancement: bool = False
+                     ) -> tuple[FrameContainer, ReferenceState]:
+        """Frame ``seq``: a key frame without ``reference`` (byte for byte :meth:`encode`),
+        else a P-frame coded against it (same ŷ; α must be the reference's, else
+        ValueError: α changes only at key frames). Returns the container and the
+        reference state for the next frame."""
+        if reference is None:
+            x, geometry = image_to_array(image)
+            v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
+            container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
+            z_sym = np.round(z[0]).astype(np.int64)
+        else:
+            if self.temporal is None:
+                raise ModelError("P-frames need a temporal model (FrameEncoder(temporal=...))")
+            x, geometry = image_to_array(image)
+            if alpha_to_code(alpha) != reference.alpha_code:  # before any transform runs
+                raise ValueError(f"alpha {alpha} differs from the reference's: α changes "
+                                 "only at key frames")
+            v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
+            container, params, y_sym, z_sym = self.temporal.encode_symbols(
+                geometry, alpha, z[0], v[0], reference)
+        if enhancement:
+            self._attach_enhancement(container, alpha, v[0], y_sym, params)
+        return container, ReferenceState.of(seq, container, z_sym, y_sym, params)
+
+    def _attach_enhancement(self, container: FrameContainer, alpha: float, v: np.ndarray,
+                            y_sym: np.ndarray, params: EntropyParameters) -> None:
+        v_hat = y_sym + params.means  # float64
+        residual = (v.astype(np.float64) - v_hat).astype(np.float32)[None]
+        s = self.transforms.scalable(residual)[0] * self.wire.gain_s(alpha)[:, None, None]
+        self.wire.encode_enhancement(container, s)
 
 
 @dataclass
 class DecodedFrame:
     latent: DecodedLatent
     y_hat: torch.Tensor  # (1, M, h, w) float32
+
+    def reference(self, seq: int) -> ReferenceState:
+        """This frame as the reference of the next P-frame (it is frame ``seq``)."""
+        return ReferenceState.from_decoded(seq, self.latent)
 
     @property
     def container(self) -> FrameContainer:
@@ -122,19 +169,39 @@ class DecodedFrame:
 
 
 class Codec:
-    """The full codec on one machine: torch transforms + the shared WireModel."""
+    """The full codec on one machine: torch transforms + the shared WireModel (+ the
+    TemporalWireModel for P-frames, loaded on first use from the bundled / given file)."""
 
     def __init__(self, model: RDCCodec, wire: WireModel, device: str = "cpu",
-                 meta: dict | None = None):
+                 meta: dict | None = None, temporal_path: str | Path | None = None):
         self.model, self.wire, self.device = model, wire, device
         self.meta = meta or {}
+        self.temporal_path = Path(temporal_path) if temporal_path else None
         self.encoder = FrameEncoder(wire, TorchTransforms(model, device))
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "cpu") -> Codec:
+    def load(cls, path: str | Path | None = None, device: str = "cpu",
+             temporal_path: str | Path | None = None) -> Codec:
         state = read_codec_file(Path(path) if path else None)
         model, wire = build_model(state, device)
-        return cls(model, wire, device, state.get("meta"))
+        return cls(model, wire, device, state.get("meta"), temporal_path)
+
+    @property
+    def temporal(self) -> TemporalWireModel:
+        """The P-frame wire model (ModelError when missing or trained for another codec)."""
+        if self.encoder.temporal is None:
+            self.encoder.temporal = build_temporal_wire(
+                read_temporal_file(self.temporal_path), self.wire)
+        return self.encoder.temporal
+
+    def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
+                     reference: ReferenceState | None = None, enhancement: bool = False
+                     ) -> tuple[bytes, ReferenceState]:
+        """Key frame (``reference`` None) or P-frame; see :meth:`FrameEncoder.encode_frame`."""
+        if reference is not None:
+            _ = self.temporal
+        container, state = self.encoder.encode_frame(image, alpha, seq, reference, enhancement)
+        return container.to_bytes(), state
 
     @property
     def fingerprint(self) -> str:
@@ -143,16 +210,20 @@ class Codec:
     def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False) -> bytes:
         return self.encoder.encode(image, alpha, enhancement).to_bytes()
 
-    def decode(self, data: bytes | FrameContainer) -> DecodedFrame:
+    def decode(self, data: bytes | FrameContainer,
+               reference: ReferenceState | None = None) -> DecodedFrame:
+        """Decode a key frame, or a P-frame against ``reference`` (ReferenceMissing /
+        ReferenceMismatch when it is not the one the P-frame names)."""
         container = data if isinstance(data, FrameContainer) else FrameContainer.from_bytes(data)
-        latent = self.wire.decode_symbols(container)
+        if container.is_p_frame:
+            latent = self.temporal.decode_symbols(container, reference)
+        else:
+            latent = self.wire.decode_symbols(container)
         gain = torch.from_numpy(self.wire.gain_y(container.alpha))[None, :, None, None]
         v_hat = torch.from_numpy(latent.y_symbols + latent.params.means).float()[None]
         return DecodedFrame(latent, (v_hat / gain).to(self.device))
 
     def attach_enhancement(self, frame: DecodedFrame, layer_bytes: bytes) -> DecodedFrame:
-        from polc.shared.codec.container import EnhancementLayer
-
         layer = EnhancementLayer.from_bytes(layer_bytes)
         frame.latent.s_symbols = self.wire.decode_enhancement(frame.container, layer)
         frame.container.enhancement = layer

@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polc.shared.codec.config import ArchitectureConfig
 from polc.shared.codec.wire import WireModel
 from polc.shared.errors import ModelError
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.weights_file import default_codec_path, load_weights
 
 
-def _to_numpy(obj):
+def to_numpy(obj):
     if isinstance(obj, torch.Tensor):
         return obj.numpy()
     if isinstance(obj, dict):
-        return {k: _to_numpy(v) for k, v in obj.items()}
+        return {k: to_numpy(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_to_numpy(v) for v in obj]
+        return [to_numpy(v) for v in obj]
     return obj
 
 
@@ -63,6 +63,6 @@ def build_model(state: dict, device: str = "cpu") -> tuple[RDCCodec, WireModel]:
     if missing or unexpected:
         raise ModelError(f"weights do not fit the architecture: missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}")
-    wire_state = _to_numpy(state["wire"])
+    wire_state = to_numpy(state["wire"])
     wire_state["fingerprint"] = bytes(wire_state["fingerprint"].astype(np.uint8).tobytes())
     return model.to(device).eval(), WireModel(wire_state)

@@ -50,6 +50,7 @@ class DecodedLatent:
     y_symbols: np.ndarray  # int64 (M, h, w): v̂ − round... = round(v − μ)
     params: EntropyParameters
     s_symbols: np.ndarray | None  # int64 (aux, h, w) or None
+    z_symbols: np.ndarray | None = None  # int64 (N, hh, hw): ẑ (what a P-frame refers to)
 
 
 class WireModel:
@@ -114,6 +115,9 @@ class WireModel:
 
     def decode_symbols(self, container: FrameContainer) -> DecodedLatent:
         self.check_model(container)
+        if container.is_p_frame:
+            raise BitstreamError("this is a P-frame: decode it with its reference "
+                                 "(polc.shared.codec.temporal_wire)")
         g = container.geometry
         z_shape = (self.N, *g.hyper_hw)
         z_sym = decode(container.z_payload, container.z_escapes,
@@ -130,7 +134,7 @@ class WireModel:
         s_sym = None
         if container.enhancement is not None:
             s_sym = self.decode_enhancement(container, container.enhancement)
-        return DecodedLatent(container, y_sym, params, s_sym)
+        return DecodedLatent(container, y_sym, params, s_sym, z_sym)
 
     def decode_enhancement(self, container: FrameContainer,
                            layer: EnhancementLayer) -> np.ndarray:

@@ -7,7 +7,9 @@ import re
 import time
 from pathlib import Path
 
-from .synth.writer import DEFAULT_SIZES, TASKS, default_workers
+from polc.shared.errors import ConfigError
+
+from .synth.writer import DEFAULT_SIZES, TASKS, default_workers, write_dataset
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -23,10 +25,6 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Handler of ``polc data synth``."""
-    from polc.shared.errors import ConfigError
-
-    from .synth.writer import write_dataset
-
     try:
         size = parse_size(args.size) if args.size is not None else DEFAULT_SIZES[args.task]
     except ValueError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
+from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
@@ -134,8 +135,6 @@ class CocoDetectionDataset(Dataset):
 
     def __init__(self, root_images: str | Path, annotation_file: str | Path,
                  transform: Callable[..., Any] | None = None) -> None:
-        from pycocotools.coco import COCO
-
         self.root = _require_dir(root_images, "image folder")
         self.annotation_file = Path(annotation_file)
         data = _load_coco_json(self.annotation_file)

@@ -6,6 +6,7 @@ import contextlib
 import io
 
 import numpy as np
+from pycocotools.cocoeval import COCOeval
 from torch import Tensor
 
 
@@ -16,8 +17,6 @@ def coco_map(coco_gt, detections: dict[int, dict[str, Tensor]],
     ``detections`` maps a COCO image id to ``{"boxes" (xyxy pixels), "scores", "labels"}``;
     label ``i`` is category ``label_to_category[i]`` (default ``i + 1``).
     """
-    from pycocotools.cocoeval import COCOeval
-
     rows = []
     for image_id, det in detections.items():
         boxes = det["boxes"].detach().float().cpu().numpy().reshape(-1, 4)

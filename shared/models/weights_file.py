@@ -11,6 +11,8 @@ format version:
     detector      polc-detector-1        state_dict (fp16), classes, widths, num_classes, ...
     adapter_cls   polc-adapter-cls-1     stem (fp16), stages, classes, stem sizes, fingerprint
     adapter_det   polc-adapter-det-1     (as adapter_cls)
+    temporal      polc-temporal-1        arch, state_dict (fp16), wire (integer h_t, ẑ scale
+                                         indexes, fingerprint), codec_fingerprint, meta
 
 Loading is always ``torch.load(..., weights_only=True)``: a file holding a pickled Python
 object is refused with a :class:`ModelError` rather than unpickled (which would run its code
@@ -36,7 +38,8 @@ import torch
 from polc.shared.durable import atomic_write
 from polc.shared.errors import ModelError
 
-WeightsKind = Literal["codec", "teacher", "detector", "adapter_cls", "adapter_det"]
+WeightsKind = Literal["codec", "teacher", "detector", "adapter_cls", "adapter_det",
+                      "temporal"]
 
 #: the current format tag of each kind of weights file
 FORMATS: dict[str, str] = {
@@ -45,6 +48,7 @@ FORMATS: dict[str, str] = {
     "detector": "polc-detector-1",
     "adapter_cls": "polc-adapter-cls-1",
     "adapter_det": "polc-adapter-det-1",
+    "temporal": "polc-temporal-1",
 }
 
 #: keys that identify an untagged (pre-format) file of a kind
@@ -57,6 +61,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 def default_codec_path() -> Path:
     return Path(os.environ.get("POLC_CODEC_WEIGHTS", WEIGHTS_DIR / "codec.pt"))
+
+
+def default_temporal_path() -> Path:
+    return Path(os.environ.get("POLC_TEMPORAL_WEIGHTS", WEIGHTS_DIR / "temporal.pt"))
 
 
 def default_teacher_path() -> Path:

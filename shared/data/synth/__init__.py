@@ -4,8 +4,10 @@ Public API: :data:`CLASSES`, :func:`render_cls_crop`, :func:`render_scene`,
 :func:`render_video_frames`, :func:`write_dataset`, :func:`ensure_synthetic`.
 
 Module map (one concept each): ``classes`` (the 9 classes), ``geometry`` (street layout and
-camera), ``palette`` (colours), ``sprites`` (supersampled sprite renderer), ``vehicles`` /
-``twowheelers`` / ``people`` / ``props`` (what is drawn), ``backdrop`` (static background),
+camera), ``palette`` (colours), ``spec`` (an object's sampled appearance), ``pen`` (drawing in
+metres), ``vehicles`` / ``twowheelers`` / ``people`` / ``props`` (what is drawn),
+``catalogue`` (class name -> sampler / drawer), ``sprites`` (supersampled sprite renderer),
+``backdrop`` (static background),
 ``compose`` (painter's algorithm + occlusion-aware boxes), ``lighting`` (day / dusk / night
 / fog), ``sensor`` (noise, blur, JPEG), ``placement`` (lanes and poses), ``scene`` (crops and
 scenes), ``video`` (moving objects), ``writer`` (files, workers, cache).

@@ -14,10 +14,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import palette as P
+from .catalogue import draw_spec, sample_spec
 from .geometry import StreetCamera, StreetLayout
 from .lighting import Look
 from .palette import Colour
-from .sprites import Pen, draw_spec, sample_spec
+from .pen import Pen
 
 SS = 2  # supersampling factor of the backdrop
 SKY_DEPTH = 1e4

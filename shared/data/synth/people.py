@@ -14,7 +14,8 @@ import numpy as np
 
 from . import palette as P
 from .palette import Colour
-from .sprites import Pen, Spec, register
+from .pen import Pen
+from .spec import Spec
 
 Point = tuple[float, float]
 
@@ -157,5 +158,3 @@ def draw_person(pen: Pen, spec: Spec, phase: float) -> None:
         hands = None
     draw_figure(pen, f, hip, p["lean"], feet, hands)
 
-
-register(["person"], sample_person, draw_person)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import palette as P
-from .sprites import Pen, Spec, register
+from .pen import Pen
+from .spec import Spec
 
 PROPS = ("lamp", "sign", "bollard", "bin", "hedge", "tree")
 #: props that stand in front of objects as partial occluders (trees too wide to be nice)
@@ -85,5 +86,3 @@ def draw_prop(pen: Pen, spec: Spec, phase: float) -> None:
             rr = r * (0.45 + 0.3 * bs)
             pen.ellipse(cx, cy, rr, rr * 0.9, P.shade(col, 0.7 + 0.5 * bc))
 
-
-register(list(PROPS), sample_prop, draw_prop)

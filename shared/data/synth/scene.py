@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backdrop import render_backdrop
+from .catalogue import sample_spec
 from .classes import CLASS_INDEX, CLASSES, category_id
 from .compose import Canvas, keep_annotation
 from .geometry import StreetCamera, StreetLayout, sample_layout, scene_camera
@@ -14,7 +15,8 @@ from .lighting import apply_look, sample_look
 from .placement import Pose, choose_lane, sample_class, sample_pose
 from .props import OCCLUDERS
 from .sensor import apply_sensor, sample_sensor
-from .sprites import Spec, render_sprite, sample_spec
+from .spec import Spec
+from .sprites import render_sprite
 
 #: stream tags mixed into the RNG seed so products never share random numbers
 TAG_CLS, TAG_DET, TAG_VIDEO = 101, 202, 303

@@ -14,8 +14,9 @@ import numpy as np
 
 from . import palette as P
 from .palette import Colour
+from .pen import Pen
 from .people import Figure, draw_figure, sample_figure
-from .sprites import Pen, Spec, register
+from .spec import Spec
 from .vehicles import HEAD_GLOW, TAIL_GLOW
 
 TYRE: Colour = (20, 20, 22)
@@ -130,6 +131,3 @@ def draw_bicycle(pen: Pen, spec: Spec, phase: float) -> None:
         draw_figure(pen, rider, hip, p["lean"], (pedal2, pedal),
                     ((0.73 * L, 1.0), (0.75 * L, 1.0)))
 
-
-register(["motorcycle"], sample_motorcycle, draw_motorcycle)
-register(["bicycle"], sample_bicycle, draw_bicycle)

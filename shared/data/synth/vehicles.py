@@ -13,7 +13,8 @@ import numpy as np
 
 from . import palette as P
 from .palette import Colour
-from .sprites import Pen, Spec, register
+from .pen import Pen
+from .spec import Spec
 
 TYRE: Colour = (22, 22, 24)
 ARCH: Colour = (12, 12, 14)
@@ -358,8 +359,3 @@ def draw_truck(pen: Pen, spec: Spec, phase: float) -> None:
         _wheel(pen, x, r, p["rim"], ph, spokes=8)
         x += 2.15 * r
 
-
-register(["car", "taxi", "police"], sample_car, draw_car)
-register(["van"], sample_van, draw_van)
-register(["bus"], sample_bus, draw_bus)
-register(["truck"], sample_truck, draw_truck)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backdrop import render_backdrop
+from .catalogue import sample_spec
 from .classes import SCENE_WEIGHTS, VEHICLES, category_id
 from .compose import Canvas, keep_annotation
 from .geometry import Lane, sample_layout, scene_camera
@@ -23,7 +24,7 @@ from .lighting import apply_look, sample_look
 from .placement import Pose
 from .scene import TAG_VIDEO, Item, paste_items, place_props
 from .sensor import apply_sensor, sample_sensor
-from .sprites import Spec, sample_spec
+from .spec import Spec
 
 FPS = 10.0
 CHUNK_S = 8.0  #: streams are advanced in chunks of this many seconds

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from PIL import Image
 from tqdm import tqdm
@@ -22,9 +22,7 @@ from polc.shared.errors import DatasetError
 
 from .classes import CLASSES, coco_categories
 from .scene import render_cls_crop, render_scene
-
-if TYPE_CHECKING:
-    from .video import VideoWorld
+from .video import VideoWorld
 
 #: bump whenever the generator's output changes: cached datasets are then regenerated
 GENERATOR_VERSION = "synth-3"
@@ -53,8 +51,6 @@ _WORLDS: dict[tuple[int, tuple[int, int]], VideoWorld] = {}
 
 
 def _video_job(index: int, seed: int, size: tuple[int, int], out: str) -> list[dict]:
-    from .video import VideoWorld
-
     key = (seed, size)
     if key not in _WORLDS:  # one world per worker process: backdrop rendered once
         _WORLDS.clear()

@@ -16,7 +16,7 @@ import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from torch import nn
 
-from polc.shared.codec.config import ArchitectureConfig
+from polc.shared.models.codec.architecture import ArchitectureConfig
 from polc.shared.models.codec.enhancement import ResidualSynthesis, ScalableTransform
 from polc.shared.models.codec.gain import GainUnit, as_map, default_log_gains
 from polc.shared.models.codec.transforms import (

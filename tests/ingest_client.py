@@ -1,71 +1,15 @@
-"""Helpers of the cloud tests: a small teacher, a configured in-process server, and a
-synchronous ingest client that can send and receive interactively (a fake edge)."""
+"""A synchronous Ingest client for the cloud tests that sends and receives interactively,
+one message at a time, from the test thread (a fake edge)."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
-import torch
 
-from polc.cloud.config import CloudConfig, load_config
-from polc.cloud.server import ServerThread
-from polc.shared.data import CLASSES
-from polc.shared.models.vision.backbone import SmallResNet
-from polc.shared.models.vision.teacher_file import save_teacher
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
-
-TEACHER_WIDTHS = [8, 8, 16, 16]
-
-
-@pytest.fixture(scope="session")
-def teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-init teacher file, as ``polc train teacher`` writes it."""
-    torch.manual_seed(1)
-    model = SmallResNet(len(CLASSES), tuple(TEACHER_WIDTHS)).eval()
-    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    save_teacher(path, model, list(CLASSES), held_out_top1=0.0)
-    return path
-
-
-@pytest.fixture(scope="session")
-def frames(small_codec, test_image) -> dict[str, bytes]:
-    """Encoded test frames: full container with enhancement, its base and its layer."""
-    from polc.shared.codec.container import FrameContainer
-
-    full = small_codec.encode(test_image, 0.5, enhancement=True)
-    c = FrameContainer.from_bytes(full)
-    assert c.enhancement is not None
-    return {"full": full, "base": c.base_bytes(), "enh": c.enhancement.to_bytes(),
-            "plain": small_codec.encode(test_image, 0.25)}
-
-
-def make_config(tmp_path: Path, codec_file: Path, teacher: Path | None,
-                **overrides: Any) -> CloudConfig:
-    values = {"listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0",
-              "store.path": str(tmp_path / "store"), "codec.weights": str(codec_file),
-              "analyzer.teacher_weights": str(teacher) if teacher else None,
-              "analyzer.kind": "pixel-teacher" if teacher else "none",
-              "batching.max_queue_delay_ms": 2.0,
-              "connection.shutdown_grace_seconds": 1.0}
-    values.update(overrides)
-    return load_config(None, values)
-
-
-@pytest.fixture
-def cloud(tmp_path, small_codec, small_codec_file, teacher_file) -> Iterator[ServerThread]:
-    """A running server on a free loopback port, default config, auth off."""
-    server = ServerThread(make_config(tmp_path, small_codec_file, teacher_file),
-                          small_codec).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class EdgeClient:
@@ -73,7 +17,8 @@ class EdgeClient:
 
     def __init__(self, address: str, camera_id: str = "cam-1", token: str | None = None,
                  on_demand: bool = False, fingerprint: bytes = b"",
-                 channel: grpc.Channel | None = None, batched_acks: bool = False):
+                 channel: grpc.Channel | None = None, batched_acks: bool = False,
+                 hello: bool = True):
         self.channel = channel or grpc.insecure_channel(address)
         self._own_channel = channel is None
         self._out: queue.Queue = queue.Queue()
@@ -87,6 +32,8 @@ class EdgeClient:
         self._half_closed = False
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
+        if not hello:  # a stream that never says who it is (admission tests)
+            return
         self.send(hello=ingest_pb2.Hello(
             camera_id=camera_id, model_fingerprint=fingerprint,
             capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand,
@@ -108,9 +55,14 @@ class EdgeClient:
         self._out.put(ingest_pb2.IngestRequest(**kind))
 
     def frame(self, seq: int, base: bytes, enhancement: bytes | None = None,
-              camera_id: str = "") -> None:
+              camera_id: str = "", capture_time: tuple[int, int] | None = None) -> None:
+        """Send a frame; ``capture_time`` = (seconds, nanos) as sent, unchecked (default:
+        40 ms per seq from 2023-11-14)."""
         f = ingest_pb2.Frame(camera_id=camera_id or self.camera_id, seq=seq, base_layer=base)
-        f.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
+        if capture_time is None:
+            f.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
+        else:
+            f.capture_time.seconds, f.capture_time.nanos = capture_time
         if enhancement is not None:
             f.enhancement_layer = enhancement
         self.send(frame=f)

@@ -2,7 +2,9 @@
 
 Each command group lives next to the code it drives and exposes ``register(subparsers)``;
 this module only wires them together, importing each group lazily so that ``polc --help``
-stays fast and a broken optional dependency only breaks its own command.
+stays fast and a broken optional dependency only breaks its own command. The rule for a
+command group: its module-level imports and ``register()`` do not import torch; the
+handlers import the heavy module they run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import sys
 from importlib.metadata import version
 
+from polc.shared.errors import PolcError
+
 # (command, help, module that defines ``register(parser)``)
 COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("data", "synthetic traffic-camera data", "polc.shared.data.cli"),
@@ -21,7 +25,8 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"),
     ("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
     ("edge", "the edge node: capture, encode, spool and stream to the cloud", "polc.edge.cli"),
-    ("demo", "run the end-to-end demo on the bundled default model", "polc.shared.demo"),
+    ("demo", "run the end-to-end demo on the bundled default model",
+     "polc.app.demo.command"),
     ("cloud", "the cloud service (gRPC ingest, reconstruct, query)", "polc.cloud.cli"),
     ("reconstruct", "fetch a stored frame's reconstruction at β from the cloud",
      "polc.cloud.operator_cli"),
@@ -68,16 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("polc: interrupted", file=sys.stderr)
         return 130
-    except CliError as exc:
+    except (CliError, PolcError) as exc:  # typed errors carry a user-facing message
         print(f"polc: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # typed library errors carry a user-facing message
-        from polc.shared.errors import PolcError
-
-        if isinstance(exc, PolcError):
-            print(f"polc: error: {exc}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

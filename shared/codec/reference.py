@@ -1,0 +1,55 @@
+"""ReferenceState: what both ends of the wire hold per camera to code / decode P-frames.
+
+The encoder builds it from the symbols it just coded, the decoder from the frame it just
+decoded; both hold the same integers (that is what ``checksum`` — the reference's
+latent_crc — and the P-frame's params_crc / latent_crc verify). α is constant within a GOP:
+a P-frame is only ever coded at its reference's α (the encoder refuses another α; the edge's
+rate control changes α at key frames).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.integer_hyper import A_FRAC
+from polc.shared.codec.wire import DecodedLatent, EntropyParameters
+
+
+def latent_checksum(y_symbols: np.ndarray) -> int:
+    """CRC-32 of ŷ symbols as int32 little-endian: a container's ``latent_crc``."""
+    return zlib.crc32(np.asarray(y_symbols).astype("<i4").tobytes())
+
+
+@dataclass(frozen=True)
+class ReferenceState:
+    seq: int  # the frame's sequence number (per camera)
+    alpha_code: int  # the frame's α code (a P-frame must carry the same)
+    z_symbols: np.ndarray  # int64 (N, hh, hw)
+    y_symbols: np.ndarray  # int64 (M, h, w)
+    means: np.ndarray  # float64 (M, h, w): intra μ, exact multiples of 2^-A_FRAC
+    indexes: np.ndarray  # int32 (M, h, w): intra scale indexes
+    checksum: int  # latent_checksum(y_symbols) = the frame's latent_crc
+
+    @classmethod
+    def of(cls, seq: int, container: FrameContainer, z_symbols: np.ndarray,
+           y_symbols: np.ndarray, params: EntropyParameters) -> ReferenceState:
+        """The state after coding (or decoding) ``container`` as frame ``seq``."""
+        return cls(int(seq), container.alpha_code, z_symbols, y_symbols, params.means,
+                   params.indexes, container.latent_crc)
+
+    @classmethod
+    def from_decoded(cls, seq: int, latent: DecodedLatent) -> ReferenceState:
+        """The decoder's state after decoding frame ``seq`` (key or P-frame)."""
+        if latent.z_symbols is None:
+            raise ValueError("this decoded latent carries no ẑ symbols")
+        return cls.of(seq, latent.container, latent.z_symbols, latent.y_symbols,
+                      latent.params)
+
+    @property
+    def means_int(self) -> np.ndarray:
+        """μ·2^A_FRAC as int64 (exact)."""
+        return np.round(self.means * 2 ** A_FRAC).astype(np.int64)

@@ -1,0 +1,38 @@
+"""Helpers for the P-frame tests: an untrained temporal model exported for the small test
+codec (exactness holds for any weights), and short synthetic fixed-camera clips."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polc.shared.codec.runtime import Codec
+from polc.shared.codec.temporal_weights import export_temporal
+from polc.shared.data.synth.video import render_video_frames
+from polc.shared.models.codec.temporal import TemporalContext
+from polc.shared.models.weights_file import save_weights
+
+CLIP_SIZE = (128, 96)  # small frames keep the fast suite fast (padded to 128×128)
+
+
+def write_temporal_file(codec: Codec, path: Path, hidden: int = 16, seed: int = 0) -> Path:
+    """An untrained h_t for ``codec``, exported exactly like the shipped one."""
+    torch.manual_seed(seed)
+    model = TemporalContext(codec.wire.M, hidden)
+    z_indexes = np.arange(codec.wire.N) % len(codec.wire.tables_y)
+    save_weights(path, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint,
+                                                   {"test": True}))
+    return path
+
+
+def temporal_codec(codec_file: Path, temporal_file: Path) -> Codec:
+    return Codec.load(codec_file, temporal_path=temporal_file)
+
+
+@functools.cache
+def clip(n: int, seed: int = 7) -> tuple[np.ndarray, ...]:
+    """``n`` consecutive frames of a fixed-camera synthetic clip (uint8 H×W×3)."""
+    return tuple(image for image, _ in render_video_frames(n, seed, CLIP_SIZE))
