@@ -91,7 +91,12 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
     assert methods["polc_intra"]["points"][0]["frames_i"] == 8
     temporal = methods["polc_temporal"]
     assert temporal["available"] == (temporal_codec()[0] is not None)
-    if not temporal["available"]:
+    if temporal["available"]:  # GOP 20 > 8 frames: one key frame, then P-frames
+        (point,) = temporal["points"]
+        assert (point["frames_i"], point["frames_p"]) == (1, 7)
+        assert point["bpp_i"] > 0 and point["bpp_p"] > 0
+        assert point["y_hat_equals_intra"] is True  # lossless conditional coding
+    else:
         assert "temporal" in temporal["reason"]
     assert set(result["bd_rate"]) == {
         "polc_intra_vs_x264",
