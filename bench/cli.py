@@ -21,6 +21,8 @@ BENCHES = [
      "polc.bench.fuzz_wire"),
     ("soak", "N streams for M minutes against one cloud process, its RSS tracked",
      "polc.bench.soak"),
+    ("video", "fixed-camera clips: polc vs x264 / x265 at equal detection mAP",
+     "polc.bench.video"),
 ]
 
 ALIASES = {"cloud-ingest": ["cloud"]}  # its first name, kept for existing scripts
