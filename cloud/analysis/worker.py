@@ -138,11 +138,13 @@ class AnalysisWorker:
     def _deliver(self, entry: PendingAnalysis, result: AnalysisResult) -> None:
         """FrameResult on the stream that sent the frame (after its FrameAck), or on the
         camera's current stream; none open: it stays queryable (GetResults)."""
+        current = self.registry.sessions.get(entry.camera_id)
+        for waiting in (entry.session, current):  # a refilled frame's: the current one
+            if waiting is not None:
+                waiting.result_done(entry.seq)
         session = entry.session
         if session is None or session.closed:
-            session = self.registry.sessions.get(entry.camera_id)
-        if entry.session is not None:
-            entry.session.result_done(entry.seq)
+            session = current
         if session is not None:
             session.send(ingest_pb2.IngestResponse(
                 result=result_message(entry.camera_id, entry.seq, result)))
