@@ -61,6 +61,8 @@ class AnalysisBacklog:
 
     def add(self, entry: PendingAnalysis) -> None:
         """A frame was stored: queue it, or leave it to a refill if the queue is full."""
+        if (entry.camera_id, entry.seq) in self._keys:
+            return  # a refill read it from the store between its commit and now
         if self.overflowing or len(self._queue) >= self.capacity:
             self.overflowing = True
             self._dropped += 1
