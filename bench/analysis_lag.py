@@ -29,13 +29,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import grpc
 import numpy as np
 
-from polc.bench.cloud_ingest import _codec
+from polc.bench.cloud_ingest import bench_codec, bench_frame, drive_stream
 from polc.cloud.config import load_config
 from polc.cloud.server import ServerThread
-from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,45 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="write the lag-over-time plot here (PNG)")
 
 
-async def _paced(address: str, camera: str, frame: bytes, window: int, seconds: float,
-                 rate: float | None, latencies: list[float]) -> int:
-    """One edge stream: frames at ``rate`` per second (None: as fast as acks allow)."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
-        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
-            camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=True))))
-        await call.read()  # HelloAck
-        credits, sent, acked = asyncio.Semaphore(window), {}, 0
-
-        async def reader() -> None:
-            nonlocal acked
-            while (msg := await call.read()) is not grpc.aio.EOF:
-                kind = msg.WhichOneof("kind")
-                answers = (msg.acks.acks if kind == "acks" else [msg.ack] if kind == "ack"
-                           else [msg.error] if kind == "error" else [])
-                now = time.perf_counter()
-                for answer in answers:
-                    latencies.append(now - sent.pop(answer.seq))
-                    credits.release()
-                acked += len(answers) if kind != "error" else 0
-
-        task = asyncio.create_task(reader())
-        t0 = time.perf_counter()
-        seq = 0
-        while (now := time.perf_counter()) < t0 + seconds:
-            if rate is not None and seq > (now - t0) * rate:
-                await asyncio.sleep(min(0.01, seq / rate - (now - t0)))
-                continue
-            await credits.acquire()
-            sent[seq] = time.perf_counter()
-            await call.write(ingest_pb2.IngestRequest(frame=ingest_pb2.Frame(
-                camera_id=camera, seq=seq, base_layer=frame)))
-            seq += 1
-        await call.done_writing()
-        await asyncio.wait_for(task, 120)  # the stream lingers for results, then ends
-        return acked
-
-
 def _clients(address: str, frame: bytes, streams: int, window: int, seconds: float,
              rate: float | None, conn) -> None:
     """Client process (edges are other machines): sends (acked, latencies)."""
@@ -98,7 +57,8 @@ def _clients(address: str, frame: bytes, streams: int, window: int, seconds: flo
     async def main() -> int:
         per = None if rate is None else rate / streams
         return sum(await asyncio.gather(*(
-            _paced(address, f"cam-{i}", frame, window, seconds, per, latencies)
+            drive_stream(address, f"cam-{i}", frame, window, seconds, False, True,
+                         latencies, rate=per)
             for i in range(streams))))
 
     conn.send((asyncio.run(main()), latencies))
@@ -161,22 +121,19 @@ def _record_analysed(server: ServerThread) -> Counter:
 
 
 def run(args: argparse.Namespace) -> int:
-    width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="polc-bench-") as tmp:
         workdir = Path(tmp)
-        codec, weights = _codec(args.weights, workdir)
-        yy, xx = np.mgrid[0:height, 0:width]
-        image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
-        frame = codec.encode(image, 0.5)
+        codec, weights = bench_codec(args.weights, workdir)
+        frame = bench_frame(codec, args.size)
 
         # 1. capacity: the analyzer saturated (acks run ahead of it)
         server = _server(workdir, weights, codec, "capacity", args.window)
         try:
             cap_samples: list[dict] = []
             _drive(server, frame, args, args.capacity_seconds, None, cap_samples)
-            # analysed frames/s while the streams were sending (the analyzer saturated)
-            window = [s for s in cap_samples if 1.0 <= s["t"] <= args.capacity_seconds]
-            first, last = window[0], window[-1]
+            # analysed frames/s while frames were waiting (the analyzer saturated)
+            busy = [s for s in cap_samples if s["backlog"] > 16]
+            first, last = busy[0], busy[-1]
             capacity = (last["analyzed"] - first["analyzed"]) / (last["t"] - first["t"])
         finally:
             server.stop()
@@ -216,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
         "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
         "ack_max_ms": float(lat.max() * 1e3),
-        "max_lag_s": max(lags, default=0.0), "drain_seconds": drain,
+        "max_lag_s": max(lags, default=0.0), "streams_done_s": wall,
+        "drain_seconds": drain,
         "stored": n_stored, "frames_lost": max(0, acked - n_stored),
         "analysed": int(analysed_total), "analysed_twice": twice,
         "results_skipped": int(skipped), "pending_left": pending_left,
@@ -226,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"acked {acked}, ack p50 {result['ack_p50_ms']:.1f} ms, p99 "
           f"{result['ack_p99_ms']:.1f} ms, max {result['ack_max_ms']:.1f} ms")
     print(f"analysis lag max {result['max_lag_s']:.1f} s, backlog drained "
-          f"{drain:.1f} s after the streams stopped")
+          f"{drain:.1f} s after the streams ended")
     print(f"stored {n_stored}, lost {result['frames_lost']}, analysed {int(analysed_total)}, "
           f"analysed twice {twice}, results skipped {int(skipped)}, pending left "
           f"{pending_left}")
@@ -251,7 +209,7 @@ def _plot(samples: list[dict], result: dict, path: Path) -> None:
     ax2 = ax.twinx()
     ax2.plot(t, [s["backlog"] for s in samples], color="tab:orange", label="backlog (frames)")
     ax2.set_ylabel("frames stored, not analysed")
-    ax.axvline(result["seconds"], color="grey", linestyle=":")
+    ax.axvline(result["streams_done_s"], color="grey", linestyle=":")  # streams ended
     ax.set_title(f"{result['streams']} streams at {result['offered_frames_per_second']:.0f} "
                  f"frames/s (2x analysis capacity); ack p99 {result['ack_p99_ms']:.0f} ms")
     fig.tight_layout()

@@ -8,8 +8,10 @@
 A frame's result goes out on the stream only if this replica stored it, so a frame is
 analysed (and reported) at most once. Every ``lease_s / 3`` the worker renews the lease of
 its pending frames, looks for orphaned ones (their replica died) and updates the lag and
-queue metrics. ``close`` finishes the batch at hand and releases the leases, so another
-replica (or the next start) takes the rest over at once.
+queue metrics. The analysis thread runs at a lower CPU priority than the ingest path, so
+a saturated analyzer slows the results, not the acks. ``close`` finishes the batch at hand
+and releases the leases, so another replica (or the next start) takes the rest over at
+once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import threading
 import time
 
 from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis
@@ -33,6 +37,13 @@ from polc.v1 import ingest_pb2
 log = logging.getLogger(__name__)
 
 
+def _lower_priority() -> None:
+    """(the analysis thread) Yield the CPU to the ingest path: decoding, commits and acks
+    come first, the analysis takes what is left (Linux: nice +10 for this thread only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class AnalysisWorker:
     """Runs the analyzer over the backlog (see the module docstring)."""
 
@@ -43,7 +54,8 @@ class AnalysisWorker:
         self.codec, self.analyzer, self.store, self.backlog = codec, analyzer, store, backlog
         self.registry, self.metrics, self.io = registry, metrics, io
         self.max_batch_size, self.max_queue_delay_s = max_batch_size, max_queue_delay_s
-        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="analyze")
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="analyze", initializer=_lower_priority)
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
