@@ -145,7 +145,7 @@ class CloudServer:
                                       on_depth=self.metrics.queue_depth)
             self.analysis = AnalysisWorker(
                 codec=codec, analyzer=analyzer, store=store, backlog=backlog,
-                registry=registry, metrics=self.metrics, io=self._io,
+                current_stream=registry.sessions.get, metrics=self.metrics, io=self._io,
                 max_batch_size=b.max_batch_size,
                 max_queue_delay_s=b.max_queue_delay_ms / 1000)
             self.analysis.start()

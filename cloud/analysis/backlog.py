@@ -24,10 +24,21 @@ import concurrent.futures
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import DecodedFrame
+from polc.v1 import ingest_pb2
+
+
+class ResultStream(Protocol):
+    """Where a frame's FrameResult goes: the ingest stream that sent it (StreamSession)."""
+
+    closed: bool
+
+    def send(self, msg: ingest_pb2.IngestResponse) -> None: ...
+
+    def result_done(self, seq: int) -> None: ...
 
 
 @dataclass
@@ -38,7 +49,7 @@ class PendingAnalysis:
     seq: int
     stored_us: int  # when it was stored (the lag is measured from here)
     decoded: DecodedFrame | None = None  # None: read and decode it from the store
-    session: Any = None  # the ingest stream that sent it (StreamSession), if known
+    session: ResultStream | None = None  # the ingest stream that sent it, if known
 
 
 class AnalysisBacklog:

@@ -23,10 +23,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
-from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis
+from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis, ResultStream
 from polc.cloud.analyzer import AnalysisResult, FrameAnalyzer
-from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.proto_mapping import result_message
 from polc.cloud.store.interface import FrameStore, now_us
@@ -48,11 +48,12 @@ class AnalysisWorker:
     """Runs the analyzer over the backlog (see the module docstring)."""
 
     def __init__(self, *, codec: Codec, analyzer: FrameAnalyzer, store: FrameStore,
-                 backlog: AnalysisBacklog, registry: EdgeRegistry, metrics: CloudMetrics,
+                 backlog: AnalysisBacklog,
+                 current_stream: Callable[[str], ResultStream | None], metrics: CloudMetrics,
                  io: concurrent.futures.Executor, max_batch_size: int,
                  max_queue_delay_s: float = 0.0):
         self.codec, self.analyzer, self.store, self.backlog = codec, analyzer, store, backlog
-        self.registry, self.metrics, self.io = registry, metrics, io
+        self.current_stream, self.metrics, self.io = current_stream, metrics, io
         self.max_batch_size, self.max_queue_delay_s = max_batch_size, max_queue_delay_s
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="analyze", initializer=_lower_priority)
@@ -110,6 +111,8 @@ class AnalysisWorker:
                     self._deliver(entry, result)
                 else:  # analysed already, or taken over by another replica
                     self.metrics.analysis_skipped()
+                    if entry.session is not None:
+                        entry.session.result_done(entry.seq)  # nothing to wait for
 
     async def _more(self, n: int) -> list[PendingAnalysis]:
         if n <= 0 or not len(self.backlog):
@@ -150,7 +153,7 @@ class AnalysisWorker:
     def _deliver(self, entry: PendingAnalysis, result: AnalysisResult) -> None:
         """FrameResult on the stream that sent the frame (after its FrameAck), or on the
         camera's current stream; none open: it stays queryable (GetResults)."""
-        current = self.registry.sessions.get(entry.camera_id)
+        current = self.current_stream(entry.camera_id)
         for waiting in (entry.session, current):  # a refilled frame's: the current one
             if waiting is not None:
                 waiting.result_done(entry.seq)

@@ -46,13 +46,7 @@ from polc.cloud.ingest.session import EdgeRegistry, StreamSession
 from polc.cloud.ingest.uploads import EnhancementUploads
 from polc.cloud.ingest.validation import FrameRefused, IncomingFrame, parse_frame
 from polc.cloud.metrics import CloudMetrics
-from polc.cloud.store.interface import (
-    FrameRecord,
-    FrameStore,
-    RecordRejected,
-    StoreFull,
-    now_us,
-)
+from polc.cloud.store.interface import FrameRecord, FrameStore, RecordRejected, StoreFull
 from polc.shared.codec.runtime import Codec
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -224,7 +218,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             message=exc.message, enhancement_upload=upload, retryable=exc.retryable))
 
     def _error(self, session: StreamSession, camera_id: str, seq: int, exc: FrameRefused,
-               upload: bool = False) -> None:
+               upload: bool = False) -> None:  # (a refused upload)
         session.send(self._error_message(camera_id, seq, exc, upload))
 
     def _on_frame(self, msg: ingest_pb2.Frame, session: StreamSession,
@@ -352,10 +346,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def _store_once(self, frame: IncomingFrame, session: StreamSession,
                           turn: DecodeTurn | None) -> Outcome:
-        """Decode + store a frame unless already stored.
-
-        Returns (duplicate, enhancement stored, the analysis of a newly stored frame).
-        """
+        """Decode + store a frame unless already stored (see :data:`Outcome`)."""
         key = (frame.camera_id, frame.seq)
         while key in self._inflight:  # the same frame is being processed (e.g. a resend
             running = self._inflight[key]  # racing a reconnect): wait, then re-check
@@ -402,5 +393,5 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         finally:
             self._inflight.pop(key, None)
         if analysis is not None:
-            analysis.stored_us = record.received_time_us or now_us()
+            analysis.stored_us = record.received_time_us
         return self._stored(frame, record, inserted, analysis)
