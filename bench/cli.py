@@ -15,6 +15,8 @@ BENCHES = [
     ("edge", "edge throughput per stage, torch vs ONNX Runtime", "polc.bench.edge"),
     ("cloud-ingest", "cloud ingest: frames/s, ack latency, ingest path vs bare grpc.aio",
      "polc.bench.cloud_ingest"),
+    ("analysis-lag", "ack latency and analysis lag at twice the analysis capacity",
+     "polc.bench.analysis_lag"),
     ("scaleout", "3 replicas behind nginx on PostgreSQL, one killed mid-run",
      "polc.bench.scaleout"),
     ("fuzz-wire", "mutated messages to a real cloud: every answer typed, no crash, no hang",

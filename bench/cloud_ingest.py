@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the results here")
 
 
-def _codec(weights: str | None, workdir: Path):
+def bench_codec(weights: str | None, workdir: Path):
     path = Path(weights) if weights else default_codec_path()
     if not path.is_file():  # the trained model is not shipped yet: a small untrained one
         torch.manual_seed(0)
@@ -80,8 +80,19 @@ def _codec(weights: str | None, workdir: Path):
     return Codec.load(path), path
 
 
-async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: float,
-                 bare: bool, batched: bool, latencies: list[float], seq0: int) -> int:
+def bench_frame(codec: Codec, size: str) -> bytes:
+    """The benchmark frame: a WxH gradient image encoded at α = 0.5."""
+    width, height = (int(v) for v in size.lower().split("x"))
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    return codec.encode(image, 0.5)
+
+
+async def drive_stream(address: str, camera: str, frame: bytes, window: int, seconds: float,
+                       bare: bool, batched: bool, latencies: list[float], seq0: int = 0,
+                       rate: float | None = None) -> int:
+    """One edge stream for ``seconds``: frames as fast as the window allows, or ``rate``
+    per second; appends each ack's latency; returns the frames acked."""
     async with grpc.aio.insecure_channel(address) as channel:
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
         await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
@@ -110,7 +121,11 @@ async def _drive(address: str, camera: str, frame: bytes, window: int, seconds: 
 
         task = asyncio.create_task(reader())
         seq = seq0
-        while time.perf_counter() < stop_at:
+        t0 = time.perf_counter()
+        while (now := time.perf_counter()) < stop_at:
+            if rate is not None and seq - seq0 > (now - t0) * rate:
+                await asyncio.sleep(min(0.01, (seq - seq0) / rate - (now - t0)))
+                continue
             await credits.acquire()
             sent[seq] = time.perf_counter()
             await call.write(ingest_pb2.IngestRequest(frame=ingest_pb2.Frame(
@@ -162,7 +177,8 @@ def _clients(address: str, frame: bytes, streams: int, window: int, seconds: flo
 
     async def main() -> int:
         counts = await asyncio.gather(*(
-            _drive(address, f"bench-{i}", frame, window, seconds, bare, batched, latencies, 0)
+            drive_stream(address, f"bench-{i}", frame, window, seconds, bare, batched,
+                         latencies)
             for i in range(streams)))
         return sum(counts)
 
@@ -240,15 +256,12 @@ def _summary(name: str, slices: list[tuple[int, list[float], float, float]],
 
 
 def run(args: argparse.Namespace) -> int:
-    width, height = (int(v) for v in args.size.lower().split("x"))
     names = args.runs.split(",")
     slices: dict[str, list] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="polc-bench-") as tmp:
         workdir = Path(tmp)
-        codec, weights = _codec(args.weights, workdir)
-        yy, xx = np.mgrid[0:height, 0:width]
-        image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
-        frame = codec.encode(image, 0.5)
+        codec, weights = bench_codec(args.weights, workdir)
+        frame = bench_frame(codec, args.size)
         for k in range(args.rounds):
             for name in names:
                 slices[name].append(_serve_and_run(name, workdir, weights, codec, frame,

@@ -163,7 +163,9 @@ def start_replica(index: int, workdir: Path, dsn: str, codec: Path, teacher: Pat
     cfg = {"listen": f"127.0.0.1:{port}", "metrics_listen": f"127.0.0.1:{mport}",
            "site": "scaleout", "server_id": f"replica-{index}", "log_level": "warning",
            "codec": {"weights": str(codec), "torch_threads": 1},
-           "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher)},
+           # the killed replica's unanalysed frames go to the others after 3 s
+           "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher),
+                        "lease_seconds": 3},
            "store": {"backend": "postgres", "path": str(workdir / "blobs"),
                      "postgres_pool_size": 4},
            "batching": {"max_batch_size": 16, "max_queue_delay_ms": 5},
@@ -375,6 +377,7 @@ def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
             return time.monotonic() - start
 
         wall = asyncio.run(main())
+        wait_analysed(dsn, cameras, args.timeout)  # results follow the acks
         yield ClusterRun(args, dsn, workdir, cameras, frames, edges, startup, wall, killed,
                          samples)
     finally:
@@ -390,6 +393,16 @@ def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
         schema_cm.__exit__(None, None, None)
         if tmp is not None:
             tmp.cleanup()
+
+
+def wait_analysed(dsn: str, cameras: list[str], timeout: float) -> None:
+    """Until no frame of the run's cameras waits for its analysis (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn) as conn:
+        while time.monotonic() < deadline and conn.execute(
+                "SELECT 1 FROM frames WHERE analysis_pending AND camera_id = ANY(%s) LIMIT 1",
+                (cameras,)).fetchone():
+            time.sleep(0.2)
 
 
 def stored_rows(dsn: str, cameras: list[str]) -> int:

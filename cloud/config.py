@@ -61,6 +61,9 @@ class AnalyzerSettings(_Section):
         "shared/weights/adapter_det.pt if shipped (both present: frames get boxes)")
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")
+    lease_seconds: float = Field(
+        30.0, gt=0, le=3600, description="a replica's claim on the frames it stored and has "
+        "not analysed yet; unrenewed this long (the replica died), another one takes them")
 
 
 class StoreSettings(_Section):

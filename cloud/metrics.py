@@ -76,7 +76,20 @@ class CloudMetrics:
             "polc_cloud_batch_size", "Frames per decode/inference batch", s,
             buckets=BATCH_BUCKETS, registry=r)
         self._queue = Gauge(
-            "polc_cloud_batch_queue_frames", "Frames waiting for a batch", s, registry=r)
+            "polc_cloud_batch_queue_frames", "Frames waiting in memory for an analysis batch",
+            s, registry=r)
+        self._analysis_lag = Gauge(
+            "polc_cloud_analysis_lag_seconds", "Age (since it was stored) of the oldest frame "
+            "this replica stored and has not analysed yet; 0 = none waiting", s, registry=r)
+        self._analysis_queue = Gauge(
+            "polc_cloud_analysis_queue_frames", "Frames this replica stored and has not "
+            "analysed yet (in memory and in the store)", s, registry=r)
+        self._analyzed = Counter(
+            "polc_cloud_frames_analyzed_total", "Frames analysed (result stored)", s,
+            registry=r)
+        self._analysis_skipped = Counter(
+            "polc_cloud_analysis_skipped_total", "Results not stored because the frame was "
+            "analysed already or another replica took it over", s, registry=r)
         self._streams = Gauge(
             "polc_cloud_open_streams", "Open ingest streams", s, registry=r)
         self._streams_refused = Counter(
@@ -150,6 +163,16 @@ class CloudMetrics:
     def batch(self, size: int, _seconds: float) -> None:
         self._batch.labels(self.site).observe(size)
 
+    def frame_analyzed(self) -> None:
+        self._analyzed.labels(self.site).inc()
+
+    def analysis_skipped(self) -> None:
+        self._analysis_skipped.labels(self.site).inc()
+
+    def analysis_backlog(self, frames: int, lag_seconds: float) -> None:
+        self._analysis_queue.labels(self.site).set(frames)
+        self._analysis_lag.labels(self.site).set(lag_seconds)
+
     def queue_depth(self, depth: int) -> None:
         self._queue.labels(self.site).set(depth)
 
@@ -196,7 +219,9 @@ class CloudMetrics:
         for m in (self._frames_received, self._frames_decoded, self._frames_duplicate,
                   self._bpp, self._decode, self._inference, self._batch, self._queue,
                   self._streams, self._ack, self._reconstruct_t, self._store_bytes,
-                  self._store_limit, self._store_frames, self._store_full, self._retention):
+                  self._store_limit, self._store_frames, self._store_full, self._retention,
+                  self._analysis_lag, self._analysis_queue, self._analyzed,
+                  self._analysis_skipped):
             m.labels(self.site)
 
     def serve(self, listen: str) -> int:

@@ -120,4 +120,5 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         result = AnalysisResult.from_dict(record.result)
         return query_pb2.GetResultsResponse(
             frame=frame_meta(record),
-            result=result_message(record.camera_id, record.seq, result))
+            result=result_message(record.camera_id, record.seq, result),
+            pending=record.analysis_pending)

@@ -2,9 +2,9 @@
 
     grpc.aio server ─ IngestService ─┐                      ┌─ FrameStore (SQLite + files)
      (TLS / mTLS,    ReconstructSvc ─┼─► servicers ─────────┤  or PostgreSQL + files
-      max conn age)  QueryService ──┘   │                   └─ DynamicBatcher ─► decode +
-                     grpc.health.v1     └─ CloudMetrics ─► /metrics            analyzer
-                     reflection
+      max conn age)  QueryService ──┘   │                   ├─ OrderedDecoder, GroupCommitter
+                     grpc.health.v1     └─ CloudMetrics     └─ AnalysisBacklog ─►
+                     reflection            ─► /metrics         AnalysisWorker (analyzer)
 
 Store full (no space for the layer files or the index): frames are refused with
 RESOURCE_EXHAUSTED "store_full" (retryable), ``polc_cloud_store_full`` is 1 and the health
@@ -14,7 +14,9 @@ stored, or when the store's filesystem has space again (checked every second).
 
 Shutdown (SIGTERM / SIGINT / :meth:`CloudServer.stop`): health NOT_SERVING, new RPCs
 refused, ingest streams stop reading, finish their in-flight frames (acks go out) and end
-with UNAVAILABLE; then the batcher drains and the store is flushed and closed.
+with UNAVAILABLE; then the commits drain, the analysis worker finishes its batch and
+releases the rest of its backlog (analysed after the next start, or by another replica),
+and the store is flushed and closed.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from polc.cloud.analysis.backlog import AnalysisBacklog
+from polc.cloud.analysis.worker import AnalysisWorker
 from polc.cloud.analyzer import build_analyzer
 from polc.cloud.auth import Authenticator, server_credentials
-from polc.cloud.batching import DynamicBatcher
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import CloudConfig
-from polc.cloud.ingest.pipeline import FrameProcessor
+from polc.cloud.ingest.decoding import OrderedDecoder
 from polc.cloud.ingest.servicer import IngestServicer
 from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
@@ -129,20 +132,28 @@ class CloudServer:
         self._codec_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="reconstruct")
         b = cfg.batching
-        process = FrameProcessor(codec, analyzer, self.metrics, cfg.analyzer.decode)
-        self.batcher = DynamicBatcher(
-            process,
-            max_batch_size=b.max_batch_size, max_queue_delay_s=b.max_queue_delay_ms / 1000,
-            max_queue=b.max_queue_frames, on_batch=self.metrics.batch,
-            on_depth=self.metrics.queue_depth)
-        self.batcher.start()
         store = self.store
+        registry = EdgeRegistry()
+        decoder = backlog = None
+        self.analysis: AnalysisWorker | None = None
+        if cfg.analyzer.decode:
+            self._decode_pool = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="decode")
+            decoder = OrderedDecoder(codec, self.metrics, self._decode_pool)
+            backlog = AnalysisBacklog(store, self._io, capacity=b.max_queue_frames,
+                                      lease_s=cfg.analyzer.lease_seconds,
+                                      on_depth=self.metrics.queue_depth)
+            self.analysis = AnalysisWorker(
+                codec=codec, analyzer=analyzer, store=store, backlog=backlog,
+                current_stream=registry.sessions.get, metrics=self.metrics, io=self._io,
+                max_batch_size=b.max_batch_size,
+                max_queue_delay_s=b.max_queue_delay_ms / 1000)
+            self.analysis.start()
         # bounded by the ack windows: every frame waiting here holds a window slot
         self.committer = GroupCommitter(store.put_many)
-        registry = EdgeRegistry()
         self.ingest = IngestServicer(
-            codec=codec, store=self.store, batcher=self.batcher, committer=self.committer,
-            process=process, auth=auth,
+            codec=codec, store=self.store, committer=self.committer,
+            decoder=decoder, backlog=backlog, auth=auth,
             metrics=self.metrics, settings=cfg.ingest, registry=registry,
             server_id=cfg.server_id, io_executor=self._io, codec_executor=self._codec_pool)
         self.ingest.on_store_state = self._store_state
@@ -258,10 +269,13 @@ class CloudServer:
             await self.health.enter_graceful_shutdown()
             self.ingest.begin_shutdown()
             await self._server.stop(grace)
-        if hasattr(self, "batcher"):
-            await self.batcher.close()
         if hasattr(self, "committer"):
             await self.committer.close()
+        analysis = getattr(self, "analysis", None)
+        if analysis is not None:
+            await analysis.close()
+        if hasattr(self, "_decode_pool"):
+            self._decode_pool.shutdown(wait=True)
         if hasattr(self, "_io"):
             self._io.shutdown(wait=True)
             self._codec_pool.shutdown(wait=True)

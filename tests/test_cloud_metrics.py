@@ -31,6 +31,10 @@ EXPECTED = {
     "polc_cloud_store_frames": "gauge",
     "polc_cloud_store_full": "gauge",
     "polc_cloud_store_deleted_frames": "counter",
+    "polc_cloud_analysis_lag_seconds": "gauge",
+    "polc_cloud_analysis_queue_frames": "gauge",
+    "polc_cloud_frames_analyzed": "counter",
+    "polc_cloud_analysis_skipped": "counter",
     "process_resident_memory_bytes": "gauge",
 }
 
@@ -65,6 +69,8 @@ def test_metrics_endpoint(cloud, frames):
                    (("outcome", "ok"), ("site", "")))] == 1
     assert values[("polc_cloud_batch_size_count", (("site", ""),))] >= 1
     assert values[("polc_cloud_open_streams", (("site", ""),))] == 0
+    assert values[("polc_cloud_frames_analyzed_total", (("site", ""),))] == 1  # after close
+    assert values[("polc_cloud_analysis_skipped_total", (("site", ""),))] == 0
     # cardinality: no per-camera label anywhere
     assert all("camera" not in s.labels and "camera_id" not in s.labels
                for f in families.values() for s in f.samples)

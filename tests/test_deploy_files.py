@@ -66,7 +66,7 @@ def test_alert_rules_cover_the_failure_modes_with_real_metrics():
     # stream errors, decode failures, queue saturation, edge spool growth, store near limit
     for metric in ("polc_cloud_frames_failed_total", "polc_cloud_batch_queue_frames",
                    "polc_edge_spool_frames", "polc_cloud_store_size_bytes",
-                   "polc_cloud_store_limit_bytes"):
+                   "polc_cloud_store_limit_bytes", "polc_cloud_analysis_lag_seconds"):
         assert metric in used
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
     assert {j["job_name"] for j in config["scrape_configs"]} == {"polc-cloud", "polc-edge"}
@@ -95,7 +95,7 @@ def test_dashboard_queries_only_exported_metrics():
         "polc_cloud_reconstruct_duration_seconds_bucket", "polc_cloud_batch_size_bucket",
         "polc_cloud_batch_queue_frames", "polc_cloud_open_streams",
         "polc_cloud_frames_failed_total", "polc_cloud_store_size_bytes",
-        "polc_edge_spool_frames"}
+        "polc_edge_spool_frames", "polc_cloud_analysis_lag_seconds"}
     assert required <= used, required - used
     quantiles = [e for p in dash["panels"] for t in p["targets"]
                  if "histogram_quantile" in (e := t["expr"])]

@@ -1,7 +1,10 @@
 """The ingest stream (IngestService): an edge's frames in, acks / results / errors out.
 
     validation  checks that need no decoding (camera, seq, size, container, enhancement)
-    pipeline    FrameProcessor: the batch function (entropy decode + analyzer)
+    admission   StreamAdmission: token, Hello, role, model before a stream is served
+    decoding    OrderedDecoder: entropy decoding before storing, in order per camera
     session     one open stream (outbound queue, ack batching) and the EdgeRegistry
-    servicer    IngestServicer: the RPC, exactly-once storage, acks (the flow diagram)
+    uploads     EnhancementUploads: enhancement layers uploaded on demand
+    servicer    IngestServicer: the RPC, exactly-once storage, acks (the flow diagram);
+                the analysis behind the acks is ``polc.cloud.analysis``
 """

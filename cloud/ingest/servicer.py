@@ -1,14 +1,17 @@
 """The ingest stream: hello, frames, acks, results, per-frame errors, enhancement uploads.
 
-Per frame (at most ``window`` in flight per stream):
+An ack means "stored"; the analysis runs behind it (``polc.cloud.analysis``). Per frame
+(at most ``window`` in flight per stream):
 
-    Frame ─► checks (camera, seq, size) ─► parse container (no decoding yet)
+    Frame ─► checks (camera, seq, size) ─► parse container ─► take a decode turn
           ─► possibly a resend (seq ≤ highest stored, or in flight)? ─► already stored?
                  ─yes─► FrameAck(duplicate)                                (exactly-once)
-          ─► decode on: DynamicBatcher, entropy decode + analyzer batched across streams
+          ─► decode on: entropy decode, in read order per camera (a frame that does not
+             decode is refused and never stored)
           ─► GroupCommitter: FrameStore.put_many, one durable write (segment fsync + one
              index transaction) for every frame ready at that moment ─► FrameAck
-             ─► FrameResult (when the frame was analyzed)
+          ─► decode on: the frame (with its decoded ŷ) joins the analysis backlog; its
+             FrameResult follows on the stream when the analysis finished
     any refusal ─► FrameError(code, reason) and the stream carries on
 
 A new frame with decoding off (the ingest path proper) goes from the reader straight to the
@@ -17,7 +20,9 @@ at thousands of frames per second the event loop, shared with gRPC's own per-mes
 is the bottleneck. Frames to decode and possible resends take a task that awaits.
 
 The reader stops reading while ``window`` frames are in flight, so an edge that ignores the
-window is held back by HTTP/2 flow control instead of filling memory.
+window is held back by HTTP/2 flow control instead of filling memory. When the edge
+half-closes, the stream waits up to ``RESULT_LINGER_S`` for the results of the frames it
+stored before it ends (the rest stay queryable with GetResults).
 """
 
 from __future__ import annotations
@@ -30,51 +35,53 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from polc.cloud.analyzer import AnalysisResult
-from polc.cloud.auth import Authenticator, AuthError, invocation_metadata
-from polc.cloud.batching import BatcherClosed, DynamicBatcher
+from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis
+from polc.cloud.auth import Authenticator
+from polc.cloud.batching import BatcherClosed
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import IngestSettings
-from polc.cloud.ingest.pipeline import FrameProcessor
-from polc.cloud.ingest.session import EdgeRegistry, EnhancementUnavailable, StreamSession
-from polc.cloud.ingest.validation import (
-    FrameRefused,
-    IncomingFrame,
-    check_hello,
-    check_upload,
-    parse_frame,
-    validate_enhancement,
-)
+from polc.cloud.ingest.admission import StreamAdmission
+from polc.cloud.ingest.decoding import DecodeTurn, OrderedDecoder, frame_record
+from polc.cloud.ingest.session import EdgeRegistry, StreamSession
+from polc.cloud.ingest.uploads import EnhancementUploads
+from polc.cloud.ingest.validation import FrameRefused, IncomingFrame, parse_frame
 from polc.cloud.metrics import CloudMetrics
-from polc.cloud.proto_mapping import result_message
 from polc.cloud.store.interface import FrameRecord, FrameStore, RecordRejected, StoreFull
-from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
-from polc.shared.errors import BitstreamError
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
 Code = grpc.StatusCode
 
-#: what a stored frame's ack says: (duplicate, enhancement stored, result to send or None)
-Outcome = tuple[bool, bool, AnalysisResult | None]
+#: what a stored frame's ack says: (duplicate, enhancement stored, analysis to queue or None)
+Outcome = tuple[bool, bool, PendingAnalysis | None]
+#: how long a half-closed stream waits for the results of the frames it stored
+RESULT_LINGER_S = 10.0
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, *, codec: Codec, store: FrameStore, batcher: DynamicBatcher,
-                 committer: GroupCommitter, process: FrameProcessor, auth: Authenticator,
-                 metrics: CloudMetrics, settings: IngestSettings, registry: EdgeRegistry,
-                 server_id: str,
+    def __init__(self, *, codec: Codec, store: FrameStore, committer: GroupCommitter,
+                 decoder: OrderedDecoder | None, backlog: AnalysisBacklog | None,
+                 auth: Authenticator, metrics: CloudMetrics, settings: IngestSettings,
+                 registry: EdgeRegistry, server_id: str,
                  io_executor: concurrent.futures.Executor,
                  codec_executor: concurrent.futures.Executor):
-        self.codec, self.store, self.batcher, self.committer = codec, store, batcher, committer
-        self.process = process
-        self.auth, self.metrics, self.settings = auth, metrics, settings
+        """``decoder`` None: frames are stored without decoding or analysis (benchmarks);
+        ``backlog``: where stored frames wait for their analysis."""
+        self.codec, self.store, self.committer = codec, store, committer
+        self.decoder, self.backlog = decoder, backlog
+        self.metrics, self.settings = metrics, settings
         self.registry, self.server_id = registry, server_id
-        self.io, self.codec_pool = io_executor, codec_executor
+        self.io = io_executor
         self.fingerprint = codec.wire.fingerprint
         self.open_streams = 0
         self.shutting_down = asyncio.Event()
+        self.admission = StreamAdmission(auth, metrics, settings, self.fingerprint,
+                                         self.shutting_down)
+        self.uploads = EnhancementUploads(
+            codec=codec, store=store, settings=settings, metrics=metrics, io=io_executor,
+            codec_pool=codec_executor, store_refusal=self._store_refusal,
+            stored=self._stored_ok, error=self._error)
         # the store's disk is full (frames are refused with store_full until one is stored)
         self.store_full = False
         self.on_store_state: Callable[[bool], None] = lambda full: None
@@ -88,65 +95,24 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def _io(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
+    async def accept_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
+        """Validate (decode) an enhancement layer against the stored frame and store it."""
+        await self.uploads.accept(camera_id, seq, data)
+
     # -- the RPC --------------------------------------------------------------------------
-    async def _refuse(self, context: grpc.aio.ServicerContext, reason: str,
-                      code: grpc.StatusCode, message: str) -> None:
-        """End the stream before it is served (counted by reason)."""
-        self.metrics.stream_refused(reason)
-        await context.abort(code, message)
-
-    async def _hello(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
-                     context: grpc.aio.ServicerContext) -> ingest_pb2.Hello | None:
-        """The stream's Hello, within ``hello_timeout_seconds`` (None: the edge closed)."""
-        timeout = self.settings.hello_timeout_seconds
-        try:
-            first = await asyncio.wait_for(request_iterator.__anext__(), timeout)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError:
-            await self._refuse(context, "hello_timeout", Code.DEADLINE_EXCEEDED,
-                               f"no Hello within {timeout:g} s "
-                               "(ingest.hello_timeout_seconds): a stream must start with one")
-        if first.WhichOneof("kind") != "hello":
-            await self._refuse(context, "invalid_hello", Code.INVALID_ARGUMENT,
-                               "the first message must be a Hello")
-        try:
-            check_hello(first.hello)
-        except FrameRefused as exc:
-            await self._refuse(context, "invalid_hello", Code.INVALID_ARGUMENT, exc.message)
-        return first.hello
-
     async def Ingest(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[ingest_pb2.IngestResponse]:
         """Admission (token, Hello within the timeout, role, model, ``max_streams`` — a slot
         is taken only from a valid Hello of a caller that may ingest that camera), then the
         stream: see the module docstring."""
-        try:
-            principal = self.auth.authenticate(invocation_metadata(context))
-        except AuthError as exc:
-            await self._refuse(context, "unauthenticated", exc.code, str(exc))
-        if not principal.may_ingest_any:
-            await self._refuse(context, "permission_denied", Code.PERMISSION_DENIED,
-                               f"'{principal.name}' has role {principal.role}, which may "
-                               "not ingest")
-        if self.shutting_down.is_set():
-            await self._refuse(context, "shutting_down", Code.UNAVAILABLE,
-                               "server is shutting down; reconnect")
-        hello = await self._hello(request_iterator, context)
-        if hello is None:
+        admitted = await self.admission.admit(request_iterator, context)
+        if admitted is None:
             return
-        try:
-            self.auth.require_ingest(principal, hello.camera_id)
-        except AuthError as exc:
-            await self._refuse(context, "permission_denied", exc.code, str(exc))
-        if hello.model_fingerprint and hello.model_fingerprint != self.fingerprint:
-            await self._refuse(
-                context, "fingerprint", Code.FAILED_PRECONDITION,
-                f"edge encodes with model {hello.model_fingerprint.hex()}, this server "
-                f"decodes model {self.fingerprint.hex()}")
+        principal, hello = admitted
         if self.open_streams >= self.settings.max_streams:
-            await self._refuse(context, "too_many_streams", Code.RESOURCE_EXHAUSTED,
-                               f"too many open ingest streams ({self.settings.max_streams})")
+            await self.admission.refuse(
+                context, "too_many_streams", Code.RESOURCE_EXHAUSTED,
+                f"too many open ingest streams ({self.settings.max_streams})")
         self.open_streams += 1
         self.metrics.streams(+1)
         session: StreamSession | None = None
@@ -178,6 +144,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if reader is not None and not reader.done():
                 reader.cancel()
             if session is not None:
+                session.closed = True
                 self.registry.detach(session)
             self.open_streams -= 1
             self.metrics.streams(-1)
@@ -212,8 +179,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         continue
                     window.release()
                     if kind == "enhancement_upload":
-                        task = asyncio.create_task(self._upload(msg.enhancement_upload,
-                                                                session))
+                        task = asyncio.create_task(self.uploads.receive(
+                            msg.enhancement_upload, session))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     else:
@@ -232,8 +199,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     if not self.shutting_down.is_set():
                         raise
                     outcome = "shutdown"
+            if outcome == "closed":  # the edge is done: give the analysis a moment
+                try:
+                    await session.results_sent(RESULT_LINGER_S)
+                except asyncio.CancelledError:
+                    if not self.shutting_down.is_set():
+                        raise
+                    outcome = "shutdown"
         finally:
-            session.outbound.put_nowait(None)
+            session.close()
         return outcome
 
     def _error_message(self, camera_id: str, seq: int, exc: FrameRefused,
@@ -244,17 +218,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             message=exc.message, enhancement_upload=upload, retryable=exc.retryable))
 
     def _error(self, session: StreamSession, camera_id: str, seq: int, exc: FrameRefused,
-               upload: bool = False) -> None:
+               upload: bool = False) -> None:  # (a refused upload)
         session.send(self._error_message(camera_id, seq, exc, upload))
 
     def _on_frame(self, msg: ingest_pb2.Frame, session: StreamSession,
                   window: asyncio.Semaphore, tasks: set[asyncio.Task]) -> None:
         """One frame. The common case (a new frame, decoding off) costs no task: it is
         parsed here and handed to the group commit, whose callback sends the ack. Frames to
-        decode and possible resends take the awaiting path, :meth:`_frame`. Either way the
-        frame's window slot is released once its last answer was handed to gRPC (a stream
-        that does not read its answers stops getting new frames read); ``tasks`` and
-        ``session.committing`` count what is in flight, for :meth:`_read` to wait for."""
+        decode (their decode turn is taken here, in read order) and possible resends take
+        the awaiting path, :meth:`_frame`. Either way the frame's window slot is released
+        once its ack or error was handed to gRPC (a stream that does not read its answers
+        stops getting new frames read); ``tasks`` and ``session.committing`` count what is
+        in flight, for :meth:`_read` to wait for."""
         t0 = time.perf_counter()
         self.metrics.frame_received(len(msg.base_layer), len(msg.enhancement_layer))
         try:
@@ -264,9 +239,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 (self._error_message(msg.camera_id or session.camera_id, msg.seq, exc), window))
             return
         key = (frame.camera_id, frame.seq)
-        if (self.process.decode or key in self._inflight
+        if (self.decoder is not None or key in self._inflight
                 or frame.seq <= self._max_seq.get(frame.camera_id, -1)):
-            task = asyncio.create_task(self._frame(frame, session, window, t0))
+            turn = self.decoder.reserve(frame.camera_id) if self.decoder else None
+            task = asyncio.create_task(self._frame(frame, session, window, t0, turn))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             return
@@ -274,7 +250,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # it meanwhile, which put_many reports (INSERT ... ON CONFLICT) as not inserted
         self._inflight[key] = None  # a resend arriving meanwhile puts a future here
         session.committing += 1
-        record = FrameProcessor.record(frame)
+        record = frame_record(frame)
 
         def done(result: bool | BaseException) -> None:
             waiter = self._inflight.pop(key, None)
@@ -292,35 +268,37 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             done(exc)
 
     async def _frame(self, frame: IncomingFrame, session: StreamSession,
-                     window: asyncio.Semaphore, t0: float) -> None:
+                     window: asyncio.Semaphore, t0: float, turn: DecodeTurn | None) -> None:
         """A frame that needs awaiting: decoding, or a possible resend."""
         outcome: Outcome | Exception
         try:
-            outcome = await self._store_once(frame)
+            outcome = await self._store_once(frame, session, turn)
         except asyncio.CancelledError:  # no answer: give the slot back
             window.release()
             raise
         except Exception as exc:
             outcome = exc
+        finally:
+            if turn is not None:
+                turn.release()
         self._reply(session, window, frame, t0, outcome)
+        if isinstance(outcome, tuple) and outcome[2] is not None and self.backlog is not None:
+            session.results_due.add(frame.seq)  # queued after the ack: the result follows it
+            self.backlog.add(outcome[2])
 
     def _reply(self, session: StreamSession, window: asyncio.Semaphore, frame: IncomingFrame,
                t0: float, outcome: Outcome | BaseException) -> None:
-        """Queue a frame's answers: ack (+ result), or one typed error; the last one carries
-        the window slot."""
+        """Queue a frame's answer: its ack, or one typed error; it carries the window slot."""
         camera_id, seq = frame.camera_id, frame.seq
         if isinstance(outcome, tuple):
-            duplicate, stored_enh, result = outcome
+            duplicate, stored_enh, _ = outcome
             ack = ingest_pb2.FrameAck(camera_id=camera_id, seq=seq, duplicate=duplicate,
                                       enhancement_stored=stored_enh)
             self.metrics.ack_latency(time.perf_counter() - t0)
-            if result is None and session.capabilities.batched_acks:
+            if session.capabilities.batched_acks:
                 session.outbound.put_nowait((ack, window))  # may join an AckBatch
                 return
             answer = ingest_pb2.IngestResponse(ack=ack)
-            if result is not None:
-                session.send(answer)
-                answer = ingest_pb2.IngestResponse(result=result_message(camera_id, seq, result))
         elif isinstance(outcome, FrameRefused):
             answer = self._error_message(camera_id, seq, outcome)
         elif isinstance(outcome, StoreFull | RecordRejected):
@@ -349,24 +327,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self.store_full = full
             self.on_store_state(full)
 
-    def _stored(self, frame: IncomingFrame, record: FrameRecord, inserted: bool,
-                result: AnalysisResult | None = None) -> Outcome:
-        """Bookkeeping once the store said whether the frame was new."""
+    def _stored_ok(self) -> None:
+        """Something was stored: the store is not full (any more)."""
         if self.store_full:
             self.store_state(full=False)
+
+    def _stored(self, frame: IncomingFrame, record: FrameRecord, inserted: bool,
+                analysis: PendingAnalysis | None = None) -> Outcome:
+        """Bookkeeping once the store said whether the frame was new."""
+        self._stored_ok()
         if not inserted:
             self.metrics.frame_duplicate()
             return True, frame.enhancement is not None, None
         self.metrics.frame_stored(record.base_bpp)
         if frame.seq > self._max_seq.get(frame.camera_id, -1):
             self._max_seq[frame.camera_id] = frame.seq
-        return False, frame.enhancement is not None, result
+        return False, frame.enhancement is not None, analysis
 
-    async def _store_once(self, frame: IncomingFrame) -> Outcome:
-        """Process + store a frame unless already stored.
-
-        Returns (duplicate, enhancement stored, result of a newly processed frame).
-        """
+    async def _store_once(self, frame: IncomingFrame, session: StreamSession,
+                          turn: DecodeTurn | None) -> Outcome:
+        """Decode + store a frame unless already stored (see :data:`Outcome`)."""
         key = (frame.camera_id, frame.seq)
         while key in self._inflight:  # the same frame is being processed (e.g. a resend
             running = self._inflight[key]  # racing a reconnect): wait, then re-check
@@ -386,8 +366,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             else:  # a network store: off the loop, then re-check what started meanwhile
                 existing = await self._io(self.store.get, frame.camera_id, frame.seq)
                 if existing is None and key in self._inflight:
-                    return await self._store_once(frame)
+                    return await self._store_once(frame, session, turn)
         if existing is not None:
+            if turn is not None:
+                turn.release()  # a duplicate is not decoded again
             self.metrics.frame_duplicate()
             if frame.enhancement and not existing.has_enhancement:
                 await self._io(self.store.put_enhancement, frame.camera_id, frame.seq,
@@ -396,13 +378,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             return True, existing.has_enhancement, None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
-        result = None
+        analysis = None
         try:
-            if self.process.decode:
-                processed = await self.batcher.submit(frame)
-                record, result = processed.record, processed.result
-            else:  # not decoded, not analyzed: no FrameResult to send
-                record = FrameProcessor.record(frame)
+            record = frame_record(frame, analysis_pending=self.decoder is not None)
+            if self.decoder is not None and turn is not None:
+                decoded = await self.decoder.decode(turn, frame.container)
+                analysis = PendingAnalysis(frame.camera_id, frame.seq, 0, decoded, session)
             inserted = await self.committer.put((record, frame.base, frame.enhancement))
             fut.set_result(inserted)
         except BaseException as exc:
@@ -411,65 +392,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise
         finally:
             self._inflight.pop(key, None)
-        return self._stored(frame, record, inserted, result)
-
-    async def _upload(self, msg: ingest_pb2.EnhancementUpload, session: StreamSession) -> None:
-        camera_id = msg.camera_id or session.camera_id
-        pending = [(rid, fut) for rid, (seq, fut) in session.pending.items()
-                   if rid == msg.request_id or (not msg.request_id and seq == msg.seq)]
-        try:
-            check_upload(msg)
-            if camera_id != session.camera_id:
-                raise FrameRefused(Code.PERMISSION_DENIED, "camera_mismatch",
-                                   f"upload for camera {camera_id!r} on the stream of "
-                                   f"{session.camera_id!r}")
-            if msg.unavailable or not msg.enhancement_layer:
-                why = msg.message or "no reason given"
-                raise EnhancementUnavailable(
-                    f"the edge of camera {camera_id!r} no longer holds the enhancement layer "
-                    f"of frame {msg.seq} ({why})")
-            await self.accept_enhancement(camera_id, msg.seq, msg.enhancement_layer)
-            self.metrics.enhancement_received(len(msg.enhancement_layer))
-            for _, fut in pending:
-                if not fut.done():
-                    fut.set_result(None)
-        except EnhancementUnavailable as exc:
-            for _, fut in pending:
-                if not fut.done():
-                    fut.set_exception(exc)
-        except FrameRefused as exc:
-            self._error(session, camera_id, msg.seq, exc, upload=True)
-            for _, fut in pending:
-                if not fut.done():
-                    fut.set_exception(EnhancementUnavailable(
-                        f"the edge of camera {camera_id!r} uploaded an invalid enhancement "
-                        f"layer for frame {msg.seq}: {exc.message}"))
-
-    async def accept_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
-        """Validate (decode) an enhancement layer against the stored frame and store it."""
-        if len(data) > self.settings.max_frame_bytes:
-            raise FrameRefused(Code.RESOURCE_EXHAUSTED, "too_large",
-                               f"enhancement layer is {len(data)} bytes")
-        record = await self._io(self.store.get, camera_id, seq)
-        if record is None:
-            raise FrameRefused(Code.NOT_FOUND, "enhancement",
-                               f"frame {seq} of camera {camera_id!r} is not stored")
-        if record.has_enhancement:
-            return
-        base = await self._io(self.store.read_base, camera_id, seq)
-
-        def check() -> None:
-            container = FrameContainer.from_bytes(base)
-            container.enhancement = validate_enhancement(container, data)
-            try:
-                self.codec.decode(container)
-            except BitstreamError as exc:
-                raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
-
-        await asyncio.get_running_loop().run_in_executor(self.codec_pool, check)
-        try:
-            await self._io(self.store.put_enhancement, camera_id, seq, data)
-        except (StoreFull, RecordRejected) as exc:
-            raise self._store_refusal(exc) from None
-        if self.store_full:
-            self.store_state(full=False)
+        if analysis is not None:
+            analysis.stored_us = record.received_time_us
+        return self._stored(frame, record, inserted, analysis)

@@ -1,13 +1,15 @@
 """One open ingest stream and the registry of open streams by camera.
 
 A :class:`StreamSession` queues the stream's answers; bare FrameAcks queued together leave
-as one AckBatch. The :class:`EdgeRegistry` is how other requests (Reconstruct at β < 1)
-reach a camera's edge: it asks for an enhancement layer on the camera's open stream.
+as one AckBatch; FrameResults follow later, when the analysis behind the ack finished. The
+:class:`EdgeRegistry` is how other requests (Reconstruct at β < 1) reach a camera's edge:
+it asks for an enhancement layer on the camera's open stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -39,12 +41,38 @@ class StreamSession:
     outbound: asyncio.Queue[OutboundItem | None]
     pending: dict[str, tuple[int, asyncio.Future]] = field(default_factory=dict)
     committing: int = 0  # frames in the group commit without a task of their own
+    closed: bool = False  # the end marker is queued: nothing more is sent
+    #: seqs this stream stored whose FrameResult has not been sent yet
+    results_due: set[int] = field(default_factory=set)
     _drained: asyncio.Future | None = None
+    _results_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     def send(self, msg: ingest_pb2.IngestResponse) -> None:
         """Queue an answer (outbound items: (message, window slot to release or None); a
-        bare FrameAck, queued only for edges with ``batched_acks``, may join an AckBatch)."""
-        self.outbound.put_nowait((msg, None))
+        bare FrameAck, queued only for edges with ``batched_acks``, may join an AckBatch).
+        Dropped once the stream is closed."""
+        if not self.closed:
+            self.outbound.put_nowait((msg, None))
+
+    def close(self) -> None:
+        """Queue the end marker: the stream ends once everything before it is written."""
+        if not self.closed:
+            self.closed = True
+            self.outbound.put_nowait(None)
+
+    def result_done(self, seq: int) -> None:
+        """The analysis of a frame this stream stored is finished (its result was sent)."""
+        self.results_due.discard(seq)
+        if not self.results_due:
+            self._results_sent.set()
+
+    async def results_sent(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) until every frame this stream stored has had its
+        FrameResult sent."""
+        if self.results_due:
+            self._results_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._results_sent.wait(), timeout)
 
     async def answers(self) -> AsyncIterator[tuple[ingest_pb2.IngestResponse, list]]:
         """(message to write, window slots to release once written) until the end marker.

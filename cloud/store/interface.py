@@ -1,5 +1,6 @@
 """What the service needs from a frame store, backend-neutral: the index entry of a stored
-frame, per-camera summaries, store statistics, the :class:`FrameStore` interface and the
+frame, per-camera summaries, store statistics, the analysis backlog (frames stored before
+they are analysed, with a lease per replica), the :class:`FrameStore` interface and the
 two typed write failures every backend raises: :class:`StoreFull` (no space: retry later,
 for every frame alike) and :class:`RecordRejected` (this one frame's values cannot be
 stored: permanent)."""
@@ -47,6 +48,7 @@ class FrameRecord:
     enhancement_bytes: int = 0
     received_time_us: int = 0  # set by the store
     result: dict[str, Any] | None = None  # analyzer output (JSON-serialisable)
+    analysis_pending: bool = False  # stored, not analysed yet (the analysis backlog)
 
     @property
     def has_enhancement(self) -> bool:
@@ -136,6 +138,35 @@ class FrameStore(abc.ABC):
                           now: int | None = None) -> int:
         """Delete frames older than ``max_age_s`` and then the oldest ones until the total is
         at most ``max_bytes``; returns the number of frames deleted."""
+
+    # -- the analysis backlog: frames stored with ``analysis_pending`` (analysis_backlog.py) --
+    #: this replica's name in the index (who analyses the frames it stored)
+    replica: str = ""
+
+    @abc.abstractmethod
+    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]
+                    ) -> list[bool]:
+        """Store the results of pending frames this replica holds; per item False (nothing
+        written) when the frame is no longer pending or another replica took it over — a
+        frame is analysed at most once."""
+
+    @abc.abstractmethod
+    def claim_pending(self, limit: int, lease_s: float) -> list[tuple[str, int, int]]:
+        """Take over pending frames whose lease expired (their replica died or stopped),
+        then return up to ``limit`` pending frames of this replica, oldest first, as
+        (camera_id, seq, received_time_us)."""
+
+    @abc.abstractmethod
+    def renew_leases(self, lease_s: float) -> None:
+        """Extend the lease of every pending frame of this replica (it is alive)."""
+
+    @abc.abstractmethod
+    def release_leases(self) -> None:
+        """Let any replica take over this replica's pending frames now (clean shutdown)."""
+
+    @abc.abstractmethod
+    def pending_summary(self) -> tuple[int, int | None]:
+        """(pending frames of this replica, received time of the oldest one or None)."""
 
     @abc.abstractmethod
     def stats(self) -> StoreStats:

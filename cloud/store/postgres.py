@@ -51,7 +51,7 @@ from polc.cloud.store.interface import (
     now_us,
 )
 from polc.cloud.store.segment_log import SegmentLog
-from polc.cloud.store.sql import SqlFrameStore
+from polc.cloud.store.sql import INSERT_COLUMNS, SqlFrameStore
 from polc.shared.errors import ConfigError
 
 #: (version, description, statements). Append only: never edit an applied migration.
@@ -87,6 +87,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             replica TEXT NOT NULL,
             created_us BIGINT NOT NULL,
             sealed BOOLEAN NOT NULL DEFAULT FALSE)""",
+    ]),
+    (2, "analysis backlog: pending frames, their replica and its lease", [
+        "ALTER TABLE frames ADD COLUMN analysis_pending BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE frames ADD COLUMN analysis_owner TEXT",
+        "ALTER TABLE frames ADD COLUMN analysis_lease_us BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX frames_pending ON frames (received_time_us, id) WHERE analysis_pending",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -126,6 +132,8 @@ class PostgresFrameStore(SqlFrameStore):
 
     PLACEHOLDER = "%s"
     SUM_CAST = "::bigint"  # SUM over BIGINT is NUMERIC in PostgreSQL
+    JSON_PARAM = "?::jsonb"
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"  # two replicas never claim the same frame
 
     local_reads = False  # a network round trip: callers keep it off their event loop
 
@@ -239,14 +247,12 @@ class PostgresFrameStore(SqlFrameStore):
             cols = [list(col) for col in zip(*self._rows(items, todo), strict=True)]
             with self._pool.connection() as conn, conn.transaction():
                 stored = conn.execute(
-                    "INSERT INTO frames (camera_id, seq, capture_time_us, received_time_us, "
-                    "width, height, alpha, fingerprint, base_bytes, enhancement_bytes, "
-                    "base_bpp, enhancement_bpp, has_enhancement, result_json, base_segment, "
-                    "base_offset, enh_segment, enh_offset) "
+                    f"INSERT INTO frames ({INSERT_COLUMNS}) "
                     "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], "
                     "%s::bigint[], %s::int[], %s::int[], %s::float8[], %s::text[], "
                     "%s::bigint[], %s::bigint[], %s::float8[], %s::float8[], %s::bool[], "
-                    "%s::jsonb[], %s::text[], %s::bigint[], %s::text[], %s::bigint[]) "
+                    "%s::jsonb[], %s::text[], %s::bigint[], %s::text[], %s::bigint[], "
+                    "%s::bool[], %s::text[], %s::bigint[]) "
                     "ON CONFLICT (camera_id, seq) DO NOTHING RETURNING camera_id, seq",
                     cols).fetchall()
         done = {tuple(r) for r in stored}
@@ -256,6 +262,10 @@ class PostgresFrameStore(SqlFrameStore):
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._query(sql, params)
+
+    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        with self._pool.connection() as conn, conn.transaction():
+            return [conn.execute(sql, row).rowcount > 0 for row in rows]
 
     def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
         if isinstance(exc, psycopg.errors.DiskFull):

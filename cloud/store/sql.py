@@ -1,5 +1,12 @@
 """The part of a frame store every SQL backend shares: reads of the ``frames`` index, the
-index rows of a group commit and adding an enhancement layer later. Layer bytes live in a
+index rows of a group commit, adding an enhancement layer later and the analysis backlog.
+
+The analysis backlog lives in the index: a frame is stored with ``analysis_pending`` and
+``analysis_owner`` = the replica that stored it, whose lease (``analysis_lease_us``) it
+renews while alive. Only the owner analyses a frame, and its result is written only while
+the frame is still pending and still its own (:meth:`SqlFrameStore.put_results`), so a
+frame is analysed at most once; a replica takes over pending frames whose lease expired
+(their replica died; a clean shutdown releases them at once). Layer bytes live in a
 :class:`~polc.cloud.store.segment_log.SegmentLog` (``self.segment_log``, set by the backend),
 rows point at (segment, offset). Writes fail typed: :class:`StoreFull` (no space, on the
 layer files or in the database) or :class:`RecordRejected` (one frame's own values), never
@@ -27,7 +34,14 @@ from polc.cloud.store.interface import (
 from polc.cloud.store.segment_log import SegmentLog
 
 COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-           "fingerprint, base_bytes, enhancement_bytes, result_json")
+           "fingerprint, base_bytes, enhancement_bytes, result_json, analysis_pending")
+#: the columns of a new row, in the order :meth:`SqlFrameStore._rows` produces them
+INSERT_COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
+                  "fingerprint, base_bytes, enhancement_bytes, base_bpp, enhancement_bpp, "
+                  "has_enhancement, result_json, base_segment, base_offset, enh_segment, "
+                  "enh_offset, analysis_pending, analysis_owner, analysis_lease_us")
+#: how long a replica's claim on its pending frames lasts without being renewed
+ANALYSIS_LEASE_S = 30.0
 
 
 class SqlFrameStore(FrameStore):
@@ -37,6 +51,9 @@ class SqlFrameStore(FrameStore):
 
     PLACEHOLDER = "?"
     SUM_CAST = ""  # appended to a SUM(...) to read it back as an integer
+    JSON_PARAM = "?"  # a JSON text parameter, in this backend's style
+    SKIP_LOCKED = ""  # row locking of the claim's subquery (PostgreSQL: skip taken rows)
+    analysis_lease_s = ANALYSIS_LEASE_S
     segment_log: SegmentLog
     _lock: threading.Lock
 
@@ -103,13 +120,59 @@ class SqlFrameStore(FrameStore):
 
     def _row(self, row: tuple) -> FrameRecord:
         (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
-         result) = row
+         result, pending) = row
         return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
-                           received, self._result(result))
+                           received, self._result(result), bool(pending))
 
     @abc.abstractmethod
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         """Run one committed write statement (caller holds the write lock)."""
+
+    @abc.abstractmethod
+    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Run an UPDATE once per row in one transaction: did each change a row? (caller
+        holds the write lock)."""
+
+    # -- the analysis backlog ---------------------------------------------------------------
+    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]
+                    ) -> list[bool]:
+        sql = self._sql(f"UPDATE frames SET result_json = {self.JSON_PARAM}, "
+                        "analysis_pending = FALSE WHERE camera_id = ? AND seq = ? AND "
+                        "analysis_pending AND analysis_owner = ?")
+        rows = [(json.dumps(result) if result is not None else None, camera_id, seq,
+                 self.replica) for camera_id, seq, result in items]
+        with self._lock, self._typed_errors():
+            return self._update_each(sql, rows)
+
+    def claim_pending(self, limit: int, lease_s: float) -> list[tuple[str, int, int]]:
+        now = now_us()
+        with self._lock, self._typed_errors():
+            self._update_each(self._sql(
+                "UPDATE frames SET analysis_owner = ?, analysis_lease_us = ? WHERE id IN ("
+                "SELECT id FROM frames WHERE analysis_pending AND analysis_lease_us < ? AND "
+                "(analysis_owner IS NULL OR analysis_owner <> ?) "
+                f"ORDER BY received_time_us, id LIMIT ?{self.SKIP_LOCKED})"),
+                [(self.replica, now + int(lease_s * 1e6), now, self.replica, limit)])
+        return [tuple(r) for r in self._query(self._sql(
+            "SELECT camera_id, seq, received_time_us FROM frames WHERE analysis_pending AND "
+            "analysis_owner = ? ORDER BY received_time_us, id LIMIT ?"), (self.replica, limit))]
+
+    def renew_leases(self, lease_s: float) -> None:
+        with self._lock:
+            self._write(self._sql("UPDATE frames SET analysis_lease_us = ? WHERE "
+                                  "analysis_pending AND analysis_owner = ?"),
+                        (now_us() + int(lease_s * 1e6), self.replica))
+
+    def release_leases(self) -> None:
+        with self._lock:
+            self._write(self._sql("UPDATE frames SET analysis_lease_us = 0 WHERE "
+                                  "analysis_pending AND analysis_owner = ?"), (self.replica,))
+
+    def pending_summary(self) -> tuple[int, int | None]:
+        count, oldest = self._query(self._sql(
+            "SELECT COUNT(*), MIN(received_time_us) FROM frames WHERE analysis_pending AND "
+            "analysis_owner = ?"), (self.replica,))[0]
+        return count, oldest
 
     def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
         record = self.get(camera_id, seq)
@@ -153,7 +216,10 @@ class SqlFrameStore(FrameStore):
                 record.base_bytes, record.enhancement_bytes, record.base_bpp,
                 record.enhancement_bpp, bool(enh),
                 json.dumps(record.result) if record.result is not None else None,
-                segment, base_off, segment if enh else None, enh_off))
+                segment, base_off, segment if enh else None, enh_off,
+                record.analysis_pending, self.replica,
+                received + int(self.analysis_lease_s * 1e6) if record.analysis_pending
+                else 0))
         return rows
 
     def get(self, camera_id: str, seq: int) -> FrameRecord | None:

@@ -37,7 +37,7 @@ from polc.cloud.store.interface import (
     now_us,
 )
 from polc.cloud.store.segment_log import SegmentLog
-from polc.cloud.store.sql import SqlFrameStore
+from polc.cloud.store.sql import INSERT_COLUMNS, SqlFrameStore
 from polc.shared.errors import ConfigError
 
 _SCHEMA = """
@@ -69,12 +69,17 @@ CREATE INDEX IF NOT EXISTS frames_base_segment ON frames (base_segment);
 CREATE INDEX IF NOT EXISTS frames_enh_segment ON frames (enh_segment);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "2"
-_INSERT = ("INSERT INTO frames (camera_id, seq, capture_time_us, received_time_us, width, "
-           "height, alpha, fingerprint, base_bytes, enhancement_bytes, base_bpp, "
-           "enhancement_bpp, has_enhancement, result_json, base_segment, base_offset, "
-           "enh_segment, enh_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
+#: version 2 -> 3 adds the analysis backlog (rows of version 2 are analysed already)
+_ANALYSIS_COLUMNS = (
+    "ALTER TABLE frames ADD COLUMN analysis_pending INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE frames ADD COLUMN analysis_owner TEXT",
+    "ALTER TABLE frames ADD COLUMN analysis_lease_us INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS frames_pending ON frames (received_time_us, id) "
+    "WHERE analysis_pending",
+)
+SCHEMA_VERSION = "3"
+_INSERT = (f"INSERT INTO frames ({INSERT_COLUMNS}) VALUES "
+           f"({', '.join(['?'] * len(INSERT_COLUMNS.split(',')))})")
 
 
 class SQLiteFrameStore(SqlFrameStore):
@@ -92,11 +97,17 @@ class SQLiteFrameStore(SqlFrameStore):
         self._db.executescript(_SCHEMA)
         version = self._db.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if version is not None and version[0] != SCHEMA_VERSION:
+        if version is not None and version[0] not in ("2", SCHEMA_VERSION):
             raise ConfigError(f"store {self.root} has schema version {version[0]}, this "
                               f"server needs {SCHEMA_VERSION}")
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+        if version is None or version[0] == "2":
+            for sql in _ANALYSIS_COLUMNS:
+                self._db.execute(sql)
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                          (SCHEMA_VERSION,))
+        # one process owns a SQLite store: what the previous process left pending is ours
+        self.replica = f"sqlite.{os.getpid()}"
+        self._db.execute("UPDATE frames SET analysis_lease_us = 0 WHERE analysis_pending")
         self._closed = False
         self._sweep_orphans()
 
@@ -195,6 +206,16 @@ class SQLiteFrameStore(SqlFrameStore):
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._db.execute(sql, params)
+
+    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            changed = [self._db.execute(sql, row).rowcount > 0 for row in rows]
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return changed
 
     # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
     def list_cameras(self) -> list[CameraSummary]:
