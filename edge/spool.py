@@ -36,25 +36,17 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import struct
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from polc.edge.spooled_frame import SpooledFrame
 from polc.shared.durable import atomic_write
 from polc.shared.errors import ConfigError, PolcError
 
 log = logging.getLogger(__name__)
-
-MAGIC = b"PESF"  # polc edge spool frame
-VERSION = 1
-_HEAD = struct.Struct("<4sBI")  # magic, version, metadata length
-_CRC = struct.Struct("<I")
-
 
 class SpoolError(PolcError):
     """The spool directory is unusable (permissions, unreadable state, foreign camera)."""
@@ -69,54 +61,6 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 def _disk_full(exc: OSError) -> bool:
     return exc.errno in DISK_FULL
-
-
-@dataclass
-class SpooledFrame:
-    """One frame as kept in the spool (and as sent on the wire)."""
-
-    camera_id: str
-    seq: int
-    capture_time_ns: int
-    alpha: float
-    base: bytes
-    enhancement: bytes | None = None  # sent together with the frame
-    width: int = 0
-    height: int = 0
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.base) + len(self.enhancement or b"")
-
-    def to_bytes(self) -> bytes:
-        meta = json.dumps({"camera_id": self.camera_id, "seq": self.seq,
-                           "capture_time_ns": self.capture_time_ns, "alpha": self.alpha,
-                           "width": self.width, "height": self.height,
-                           "base_len": len(self.base),
-                           "enh_len": -1 if self.enhancement is None else len(self.enhancement)
-                           }).encode()
-        body = _HEAD.pack(MAGIC, VERSION, len(meta)) + meta + self.base + (self.enhancement or b"")
-        return body + _CRC.pack(zlib.crc32(body))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> SpooledFrame:
-        if len(data) < _HEAD.size + _CRC.size:
-            raise ValueError("truncated spool file")
-        magic, version, meta_len = _HEAD.unpack_from(data)
-        if magic != MAGIC or version != VERSION:
-            raise ValueError("not a spool frame")
-        (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
-        if zlib.crc32(data[:-_CRC.size]) != crc:
-            raise ValueError("spool file CRC mismatch")
-        off = _HEAD.size
-        meta = json.loads(data[off:off + meta_len])
-        off += meta_len
-        base = data[off:off + meta["base_len"]]
-        off += meta["base_len"]
-        enh = None if meta["enh_len"] < 0 else data[off:off + meta["enh_len"]]
-        return cls(meta["camera_id"], int(meta["seq"]), int(meta["capture_time_ns"]),
-                   float(meta["alpha"]), bytes(base), None if enh is None else bytes(enh),
-                   int(meta.get("width", 0)), int(meta.get("height", 0)))
 
 
 class Spool:

@@ -34,7 +34,8 @@ import grpc
 
 from polc.edge.config import UplinkSettings
 from polc.edge.metrics import EdgeMetrics
-from polc.edge.spool import Spool, SpooledFrame
+from polc.edge.spool import Spool
+from polc.edge.spooled_frame import SpooledFrame
 from polc.shared.errors import PolcError
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
