@@ -104,3 +104,41 @@ def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path):
     assert slowest < 2.0
     for data, ref in zip(p_frames, references, strict=True):  # unmutated: all decode
         assert codec.decode(data, ref).container.is_p_frame
+
+
+def test_fuzz_skip_mode_p_frames_and_broken_references(small_codec_file, tmp_path):
+    codec = temporal_codec(small_codec_file,
+                           write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt"))
+    frames = clip(4)
+    references, p_frames = [], []
+    for alpha, tau in ((0.0, 0.5), (0.5, 1.0), (1.0, 0.3)):
+        _, ref = codec.encode_frame(frames[0], alpha, 0)
+        for seq, image in enumerate(frames[1:], 1):
+            data, nxt = codec.encode_frame(image, alpha, seq, ref, enhancement=seq == 2,
+                                           skip_tau=tau)
+            references.append(ref)
+            p_frames.append(data)
+            ref = nxt
+    rng = np.random.default_rng(7)
+    outcomes = {"error": 0, "mismatch": 0, "decoded": 0}
+    slowest = 0.0
+    for i, data in enumerate(_mutants(p_frames, 2000, rng)):
+        k = i % len(p_frames)
+        ref = references[k] if i % 4 else references[int(rng.integers(0, len(references)))]
+        t0 = time.perf_counter()
+        try:
+            frame = codec.decode(data, ref)
+            assert frame.latent.y_symbols.shape[0] == 24
+            outcomes["decoded"] += 1
+        except ReferenceMismatch:
+            outcomes["mismatch"] += 1
+        except BitstreamError:
+            outcomes["error"] += 1
+        slowest = max(slowest, time.perf_counter() - t0)
+    assert sum(outcomes.values()) == 2000
+    assert outcomes["error"] + outcomes["mismatch"] > 1_600
+    assert outcomes["mismatch"] > 0
+    assert slowest < 2.0
+    for data, ref in zip(p_frames, references, strict=True):  # unmutated: all decode
+        assert FrameContainer.from_bytes(data).skip_mode
+        assert codec.decode(data, ref).container.is_p_frame
