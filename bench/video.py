@@ -54,7 +54,7 @@ FIRST_SEED = 7  #: held-out clips: seeds 7, 8, 9, ... (training uses seeds >= 10
 TRAINING_SEEDS_FROM = 1000
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 CRFS = {"x264": (23, 28, 33, 38, 43), "x265": (25, 30, 35, 40, 45)}
-SKIP_TAUS = (1.0, 2.0)
+SKIP_TAUS = (1.0, 1.5)
 POLC_METHODS = ("polc_intra", "polc_temporal")
 
 
