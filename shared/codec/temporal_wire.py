@@ -168,45 +168,33 @@ class TemporalWireModel:
         wire.check_model(container)
         self.check_reference(container, reference)
         assert reference is not None
-        if container.skip_mode:
-            return self._decode_skip(container, reference)
-        z_shape = reference.z_symbols.shape
-        z_sym = reference.z_symbols + decode(
-            container.z_payload, container.z_escapes, self._z_table_ids(z_shape),
-            wire.tables_y).reshape(z_shape)
-        params = wire.entropy_parameters(z_sym)
+        skip = None
+        if container.skip_mode:  # ẑ (hence μ, idx) of the reference
+            z_sym, params = reference.z_symbols, self.reference_parameters(reference)
+        else:
+            z_shape = reference.z_symbols.shape
+            z_sym = reference.z_symbols + decode(
+                container.z_payload, container.z_escapes, self._z_table_ids(z_shape),
+                wire.tables_y).reshape(z_shape)
+            params = wire.entropy_parameters(z_sym)
         mu_sym, idx_p = self.p_parameters(params, reference)
         if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
             raise BitstreamError(
                 "P-frame entropy parameters differ from the encoder's (backend mismatch or "
                 "corrupted data); refusing to decode")
-        y_sym = mu_sym + decode(container.y_payload, container.y_escapes, idx_p,
-                                wire.tables_y).reshape(idx_p.shape)
+        if container.skip_mode:  # skipped positions copy the reference's symbols
+            skip = decode_skip_map(container.z_payload, reference.y_symbols.shape[1:],
+                                   reference.skip_flags)
+            coded = np.broadcast_to(~skip[None], idx_p.shape)
+            y_sym = reference.y_symbols.copy()
+            y_sym[coded] = mu_sym[coded] + decode(container.y_payload, container.y_escapes,
+                                                  idx_p[coded], wire.tables_y)
+        else:
+            y_sym = mu_sym + decode(container.y_payload, container.y_escapes, idx_p,
+                                    wire.tables_y).reshape(idx_p.shape)
         if latent_checksum(y_sym) != container.latent_crc:
             raise BitstreamError("decoded latent checksum mismatch")
         s_sym = None
         if container.enhancement is not None:
             s_sym = wire.decode_enhancement(container, container.enhancement)
-        return DecodedLatent(container, y_sym, params, s_sym, z_sym)
-
-    def _decode_skip(self, container: FrameContainer, reference: ReferenceState
-                     ) -> DecodedLatent:
-        wire = self.wire
-        params = self.reference_parameters(reference)
-        mu_sym, idx_p = self.p_parameters(params, reference)
-        if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
-            raise BitstreamError(
-                "P-frame entropy parameters differ from the encoder's (backend mismatch or "
-                "corrupted data); refusing to decode")
-        skip = decode_skip_map(container.z_payload, reference.y_symbols.shape[1:],
-                               reference.skip_flags)
-        coded = np.broadcast_to(~skip[None], idx_p.shape)
-        y_sym = reference.y_symbols.copy()
-        y_sym[coded] = mu_sym[coded] + decode(container.y_payload, container.y_escapes,
-                                              idx_p[coded], wire.tables_y)
-        if latent_checksum(y_sym) != container.latent_crc:
-            raise BitstreamError("decoded latent checksum mismatch")
-        s_sym = None
-        if container.enhancement is not None:
-            s_sym = wire.decode_enhancement(container, container.enhancement)
-        return DecodedLatent(container, y_sym, params, s_sym, reference.z_symbols, skip)
+        return DecodedLatent(container, y_sym, params, s_sym, z_sym, skip)
