@@ -47,7 +47,7 @@ def _context(flags: np.ndarray, ref: np.ndarray, i: int, j: int) -> int:
     return left + 2 * up + 4 * int(ref[i, j])
 
 
-def _reference_flags(ref_flags: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+def _reference_flags(ref_flags: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     if ref_flags is None:
         return np.zeros(shape, np.uint8)
     if ref_flags.shape != shape:
@@ -73,7 +73,7 @@ def encode_skip_map(flags: np.ndarray, ref_flags: np.ndarray | None) -> bytes:
     return coder.get_compressed().astype("<u4").tobytes()
 
 
-def decode_skip_map(payload: bytes, shape: tuple[int, int],
+def decode_skip_map(payload: bytes, shape: tuple[int, ...],
                     ref_flags: np.ndarray | None) -> np.ndarray:
     """Inverse of :func:`encode_skip_map` (BitstreamError on inconsistent data)."""
     if len(payload) % 4:
