@@ -8,7 +8,9 @@ mAP@0.5 over all clips::
     original     pixel detector on the original frames (upper bound)
     polc intra   every frame coded alone by the shipped codec at α → detection adapter on ŷ
     polc temporal  the temporal (P-frame) codec at α, GOP frames per key frame → adapter on ŷ
-                 (through the hook in ``video_polc``; "not available" until it exists)
+                 (through the hook in ``video_polc``; "not available" until it exists):
+                 lossless conditional P-frames (ŷ = intra's), and one curve per skip
+                 threshold τ of ``--skip-taus`` (skip-mode P-frames, lossy)
     x264, x265   ffmpeg, -preset medium -g GOP -bf 0, yuv420p, CRF sweep → decoded RGB →
                  pixel detector
 
@@ -52,7 +54,17 @@ FIRST_SEED = 7  #: held-out clips: seeds 7, 8, 9, ... (training uses seeds >= 10
 TRAINING_SEEDS_FROM = 1000
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 CRFS = {"x264": (23, 28, 33, 38, 43), "x265": (25, 30, 35, 40, 45)}
+SKIP_TAUS = (1.0, 1.5)
 POLC_METHODS = ("polc_intra", "polc_temporal")
+
+
+def skip_method(tau: float) -> str:
+    """The method name of the skip-mode curve at threshold ``tau``."""
+    return f"polc_skip_{tau:g}"
+
+
+def polc_methods(setup: dict) -> tuple[str, ...]:
+    return POLC_METHODS + tuple(skip_method(t) for t in setup["skip_taus"])
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -86,6 +98,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--alphas", default=",".join(f"{a:g}" for a in ALPHAS), help="polc rate parameters α"
     )
+    p.add_argument(
+        "--skip-taus",
+        default=",".join(f"{t:g}" for t in SKIP_TAUS),
+        help="skip thresholds τ of the skip-mode temporal curves (quantiser steps; '' = none)",
+    )
     for name, crfs in CRFS.items():
         p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")
     p.add_argument(
@@ -101,6 +118,7 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
         alphas = _floats(args.alphas)
+        skip_taus = _floats(args.skip_taus)
         crfs = {name: _ints(getattr(args, f"{name}_crf")) for name in CRFS}
     except ValueError as exc:
         raise ConfigError(f"polc bench video: bad number in the options ({exc})") from None
@@ -118,6 +136,8 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--fps must be > 0 and --gop >= 0")
     if not alphas or any(not 0.0 <= a <= 1.0 for a in alphas):
         raise ConfigError(f"--alphas {args.alphas}: one or more α in [0, 1]")
+    if any(not t >= 0.0 for t in skip_taus):
+        raise ConfigError(f"--skip-taus {args.skip_taus}: thresholds are >= 0")
     if any(not 0 <= c <= 51 for v in crfs.values() for c in v):
         raise ConfigError("CRFs lie in [0, 51]")
     return {
@@ -127,6 +147,7 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         "seeds": list(range(args.first_seed, args.first_seed + args.clips)),
         "frames_per_clip": args.frames,
         "alphas": list(alphas),
+        "skip_taus": list(skip_taus),
         "crf": crfs,
         "threads": args.threads or torch.get_num_threads(),
     }
@@ -251,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
     n_clips = len(setup["seeds"])
     steps = n_clips * (
         2
-        + len(setup["alphas"]) * (2 if temporal else 1)
+        + len(setup["alphas"]) * (2 + len(setup["skip_taus"]) if temporal else 1)
         + sum(len(setup["crf"][n]) for n in ENCODERS if not unavailable[n])
     )
     bar = tqdm(total=steps, desc="bench video", unit="step")
@@ -273,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
 
     methods.update(_run_polc(codec, clips, scorer, setup, temporal, bar))
     if not temporal:
-        methods["polc_temporal"] = {"available": False, "reason": temporal_reason}
+        for name in polc_methods(setup)[1:]:
+            methods[name] = {"available": False, "reason": temporal_reason}
     methods.update(_run_encoders(clips, scorer, setup, unavailable, bar))
     bar.close()
 
@@ -293,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         "ffmpeg_settings": "-preset medium -g GOP -bf 0 -pix_fmt yuv420p (low delay), "
         "bits = elementary stream (-f h264 / -f hevc)",
         "methods": methods,
-        "bd_rate": _bd_rates(methods),
+        "bd_rate": _bd_rates(methods, polc_methods(setup)),
         "plot": str(plot),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -307,10 +329,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_polc(
     codec: Codec, clips: list[Clip], scorer: DetectionScorer, setup: dict, temporal, bar: tqdm
 ) -> dict[str, dict]:
-    """polc intra (and temporal when its codec exists) at every α."""
+    """polc intra (and temporal when its codec exists: lossless and each skip τ) at every α."""
     curves: dict[str, dict] = {"polc_intra": {"available": True, "points": []}}
     if temporal:
         curves["polc_temporal"] = {"available": True, "points": []}
+        for tau in setup["skip_taus"]:
+            curves[skip_method(tau)] = {"available": True, "points": [], "skip_tau": tau}
     for alpha in setup["alphas"]:
         bar.set_postfix_str(f"polc α={alpha:g}")
         intra, inter, same = [], [], True
@@ -329,6 +353,19 @@ def _run_polc(
             point = _polc_point(alpha, inter, scorer, setup)
             point["y_hat_equals_intra"] = same
             curves["polc_temporal"]["points"].append(point)
+            for tau in setup["skip_taus"]:
+                bar.set_postfix_str(f"polc α={alpha:g} skip τ={tau:g}")
+                skipped = []
+                for clip in clips:
+                    skipped.append(
+                        code_temporal(
+                            temporal, codec, clip.frames, alpha, setup["gop"], skip_tau=tau
+                        )
+                    )
+                    bar.update(1)
+                curves[skip_method(tau)]["points"].append(
+                    _polc_point(alpha, skipped, scorer, setup)
+                )
     return curves
 
 
@@ -368,9 +405,9 @@ def _run_encoders(
     return curves
 
 
-def _bd_rates(methods: dict[str, dict]) -> dict[str, dict]:
+def _bd_rates(methods: dict[str, dict], polc: tuple[str, ...]) -> dict[str, dict]:
     out = {}
-    for a in POLC_METHODS:
+    for a in polc:
         for b in ENCODERS:
             key = f"{a}_vs_{b}"
             if not (methods[a]["available"] and methods[b]["available"]):

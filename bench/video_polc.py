@@ -12,6 +12,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,8 @@ from polc.shared.codec.runtime import Codec
 
 # ── temporal codec hook ──────────────────────────────────────────────────────────────────
 # The temporal codec (issue 16) lives in TEMPORAL_MODULE once it lands. The bench needs
-#     encode_clip_temporal(codec, frames, alpha, gop) -> list[bytes]   one container per frame
+#     encode_clip_temporal(codec, frames, alpha, gop, **mode) -> list[bytes]  one per frame
+#         (mode: e.g. skip_tau=τ for skip-mode P-frames; none = lossless conditional)
 #     decode_clip(codec, blobs) -> list[DecodedFrame]                 ŷ of every frame, in order
 # and counts frame i as a key (I) frame when i % gop == 0, every other frame as a P-frame.
 # Until the module exists the method is reported "not available"; nothing is substituted.
@@ -76,11 +78,12 @@ def code_intra(codec: Codec, frames: np.ndarray, alpha: float) -> CodedLatents:
 
 
 def code_temporal(
-    temporal: ModuleType, codec: Codec, frames: np.ndarray, alpha: float, gop: int
+    temporal: ModuleType, codec: Codec, frames: np.ndarray, alpha: float, gop: int, **mode: Any
 ) -> CodedLatents:
-    """The clip through the temporal codec's hook functions (see TEMPORAL_MODULE)."""
+    """The clip through the temporal codec's hook functions (see TEMPORAL_MODULE); ``mode``
+    goes to ``encode_clip_temporal`` (e.g. ``skip_tau``)."""
     t0 = time.perf_counter()
-    blobs = list(temporal.encode_clip_temporal(codec, list(frames), alpha, gop))
+    blobs = list(temporal.encode_clip_temporal(codec, list(frames), alpha, gop, **mode))
     encode_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     decoded = list(temporal.decode_clip(codec, blobs))

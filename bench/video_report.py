@@ -14,6 +14,16 @@ LABELS = {
 }
 
 
+_TEMPORAL = ("polc_temporal", "polc_skip_")  # curves with I and P frames
+
+
+def label(name: str) -> str:
+    """The printed name of a method (skip-mode curves: ``polc skip τ=…``)."""
+    if name.startswith("polc_skip_"):
+        return f"polc skip τ={name.removeprefix('polc_skip_')}"
+    return LABELS[name]
+
+
 def _cell(value: float | None, fmt: str) -> str:
     width = fmt.split(".")[0]
     return format("-", f">{width}") if value is None else format(value, fmt)
@@ -28,25 +38,25 @@ def report(result: dict) -> None:
         f"GOP {setup['gop']}; {machine['cpu_count']} CPUs, {setup['threads']} thread(s)"
     )
     head = (
-        f"{'method':<14} {'point':>8} {'bpp':>7} {'kbit/s':>8} {'mAP50':>6} {'mAP':>6} "
+        f"{'method':<16} {'point':>8} {'bpp':>7} {'kbit/s':>8} {'mAP50':>6} {'mAP':>6} "
         f"{'enc ms':>7} {'dec ms':>7} {'det ms':>7} {'I bpp':>6} {'P bpp':>6}"
     )
     print(head)
     print("-" * len(head))
     for name, method in result["methods"].items():
         if not method["available"]:
-            print(f"{LABELS[name]:<14} not available: {method['reason']}")
+            print(f"{label(name):<16} not available: {method['reason']}")
             continue
         for p in method["points"]:
             point = (
                 f"α={p['alpha']:g}" if "alpha" in p else f"crf={p['crf']}" if "crf" in p else "-"
             )
             print(
-                f"{LABELS[name]:<14} {point:>8} {p['bpp']:7.3f} {p['kbps']:8.1f} "
+                f"{label(name):<16} {point:>8} {p['bpp']:7.3f} {p['kbps']:8.1f} "
                 f"{p['map50']:6.3f} {p['map']:6.3f} {_cell(p['encode_ms'], '7.1f')} "
                 f"{_cell(p['decode_ms'], '7.1f')} {p['detect_ms']:7.1f} "
-                f"{_cell(p.get('bpp_i') if name == 'polc_temporal' else None, '6.3f')} "
-                f"{_cell(p.get('bpp_p') if name == 'polc_temporal' else None, '6.3f')}"
+                f"{_cell(p.get('bpp_i') if name.startswith(_TEMPORAL) else None, '6.3f')} "
+                f"{_cell(p.get('bpp_p') if name.startswith(_TEMPORAL) else None, '6.3f')}"
             )
     print("BD-rate at equal mAP@0.5 (negative: polc needs fewer bits):")
     for key, bd in result["bd_rate"].items():
@@ -68,12 +78,13 @@ def write_plot(methods: dict[str, dict], setup: dict, path: Path) -> None:
     kbps_per_bpp = width * height * setup["fps"] / 1e3
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     styles = {"polc_intra": "o-", "polc_temporal": "D-", "x264": "s--", "x265": "^--"}
+    styles.update({n: "v-" for n in methods if n.startswith("polc_skip_")})
     for name, style in styles.items():
         method = methods.get(name, {})
         if method.get("available"):
             points = sorted(method["points"], key=lambda p: p["bpp"])
             ax.plot(
-                [p["bpp"] for p in points], [p["map50"] for p in points], style, label=LABELS[name]
+                [p["bpp"] for p in points], [p["map50"] for p in points], style, label=label(name)
             )
     ax.axhline(
         methods["original"]["points"][0]["map50"], color="gray", lw=0.8, label="original frames"

@@ -72,7 +72,9 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         {"seed": video.FIRST_SEED, "frames": 8, "objects": result["clips"][0]["objects"]}
     ]
     methods = result["methods"]
-    assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265"}
+    skip_curves = {video.skip_method(t) for t in video.SKIP_TAUS}
+    assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265",
+                            *skip_curves}
     expected = {
         "original": None,
         "polc_intra": ("alpha", 0.5),
@@ -96,6 +98,10 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         assert (point["frames_i"], point["frames_p"]) == (1, 7)
         assert point["bpp_i"] > 0 and point["bpp_p"] > 0
         assert point["y_hat_equals_intra"] is True  # lossless conditional coding
+        for name in skip_curves:  # skip mode: lossy P-frames, same I/P split
+            (point,) = methods[name]["points"]
+            assert (point["frames_i"], point["frames_p"]) == (1, 7)
+            assert 0 < point["bpp_p"] < temporal["points"][0]["bpp_p"]
     else:
         assert "temporal" in temporal["reason"]
     assert set(result["bd_rate"]) == {
@@ -103,6 +109,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         "polc_intra_vs_x265",
         "polc_temporal_vs_x264",
         "polc_temporal_vs_x265",
+        *(f"{name}_vs_{codec}" for name in skip_curves for codec in ("x264", "x265")),
     }
     # one point per curve: no BD-rate, and the reason is given
     assert result["bd_rate"]["polc_intra_vs_x264"]["percent"] is None
@@ -140,4 +147,10 @@ def test_bd_rate_says_when_curves_do_not_overlap() -> None:
 def test_clip_seeds_stay_below_the_training_seeds(tmp_path: Path) -> None:
     args = _parse(["--json", str(tmp_path / "v.json"), "--first-seed", "998", "--clips", "3"])
     with pytest.raises(ConfigError, match="training"):
+        video.run(args)
+
+
+def test_negative_skip_threshold_is_refused(tmp_path: Path) -> None:
+    args = _parse(["--json", str(tmp_path / "v.json"), "--skip-taus", "1,-0.5"])
+    with pytest.raises(ConfigError, match="skip-taus"):
         video.run(args)

@@ -9,6 +9,7 @@ import struct
 import time
 
 import numpy as np
+import pytest
 from codec_support import BASE_HEADER_FMT, fix_payload_crc
 from temporal_support import clip, temporal_codec, write_temporal_file
 
@@ -69,24 +70,31 @@ def test_fuzz_ten_thousand_containers(small_codec, test_image):
     assert rss_growth_mb < 200  # ...and with bounded memory
 
 
-def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path):
+def _coded_p_frames(small_codec_file, tmp_path, settings):
+    """A temporal codec and the P-frames (with the reference of each) of a 4-frame clip at
+    each (α, skip τ or None = lossless) of ``settings``; frame 2 has an enhancement layer."""
     codec = temporal_codec(small_codec_file,
                            write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt"))
     frames = clip(4)
     references, p_frames = [], []
-    for alpha in (0.0, 0.5, 1.0):
+    for alpha, tau in settings:
         _, ref = codec.encode_frame(frames[0], alpha, 0)
         for seq, image in enumerate(frames[1:], 1):
-            data, nxt = codec.encode_frame(image, alpha, seq, ref, enhancement=seq == 2)
+            data, nxt = codec.encode_frame(image, alpha, seq, ref, enhancement=seq == 2,
+                                           skip_tau=tau)
             references.append(ref)
             p_frames.append(data)
             ref = nxt
-    rng = np.random.default_rng(99)
+    return codec, p_frames, references
+
+
+def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int], float]:
+    """Decode ``n`` mutants of ``p_frames``: mostly against the right reference, every fourth
+    against a random other one. Returns the outcome counts and the slowest decode (s)."""
     outcomes = {"error": 0, "mismatch": 0, "decoded": 0}
     slowest = 0.0
-    for i, data in enumerate(_mutants(p_frames, 3000, rng)):
+    for i, data in enumerate(_mutants(p_frames, n, rng)):
         k = i % len(p_frames)
-        # mostly the right reference; every fourth mutant against a random other one
         ref = references[k] if i % 4 else references[int(rng.integers(0, len(references)))]
         t0 = time.perf_counter()
         try:
@@ -98,9 +106,23 @@ def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path):
         except BitstreamError:
             outcomes["error"] += 1
         slowest = max(slowest, time.perf_counter() - t0)
-    assert sum(outcomes.values()) == 3000
-    assert outcomes["error"] + outcomes["mismatch"] > 2_400
+    return outcomes, slowest
+
+
+@pytest.mark.parametrize("settings, n, seed, min_refused", [
+    ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400),  # lossless P-frames
+    ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600),  # skip-mode P-frames
+], ids=["lossless", "skip"])
+def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path, settings, n, seed,
+                                             min_refused):
+    codec, p_frames, references = _coded_p_frames(small_codec_file, tmp_path, settings)
+    outcomes, slowest = _fuzz_p_frames(codec, p_frames, references, n,
+                                       np.random.default_rng(seed))
+    assert sum(outcomes.values()) == n
+    assert outcomes["error"] + outcomes["mismatch"] > min_refused
     assert outcomes["mismatch"] > 0
     assert slowest < 2.0
+    skip_mode = settings[0][1] is not None
     for data, ref in zip(p_frames, references, strict=True):  # unmutated: all decode
+        assert FrameContainer.from_bytes(data).skip_mode == skip_mode
         assert codec.decode(data, ref).container.is_p_frame

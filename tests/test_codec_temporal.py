@@ -10,8 +10,8 @@ import pytest
 import torch
 from temporal_support import clip, temporal_codec, write_temporal_file
 
-from polc.shared.codec.container import FrameContainer
-from polc.shared.codec.runtime import Codec, FrameEncoder
+from polc.shared.codec.container import _BASE_V1, FrameContainer, _seal
+from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
 from polc.shared.codec.temporal import decode_clip, encode_clip_temporal
 from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
 from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, ReferenceMissing
@@ -24,11 +24,13 @@ def codec(small_codec_file, tmp_path_factory) -> Codec:
                                                                 path))
 
 
-def _encode_with_states(encoder: FrameEncoder, frames, alpha: float, gop: int):
+def _encode_with_states(encoder: FrameEncoder, frames, alpha: float, gop: int,
+                        skip_tau: float | None = None):
     out, reference = [], None
     for seq, image in enumerate(frames):
         container, reference = encoder.encode_frame(image, alpha, seq,
-                                                    None if seq % gop == 0 else reference)
+                                                    None if seq % gop == 0 else reference,
+                                                    skip_tau=skip_tau)
         out.append((container.to_bytes(), reference))
     return out
 
@@ -39,6 +41,10 @@ def _assert_decodes_exactly(codec: Codec, encoded) -> None:
         assert np.array_equal(frame.latent.y_symbols, state.y_symbols)
         assert np.array_equal(frame.latent.z_symbols, state.z_symbols)
         assert frame.container.latent_crc == state.checksum
+        if state.skip_flags is None:
+            assert frame.latent.skip_flags is None
+        else:  # the decoder rebuilt the map from the coded flags alone (it never sees v)
+            assert np.array_equal(frame.latent.skip_flags, state.skip_flags)
 
 
 def test_fifty_p_frames_decode_to_exactly_the_intra_latent(codec):
@@ -61,12 +67,13 @@ def test_gops_restart_with_key_frames(codec):
     _assert_decodes_exactly(codec, _encode_with_states(codec.encoder, clip(7), 0.5, 3))
 
 
+@pytest.mark.parametrize("skip_tau", [None, 1.5])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_p_frames_encoded_with_n_threads_decode_exactly_with_one(codec, threads):
+def test_p_frames_encoded_with_n_threads_decode_exactly_with_one(codec, threads, skip_tau):
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        encoded = _encode_with_states(codec.encoder, clip(12), 0.5, gop=12)
+        encoded = _encode_with_states(codec.encoder, clip(12), 0.5, gop=12, skip_tau=skip_tau)
     finally:
         torch.set_num_threads(before)
     torch.set_num_threads(1)
@@ -76,12 +83,76 @@ def test_p_frames_encoded_with_n_threads_decode_exactly_with_one(codec, threads)
         torch.set_num_threads(before)
 
 
-def test_p_frames_encoded_in_onnx_runtime_decode_exactly_in_torch(codec, tmp_path):
+@pytest.mark.parametrize("skip_tau", [None, 1.5])
+def test_p_frames_encoded_in_onnx_runtime_decode_exactly_in_torch(codec, tmp_path, skip_tau):
     from polc.shared.codec.onnx_backend import OrtTransforms, export_onnx
 
     export_onnx(codec.model, tmp_path)
     encoder = FrameEncoder(codec.wire, OrtTransforms(tmp_path, "cpu"), codec.temporal)
-    _assert_decodes_exactly(codec, _encode_with_states(encoder, clip(12), 0.7, gop=12))
+    _assert_decodes_exactly(codec, _encode_with_states(encoder, clip(12), 0.7, gop=12,
+                                                       skip_tau=skip_tau))
+
+
+def test_skip_mode_copies_the_reference_where_it_skips_and_reuses_its_z(codec):
+    frames = clip(8)
+    sizes = {}
+    for tau in (0.0, 1.0, 3.0):
+        encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=8, skip_tau=tau)
+        _assert_decodes_exactly(codec, encoded)
+        key = encoded[0][1]
+        skipped = 0
+        for (data, state), (_, ref) in zip(encoded[1:], encoded[:-1], strict=True):
+            container = FrameContainer.from_bytes(data)
+            assert container.is_p_frame and container.skip_mode
+            assert np.array_equal(state.z_symbols, key.z_symbols)  # no ẑ: the key frame's
+            assert np.array_equal(state.means, key.means)
+            flags = state.skip_flags
+            assert np.array_equal(state.y_symbols[:, flags], ref.y_symbols[:, flags])
+            skipped += int(flags.sum())
+        if tau == 0.0:
+            assert skipped == 0  # τ = 0: ẑ reuse only, every position coded
+        sizes[tau] = (skipped, sum(len(d) for d, _ in encoded[1:]))
+    assert sizes[0.0][0] < sizes[1.0][0] <= sizes[3.0][0]  # a larger τ skips more...
+    assert sizes[0.0][1] > sizes[1.0][1] >= sizes[3.0][1]  # ...and costs fewer bytes
+
+
+def test_skip_mode_stays_within_tau_of_the_encoders_latent(codec):
+    """Every decoded value is within max(τ, ½) quantiser steps of the encoder's v."""
+    frames = clip(6)
+    alpha, tau = 0.5, 1.5
+    encoded = _encode_with_states(codec.encoder, frames, alpha, gop=6, skip_tau=tau)
+    for image, (_, state) in zip(frames[1:], encoded[1:], strict=True):
+        v, _ = codec.encoder.transforms.latents(image_to_array(image)[0],
+                                                codec.wire.gain_y(alpha))
+        error = np.abs(state.y_symbols + state.means - v[0].astype(np.float64))
+        assert error.max() <= tau + 1e-3
+
+
+def test_skip_flag_on_a_key_frame_is_refused(codec):
+    data = bytearray(codec.encode(clip(1)[0], 0.5))
+    data[5] |= 4
+    header_size = int.from_bytes(data[6:8], "little")
+    head = _seal(bytes(data[:header_size]), _BASE_V1.size)
+    with pytest.raises(BitstreamError, match="skip flag set on a key frame"):
+        FrameContainer.from_bytes(head + bytes(data[header_size:]))
+
+
+def test_skip_mode_p_frame_against_a_wrong_reference_is_refused(codec):
+    encoded = _encode_with_states(codec.encoder, clip(3), 0.5, gop=3, skip_tau=0.5)
+    (_, ref0), (p1, ref1), (p2, _) = encoded
+    assert ref0.checksum != ref1.checksum and 0 < ref1.skip_flags.sum() < ref1.skip_flags.size
+    with pytest.raises(ReferenceMissing):
+        codec.decode(p1)
+    with pytest.raises(ReferenceMismatch):
+        codec.decode(p2, ref0)
+    with pytest.raises(ReferenceMismatch, match="checksum"):
+        codec.decode(p1, replace(ref1, seq=0))
+    right = codec.decode(p2, ref1).latent
+    try:  # right seq and checksum, another skip-map context: refused or the same latent
+        wrong = codec.decode(p2, replace(ref1, skip_flags=~ref1.skip_flags)).latent
+        assert np.array_equal(wrong.y_symbols, right.y_symbols)  # the latent CRC held
+    except BitstreamError:
+        pass
 
 
 def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec):
@@ -109,11 +180,13 @@ def test_encoder_refuses_a_p_frame_at_another_alpha(codec):
         codec.encode_frame(clip(2)[1], 0.6, 1, ref)
 
 
-def test_every_header_bit_flip_of_a_p_frame_is_refused(codec):
-    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2)
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau)
     data, ref0 = encoded[1][0], encoded[0][1]
     header_size = int.from_bytes(data[6:8], "little")
     assert header_size == 100 and data[5] & 2
+    assert bool(data[5] & 4) == (skip_tau is not None)
     for pos in range(header_size):
         for bit in range(8):
             bad = bytearray(data)

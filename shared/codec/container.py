@@ -11,6 +11,8 @@ decoded as another frame; version-1 containers (no header CRC) are still read.
 P-frames (temporal coding) are version-2 containers with flag bit 1 set and a 28-byte
 reference extension after the header CRC (reference seq, reference checksum, temporal model
 fingerprint), still under the header CRC. Decoders that predate them refuse the flag bit.
+Skip-mode P-frames (flag bit 2, only with bit 1) send no ẑ (the reference's is reused): their
+ẑ section holds the coded skip map instead (no escapes).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ MIN_SIDE = 16
 PAD = 64  # g_a/h_a downsample by 64 in total
 
 FLAG_ENHANCEMENT = 1  # base flags bit 0
-FLAG_P_FRAME = 2  # base flags bit 1 (version 2 only): a P-frame; bits 2-7 reserved (must be 0)
+FLAG_P_FRAME = 2  # base flags bit 1 (version 2 only): a P-frame
+FLAG_SKIP = 4  # base flags bit 2 (with bit 1 only): skip-mode P-frame; bits 3-7 reserved (0)
 
 # magic, version, flags, header_size, fingerprint, alpha_code, width, height,
 # M, N, aux, z_len, z_esc, y_len, y_esc, payload_crc, params_crc, latent_crc, enh_len
@@ -171,6 +174,7 @@ class FrameContainer:
     latent_crc: int  # CRC-32 of the decoded ŷ symbols
     enhancement: EnhancementLayer | None = None
     reference: ReferenceLink | None = None  # set: a P-frame coded against that reference
+    skip_mode: bool = False  # a skip-mode P-frame: z_payload is the skip map, ẑ is reused
 
     @property
     def is_p_frame(self) -> bool:
@@ -208,7 +212,8 @@ class FrameContainer:
         payload = self.base_payload
         g = self.geometry
         ref = self.reference
-        flags = (FLAG_ENHANCEMENT if enh else 0) | (FLAG_P_FRAME if ref else 0)
+        flags = ((FLAG_ENHANCEMENT if enh else 0) | (FLAG_P_FRAME if ref else 0)
+                 | (FLAG_SKIP if ref and self.skip_mode else 0))
         extension = (_P_REF.pack(ref.seq, ref.checksum, ref.temporal_fingerprint)
                      if ref else b"")
         head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, flags, _BASE.size + len(extension),
@@ -224,9 +229,14 @@ class FrameContainer:
         fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
         (_magic, _version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
          z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc, enh_len) = fields
-        allowed = FLAG_ENHANCEMENT | (FLAG_P_FRAME if data[4] >= 2 else 0)
+        allowed = FLAG_ENHANCEMENT | (FLAG_P_FRAME | FLAG_SKIP if data[4] >= 2 else 0)
         if flags & ~allowed:
             raise BitstreamError(f"container flags {flags:#04x}: reserved bits set")
+        skip_mode = bool(flags & FLAG_SKIP)
+        if skip_mode and not flags & FLAG_P_FRAME:
+            raise BitstreamError("skip flag set on a key frame")
+        if skip_mode and z_esc:
+            raise BitstreamError("skip-mode P-frame with ẑ escapes")
         reference = None
         if flags & FLAG_P_FRAME:
             if header_size < _BASE.size + _P_REF.size:
@@ -268,7 +278,8 @@ class FrameContainer:
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
         container = cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes,
-                        y_payload, y_escapes, params_crc, latent_crc, enhancement, reference)
+                        y_payload, y_escapes, params_crc, latent_crc, enhancement, reference,
+                        skip_mode)
         container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
         return container
 

@@ -4,7 +4,9 @@ The encoder builds it from the symbols it just coded, the decoder from the frame
 decoded; both hold the same integers (that is what ``checksum`` — the reference's
 latent_crc — and the P-frame's params_crc / latent_crc verify). α is constant within a GOP:
 a P-frame is only ever coded at its reference's α (the encoder refuses another α; the edge's
-rate control changes α at key frames).
+rate control changes α at key frames). A skip-mode P-frame's state keeps the reference's ẑ,
+μ and scale indexes (the values it copied or coded are relative to them) and its skip map
+(the context of the next map).
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ class ReferenceState:
     means: np.ndarray  # float64 (M, h, w): intra μ, exact multiples of 2^-A_FRAC
     indexes: np.ndarray  # int32 (M, h, w): intra scale indexes
     checksum: int  # latent_checksum(y_symbols) = the frame's latent_crc
+    skip_flags: np.ndarray | None = None  # bool (h, w): a skip-mode P-frame's skip map
 
     @classmethod
     def of(cls, seq: int, container: FrameContainer, z_symbols: np.ndarray,
-           y_symbols: np.ndarray, params: EntropyParameters) -> ReferenceState:
+           y_symbols: np.ndarray, params: EntropyParameters,
+           skip_flags: np.ndarray | None = None) -> ReferenceState:
         """The state after coding (or decoding) ``container`` as frame ``seq``."""
         return cls(int(seq), container.alpha_code, z_symbols, y_symbols, params.means,
-                   params.indexes, container.latent_crc)
+                   params.indexes, container.latent_crc, skip_flags)
 
     @classmethod
     def from_decoded(cls, seq: int, latent: DecodedLatent) -> ReferenceState:
@@ -47,7 +51,7 @@ class ReferenceState:
         if latent.z_symbols is None:
             raise ValueError("this decoded latent carries no ẑ symbols")
         return cls.of(seq, latent.container, latent.z_symbols, latent.y_symbols,
-                      latent.params)
+                      latent.params, latent.skip_flags)
 
     @property
     def means_int(self) -> np.ndarray:

@@ -117,12 +117,15 @@ class FrameEncoder:
         return container, y_sym
 
     def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
-                     reference: ReferenceState | None = None, enhancement: bool = False
+                     reference: ReferenceState | None = None, enhancement: bool = False,
+                     skip_tau: float | None = None
                      ) -> tuple[FrameContainer, ReferenceState]:
         """Frame ``seq``: a key frame without ``reference`` (byte for byte :meth:`encode`),
         else a P-frame coded against it (same ŷ; α must be the reference's, else
-        ValueError: α changes only at key frames). Returns the container and the
-        reference state for the next frame."""
+        ValueError: α changes only at key frames). ``skip_tau`` None: a lossless
+        conditional P-frame; a number τ ≥ 0: a skip-mode P-frame (ẑ reused, positions whose
+        latent moved less than τ quantiser steps copy the reference; lossy). Returns the
+        container and the reference state for the next frame."""
         if reference is None:
             x, geometry = image_to_array(image)
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
@@ -135,6 +138,14 @@ class FrameEncoder:
             if alpha_to_code(alpha) != reference.alpha_code:  # before any transform runs
                 raise ValueError(f"alpha {alpha} differs from the reference's: α changes "
                                  "only at key frames")
+            if skip_tau is not None:
+                v, _ = self.transforms.latents(x, self.wire.gain_y(alpha))  # ẑ is not sent
+                container, params, y_sym, skip = self.temporal.encode_skip_symbols(
+                    geometry, alpha, v[0], reference, skip_tau)
+                if enhancement:
+                    self._attach_enhancement(container, alpha, v[0], y_sym, params)
+                return container, ReferenceState.of(seq, container, reference.z_symbols,
+                                                     y_sym, params, skip)
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
             container, params, y_sym, z_sym = self.temporal.encode_symbols(
                 geometry, alpha, z[0], v[0], reference)
@@ -195,12 +206,13 @@ class Codec:
         return self.encoder.temporal
 
     def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
-                     reference: ReferenceState | None = None, enhancement: bool = False
-                     ) -> tuple[bytes, ReferenceState]:
+                     reference: ReferenceState | None = None, enhancement: bool = False,
+                     skip_tau: float | None = None) -> tuple[bytes, ReferenceState]:
         """Key frame (``reference`` None) or P-frame; see :meth:`FrameEncoder.encode_frame`."""
         if reference is not None:
             _ = self.temporal
-        container, state = self.encoder.encode_frame(image, alpha, seq, reference, enhancement)
+        container, state = self.encoder.encode_frame(image, alpha, seq, reference, enhancement,
+                                                     skip_tau)
         return container.to_bytes(), state
 
     @property

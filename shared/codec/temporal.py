@@ -4,8 +4,8 @@
 
 Every P-frame refers to the previous decoded frame; α is constant over the clip (within a
 GOP it must be: α changes only at key frames). The decoder rebuilds each reference from the
-frame it just decoded, so a clip decodes exactly the encoder's ŷ (the same ŷ as intra
-coding at that α).
+frame it just decoded, so a clip decodes exactly the encoder's ŷ (lossless P-frames: the
+same ŷ as intra coding at that α; skip mode: the encoder's lossy ŷ).
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from polc.shared.codec.runtime import Codec, DecodedFrame
 
 
 def encode_clip_temporal(codec: Codec, frames: Iterable[np.ndarray], alpha: float,
-                         gop: int) -> list[bytes]:
+                         gop: int, skip_tau: float | None = None) -> list[bytes]:
     """Containers of ``frames`` (uint8 H×W×3) at ``alpha``: frame i is a key frame when
-    i % gop == 0, else a P-frame against frame i − 1 (seq = index in the clip)."""
+    i % gop == 0, else a P-frame against frame i − 1 (seq = index in the clip): lossless
+    conditional (``skip_tau`` None, ŷ = intra's) or skip mode at threshold ``skip_tau``."""
     if gop < 1:
         raise ValueError(f"gop must be >= 1, got {gop}")
     out: list[bytes] = []
     reference: ReferenceState | None = None
     for seq, image in enumerate(frames):
         data, reference = codec.encode_frame(image, alpha, seq,
-                                             None if seq % gop == 0 else reference)
+                                             None if seq % gop == 0 else reference,
+                                             skip_tau=skip_tau)
         out.append(data)
     return out
 

@@ -11,6 +11,15 @@ model differs: both ends run the integer h_t on the reference's symbols
 params_crc covers the intra parameters (μ_t, idx_t) and the P-frame's (round(μ_P), idx_P);
 latent_crc is the key frame's (CRC of y_sym). A P-frame decodes only against the reference
 it names (seq, checksum, α, size): anything else raises :class:`ReferenceMismatch`.
+
+Skip mode (lossy, ``encode_skip_symbols``): no ẑ is sent; the frame reuses the reference's
+ẑ, hence its μ_ref and idx_ref, and codes y_sym = round(v − μ_ref) (same quantiser step as
+intra, another rounding offset). Per latent position the encoder decides to *skip* — copy
+the reference's decoded symbols (all M channels) — when max_c |v − μ_ref − y_ref| < τ
+(quantiser steps); the skip map is coded in the ẑ section (``skip_map.py``), the other
+positions as P-frames with h_t run on (y_ref, μ_ref, idx_ref, μ_t = μ_ref, idx_t = idx_ref),
+where a value within min(SNAP_TAU, τ) steps of the prediction round(μ_P) is coded as the
+prediction (residual 0). The decoder needs only the flags and the residuals, never v.
 """
 
 from __future__ import annotations
@@ -24,8 +33,13 @@ from polc.shared.codec.entropy_coder import decode, encode
 from polc.shared.codec.integer_hyper import A_FRAC, scale_indexes
 from polc.shared.codec.integer_temporal import IntegerTemporalContext
 from polc.shared.codec.reference import ReferenceState, latent_checksum
+from polc.shared.codec.skip_map import decode_skip_map, encode_skip_map
 from polc.shared.codec.wire import DecodedLatent, EntropyParameters, WireModel
 from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, ReferenceMissing
+
+#: skip mode: a coded value within this many quantiser steps of h_t's prediction round(μ_P)
+#: takes the prediction (residual 0; measured on ``polc bench video``: 0.6 beats 0.5 / 0.8)
+SNAP_TAU = 0.6
 
 
 class TemporalWireModel:
@@ -69,11 +83,7 @@ class TemporalWireModel:
         Returns (container, intra params, y_sym, z_sym). Raises ValueError when the frame
         cannot be a P-frame of that reference (another α or size: send a key frame)."""
         wire = self.wire
-        if alpha_to_code(alpha) != reference.alpha_code:
-            raise ValueError(f"alpha {alpha} differs from the reference's "
-                             f"{reference.alpha_code / 65535:.4f}: α changes only at key frames")
-        if reference.y_symbols.shape != (wire.M, *geometry.latent_hw):
-            raise ValueError("frame size differs from the reference's: send a key frame")
+        self._check_encodable(geometry, alpha, reference)
         z_sym = np.round(z).astype(np.int64)
         params = wire.entropy_parameters(z_sym)
         y_sym = np.round(v.astype(np.float64) - params.means).astype(np.int64)
@@ -87,6 +97,48 @@ class TemporalWireModel:
             z_pay, z_esc, y_pay, y_esc, self.params_crc(params, mu_sym, idx_p),
             latent_checksum(y_sym), reference=link)
         return container, params, y_sym, z_sym
+
+    def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
+        """The reference's μ and scale indexes: what a skip-mode P-frame reuses."""
+        return EntropyParameters(reference.means, reference.indexes)
+
+    def _check_encodable(self, geometry: FrameGeometry, alpha: float,
+                         reference: ReferenceState) -> None:
+        if alpha_to_code(alpha) != reference.alpha_code:
+            raise ValueError(f"alpha {alpha} differs from the reference's "
+                             f"{reference.alpha_code / 65535:.4f}: α changes only at key frames")
+        if reference.y_symbols.shape != (self.wire.M, *geometry.latent_hw):
+            raise ValueError("frame size differs from the reference's: send a key frame")
+
+    def encode_skip_symbols(self, geometry: FrameGeometry, alpha: float, v: np.ndarray,
+                            reference: ReferenceState, tau: float, snap: float = SNAP_TAU
+                            ) -> tuple[FrameContainer, EntropyParameters, np.ndarray,
+                                       np.ndarray]:
+        """A skip-mode P-frame of latent ``v`` against ``reference``, threshold ``tau``
+        (values within min(``snap``, τ) steps of the prediction take it: residual 0).
+
+        Returns (container, the reference's params, y_sym, skip flags (h, w) bool)."""
+        self._check_encodable(geometry, alpha, reference)
+        if not (tau >= 0.0 and snap >= 0.0):
+            raise ValueError(f"skip and snap thresholds must be >= 0, got {tau}, {snap}")
+        wire = self.wire
+        params = self.reference_parameters(reference)
+        shifted = v.astype(np.float64) - params.means
+        change = np.abs(shifted - reference.y_symbols).max(axis=0)
+        skip = change < tau
+        mu_sym, idx_p = self.p_parameters(params, reference)
+        y_sym = np.round(shifted).astype(np.int64)
+        y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
+        y_sym = np.where(skip[None], reference.y_symbols, y_sym)
+        coded = np.broadcast_to(~skip[None], y_sym.shape)
+        y_pay, y_esc = encode((y_sym - mu_sym)[coded], idx_p[coded], wire.tables_y)
+        link = ReferenceLink(reference.seq, reference.checksum, self.fingerprint)
+        container = FrameContainer(
+            wire.fingerprint, alpha_to_code(alpha), geometry, (wire.M, wire.N, wire.aux),
+            encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64), y_pay, y_esc,
+            self.params_crc(params, mu_sym, idx_p), latent_checksum(y_sym), reference=link,
+            skip_mode=True)
+        return container, params, y_sym, skip
 
     # ---------------------------------------------------------------------- decoding
     def check_reference(self, container: FrameContainer,
@@ -116,21 +168,33 @@ class TemporalWireModel:
         wire.check_model(container)
         self.check_reference(container, reference)
         assert reference is not None
-        z_shape = reference.z_symbols.shape
-        z_sym = reference.z_symbols + decode(
-            container.z_payload, container.z_escapes, self._z_table_ids(z_shape),
-            wire.tables_y).reshape(z_shape)
-        params = wire.entropy_parameters(z_sym)
+        skip = None
+        if container.skip_mode:  # ẑ (hence μ, idx) of the reference
+            z_sym, params = reference.z_symbols, self.reference_parameters(reference)
+        else:
+            z_shape = reference.z_symbols.shape
+            z_sym = reference.z_symbols + decode(
+                container.z_payload, container.z_escapes, self._z_table_ids(z_shape),
+                wire.tables_y).reshape(z_shape)
+            params = wire.entropy_parameters(z_sym)
         mu_sym, idx_p = self.p_parameters(params, reference)
         if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
             raise BitstreamError(
                 "P-frame entropy parameters differ from the encoder's (backend mismatch or "
                 "corrupted data); refusing to decode")
-        y_sym = mu_sym + decode(container.y_payload, container.y_escapes, idx_p,
-                                wire.tables_y).reshape(idx_p.shape)
+        if container.skip_mode:  # skipped positions copy the reference's symbols
+            skip = decode_skip_map(container.z_payload, reference.y_symbols.shape[1:],
+                                   reference.skip_flags)
+            coded = np.broadcast_to(~skip[None], idx_p.shape)
+            y_sym = reference.y_symbols.copy()
+            y_sym[coded] = mu_sym[coded] + decode(container.y_payload, container.y_escapes,
+                                                  idx_p[coded], wire.tables_y)
+        else:
+            y_sym = mu_sym + decode(container.y_payload, container.y_escapes, idx_p,
+                                    wire.tables_y).reshape(idx_p.shape)
         if latent_checksum(y_sym) != container.latent_crc:
             raise BitstreamError("decoded latent checksum mismatch")
         s_sym = None
         if container.enhancement is not None:
             s_sym = wire.decode_enhancement(container, container.enhancement)
-        return DecodedLatent(container, y_sym, params, s_sym, z_sym)
+        return DecodedLatent(container, y_sym, params, s_sym, z_sym, skip)

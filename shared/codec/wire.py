@@ -51,6 +51,7 @@ class DecodedLatent:
     params: EntropyParameters
     s_symbols: np.ndarray | None  # int64 (aux, h, w) or None
     z_symbols: np.ndarray | None = None  # int64 (N, hh, hw): ẑ (what a P-frame refers to)
+    skip_flags: np.ndarray | None = None  # bool (h, w): a skip-mode P-frame's skip map
 
 
 class WireModel:
