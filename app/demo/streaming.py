@@ -26,7 +26,7 @@ from polc.edge.config import EdgeConfig, EncoderSettings
 from polc.edge.node import EdgeNode
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import PolcError
-from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path, temporal_path_for
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_streaming(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    codec = Codec.load(args.weights)
+    codec = Codec.load(args.weights, temporal_path=temporal_path_for(args.weights))
     teacher = Path(args.teacher) if args.teacher else default_teacher_path()
     has_teacher = Path(teacher).is_file()
     # the product's path: POLC adapters straight on ŷ (no pixel decoding) when their
