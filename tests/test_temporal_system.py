@@ -5,7 +5,8 @@ edge's encoder coded and is stored exactly once: a P-frame stream end to end, a 
 mid-GOP (maximum connection age), a cloud restart mid-GOP and a replica change (the
 reference rebuilt from the shared store), a P-frame whose reference is missing (typed
 refusal, key frame requested, the edge's next frame a key frame), a spool drop (the next
-frame a key frame), Reconstruct of a P-frame at β 1 and 0, and the intra-only setting."""
+frame a key frame), Reconstruct of a P-frame at β 1 and 0, the intra-only setting, and
+retention that deletes whole GOPs only."""
 
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ from temporal_support import clip, decode_stored
 
 from polc.cloud.server import ServerThread
 from polc.cloud.store import open_store
+from polc.cloud.store.interface import FrameRecord
 from polc.edge.config import EdgeConfig
 from polc.edge.node import EdgeNode, EncodedFrame
 from polc.edge.sources import Captured
+from polc.shared.codec.container import FrameContainer
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
 CAMERA = "cam-t"
@@ -343,3 +346,29 @@ def test_intra_only_from_the_environment(monkeypatch, env: str) -> None:
     assert not config.encoder.temporal.enabled
     assert config.encoder.temporal.key_frame_interval == 5
 
+
+def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -> None:
+    """A key frame still needed by kept P-frames is never deleted alone: the P-frames it
+    leaves behind go with it, and every kept frame decodes."""
+    store = make_store(tmp_path / "store")
+    frames, reference = [], None
+    for seq, image in enumerate(clip(12)):
+        data, reference = small_codec.encode_frame(image, 0.5, seq,
+                                                   None if seq % GOP == 0 else reference)
+        frames.append(data)
+    try:
+        for seq, data in enumerate(frames):
+            c = FrameContainer.from_bytes(data)
+            store.put(FrameRecord(CAMERA, seq, 1_700_000_000_000_000 + seq, 128, 96,
+                                  c.alpha, c.fingerprint.hex(), len(data)), data, None)
+        total = store.stats().bytes
+        # the byte limit alone would delete frame 0 (the key frame) and keep its P-frames
+        assert store.enforce_retention(None, total - 1) == GOP
+        kept = [r.seq for r in store.list_frames(CAMERA)]
+        assert kept == list(range(GOP, 12))
+        references: dict = {}
+        for seq in kept:
+            decode_stored(small_codec, lambda s: store.read_base(CAMERA, s), seq, references)
+        assert store.enforce_retention(None, total) == 0  # under the limit: nothing
+    finally:
+        store.close()
