@@ -96,6 +96,7 @@ class EdgeNode:
         self.reference: ReferenceState | None = None  # None: the next frame is a key frame
         self.gop_length = 0  # frames coded since the last key frame (itself included)
         self._key_frame_requested = False
+        self._drops_seen = self._spool_drops()  # a change: the next frame is a key frame
         self.stop_event = threading.Event()
         self.capture_done = threading.Event()
         self.capture_error: BaseException | None = None
@@ -109,10 +110,15 @@ class EdgeNode:
         reference; any thread)."""
         self._key_frame_requested = True
 
+    def _spool_drops(self) -> int:
+        return self.spool.dropped + self.spool.dropped_disk_full
+
     def _next_reference(self) -> ReferenceState | None:
         """The reference of the next frame, or None for a key frame."""
         if self._key_frame_requested:
             self._key_frame_requested = False
+            self.reference = None
+        if self._spool_drops() != self._drops_seen:  # the reference may be gone
             self.reference = None
         if not self.temporal.enabled or self.gop_length >= self.temporal.key_frame_interval:
             self.reference = None
@@ -124,7 +130,7 @@ class EdgeNode:
         reference = self._next_reference()
         # α changes at key frames only (a P-frame is coded at its reference's α)
         alpha = self.rate.next_alpha() if reference is None else self.rate.alpha
-        seq, drops = self.spool.next_seq, self.spool.dropped + self.spool.dropped_disk_full
+        seq, drops = self.spool.next_seq, self._spool_drops()
         t0 = time.perf_counter()
         try:
             container, state = self.backend.encoder.encode_frame(
@@ -141,7 +147,8 @@ class EdgeNode:
             captured.capture_time_ns, alpha, base,
             enhancement=enh if mode == "always" else None,
             keep_enhancement=enh if mode == "on-demand" else None, width=w, height=h)
-        if frame.seq == seq and drops == self.spool.dropped + self.spool.dropped_disk_full:
+        self._drops_seen = self._spool_drops()
+        if frame.seq == seq and drops == self._drops_seen:
             self.reference = state  # no gap behind it: the next frame may depend on it
             self.gop_length = 1 if reference is None else self.gop_length + 1
         self.rate.update(alpha, len(base) + (len(enh or b"") if mode == "always" else 0))
