@@ -1,7 +1,7 @@
 """`polc bench edge`: edge throughput, torch vs ONNX Runtime, per stage.
 
 For each backend (torch, ONNX Runtime CPU) and frame size (512×288, 1280×720): frames/s of
-the encoder and ms per frame of each stage —
+the encoder (key frames: intra coding) and ms per frame of each stage —
 
     capture   render the synthetic traffic frame (what a camera read costs here)
     g_a+h_a   v = g_a(x)·G_y, z = h_a(v): the float networks, where the backends differ (one
@@ -38,7 +38,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from polc.edge.backends import build_encoder
-from polc.edge.config import EncoderSettings
+from polc.edge.config import EncoderSettings, TemporalSettings
 from polc.edge.spool import Spool
 from polc.shared.codec.container import FrameGeometry
 from polc.shared.codec.export import export_codec
@@ -195,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
             backends = {}
             for name in ("torch", "onnx"):
                 settings = EncoderSettings(backend=name, cache_dir=Path(cache),
-                                           threads=threads, weights=args.weights)
+                                           threads=threads, weights=args.weights,
+                                           temporal=TemporalSettings(enabled=False))
                 b = build_encoder(settings, codec)
                 backends[name] = b
             hyper = codec.wire.hyper

@@ -40,6 +40,9 @@ def _host_port(value: str, field: str) -> str:
 
 class CodecSettings(_Section):
     weights: Path | None = Field(None, description="codec weights (.pt); unset = bundled")
+    temporal_weights: Path | None = Field(
+        None, description="temporal model (.pt) that decodes P-frames; unset = "
+        "POLC_TEMPORAL_WEIGHTS, else temporal.pt beside the codec weights, else bundled")
     device: str = Field("cpu", description="torch device for decoding and reconstruction")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads")
 

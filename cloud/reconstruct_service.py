@@ -24,6 +24,7 @@ from polc.cloud.field_checks import InvalidField, duration_seconds, enum_value, 
 from polc.cloud.ingest.session import EdgeRegistry, EnhancementUnavailable
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.proto_mapping import frame_meta
+from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.rendering import encode_image, render
 from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import Codec
@@ -49,6 +50,7 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
         self.codec, self.store, self.auth, self.metrics = codec, store, auth, metrics
         self.registry, self.settings = registry, settings
         self.io, self.codec_pool = io_executor, codec_executor
+        self.chain = ReferenceChain(codec, store)  # P-frames decode from their key frame
 
     async def Reconstruct(self, request: reconstruct_pb2.ReconstructRequest,
                           context: grpc.aio.ServicerContext
@@ -122,7 +124,8 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
         fmt = "jpeg" if request.format == reconstruct_pb2.IMAGE_FORMAT_JPEG else "png"
 
         def work() -> tuple[bytes, int, int, float, float]:
-            image, base_bpp, enh_bpp = render(self.codec, base, enh, beta)
+            image, base_bpp, enh_bpp = render(self.chain, record.camera_id, record.seq, base,
+                                                enh, beta)
             data = encode_image(image, fmt, request.jpeg_quality or 90)
             return data, image.shape[1], image.shape[0], base_bpp, enh_bpp
 

@@ -1,7 +1,8 @@
 """Human-viewable reconstructions x̄(β) of stored frames (the operator's view).
 
     store ─► base (+ enhancement, fetched from the edge on demand for β < 1)
-          ─► entropy decode ─► g_s / aux branch ─► x̄(β) ─► PNG / JPEG
+          ─► entropy decode (a P-frame: from its key frame, ReferenceChain)
+          ─► g_s / aux branch ─► x̄(β) ─► PNG / JPEG
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import io
 import numpy as np
 from PIL import Image
 
+from polc.cloud.reference_chain import ReferenceChain
 from polc.shared.codec.container import FrameContainer
-from polc.shared.codec.runtime import Codec
 
 
-def render(codec: Codec, base: bytes, enhancement: bytes | None, beta: float
-           ) -> tuple[np.ndarray, float, float]:
-    """Decode and reconstruct at β; returns (uint8 HxWx3 image, base bpp, enhancement bpp)."""
+def render(chain: ReferenceChain, camera_id: str, seq: int, base: bytes,
+           enhancement: bytes | None, beta: float) -> tuple[np.ndarray, float, float]:
+    """Decode stored frame ``seq`` (a P-frame via its chain) and reconstruct it at β;
+    returns (uint8 HxWx3 image, base bpp, enhancement bpp)."""
+    codec = chain.codec
     container = FrameContainer.from_bytes(base)
-    frame = codec.decode(container)
+    frame = chain.decode(camera_id, seq, container)
     if enhancement is not None and beta < 1.0:
         frame = codec.attach_enhancement(frame, enhancement)
     image = codec.reconstruct(frame, beta)

@@ -48,10 +48,12 @@ from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.query_service import QueryServicer
 from polc.cloud.reconstruct_service import ReconstructServicer
+from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import ConfigError, ModelError
+from polc.shared.models.weights_file import temporal_path_for
 from polc.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
@@ -110,7 +112,9 @@ class CloudServer:
         torch.set_num_threads(cfg.codec.torch_threads)
         if self.codec is None:
             try:
-                self.codec = Codec.load(cfg.codec.weights, cfg.codec.device)
+                self.codec = Codec.load(
+                    cfg.codec.weights, cfg.codec.device,
+                    cfg.codec.temporal_weights or temporal_path_for(cfg.codec.weights))
             except (OSError, ModelError) as exc:
                 raise ConfigError(f"config field 'codec.weights': {exc}") from exc
         codec = self.codec
@@ -139,7 +143,8 @@ class CloudServer:
         if cfg.analyzer.decode:
             self._decode_pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="decode")
-            decoder = OrderedDecoder(codec, self.metrics, self._decode_pool)
+            decoder = OrderedDecoder(codec, self.metrics, self._decode_pool,
+                                     ReferenceChain(codec, store))
             backlog = AnalysisBacklog(store, self._io, capacity=b.max_queue_frames,
                                       lease_s=cfg.analyzer.lease_seconds,
                                       on_depth=self.metrics.queue_depth)

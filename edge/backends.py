@@ -2,8 +2,11 @@
 
 Only the float transforms g_a, h_a, T_enc differ between backends; symbols and entropy
 parameters always come from the shared ``WireModel`` (integer h_s), so both backends produce
-containers the cloud decodes to the same ŷ. Without ``encoder.onnx_dir`` the ONNX models are
-exported once into ``encoder.cache_dir/<fingerprint>-<EXPORT_VERSION>/`` on first use.
+containers the cloud decodes to the same ŷ. With ``encoder.temporal.enabled`` (the
+default) the temporal model that codes P-frames is loaded at start: a missing or mismatched
+one is a configuration error, never a failure mid-stream. Without ``encoder.onnx_dir``
+the ONNX models are exported once into ``encoder.cache_dir/<fingerprint>-<EXPORT_VERSION>/``
+on first use.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import torch
 from polc.edge.config import EncoderSettings
 from polc.shared.codec.onnx_backend import OrtTransforms, export_onnx
 from polc.shared.codec.runtime import Codec, FrameEncoder
-from polc.shared.errors import ConfigError
+from polc.shared.codec.temporal_wire import TemporalWireModel
+from polc.shared.errors import ConfigError, ModelError
+from polc.shared.models.weights_file import temporal_path_for
 
 log = logging.getLogger(__name__)
 ONNX_FILES = ("g_a.onnx", "h_a.onnx", "t_enc.onnx")  # required in encoder.onnx_dir
@@ -67,6 +72,22 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
     return target
 
 
+def _load_codec(settings: EncoderSettings, device: str) -> Codec:
+    temporal = settings.temporal.weights or temporal_path_for(settings.weights)
+    return Codec.load(settings.weights, device, temporal_path=temporal)
+
+
+def temporal_model(settings: EncoderSettings, codec: Codec) -> TemporalWireModel | None:
+    """The P-frame wire model when temporal coding is on (checked at start, not mid-GOP)."""
+    if not settings.temporal.enabled:
+        return None
+    try:
+        return codec.temporal
+    except (OSError, ModelError) as exc:
+        raise ConfigError(f"config field 'encoder.temporal.weights': {exc} (or set "
+                          "encoder.temporal.enabled: false for intra-only coding)") from exc
+
+
 def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> EncoderBackend:
     """The configured backend; ``codec`` (already loaded) is reused when given."""
     if settings.threads:
@@ -76,10 +97,12 @@ def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> Enco
             if settings.device.startswith("cuda") and not torch.cuda.is_available():
                 raise ConfigError(f"config field 'encoder.device': {settings.device} requested "
                                   "but torch sees no CUDA device")
-            codec = Codec.load(settings.weights, settings.device)
+            codec = _load_codec(settings, settings.device)
+        temporal_model(settings, codec)
         return EncoderBackend(codec, codec.encoder, f"torch:{settings.device}")
-    codec = codec or Codec.load(settings.weights, "cpu")
+    codec = codec or _load_codec(settings, "cpu")
     models = onnx_models(codec, settings)
     transforms = OrtTransforms(models, settings.provider, settings.threads)
     name = "onnx:" + transforms.provider.removesuffix("ExecutionProvider").lower()
-    return EncoderBackend(codec, FrameEncoder(codec.wire, transforms), name)
+    return EncoderBackend(codec, FrameEncoder(codec.wire, transforms,
+                                              temporal_model(settings, codec)), name)

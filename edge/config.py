@@ -48,6 +48,17 @@ class SourceSettings(_Section):
         return self
 
 
+class TemporalSettings(_Section):
+    """Temporal coding: P-frames coded against the previous frame, key frames between."""
+
+    enabled: bool = Field(True, description="P-frames between key frames; false = intra only")
+    key_frame_interval: int = Field(
+        20, ge=1, le=256, description="a key frame at least every this many frames (one GOP)")
+    weights: Path | None = Field(
+        None, description="temporal model (.pt); unset = POLC_TEMPORAL_WEIGHTS, else "
+        "temporal.pt beside encoder.weights, else bundled")
+
+
 class EncoderSettings(_Section):
     """Which backend runs the edge transforms (g_a, h_a, T_enc)."""
 
@@ -61,6 +72,7 @@ class EncoderSettings(_Section):
     cache_dir: Path = Field(Path.home() / ".cache" / "polc" / "onnx",
                             description="where ONNX models are exported on first use")
     threads: int = Field(0, ge=0, le=256, description="intra-op threads (0 = library default)")
+    temporal: TemporalSettings = TemporalSettings()
 
 
 class RateSettings(_Section):

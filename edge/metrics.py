@@ -26,6 +26,8 @@ class EdgeMetrics:
                                 registry=r)
         self.encoded = Counter("polc_edge_frames_encoded_total",
                                "frames encoded and written to the spool", registry=r)
+        self.key_frames = Counter("polc_edge_key_frames_total",
+                                  "encoded frames that are key frames (intra)", registry=r)
         self.sent = Counter("polc_edge_frames_sent_total",
                             "frames written to the uplink stream (resends included)", registry=r)
         self.acked = Counter("polc_edge_frames_acked_total",

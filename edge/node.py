@@ -8,6 +8,15 @@
 
 With a finite source and ``exit_when_drained`` the node exits once every frame is
 acknowledged. A restart resumes from the spool (first un-acked frame, same seq counter).
+
+Temporal coding (``encoder.temporal.enabled``, the default): the capture thread keeps the
+camera's reference state (the latent of the last spooled frame) and codes P-frames against
+it. A key frame is sent at start (the reference dies with the process: after a kill -9 the
+first frame is a key frame), every ``key_frame_interval`` frames, after any spool drop or a
+frame that could not be spooled (the frame after a gap never depends on a lost one), and when
+the cloud asks (FrameError ``key_frame_requested``: it cannot get a P-frame's reference).
+Rate control picks α at key frames only (α is constant within a GOP) and is told the size of
+every frame, I and P, so the bitrate target holds across both.
 A full spool disk does not stop the node: the spool drops the oldest data to make room
 (metric ``polc_edge_frames_dropped_total{reason="disk_full"}``) and the uplink keeps
 delivering what is spooled.
@@ -25,13 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
-from polc.edge.backends import EncoderBackend, build_encoder
+from polc.edge.backends import EncoderBackend, build_encoder, temporal_model
 from polc.edge.config import EdgeConfig
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.rate_control import RateController
 from polc.edge.sources import Captured, paced, prefetch
 from polc.edge.spool import Spool, SpoolError, SpoolFullError
 from polc.edge.uplink import AckInfo, Uplink
+from polc.shared.codec.reference import ReferenceState
 from polc.shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,7 @@ class EncodedFrame:
     base_bytes: int
     enhancement_bytes: int
     encode_seconds: float
+    key_frame: bool = True
 
     @property
     def base_bpp(self) -> float:
@@ -67,6 +78,8 @@ class EdgeNode:
         self.config = config
         self.metrics = metrics or EdgeMetrics()
         self.backend = backend or build_encoder(config.encoder)
+        if self.backend.encoder.temporal is None:  # a given backend: checked here, at start
+            self.backend.encoder.temporal = temporal_model(config.encoder, self.backend.codec)
         self.on_encoded = on_encoded
         enh = config.enhancement
         self.spool = Spool(config.spool.path, config.camera_id, config.spool.max_bytes,
@@ -78,7 +91,12 @@ class EdgeNode:
             sends_enhancement=enh.mode == "always",
             enhancement_retention_seconds=enh.retention_seconds if enh.mode == "on-demand"
             else 0, edge_id=config.edge_id, edge_version=VERSION, metrics=self.metrics,
-            on_ack=on_ack, on_result=on_result)
+            on_ack=on_ack, on_result=on_result, on_key_frame_request=self.request_key_frame)
+        self.temporal = config.encoder.temporal
+        self.reference: ReferenceState | None = None  # None: the next frame is a key frame
+        self.gop_length = 0  # frames coded since the last key frame (itself included)
+        self._key_frame_requested = False
+        self._drops_seen = self._spool_drops()  # a change: the next frame is a key frame
         self.stop_event = threading.Event()
         self.capture_done = threading.Event()
         self.capture_error: BaseException | None = None
@@ -87,27 +105,61 @@ class EdgeNode:
 
     # -- capture + encode (a thread: the encoder blocks) --------------------------------
 
+    def request_key_frame(self, seq: int | None = None) -> None:
+        """Code the next frame as a key frame (the cloud could not get frame ``seq``'s
+        reference; any thread)."""
+        self._key_frame_requested = True
+
+    def _spool_drops(self) -> int:
+        return self.spool.dropped + self.spool.dropped_disk_full
+
+    def _next_reference(self) -> ReferenceState | None:
+        """The reference of the next frame, or None for a key frame."""
+        if self._key_frame_requested:
+            self._key_frame_requested = False
+            self.reference = None
+        if self._spool_drops() != self._drops_seen:  # the reference may be gone
+            self.reference = None
+        if not self.temporal.enabled or self.gop_length >= self.temporal.key_frame_interval:
+            self.reference = None
+        return self.reference
+
     def encode_one(self, captured: Captured) -> EncodedFrame:
         """Encode one frame and persist it in the spool (durable when this returns)."""
         m, mode = self.metrics, self.config.enhancement.mode
-        alpha = self.rate.next_alpha()
+        reference = self._next_reference()
+        # α changes at key frames only (a P-frame is coded at its reference's α)
+        alpha = self.rate.next_alpha() if reference is None else self.rate.alpha
+        seq, drops = self.spool.next_seq, self._spool_drops()
         t0 = time.perf_counter()
-        container = self.backend.encoder.encode(captured.image, alpha,
-                                                enhancement=mode != "never")
+        try:
+            container, state = self.backend.encoder.encode_frame(
+                captured.image, alpha, seq, reference, enhancement=mode != "never")
+        except BaseException:
+            self.reference = None  # whatever happened, the next frame starts a new GOP
+            raise
         dt = time.perf_counter() - t0
         base = container.base_bytes()
         enh = container.enhancement.to_bytes() if container.enhancement is not None else None
         h, w = captured.image.shape[:2]
+        self.reference = None  # until the frame is spooled
         frame = self.spool.append(
             captured.capture_time_ns, alpha, base,
             enhancement=enh if mode == "always" else None,
             keep_enhancement=enh if mode == "on-demand" else None, width=w, height=h)
+        self._drops_seen = self._spool_drops()
+        if frame.seq == seq and drops == self._drops_seen:
+            self.reference = state  # no gap behind it: the next frame may depend on it
+            self.gop_length = 1 if reference is None else self.gop_length + 1
         self.rate.update(alpha, len(base) + (len(enh or b"") if mode == "always" else 0))
         m.encoded.inc()
+        if reference is None:
+            m.key_frames.inc()
         m.encode_seconds.observe(dt)
         m.alpha.set(alpha)
         m.observe_spool(self.spool)
-        out = EncodedFrame(frame.seq, captured, alpha, len(base), len(enh or b""), dt)
+        out = EncodedFrame(frame.seq, captured, alpha, len(base), len(enh or b""), dt,
+                           reference is None)
         if self.on_encoded is not None:
             self.on_encoded(out)
         return out

@@ -5,6 +5,7 @@
     │ sender: spool.pending() in seq order, ≤ window frames in flight ────────┼─► cloud
     │ reader: FrameAck → spool.ack · FrameError → spool.refuse                │
     │         FrameError retryable / INTERNAL → resent here after a backoff   │
+    │         FrameError key_frame_requested → on_key_frame_request (node)    │
     │         FrameResult → on_result · EnhancementRequest → upload from spool│
     └──────────┬──────────────────────────────────────────────────────────────┘
                │ stream ends (UNAVAILABLE, max connection age, outage, EOF)
@@ -105,9 +106,11 @@ class Uplink:
                  edge_version: str = "", metrics: EdgeMetrics | None = None,
                  on_ack: Callable[[AckInfo], None] | None = None,
                  on_result: Callable[[object], None] | None = None,
+                 on_key_frame_request: Callable[[int], None] | None = None,
                  rng: random.Random | None = None):
         self.settings = settings
         self.spool = spool
+        self.on_key_frame_request = on_key_frame_request
         self.fingerprint = fingerprint
         self.capabilities = (enhancement_on_demand, sends_enhancement,
                              int(enhancement_retention_seconds))
@@ -412,6 +415,11 @@ class Uplink:
         self._failures.pop(err.seq, None)
         log.error("cloud refused frame %d: %s (%s); dropping it", err.seq, err.reason,
                   err.message)
+        if err.key_frame_requested and self.on_key_frame_request is not None:
+            self.on_key_frame_request(err.seq)  # the next frame encoded is a key frame
         if self.spool.refuse(err.seq):
-            self.metrics.dropped.labels("refused").inc()
+            # a P-frame whose reference the cloud cannot get: the P-frames spooled after it
+            # are refused the same way up to the next key frame (at most one GOP)
+            self.metrics.dropped.labels(
+                "reference_missing" if err.key_frame_requested else "refused").inc()
         self.metrics.observe_spool(self.spool)

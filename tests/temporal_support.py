@@ -4,12 +4,15 @@ codec (exactness holds for any weights), and short synthetic fixed-camera clips.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from polc.shared.codec.runtime import Codec
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.reference import ReferenceState
+from polc.shared.codec.runtime import Codec, DecodedFrame
 from polc.shared.codec.temporal_weights import export_temporal
 from polc.shared.data.synth.video import render_video_frames
 from polc.shared.models.codec.temporal import TemporalContext
@@ -36,3 +39,21 @@ def temporal_codec(codec_file: Path, temporal_file: Path) -> Codec:
 def clip(n: int, seed: int = 7) -> tuple[np.ndarray, ...]:
     """``n`` consecutive frames of a fixed-camera synthetic clip (uint8 H×W×3)."""
     return tuple(image for image, _ in render_video_frames(n, seed, CLIP_SIZE))
+
+
+def decode_stored(codec: Codec, read: Callable[[int], bytes], seq: int,
+                  references: dict[int, ReferenceState] | None = None) -> DecodedFrame:
+    """Decode stored frame ``seq`` (``read``: seq -> base layer): a P-frame from its key
+    frame, following the reference each frame names. ``references`` (seq -> state) keeps
+    the states decoded on the way, for the next call."""
+    references = {} if references is None else references
+    chain = [seq]
+    while (link := FrameContainer.from_bytes(read(chain[-1])).reference) is not None \
+            and link.seq not in references:
+        chain.append(link.seq)
+    for s in reversed(chain):
+        container = FrameContainer.from_bytes(read(s))
+        link = container.reference
+        frame = codec.decode(container, None if link is None else references[link.seq])
+        references[s] = frame.reference(s)
+    return frame

@@ -22,6 +22,7 @@ def test_demo_streams_and_reconstructs(tmp_path: Path, small_codec_file, teacher
     assert "summary: 5/5 frames stored in the cloud" in text
     assert "accuracy vs the clip's ground truth" in text
     assert "beta=1" in text and "beta=0 " in text
+    assert "rate: temporal coding" in text and "vs intra coding" in text
     assert "metrics URLs" in text and "http://127.0.0.1:" in text
     for name in ("original.png", "beta0.0.png", "beta0.5.png", "beta1.0.png",
                  "metrics-cloud.txt", "metrics-edge.txt"):

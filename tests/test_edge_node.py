@@ -16,6 +16,7 @@ import pytest
 import yaml
 from disk_support import fill, small_tmpfs
 from edge_fake_cloud import FakeCloud
+from temporal_support import decode_stored
 
 from polc.edge.config import load_config
 from polc.edge.node import EdgeNode
@@ -63,7 +64,7 @@ def test_node_streams_a_clip_exactly_once(tmp_path: Path, small_codec, small_cod
         assert node.spool.depth == 0 and node.metrics.acked._value.get() == 30
         assert node.metrics.captured._value.get() == 30
         # the stored base layer decodes, and the on-demand layer came from the spool
-        frame = small_codec.decode(cloud.stored[5])
+        frame = decode_stored(small_codec, cloud.stored.__getitem__, 5)  # a P-frame
         assert frame.container.geometry.width == 128
         layer = cloud.uploads[5].enhancement_layer
         small_codec.attach_enhancement(frame, layer)

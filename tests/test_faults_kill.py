@@ -30,6 +30,7 @@ import grpc
 import pytest
 import yaml
 from fixtures.store import postgres_dsn_or_skip, postgres_schema
+from temporal_support import decode_stored
 
 from polc.bench.cloud_process import CloudProcess, TlsFiles, small_cloud_config
 from polc.cloud.store.interface import FrameStore
@@ -130,7 +131,8 @@ def backend_store(backend: str, store: Path) -> Iterator[tuple[dict, dict, objec
 
 
 def check_store(store: FrameStore, produced: int, codec: Codec) -> None:
-    """Every seq in [0, produced) stored exactly once; every container decodes."""
+    """Every seq in [0, produced) stored exactly once; every container decodes (a P-frame
+    against the reference it names, rebuilt from its key frame)."""
     records, after = [], -1
     while page := store.list_frames(CAMERA, after_seq=after, limit=1000):
         records += page
@@ -141,8 +143,12 @@ def check_store(store: FrameStore, produced: int, codec: Codec) -> None:
     extra = sorted(set(seqs) - set(range(produced)))
     assert not missing and not extra, f"lost {missing[:20]}, unexpected {extra[:20]}"
     assert store.stats().frames == produced  # no second row anywhere
+    references: dict = {}
+    p_frames = 0
     for seq in seqs:  # decode_symbols checks the latent CRC
-        codec.decode(store.read_base(CAMERA, seq))
+        frame = decode_stored(codec, lambda s: store.read_base(CAMERA, s), seq, references)
+        p_frames += frame.container.is_p_frame
+    assert p_frames > 0  # temporal coding is the edge's default
 
 
 @pytest.mark.parametrize("side", ["cloud", "edge"])

@@ -19,6 +19,8 @@ class DemoFrame:
     alpha: float
     base_bpp: float
     encode_s: float
+    base_bytes: int = 0
+    key_frame: bool = True  # intra; False: a P-frame
     ack_s: float | None = None
     top: list[tuple[str, float]] = field(default_factory=list)
     boxes: list[tuple[str, float, Box]] = field(

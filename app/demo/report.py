@@ -26,9 +26,25 @@ def print_frame(seq: int, f: DemoFrame) -> None:
     else:
         result = "cloud: (no analyzer)"
     truth = ", ".join(f.truth) or "empty road"
-    print(f"frame {seq:3d}  alpha {f.alpha:.2f}  base {f.base_bpp:.3f} bpp  encode "
+    kind = "I" if f.key_frame else "P"
+    print(f"frame {seq:3d} {kind}  alpha {f.alpha:.2f}  base {f.base_bpp:.3f} bpp  encode "
           f"{1e3 * f.encode_s:5.0f} ms  capture->ack {ack}  {result}  (truth: {truth})",
           flush=True)
+
+
+def print_rate(done: list[DemoFrame], intra_bytes: int, fps: float) -> None:
+    """The stream's bitrate (key frames and P-frames) beside what the same frames would have
+    cost coded intra (``intra_bytes``: their base layers encoded as key frames)."""
+    if not done:
+        return
+    def kbps(nbytes: int) -> float:
+        return nbytes * 8 * fps / len(done) / 1000
+    sent = sum(f.base_bytes for f in done)
+    keys = sum(f.key_frame for f in done)
+    saving = 100 * (1 - sent / intra_bytes) if intra_bytes else 0.0
+    print(f"rate: temporal coding {kbps(sent):.1f} kbit/s ({keys} key frames, "
+          f"{len(done) - keys} P-frames) vs intra coding {kbps(intra_bytes):.1f} kbit/s for "
+          f"the same frames ({saving:.0f} % less)")
 
 
 def print_summary(done: list[DemoFrame], n_frames: int, psnr_by_beta: dict[float, list[float]],

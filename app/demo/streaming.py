@@ -18,7 +18,7 @@ from PIL import Image
 
 from polc.app.demo.frames import DemoFrame, truth_boxes, truth_classes
 from polc.app.demo.reconstruction import Reconstructions, psnr_by_beta, reconstruct_all
-from polc.app.demo.report import print_frame, print_summary
+from polc.app.demo.report import print_frame, print_rate, print_summary
 from polc.cloud.config import load_config as load_cloud_config
 from polc.cloud.server import ServerThread
 from polc.edge.backends import EncoderBackend, build_encoder
@@ -26,7 +26,7 @@ from polc.edge.config import EdgeConfig, EncoderSettings
 from polc.edge.node import EdgeNode
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import PolcError
-from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path
+from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path, temporal_path_for
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_streaming(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    codec = Codec.load(args.weights)
+    codec = Codec.load(args.weights, temporal_path=temporal_path_for(args.weights))
     teacher = Path(args.teacher) if args.teacher else default_teacher_path()
     has_teacher = Path(teacher).is_file()
     # the product's path: POLC adapters straight on ŷ (no pixel decoding) when their
@@ -108,7 +108,7 @@ def run_streaming(args: argparse.Namespace) -> int:
 
     def on_encoded(e: Any) -> None:
         f = DemoFrame(e.captured.image, truth_classes(e.captured.annotations), e.alpha,
-                      e.base_bpp, e.encode_seconds,
+                      e.base_bpp, e.encode_seconds, e.base_bytes, e.key_frame,
                       truth_boxes=truth_boxes(e.captured.annotations))
         with lock:
             frames[e.seq] = f
@@ -142,6 +142,8 @@ def run_streaming(args: argparse.Namespace) -> int:
         (out / f"beta{beta}.png").write_bytes(png)
     done = [f for f in frames.values() if f.ack_s is not None]
     print_summary(done, args.frames, psnr_by_beta(frames, images), len(images))
+    # what intra coding would have cost: the same frames, at the same α, as key frames
+    print_rate(done, sum(len(codec.encode(f.image, f.alpha)) for f in done), args.fps)
     print(f"reconstructions of frame {chosen} at beta = 0, 0.5, 1: {out}/beta*.png "
           f"(original: {out}/original.png); metrics scraped to {out}/metrics-*.txt")
     print(f"metrics URLs (live while the demo ran): cloud {cloud_metrics}, edge "

@@ -29,6 +29,7 @@ from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis, Result
 from polc.cloud.analyzer import AnalysisResult, FrameAnalyzer
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.proto_mapping import result_message
+from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.store.interface import FrameStore, now_us
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec, DecodedFrame
@@ -54,6 +55,7 @@ class AnalysisWorker:
                  max_queue_delay_s: float = 0.0):
         self.codec, self.analyzer, self.store, self.backlog = codec, analyzer, store, backlog
         self.current_stream, self.metrics, self.io = current_stream, metrics, io
+        self.chain = ReferenceChain(codec, store)  # stored P-frames: decoded via their chain
         self.max_batch_size, self.max_queue_delay_s = max_batch_size, max_queue_delay_s
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="analyze", initializer=_lower_priority)
@@ -146,7 +148,8 @@ class AnalysisWorker:
     def _decode_stored(self, entry: PendingAnalysis) -> DecodedFrame:
         t0 = time.perf_counter()
         base = self.store.read_base(entry.camera_id, entry.seq)
-        frame = self.codec.decode(FrameContainer.from_bytes(base))
+        frame = self.chain.decode(entry.camera_id, entry.seq,
+                                  FrameContainer.from_bytes(base))
         self.metrics.decode_time(time.perf_counter() - t0)
         return frame
 

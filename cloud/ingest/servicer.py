@@ -41,7 +41,12 @@ from polc.cloud.batching import BatcherClosed
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import IngestSettings
 from polc.cloud.ingest.admission import StreamAdmission
-from polc.cloud.ingest.decoding import DecodeTurn, OrderedDecoder, frame_record
+from polc.cloud.ingest.decoding import (
+    REFERENCE_MISSING,
+    DecodeTurn,
+    OrderedDecoder,
+    frame_record,
+)
 from polc.cloud.ingest.session import EdgeRegistry, StreamSession
 from polc.cloud.ingest.uploads import EnhancementUploads
 from polc.cloud.ingest.validation import FrameRefused, IncomingFrame, parse_frame
@@ -215,7 +220,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.metrics.frame_failed(exc.reason)
         return ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
             camera_id=camera_id, seq=seq, code=exc.code.value[0], reason=exc.reason,
-            message=exc.message, enhancement_upload=upload, retryable=exc.retryable))
+            message=exc.message, enhancement_upload=upload, retryable=exc.retryable,
+            key_frame_requested=exc.reason == REFERENCE_MISSING))
 
     def _error(self, session: StreamSession, camera_id: str, seq: int, exc: FrameRefused,
                upload: bool = False) -> None:  # (a refused upload)
@@ -382,11 +388,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             record = frame_record(frame, analysis_pending=self.decoder is not None)
             if self.decoder is not None and turn is not None:
-                decoded = await self.decoder.decode(turn, frame.container)
+                decoded = await self.decoder.decode(turn, frame.container,
+                                                    frame.camera_id, frame.seq)
                 analysis = PendingAnalysis(frame.camera_id, frame.seq, 0, decoded, session)
             inserted = await self.committer.put((record, frame.base, frame.enhancement))
             fut.set_result(inserted)
         except BaseException as exc:
+            if analysis is not None and self.decoder is not None:  # decoded, not stored
+                self.decoder.forget(frame.camera_id, frame.seq)
             fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
             fut.exception()  # retrieved: waiters re-check the store themselves
             raise

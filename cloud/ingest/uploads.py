@@ -15,6 +15,7 @@ from polc.cloud.config import IngestSettings
 from polc.cloud.ingest.session import EnhancementUnavailable, StreamSession
 from polc.cloud.ingest.validation import FrameRefused, check_upload, validate_enhancement
 from polc.cloud.metrics import CloudMetrics
+from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.store.interface import FrameStore, RecordRejected, StoreFull
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
@@ -35,6 +36,7 @@ class EnhancementUploads:
                  error: Callable[[StreamSession, str, int, FrameRefused, bool], None]):
         self.codec, self.store, self.settings, self.metrics = codec, store, settings, metrics
         self.io, self.codec_pool = io, codec_pool
+        self.chain = ReferenceChain(codec, store)  # a P-frame decodes against its reference
         self._store_refusal, self._stored, self._error = store_refusal, stored, error
 
     async def _io(self, fn, *args):
@@ -90,7 +92,7 @@ class EnhancementUploads:
             container = FrameContainer.from_bytes(base)
             container.enhancement = validate_enhancement(container, data)
             try:
-                self.codec.decode(container)
+                self.chain.decode(camera_id, seq, container)
             except BitstreamError as exc:
                 raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
 

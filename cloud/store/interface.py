@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polc.shared.codec.container import FrameContainer, ReferenceLink
+from polc.shared.errors import BitstreamError
+
 MAX_SEQ = (1 << 63) - 1  # the index stores seq as a signed 64-bit integer
+MAX_GOP = 256  # longest run of P-frames retention looks at (the edge's GOP is far shorter)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -133,11 +137,40 @@ class FrameStore(abc.ABC):
                     limit: int = 100) -> list[FrameRecord]:
         """Frames of a camera with capture time in [start, end] and seq > after_seq, by seq."""
 
-    @abc.abstractmethod
     def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
                           now: int | None = None) -> int:
         """Delete frames older than ``max_age_s`` and then the oldest ones until the total is
-        at most ``max_bytes``; returns the number of frames deleted."""
+        at most ``max_bytes``, whole GOPs only: the P-frames left without the key frame they
+        decode from are deleted with it (a kept P-frame always decodes; the age or byte
+        limit is overshot by less than a GOP per camera). Returns the number deleted."""
+        deleted = self._expire(max_age_s, max_bytes, now)
+        if deleted:
+            deleted += self._delete_broken_gops()
+        return deleted
+
+    @abc.abstractmethod
+    def _expire(self, max_age_s: float | None, max_bytes: int | None,
+                now: int | None = None) -> int:
+        """The age and byte limits frame by frame (oldest first); the number deleted."""
+
+    @abc.abstractmethod
+    def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
+        """Delete these frames of a camera (with their layers); the number deleted."""
+
+    def _delete_broken_gops(self) -> int:
+        """Delete each camera's oldest frames while they are P-frames whose reference is
+        gone (their key frame was deleted): they could never be decoded again."""
+        deleted = 0
+        for camera in self.list_cameras():
+            gone: list[int] = []
+            for record in self.list_frames(camera.camera_id, limit=MAX_GOP):
+                link = _reference_of(self.read_base(camera.camera_id, record.seq))
+                if link is None or (link.seq >= camera.first_seq and link.seq not in gone):
+                    break  # a key frame (or a frame whose reference is kept)
+                gone.append(record.seq)
+            if gone:
+                deleted += self.delete_frames(camera.camera_id, gone)
+        return deleted
 
     # -- the analysis backlog: frames stored with ``analysis_pending`` (analysis_backlog.py) --
     #: this replica's name in the index (who analyses the frames it stored)
@@ -175,6 +208,14 @@ class FrameStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release everything."""
+
+
+def _reference_of(base: bytes) -> ReferenceLink | None:
+    """The reference a stored base layer names (None: a key frame, or not a container)."""
+    try:
+        return FrameContainer.from_bytes(base).reference
+    except BitstreamError:
+        return None
 
 
 def now_us() -> int:

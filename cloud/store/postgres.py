@@ -290,8 +290,12 @@ class PostgresFrameStore(SqlFrameStore):
         self._drop_segments(touched)
         return len(rows)
 
-    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
-                          now: int | None = None) -> int:
+    def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
+        return self._delete_where("camera_id = %s AND seq = ANY(%s)",
+                                  (camera_id, [int(s) for s in seqs]))
+
+    def _expire(self, max_age_s: float | None, max_bytes: int | None,
+                now: int | None = None) -> int:
         deleted = 0
         if max_age_s is not None:
             cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)

@@ -248,8 +248,14 @@ class SQLiteFrameStore(SqlFrameStore):
             for seg in self._unreferenced(segments):
                 self.segment_log.delete(seg)
 
-    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
-                          now: int | None = None) -> int:
+    def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
+        ids = [r[0] for seq in seqs for r in self._query(
+            "SELECT id FROM frames WHERE camera_id = ? AND seq = ?", (camera_id, seq))]
+        self._delete(ids)
+        return len(ids)
+
+    def _expire(self, max_age_s: float | None, max_bytes: int | None,
+                now: int | None = None) -> int:
         deleted = 0
         if max_age_s is not None:
             cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)

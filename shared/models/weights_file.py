@@ -67,6 +67,16 @@ def default_temporal_path() -> Path:
     return Path(os.environ.get("POLC_TEMPORAL_WEIGHTS", WEIGHTS_DIR / "temporal.pt"))
 
 
+def temporal_path_for(codec_weights: str | Path | None) -> Path:
+    """The temporal model that goes with a codec weights file: ``POLC_TEMPORAL_WEIGHTS``
+    when set, else ``temporal.pt`` beside the codec file when there is one, else the bundled
+    one (a temporal model is trained for one codec: see ``polc train temporal``)."""
+    if "POLC_TEMPORAL_WEIGHTS" in os.environ or codec_weights is None:
+        return default_temporal_path()
+    beside = Path(codec_weights).with_name("temporal.pt")
+    return beside if beside.is_file() else default_temporal_path()
+
+
 def default_teacher_path() -> Path:
     return Path(os.environ.get("POLC_TEACHER_WEIGHTS", WEIGHTS_DIR / "teacher.pt"))
 
