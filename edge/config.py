@@ -57,6 +57,10 @@ class TemporalSettings(_Section):
     weights: Path | None = Field(
         None, description="temporal model (.pt); unset = POLC_TEMPORAL_WEIGHTS, else "
         "temporal.pt beside encoder.weights, else bundled")
+    skip_tau: float | None = Field(
+        None, gt=0, le=8, description="lossy skip-mode P-frames: a latent position that moved "
+        "less than this many quantiser steps copies the reference (docs/bitstream.md); unset = "
+        "lossless P-frames (exactly intra's ŷ)")
 
 
 class EncoderSettings(_Section):

@@ -134,7 +134,8 @@ class EdgeNode:
         t0 = time.perf_counter()
         try:
             container, state = self.backend.encoder.encode_frame(
-                captured.image, alpha, seq, reference, enhancement=mode != "never")
+                captured.image, alpha, seq, reference, enhancement=mode != "never",
+                skip_tau=self.config.encoder.temporal.skip_tau)
         except BaseException:
             self.reference = None  # whatever happened, the next frame starts a new GOP
             raise

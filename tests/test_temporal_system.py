@@ -60,13 +60,16 @@ class RecordingNode(EdgeNode):
         self.symbols: dict[int, np.ndarray] = {}
         self.frames: dict[int, EncodedFrame] = {}
         self.requests: list[int] = []
+        self.skip_mode: dict[int, bool] = {}
         super().__init__(*args, on_encoded=lambda e: self.frames.__setitem__(e.seq, e),
                          **kwargs)
         encode_frame = self.backend.encoder.encode_frame
 
-        def recording(image, alpha, seq, reference=None, enhancement=False):
-            container, state = encode_frame(image, alpha, seq, reference, enhancement)
+        def recording(image, alpha, seq, reference=None, enhancement=False, skip_tau=None):
+            container, state = encode_frame(image, alpha, seq, reference, enhancement,
+                                            skip_tau)
             self.symbols[seq] = state.y_symbols.copy()
+            self.skip_mode[seq] = container.skip_mode
             return container, state
 
         self.backend.encoder.encode_frame = recording
@@ -151,6 +154,24 @@ def test_p_frame_stream_end_to_end(tmp_path: Path, small_codec, small_codec_file
     assert p_frames == [seq % GOP != 0 for seq in range(40)]  # a key frame every GOP
     assert node.metrics.key_frames._value.get() == 40 // GOP
     assert all(f.alpha == 0.5 for f in node.frames.values())
+
+
+def test_skip_mode_p_frames_end_to_end(tmp_path: Path, small_codec, small_codec_file) -> None:
+    """encoder.temporal.skip_tau: lossy skip-mode P-frames through edge, wire and store;
+    every stored frame decodes to exactly what the edge coded."""
+    config = make_config(tmp_path, small_codec_file, None)
+    cloud = ServerThread(config, small_codec).start()
+    try:
+        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file,
+                                          skip_tau=1.0))
+        _run(node, _drained(node))
+        acked = node.metrics.acked._value.get()
+    finally:
+        cloud.stop()
+    assert acked == 40
+    p_frames = _check_store(config, small_codec, node, list(range(40)))
+    assert p_frames == [seq % GOP != 0 for seq in range(40)]
+    assert [node.skip_mode[s] for s in range(40)] == p_frames  # every P-frame in skip mode
 
 
 def test_reconnect_mid_gop_and_reconstruct_p_frame(tmp_path: Path, small_codec,
