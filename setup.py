@@ -10,8 +10,14 @@ from pathlib import Path
 from setuptools import setup
 
 ROOT = Path(__file__).parent
-TOP_LEVEL = {"shared": "polc.shared", "edge": "polc.edge", "cloud": "polc.cloud",
-             "training": "polc.training", "bench": "polc.bench", "app": "polc.app"}
+TOP_LEVEL = {
+    "shared": "polc.shared",
+    "edge": "polc.edge",
+    "cloud": "polc.cloud",
+    "training": "polc.training",
+    "bench": "polc.bench",
+    "app": "polc.app",
+}
 
 
 def _packages() -> tuple[list[str], dict[str, str]]:
@@ -41,9 +47,15 @@ def _generate_grpc() -> Path | None:
     out = ROOT / "build" / "proto_gen"
     out.mkdir(parents=True, exist_ok=True)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
-    args = ["grpc_tools.protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}",
-            f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
-            *[str(p) for p in protos]]
+    args = [
+        "grpc_tools.protoc",
+        f"-I{ROOT / 'proto'}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--pyi_out={out}",
+        *[str(p) for p in protos],
+    ]
     if protoc.main(args) != 0:
         sys.exit("setup.py: protoc failed on proto/polc/v1/*.proto")
     for pkg in (out / "polc", out / "polc" / "v1"):

@@ -25,11 +25,13 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"),
     ("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
     ("edge", "the edge node: capture, encode, spool and stream to the cloud", "polc.edge.cli"),
-    ("demo", "run the end-to-end demo on the bundled default model",
-     "polc.app.demo.command"),
+    ("demo", "run the end-to-end demo on the bundled default model", "polc.app.demo.command"),
     ("cloud", "the cloud service (gRPC ingest, reconstruct, query)", "polc.cloud.cli"),
-    ("reconstruct", "fetch a stored frame's reconstruction at β from the cloud",
-     "polc.cloud.operator_cli"),
+    (
+        "reconstruct",
+        "fetch a stored frame's reconstruction at β from the cloud",
+        "polc.cloud.operator_cli",
+    ),
     ("frames", "list cameras / stored frames on the cloud", "polc.cloud.frames_cli"),
 ]
 
@@ -62,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

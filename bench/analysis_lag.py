@@ -40,8 +40,9 @@ from polc.cloud.server import ServerThread
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=16)
     p.add_argument("--seconds", type=float, default=30.0, help="duration of the 2x run")
-    p.add_argument("--capacity-seconds", type=float, default=10.0,
-                   help="duration of the capacity measurement")
+    p.add_argument(
+        "--capacity-seconds", type=float, default=10.0, help="duration of the capacity measurement"
+    )
     p.add_argument("--overload", type=float, default=2.0, help="offered load ÷ capacity")
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--weights", default=None, help="codec weights (default: bundled)")
@@ -50,17 +51,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="write the lag-over-time plot here (PNG)")
 
 
-def _clients(address: str, frame: bytes, streams: int, window: int, seconds: float,
-             rate: float | None, conn) -> None:
+def _clients(
+    address: str, frame: bytes, streams: int, window: int, seconds: float, rate: float | None, conn
+) -> None:
     """Client process (edges are other machines): sends (acked, latencies)."""
     latencies: list[float] = []
 
     async def main() -> int:
         per = None if rate is None else rate / streams
-        return sum(await asyncio.gather(*(
-            drive_stream(address, f"cam-{i}", frame, window, seconds, False, True,
-                         latencies, rate=per)
-            for i in range(streams))))
+        return sum(
+            await asyncio.gather(
+                *(
+                    drive_stream(
+                        address,
+                        f"cam-{i}",
+                        frame,
+                        window,
+                        seconds,
+                        False,
+                        True,
+                        latencies,
+                        rate=per,
+                    )
+                    for i in range(streams)
+                )
+            )
+        )
 
     conn.send((asyncio.run(main()), latencies))
     conn.close()
@@ -70,24 +86,35 @@ def _metric(server: ServerThread, name: str) -> float:
     return server.server.metrics.registry.get_sample_value(name, {"site": ""}) or 0.0
 
 
-def _drive(server: ServerThread, frame: bytes, args: argparse.Namespace, seconds: float,
-           rate: float | None, samples: list[dict]) -> tuple[int, list[float], float]:
+def _drive(
+    server: ServerThread,
+    frame: bytes,
+    args: argparse.Namespace,
+    seconds: float,
+    rate: float | None,
+    samples: list[dict],
+) -> tuple[int, list[float], float]:
     """Clients in another process; samples lag / backlog / analysed every 0.5 s meanwhile."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_clients, args=(server.address, frame, args.streams,
-                                              args.window, seconds, rate, child))
+    proc = ctx.Process(
+        target=_clients,
+        args=(server.address, frame, args.streams, args.window, seconds, rate, child),
+    )
     t0 = time.perf_counter()
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.5):
-            samples.append({
-                "t": time.perf_counter() - t0,
-                "lag_s": _metric(server, "polc_cloud_analysis_lag_seconds"),
-                "backlog": _metric(server, "polc_cloud_analysis_queue_frames"),
-                "analyzed": _metric(server, "polc_cloud_frames_analyzed_total"),
-                "stored": _metric(server, "polc_cloud_frames_decoded_total")})
+            samples.append(
+                {
+                    "t": time.perf_counter() - t0,
+                    "lag_s": _metric(server, "polc_cloud_analysis_lag_seconds"),
+                    "backlog": _metric(server, "polc_cloud_analysis_queue_frames"),
+                    "analyzed": _metric(server, "polc_cloud_frames_analyzed_total"),
+                    "stored": _metric(server, "polc_cloud_frames_decoded_total"),
+                }
+            )
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -100,10 +127,17 @@ def _drive(server: ServerThread, frame: bytes, args: argparse.Namespace, seconds
 
 
 def _server(workdir: Path, weights: Path, codec, tag: str, window: int) -> ServerThread:
-    cfg = load_config(None, {
-        "listen": "127.0.0.1:0", "metrics_listen": "", "codec.weights": str(weights),
-        "store.path": str(workdir / f"store-{tag}"), "ingest.window": window,
-        "analyzer.kind": "adapter"})
+    cfg = load_config(
+        None,
+        {
+            "listen": "127.0.0.1:0",
+            "metrics_listen": "",
+            "codec.weights": str(weights),
+            "store.path": str(workdir / f"store-{tag}"),
+            "ingest.window": window,
+            "analyzer.kind": "adapter",
+        },
+    )
     return ServerThread(cfg, codec).start()
 
 
@@ -135,17 +169,22 @@ def run(args: argparse.Namespace) -> int:
             # analysed frames/s while frames were waiting (the analyzer saturated)
             drain: list[dict] = []
             for _ in range(40):  # the backlog drains with the ingest path idle
-                drain.append({"t": time.perf_counter(),
-                              "backlog": server.server.store.pending_summary()[0],
-                              "analyzed": _metric(server, "polc_cloud_frames_analyzed_total")})
+                drain.append(
+                    {
+                        "t": time.perf_counter(),
+                        "backlog": server.server.store.pending_summary()[0],
+                        "analyzed": _metric(server, "polc_cloud_frames_analyzed_total"),
+                    }
+                )
                 if drain[-1]["backlog"] <= 16:
                     break
                 time.sleep(0.5)
             # analysed frames/s of the analyzer alone: while a backlog drains after the
             # streams stopped (with the streams on, it yields the CPU to the ingest path)
             if len(drain) < 3:
-                raise SystemExit("no backlog to measure the analysis capacity on: raise "
-                                 "--capacity-seconds")
+                raise SystemExit(
+                    "no backlog to measure the analysis capacity on: raise --capacity-seconds"
+                )
             first, last = drain[0], drain[-1]
             capacity = (last["analyzed"] - first["analyzed"]) / (last["t"] - first["t"])
         finally:
@@ -160,11 +199,15 @@ def run(args: argparse.Namespace) -> int:
             acked, latencies, wall = _drive(server, frame, args, args.seconds, offered, samples)
             t_end = time.perf_counter()
             while server.server.store.pending_summary()[0] and time.perf_counter() - t_end < 600:
-                samples.append({"t": wall + time.perf_counter() - t_end,
-                                "lag_s": _metric(server, "polc_cloud_analysis_lag_seconds"),
-                                "backlog": server.server.store.pending_summary()[0],
-                                "analyzed": _metric(server, "polc_cloud_frames_analyzed_total"),
-                                "stored": _metric(server, "polc_cloud_frames_decoded_total")})
+                samples.append(
+                    {
+                        "t": wall + time.perf_counter() - t_end,
+                        "lag_s": _metric(server, "polc_cloud_analysis_lag_seconds"),
+                        "backlog": server.server.store.pending_summary()[0],
+                        "analyzed": _metric(server, "polc_cloud_frames_analyzed_total"),
+                        "stored": _metric(server, "polc_cloud_frames_decoded_total"),
+                    }
+                )
                 time.sleep(0.5)
             drain = time.perf_counter() - t_end
             # 3. checks against the store
@@ -180,27 +223,44 @@ def run(args: argparse.Namespace) -> int:
     lat = np.array(latencies) if latencies else np.zeros(1)
     lags = [s["lag_s"] for s in samples]
     result = {
-        "streams": args.streams, "size": args.size, "frame_bytes": len(frame),
-        "capacity_frames_per_second": capacity, "offered_frames_per_second": offered,
-        "seconds": args.seconds, "acked": acked,
+        "streams": args.streams,
+        "size": args.size,
+        "frame_bytes": len(frame),
+        "capacity_frames_per_second": capacity,
+        "offered_frames_per_second": offered,
+        "seconds": args.seconds,
+        "acked": acked,
         "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
         "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
         "ack_max_ms": float(lat.max() * 1e3),
-        "max_lag_s": max(lags, default=0.0), "streams_done_s": wall,
+        "max_lag_s": max(lags, default=0.0),
+        "streams_done_s": wall,
         "drain_seconds": drain,
-        "stored": n_stored, "frames_lost": max(0, acked - n_stored),
-        "analysed": int(analysed_total), "analysed_twice": twice,
-        "results_skipped": int(skipped), "pending_left": pending_left,
-        "lag_over_time": samples}
-    print(f"analysis capacity {capacity:.1f} frames/s; offered {offered:.1f} frames/s "
-          f"({args.overload:g}x) on {args.streams} streams for {args.seconds:g} s")
-    print(f"acked {acked}, ack p50 {result['ack_p50_ms']:.1f} ms, p99 "
-          f"{result['ack_p99_ms']:.1f} ms, max {result['ack_max_ms']:.1f} ms")
-    print(f"analysis lag max {result['max_lag_s']:.1f} s, backlog drained "
-          f"{drain:.1f} s after the streams ended")
-    print(f"stored {n_stored}, lost {result['frames_lost']}, analysed {int(analysed_total)}, "
-          f"analysed twice {twice}, results skipped {int(skipped)}, pending left "
-          f"{pending_left}")
+        "stored": n_stored,
+        "frames_lost": max(0, acked - n_stored),
+        "analysed": int(analysed_total),
+        "analysed_twice": twice,
+        "results_skipped": int(skipped),
+        "pending_left": pending_left,
+        "lag_over_time": samples,
+    }
+    print(
+        f"analysis capacity {capacity:.1f} frames/s; offered {offered:.1f} frames/s "
+        f"({args.overload:g}x) on {args.streams} streams for {args.seconds:g} s"
+    )
+    print(
+        f"acked {acked}, ack p50 {result['ack_p50_ms']:.1f} ms, p99 "
+        f"{result['ack_p99_ms']:.1f} ms, max {result['ack_max_ms']:.1f} ms"
+    )
+    print(
+        f"analysis lag max {result['max_lag_s']:.1f} s, backlog drained "
+        f"{drain:.1f} s after the streams ended"
+    )
+    print(
+        f"stored {n_stored}, lost {result['frames_lost']}, analysed {int(analysed_total)}, "
+        f"analysed twice {twice}, results skipped {int(skipped)}, pending left "
+        f"{pending_left}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     if args.plot:
@@ -223,8 +283,10 @@ def _plot(samples: list[dict], result: dict, path: Path) -> None:
     ax2.plot(t, [s["backlog"] for s in samples], color="tab:orange", label="backlog (frames)")
     ax2.set_ylabel("frames stored, not analysed")
     ax.axvline(result["streams_done_s"], color="grey", linestyle=":")  # streams ended
-    ax.set_title(f"{result['streams']} streams at {result['offered_frames_per_second']:.0f} "
-                 f"frames/s (2x analysis capacity); ack p99 {result['ack_p99_ms']:.0f} ms")
+    ax.set_title(
+        f"{result['streams']} streams at {result['offered_frames_per_second']:.0f} "
+        f"frames/s (2x analysis capacity); ack p99 {result['ack_p99_ms']:.0f} ms"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -54,18 +54,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=16)
     p.add_argument("--seconds", type=float, default=3.0, help="duration of each run")
     p.add_argument("--window", type=int, default=32)
-    p.add_argument("--weights", default=None,
-                   help="codec weights (default: bundled, else a small untrained codec)")
-    p.add_argument("--teacher", default=None,
-                   help="teacher weights for the full run (default: shipped, else no analyzer)")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="codec weights (default: bundled, else a small untrained codec)",
+    )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher weights for the full run (default: shipped, else no analyzer)",
+    )
     p.add_argument("--size", default="256x192", help="frame size WxH")
     p.add_argument("--runs", default="full,decode-off,bare")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="split each run into this many slices, the runs taking turns (on a "
-                        "machine other jobs share, both sides of the ratio then see the "
-                        "same load)")
-    p.add_argument("--dsn", default=None,
-                   help="store on PostgreSQL (a fresh schema per run) instead of SQLite")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="split each run into this many slices, the runs taking turns (on a "
+        "machine other jobs share, both sides of the ratio then see the "
+        "same load)",
+    )
+    p.add_argument(
+        "--dsn", default=None, help="store on PostgreSQL (a fresh schema per run) instead of SQLite"
+    )
     p.add_argument("--json", default=None, help="write the results here")
 
 
@@ -73,8 +84,9 @@ def bench_codec(weights: str | None, workdir: Path):
     path = Path(weights) if weights else default_codec_path()
     if not path.is_file():  # the trained model is not shipped yet: a small untrained one
         torch.manual_seed(0)
-        model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
-                                            residual_channels=8))
+        model = RDCCodec(
+            ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6, residual_channels=8)
+        )
         path = workdir / "codec.pt"
         torch.save(export_codec(model, {"bench": True}), path)
     return Codec.load(path), path
@@ -88,15 +100,29 @@ def bench_frame(codec: Codec, size: str) -> bytes:
     return codec.encode(image, 0.5)
 
 
-async def drive_stream(address: str, camera: str, frame: bytes, window: int, seconds: float,
-                       bare: bool, batched: bool, latencies: list[float], seq0: int = 0,
-                       rate: float | None = None) -> int:
+async def drive_stream(
+    address: str,
+    camera: str,
+    frame: bytes,
+    window: int,
+    seconds: float,
+    bare: bool,
+    batched: bool,
+    latencies: list[float],
+    seq0: int = 0,
+    rate: float | None = None,
+) -> int:
     """One edge stream for ``seconds``: frames as fast as the window allows, or ``rate``
     per second; appends each ack's latency; returns the frames acked."""
     async with grpc.aio.insecure_channel(address) as channel:
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
-        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
-            camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=batched))))
+        await call.write(
+            ingest_pb2.IngestRequest(
+                hello=ingest_pb2.Hello(
+                    camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=batched)
+                )
+            )
+        )
         if not bare:
             await call.read()  # HelloAck
         credits = asyncio.Semaphore(window)
@@ -111,8 +137,13 @@ async def drive_stream(address: str, camera: str, frame: bytes, window: int, sec
                 if msg is grpc.aio.EOF:
                     return
                 kind = msg.WhichOneof("kind")
-                answers = (msg.acks.acks if kind == "acks"
-                           else [getattr(msg, kind)] if kind in ("ack", "error") else [])
+                answers = (
+                    msg.acks.acks
+                    if kind == "acks"
+                    else [getattr(msg, kind)]
+                    if kind in ("ack", "error")
+                    else []
+                )
                 now = time.perf_counter()
                 for answer in answers:
                     latencies.append(now - sent.pop(answer.seq))
@@ -128,8 +159,11 @@ async def drive_stream(address: str, camera: str, frame: bytes, window: int, sec
                 continue
             await credits.acquire()
             sent[seq] = time.perf_counter()
-            await call.write(ingest_pb2.IngestRequest(frame=ingest_pb2.Frame(
-                camera_id=camera, seq=seq, base_layer=frame)))
+            await call.write(
+                ingest_pb2.IngestRequest(
+                    frame=ingest_pb2.Frame(camera_id=camera, seq=seq, base_layer=frame)
+                )
+            )
             seq += 1
         await call.done_writing()
         await task
@@ -144,8 +178,11 @@ class _BareServer:
             async def Ingest(self, request_iterator, context):
                 async for msg in request_iterator:
                     if msg.WhichOneof("kind") == "frame":
-                        yield ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(
-                            camera_id=msg.frame.camera_id, seq=msg.frame.seq))
+                        yield ingest_pb2.IngestResponse(
+                            ack=ingest_pb2.FrameAck(
+                                camera_id=msg.frame.camera_id, seq=msg.frame.seq
+                            )
+                        )
 
         self._servicer, self._register = Servicer(), ingest_pb2_grpc
         self._loop = asyncio.new_event_loop()
@@ -170,16 +207,28 @@ class _BareServer:
         self._thread.join(10)
 
 
-def _clients(address: str, frame: bytes, streams: int, window: int, seconds: float,
-             bare: bool, batched: bool, conn) -> None:
+def _clients(
+    address: str,
+    frame: bytes,
+    streams: int,
+    window: int,
+    seconds: float,
+    bare: bool,
+    batched: bool,
+    conn,
+) -> None:
     """Client process: ``streams`` concurrent edge streams; sends (acked, latencies, wall)."""
     latencies: list[float] = []
 
     async def main() -> int:
-        counts = await asyncio.gather(*(
-            drive_stream(address, f"bench-{i}", frame, window, seconds, bare, batched,
-                         latencies)
-            for i in range(streams)))
+        counts = await asyncio.gather(
+            *(
+                drive_stream(
+                    address, f"bench-{i}", frame, window, seconds, bare, batched, latencies
+                )
+                for i in range(streams)
+            )
+        )
         return sum(counts)
 
     t0 = time.perf_counter()
@@ -188,16 +237,23 @@ def _clients(address: str, frame: bytes, streams: int, window: int, seconds: flo
     conn.close()
 
 
-def _one_run(address: str, frame: bytes, seconds: float, bare: bool,
-             args: argparse.Namespace, batched: bool = True
-             ) -> tuple[int, list[float], float, float]:
+def _one_run(
+    address: str,
+    frame: bytes,
+    seconds: float,
+    bare: bool,
+    args: argparse.Namespace,
+    batched: bool = True,
+) -> tuple[int, list[float], float, float]:
     """Drive a server from a separate client process (edges are other machines: the
     clients must not share the server's interpreter lock); (acked, latencies, wall seconds,
     server CPU seconds)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_clients, args=(address, frame, args.streams, args.window,
-                                              seconds, bare, batched, child))
+    proc = ctx.Process(
+        target=_clients,
+        args=(address, frame, args.streams, args.window, seconds, bare, batched, child),
+    )
     before = resource.getrusage(resource.RUSAGE_SELF)
     proc.start()
     acked, latencies, wall = parent.recv()
@@ -209,9 +265,16 @@ def _one_run(address: str, frame: bytes, seconds: float, bare: bool,
     return acked, latencies, wall, cpu
 
 
-def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
-                   seconds: float, args: argparse.Namespace, tag: str
-                   ) -> tuple[int, list[float], float, float]:
+def _serve_and_run(
+    name: str,
+    workdir: Path,
+    weights: Path,
+    codec,
+    frame: bytes,
+    seconds: float,
+    args: argparse.Namespace,
+    tag: str,
+) -> tuple[int, list[float], float, float]:
     """One slice of run ``name`` against a fresh server (and a fresh store)."""
     if name == "bare":
         server = _BareServer()
@@ -223,33 +286,50 @@ def _serve_and_run(name: str, workdir: Path, weights: Path, codec, frame: bytes,
     with contextlib.ExitStack() as stack:
         store = {}
         if args.dsn:
-            store = {"store.backend": "postgres",
-                     "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn))}
-        cfg = load_config(None, {
-            "listen": "127.0.0.1:0", "metrics_listen": "",
-            "codec.weights": str(weights), "store.path": str(workdir / f"store-{tag}"),
-            "ingest.window": args.window,
-            "analyzer.kind": "adapter" if name == "full" else "none",
-            "analyzer.teacher_weights": args.teacher if name == "full" else None,
-            "analyzer.decode": name == "full", **store})
+            store = {
+                "store.backend": "postgres",
+                "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn)),
+            }
+        cfg = load_config(
+            None,
+            {
+                "listen": "127.0.0.1:0",
+                "metrics_listen": "",
+                "codec.weights": str(weights),
+                "store.path": str(workdir / f"store-{tag}"),
+                "ingest.window": args.window,
+                "analyzer.kind": "adapter" if name == "full" else "none",
+                "analyzer.teacher_weights": args.teacher if name == "full" else None,
+                "analyzer.decode": name == "full",
+                **store,
+            },
+        )
         with ServerThread(cfg, codec) as st:
-            return _one_run(st.address, frame, seconds, False, args,
-                            batched=name != "decode-off-unbatched")
+            return _one_run(
+                st.address, frame, seconds, False, args, batched=name != "decode-off-unbatched"
+            )
 
 
-def _summary(name: str, slices: list[tuple[int, list[float], float, float]],
-             args: argparse.Namespace) -> dict:
+def _summary(
+    name: str, slices: list[tuple[int, list[float], float, float]], args: argparse.Namespace
+) -> dict:
     acked = sum(s[0] for s in slices)
     wall = sum(s[2] for s in slices)
     cpu = sum(s[3] for s in slices)
     latencies = [x for s in slices for x in s[1]]
     lat = np.array(latencies) if latencies else np.zeros(1)
-    out = {"run": name, "streams": args.streams, "rounds": len(slices), "acked": acked,
-           "seconds": wall, "frames_per_second": acked / wall,
-           "server_cpu_us_per_frame": cpu / max(acked, 1) * 1e6,
-           "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
-           "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
-           "server_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {
+        "run": name,
+        "streams": args.streams,
+        "rounds": len(slices),
+        "acked": acked,
+        "seconds": wall,
+        "frames_per_second": acked / wall,
+        "server_cpu_us_per_frame": cpu / max(acked, 1) * 1e6,
+        "ack_p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "ack_p99_ms": float(np.percentile(lat, 99) * 1e3),
+        "server_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if name != "bare":
         out["store"] = "postgres" if args.dsn else "sqlite"
     return out
@@ -264,9 +344,18 @@ def run(args: argparse.Namespace) -> int:
         frame = bench_frame(codec, args.size)
         for k in range(args.rounds):
             for name in names:
-                slices[name].append(_serve_and_run(name, workdir, weights, codec, frame,
-                                                   args.seconds / args.rounds, args,
-                                                   f"{name}-{k}"))
+                slices[name].append(
+                    _serve_and_run(
+                        name,
+                        workdir,
+                        weights,
+                        codec,
+                        frame,
+                        args.seconds / args.rounds,
+                        args,
+                        f"{name}-{k}",
+                    )
+                )
     results = [_summary(name, slices[name], args) for name in names]
     by = {r["run"]: r for r in results}
     if "decode-off" in by and "bare" in by:
@@ -274,19 +363,25 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             r["decode_off_vs_bare"] = ratio
     if "decode-off-unbatched" in by and "bare" in by:
-        by["decode-off-unbatched"]["vs_bare"] = (by["decode-off-unbatched"]["frames_per_second"]
-                                                 / by["bare"]["frames_per_second"])
-    print(f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'cpu µs/f':>8} {'rss MB':>7}")
+        by["decode-off-unbatched"]["vs_bare"] = (
+            by["decode-off-unbatched"]["frames_per_second"] / by["bare"]["frames_per_second"]
+        )
+    print(
+        f"{'run':<11} {'streams':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu µs/f':>8} {'rss MB':>7}"
+    )
     for r in results:
-        print(f"{r['run']:<11} {r['streams']:>7} {r['frames_per_second']:>9.1f} "
-              f"{r['ack_p50_ms']:>8.2f} {r['ack_p99_ms']:>8.2f} "
-              f"{r['server_cpu_us_per_frame']:>8.1f} {r['server_max_rss_mb']:>7.0f}")
+        print(
+            f"{r['run']:<11} {r['streams']:>7} {r['frames_per_second']:>9.1f} "
+            f"{r['ack_p50_ms']:>8.2f} {r['ack_p99_ms']:>8.2f} "
+            f"{r['server_cpu_us_per_frame']:>8.1f} {r['server_max_rss_mb']:>7.0f}"
+        )
     if "decode-off" in by and "bare" in by:
         print(f"ingest path (decode off) / bare grpc.aio: {results[0]['decode_off_vs_bare']:.0%}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"frame_bytes": len(frame), "size": args.size,
-                                               "results": results}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"frame_bytes": len(frame), "size": args.size, "results": results}, indent=2)
+        )
     return 0
 
 

@@ -39,13 +39,19 @@ class TlsFiles:
 def small_cloud_config(store: Path, codec: Path, teacher: Path | None) -> dict[str, Any]:
     """A cloud configuration of the small test models: store under ``store``, pixel teacher
     when given (so every frame gets a result), one torch thread, short shutdown grace."""
-    return {"metrics_listen": "", "log_level": "warning",
-            "store": {"path": str(store)},
-            "codec": {"weights": str(codec), "torch_threads": 1},
-            "analyzer": ({"kind": "pixel-teacher", "teacher_weights": str(teacher)}
-                         if teacher else {"kind": "none"}),
-            "batching": {"max_queue_delay_ms": 2},
-            "connection": {"shutdown_grace_seconds": 1}}
+    return {
+        "metrics_listen": "",
+        "log_level": "warning",
+        "store": {"path": str(store)},
+        "codec": {"weights": str(codec), "torch_threads": 1},
+        "analyzer": (
+            {"kind": "pixel-teacher", "teacher_weights": str(teacher)}
+            if teacher
+            else {"kind": "none"}
+        ),
+        "batching": {"max_queue_delay_ms": 2},
+        "connection": {"shutdown_grace_seconds": 1},
+    }
 
 
 @dataclass
@@ -76,8 +82,9 @@ class CloudProcess:
 
     def aio_channel(self, options: list | None = None) -> grpc.aio.Channel:
         if self.tls:
-            return grpc.aio.secure_channel(self.address, self.tls.channel_credentials(),
-                                           options=options)
+            return grpc.aio.secure_channel(
+                self.address, self.tls.channel_credentials(), options=options
+            )
         return grpc.aio.insecure_channel(self.address, options=options)
 
     def start(self, timeout: float = 120.0) -> CloudProcess:
@@ -91,9 +98,12 @@ class CloudProcess:
         with self.log.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config",
-                 str(cfg_file)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True)
+                [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config", str(cfg_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.starts += 1
         self.wait_serving(timeout)
         return self
@@ -106,8 +116,10 @@ class CloudProcess:
                 if not self.alive():
                     raise RuntimeError(f"cloud exited:\n{self.log_tail()}")
                 try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
+                    if (
+                        stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                        == health_pb2.HealthCheckResponse.SERVING
+                    ):
                         return
                 except grpc.RpcError:
                     pass

@@ -69,8 +69,11 @@ def _timing(codec, sizes: list[tuple[int, int]], repeats: int) -> dict:
         for _ in range(repeats):
             codec.reconstruct(codec.decode(data), 0.0)
         dec0 = (time.perf_counter() - t0) / repeats
-        result[f"{w}x{h}"] = {"encode_ms": enc * 1e3, "decode_beta1_ms": dec * 1e3,
-                              "decode_beta0_ms": dec0 * 1e3}
+        result[f"{w}x{h}"] = {
+            "encode_ms": enc * 1e3,
+            "decode_beta1_ms": dec * 1e3,
+            "decode_beta0_ms": dec0 * 1e3,
+        }
     return result
 
 
@@ -93,8 +96,14 @@ def run(args: argparse.Namespace) -> int:
     images = _eval_images(args)
     rows = []
     for alpha in tqdm(ALPHAS, desc="alpha", unit="α"):
-        acc = {"base": [], "enh": [], **{f"psnr_b{b}": [] for b in BETAS},
-               **{f"msssim_b{b}": [] for b in BETAS}, "jpeg_psnr": [], "jpeg_bpp": []}
+        acc = {
+            "base": [],
+            "enh": [],
+            **{f"psnr_b{b}": [] for b in BETAS},
+            **{f"msssim_b{b}": [] for b in BETAS},
+            "jpeg_psnr": [],
+            "jpeg_bpp": [],
+        }
         for img in images:
             frame = codec.decode(codec.encode(img, alpha, enhancement=True))
             base, enh = codec.bits_per_pixel(frame)
@@ -107,28 +116,47 @@ def run(args: argparse.Namespace) -> int:
             jdec, jbpp, _ = jpeg_at_bpp(img, base + enh)
             acc["jpeg_psnr"].append(psnr(img, jdec))
             acc["jpeg_bpp"].append(jbpp)
-        rows.append({"alpha": alpha, "bpp_base": float(np.mean(acc["base"])),
-                     "bpp_enhancement": float(np.mean(acc["enh"])),
-                     **{f"psnr_beta{b}": float(np.mean(acc[f"psnr_b{b}"])) for b in BETAS},
-                     **{f"msssim_beta{b}": float(np.mean(acc[f"msssim_b{b}"])) for b in BETAS},
-                     "jpeg_bpp": float(np.mean(acc["jpeg_bpp"])),
-                     "jpeg_psnr": float(np.mean(acc["jpeg_psnr"]))})
+        rows.append(
+            {
+                "alpha": alpha,
+                "bpp_base": float(np.mean(acc["base"])),
+                "bpp_enhancement": float(np.mean(acc["enh"])),
+                **{f"psnr_beta{b}": float(np.mean(acc[f"psnr_b{b}"])) for b in BETAS},
+                **{f"msssim_beta{b}": float(np.mean(acc[f"msssim_b{b}"])) for b in BETAS},
+                "jpeg_bpp": float(np.mean(acc["jpeg_bpp"])),
+                "jpeg_psnr": float(np.mean(acc["jpeg_psnr"])),
+            }
+        )
     qualities = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
     jpeg_curve = []
     for q in qualities:
         res = [jpeg(img, q) for img in images]
-        jpeg_curve.append({"quality": q, "bpp": float(np.mean([r[1] for r in res])),
-                           "psnr": float(np.mean([psnr(i, r[0])
-                                                  for i, r in zip(images, res, strict=True)]))})
+        jpeg_curve.append(
+            {
+                "quality": q,
+                "bpp": float(np.mean([r[1] for r in res])),
+                "psnr": float(np.mean([psnr(i, r[0]) for i, r in zip(images, res, strict=True)])),
+            }
+        )
     ours_rate = [r["bpp_base"] + r["bpp_enhancement"] for r in rows]
-    bd = bd_rate(ours_rate, [r["psnr_beta0.0"] for r in rows],
-                 [j["bpp"] for j in jpeg_curve], [j["psnr"] for j in jpeg_curve])
+    bd = bd_rate(
+        ours_rate,
+        [r["psnr_beta0.0"] for r in rows],
+        [j["bpp"] for j in jpeg_curve],
+        [j["psnr"] for j in jpeg_curve],
+    )
     timing = _timing(codec, [(512, 288), (1280, 720)], 2 if args.quick else 5)
     msyms = _entropy_speed(codec, images[0])
-    result = {"images": len(images), "image_size": list(images[0].shape[1::-1]),
-              "model_fingerprint": codec.fingerprint, "rows": rows, "jpeg_curve": jpeg_curve,
-              "bd_rate_beta0_vs_jpeg_percent": bd, "timing": timing,
-              "entropy_coding_msymbols_per_s": msyms}
+    result = {
+        "images": len(images),
+        "image_size": list(images[0].shape[1::-1]),
+        "model_fingerprint": codec.fingerprint,
+        "rows": rows,
+        "jpeg_curve": jpeg_curve,
+        "bd_rate_beta0_vs_jpeg_percent": bd,
+        "timing": timing,
+        "entropy_coding_msymbols_per_s": msyms,
+    }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
@@ -140,16 +168,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(r: dict) -> None:
-    print(f"{'alpha':>5} {'bpp base':>9} {'bpp enh':>8} {'PSNR b=1':>9} {'b=.5':>7} "
-          f"{'b=0':>7} {'MS-SSIM b=0':>11} {'JPEG bpp':>9} {'JPEG PSNR':>9}")
+    print(
+        f"{'alpha':>5} {'bpp base':>9} {'bpp enh':>8} {'PSNR b=1':>9} {'b=.5':>7} "
+        f"{'b=0':>7} {'MS-SSIM b=0':>11} {'JPEG bpp':>9} {'JPEG PSNR':>9}"
+    )
     for row in r["rows"]:
-        print(f"{row['alpha']:5.2f} {row['bpp_base']:9.4f} {row['bpp_enhancement']:8.4f} "
-              f"{row['psnr_beta1.0']:9.2f} {row['psnr_beta0.5']:7.2f} {row['psnr_beta0.0']:7.2f}"
-              f" {row['msssim_beta0.0']:11.4f} {row['jpeg_bpp']:9.4f} {row['jpeg_psnr']:9.2f}")
+        print(
+            f"{row['alpha']:5.2f} {row['bpp_base']:9.4f} {row['bpp_enhancement']:8.4f} "
+            f"{row['psnr_beta1.0']:9.2f} {row['psnr_beta0.5']:7.2f} {row['psnr_beta0.0']:7.2f}"
+            f" {row['msssim_beta0.0']:11.4f} {row['jpeg_bpp']:9.4f} {row['jpeg_psnr']:9.2f}"
+        )
     print(f"BD-rate (beta=0, both layers) vs JPEG: {r['bd_rate_beta0_vs_jpeg_percent']:+.1f}%")
     for size, t in r["timing"].items():
-        print(f"{size}: encode {t['encode_ms']:.1f} ms, decode beta=1 {t['decode_beta1_ms']:.1f}"
-              f" ms, beta=0 {t['decode_beta0_ms']:.1f} ms")
+        print(
+            f"{size}: encode {t['encode_ms']:.1f} ms, decode beta=1 {t['decode_beta1_ms']:.1f}"
+            f" ms, beta=0 {t['decode_beta0_ms']:.1f} ms"
+        )
     print(f"entropy coding: {r['entropy_coding_msymbols_per_s']:.2f} Msymbols/s")
 
 
@@ -161,8 +195,12 @@ def _plot(rows: list[dict], jpeg_curve: list[dict], path: Path) -> None:
     ax.plot(base, [r["psnr_beta1.0"] for r in rows], "o-", label="polc β=1 (base layer)")
     ax.plot(both, [r["psnr_beta0.5"] for r in rows], "s--", label="polc β=0.5 (both layers)")
     ax.plot(both, [r["psnr_beta0.0"] for r in rows], "^-", label="polc β=0 (both layers)")
-    ax.plot([j["bpp"] for j in jpeg_curve], [j["psnr"] for j in jpeg_curve], "k.:",
-            label="JPEG (Pillow)")
+    ax.plot(
+        [j["bpp"] for j in jpeg_curve],
+        [j["psnr"] for j in jpeg_curve],
+        "k.:",
+        label="JPEG (Pillow)",
+    )
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title("Rate–distortion on synthetic traffic scenes")

@@ -29,8 +29,9 @@ from polc.shared.data.loaders import ImageFolderDataset, load_rgb
 JPEG_QUALITIES = (20, 10)
 
 
-def _load(root: Path, res: int, jpeg_quality: int | None, desc: str
-          ) -> tuple[torch.Tensor, torch.Tensor]:
+def _load(
+    root: Path, res: int, jpeg_quality: int | None, desc: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All crops of an ImageFolder as uint8 [N, 3, res, res] (+ labels in CLASSES order).
 
     JPEG compression is applied at the stored resolution, before downsampling to ``res``.
@@ -53,8 +54,9 @@ def _load(root: Path, res: int, jpeg_quality: int | None, desc: str
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class SmallCNN(nn.Module):
@@ -64,9 +66,14 @@ class SmallCNN(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            _block(3, w, 1), _block(w, w, 2), _block(w, w, 1),
-            _block(w, 2 * w, 2), _block(2 * w, 2 * w, 1),
-            _block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 1))
+            _block(3, w, 1),
+            _block(w, w, 2),
+            _block(w, w, 1),
+            _block(w, 2 * w, 2),
+            _block(2 * w, 2 * w, 1),
+            _block(2 * w, 4 * w, 2),
+            _block(4 * w, 4 * w, 1),
+        )
         self.head = nn.Linear(4 * w, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,17 +92,20 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     pad = 4
     xp = F.pad(x.float(), (pad, pad, pad, pad), mode="reflect")
     dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
-    return xp[:, :, dy:dy + x.shape[2], dx:dx + x.shape[3]]
+    return xp[:, :, dy : dy + x.shape[2], dx : dx + x.shape[3]]
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 256
-              ) -> tuple[float, list[float]]:
+def _evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 256
+) -> tuple[float, list[float]]:
     model.eval()
-    pred = torch.cat([model(_prep(x[i:i + batch])).argmax(1) for i in range(0, len(x), batch)])
+    pred = torch.cat([model(_prep(x[i : i + batch])).argmax(1) for i in range(0, len(x), batch)])
     correct = pred == y
-    per_class = [float(correct[y == c].float().mean()) if (y == c).any() else float("nan")
-                 for c in range(len(CLASSES))]
+    per_class = [
+        float(correct[y == c].float().mean()) if (y == c).any() else float("nan")
+        for c in range(len(CLASSES))
+    ]
     return float(correct.float().mean()), per_class
 
 
@@ -125,8 +135,7 @@ def run(args: argparse.Namespace) -> int:
             group["lr"] = lr
         idx = torch.randint(0, len(x_train), (args.batch,), generator=gen)
         xb = _augment(x_train[idx], gen)
-        loss = F.cross_entropy(model(_prep(xb)), y_train[idx],
-                               label_smoothing=0.05)
+        loss = F.cross_entropy(model(_prep(xb)), y_train[idx], label_smoothing=0.05)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -142,15 +151,26 @@ def run(args: argparse.Namespace) -> int:
         acc, per_class = _evaluate(model, x, y)
         results[name] = {"top1": acc, "per_class": dict(zip(CLASSES, per_class, strict=True))}
     report = {
-        "benchmark": "data_difficulty", "train": {"n": args.n_train, "seed": 1},
-        "test": {"n": args.n_test, "seed": 2}, "crop": args.crop, "res": args.res,
-        "minutes": args.minutes, "train_seconds": round(train_s, 1), "steps": step,
-        "epochs": round(seen / len(x_train), 2), "batch": args.batch, "width": args.width,
-        "generation_seconds": round(gen_s, 1), "threads": args.threads, "results": results,
+        "benchmark": "data_difficulty",
+        "train": {"n": args.n_train, "seed": 1},
+        "test": {"n": args.n_test, "seed": 2},
+        "crop": args.crop,
+        "res": args.res,
+        "minutes": args.minutes,
+        "train_seconds": round(train_s, 1),
+        "steps": step,
+        "epochs": round(seen / len(x_train), 2),
+        "batch": args.batch,
+        "width": args.width,
+        "generation_seconds": round(gen_s, 1),
+        "threads": args.threads,
+        "results": results,
     }
-    print(f"synthetic cls difficulty: {args.n_train} train crops (seed 1), {args.n_test} test "
-          f"crops (seed 2), {args.res}x{args.res}, {train_s / 60:.1f} min CPU training, "
-          f"{step} steps ({report['epochs']} epochs)")
+    print(
+        f"synthetic cls difficulty: {args.n_train} train crops (seed 1), {args.n_test} test "
+        f"crops (seed 2), {args.res}x{args.res}, {train_s / 60:.1f} min CPU training, "
+        f"{step} steps ({report['epochs']} epochs)"
+    )
     print(f"{'test set':<10} {'top-1':>7}   " + " ".join(f"{c[:5]:>5}" for c in CLASSES))
     for name, r in results.items():
         cells = " ".join(f"{100 * v:5.1f}" for v in r["per_class"].values())
@@ -165,8 +185,10 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``data`` benchmark to ``polc bench``'s sub-commands."""
     p = subparsers.add_parser(
-        "data", help="difficulty check of the synthetic classification data",
-        description=__doc__.splitlines()[0] if __doc__ else None)
+        "data",
+        help="difficulty check of the synthetic classification data",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     p.add_argument("--n-train", type=int, default=20000, help="training crops (seed 1)")
     p.add_argument("--n-test", type=int, default=2000, help="test crops (seed 2)")
     p.add_argument("--minutes", type=float, default=4.0, help="training budget (wall clock)")
@@ -175,8 +197,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=32, help="CNN base width")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 avoids oversubscription on a shared machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1 avoids oversubscription on a shared machine)",
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.set_defaults(handler=run)

@@ -43,10 +43,16 @@ class _FloatHyper:
     def __init__(self, codec, onnx_dir: Path):
         self.model = codec.model
         path = onnx_dir / "h_s.onnx"
-        torch.onnx.export(codec.model.h_s, (torch.zeros(1, codec.model.arch.N, 2, 2),),
-                          str(path), input_names=["input"], output_names=["means", "scales"],
-                          dynamic_axes={"input": {2: "h", 3: "w"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            codec.model.h_s,
+            (torch.zeros(1, codec.model.arch.N, 2, 2),),
+            str(path),
+            input_names=["input"],
+            output_names=["means", "scales"],
+            dynamic_axes={"input": {2: "h", 3: "w"}},
+            opset_version=17,
+            dynamo=False,
+        )
         self.session = make_session(path, "cpu")
         self.table = codec.model.gaussian.scale_table.numpy()
 
@@ -68,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     codec = Codec.load(args.weights)
     tmp = Path(tempfile.mkdtemp(prefix="polc-onnx-"))
     export_onnx(codec.model, tmp)
-    backends = {"torch-1thread": FrameEncoder(codec.wire, TorchTransforms(codec.model)),
-                f"torch-{args.threads}threads": FrameEncoder(codec.wire,
-                                                             TorchTransforms(codec.model)),
-                "onnxruntime-cpu": FrameEncoder(codec.wire, OrtTransforms(tmp, "cpu"))}
+    backends = {
+        "torch-1thread": FrameEncoder(codec.wire, TorchTransforms(codec.model)),
+        f"torch-{args.threads}threads": FrameEncoder(codec.wire, TorchTransforms(codec.model)),
+        "onnxruntime-cpu": FrameEncoder(codec.wire, OrtTransforms(tmp, "cpu")),
+    }
     float_hs = _FloatHyper(codec, tmp)
     before = {"frames_with_mismatch": 0, "index_mismatches": 0, "indexes_compared": 0}
     after = {name: {"frames_with_mismatch": 0, "decode_errors": 0} for name in backends}
@@ -95,23 +102,33 @@ def run(args: argparse.Namespace) -> int:
             container, sent = enc.encode_with_symbols(image, alpha)
             try:
                 decoded = codec.wire.decode_symbols(
-                    type(container).from_bytes(container.to_bytes()))
+                    type(container).from_bytes(container.to_bytes())
+                )
             except Exception:
                 after[name]["decode_errors"] += 1
                 continue
             if not np.array_equal(decoded.y_symbols, sent):
                 after[name]["frames_with_mismatch"] += 1
     torch.set_num_threads(args.threads)
-    result = {"frames": args.frames, "size": [args.width, args.height],
-              "alphas": "i % 11 / 10", "before_float_hs_torch_vs_onnxruntime": before,
-              "after_integer_hs": after, "seconds": time.time() - t0,
-              "model_fingerprint": codec.fingerprint}
+    result = {
+        "frames": args.frames,
+        "size": [args.width, args.height],
+        "alphas": "i % 11 / 10",
+        "before_float_hs_torch_vs_onnxruntime": before,
+        "after_integer_hs": after,
+        "seconds": time.time() - t0,
+        "model_fingerprint": codec.fingerprint,
+    }
     Path(args.json).write_text(json.dumps(result, indent=2))
-    print(f"before (float h_s, ONNX Runtime edge vs torch cloud): "
-          f"{before['frames_with_mismatch']}/{args.frames} frames with mismatched indexes, "
-          f"{before['index_mismatches']} of {before['indexes_compared']} indexes differ")
+    print(
+        f"before (float h_s, ONNX Runtime edge vs torch cloud): "
+        f"{before['frames_with_mismatch']}/{args.frames} frames with mismatched indexes, "
+        f"{before['index_mismatches']} of {before['indexes_compared']} indexes differ"
+    )
     for name, a in after.items():
-        print(f"after  (integer h_s) {name:>18}: {a['frames_with_mismatch']} frames with a "
-              f"different ŷ, {a['decode_errors']} decode errors")
+        print(
+            f"after  (integer h_s) {name:>18}: {a['frames_with_mismatch']} frames with a "
+            f"different ŷ, {a['decode_errors']} decode errors"
+        )
     print(f"wrote {args.json}")
     return 0

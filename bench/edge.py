@@ -59,16 +59,29 @@ UTILISATION = 0.3
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default="bench-edge.json", help="output JSON path")
-    p.add_argument("--weights", default=None,
-                   help="codec weights (default: bundled; else random init of the default "
-                        "architecture — speed does not depend on the weights)")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="codec weights (default: bundled; else random init of the default "
+        "architecture — speed does not depend on the weights)",
+    )
     p.add_argument("--frames", type=int, default=20, help="timed frames per configuration")
-    p.add_argument("--threads", type=int, default=0,
-                   help="intra-op threads of both backends (0 = torch's current setting)")
-    p.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES),
-                   help="frame sizes WxH, comma-separated")
-    p.add_argument("--quick", action="store_true",
-                   help="3 timed frames per configuration (a smoke run, noisy numbers)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads of both backends (0 = torch's current setting)",
+    )
+    p.add_argument(
+        "--sizes",
+        default=",".join(f"{w}x{h}" for w, h in SIZES),
+        help="frame sizes WxH, comma-separated",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 timed frames per configuration (a smoke run, noisy numbers)",
+    )
 
 
 class _Timed:
@@ -118,11 +131,9 @@ class _Sink:
                 async for req in request_iterator:
                     kind = req.WhichOneof("kind")
                     if kind == "hello":
-                        yield ingest_pb2.IngestResponse(
-                            hello_ack=ingest_pb2.HelloAck(window=1))
+                        yield ingest_pb2.IngestResponse(hello_ack=ingest_pb2.HelloAck(window=1))
                     elif kind == "frame":
-                        yield ingest_pb2.IngestResponse(
-                            ack=ingest_pb2.FrameAck(seq=req.frame.seq))
+                        yield ingest_pb2.IngestResponse(ack=ingest_pb2.FrameAck(seq=req.frame.seq))
 
         self.server = grpc.aio.server()
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(Servicer(), self.server)
@@ -151,8 +162,11 @@ def _send_times(port: int, payloads: list[bytes]) -> list[float]:
         next(responses)  # HelloAck
         for seq, data in enumerate(payloads):
             t0 = time.perf_counter()
-            q.put(ingest_pb2.IngestRequest(frame=ingest_pb2.Frame(
-                camera_id="bench", seq=seq, base_layer=data)))
+            q.put(
+                ingest_pb2.IngestRequest(
+                    frame=ingest_pb2.Frame(camera_id="bench", seq=seq, base_layer=data)
+                )
+            )
             next(responses)
             times.append(time.perf_counter() - t0)
         q.put(None)
@@ -184,19 +198,24 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, AssertionError):
         raise PolcError(f"--sizes must be WxH[,WxH...], got {args.sizes!r}") from None
     codec, weights_note = _load_codec(args.weights)
-    print(f"bench edge: {weights_note}, arch {codec.model.arch.model_dump()}, "
-          f"{n} timed frames per configuration, {threads} intra-op threads (torch and ORT)")
-    rows, report = [], {"weights": weights_note, "frames": n, "threads": threads,
-                        "configs": []}
+    print(
+        f"bench edge: {weights_note}, arch {codec.model.arch.model_dump()}, "
+        f"{n} timed frames per configuration, {threads} intra-op threads (torch and ORT)"
+    )
+    rows, report = [], {"weights": weights_note, "frames": n, "threads": threads, "configs": []}
     sink = _Sink()
     tmp = tempfile.TemporaryDirectory(prefix="polc-bench-edge-")
     try:
         with tempfile.TemporaryDirectory() as cache:
             backends = {}
             for name in ("torch", "onnx"):
-                settings = EncoderSettings(backend=name, cache_dir=Path(cache),
-                                           threads=threads, weights=args.weights,
-                                           temporal=TemporalSettings(enabled=False))
+                settings = EncoderSettings(
+                    backend=name,
+                    cache_dir=Path(cache),
+                    threads=threads,
+                    weights=args.weights,
+                    temporal=TemporalSettings(enabled=False),
+                )
                 b = build_encoder(settings, codec)
                 backends[name] = b
             hyper = codec.wire.hyper
@@ -208,9 +227,14 @@ def run(args: argparse.Namespace) -> int:
                 for name, backend in backends.items():
                     enc = FrameEncoder(codec.wire, _TimedTransforms(backend.encoder.transforms))
                     enc.encode(frames[0], 0.5)  # warm-up (ORT graph optimisation, caches)
-                    runs[name] = {"enc": enc, "hs": _Timed(hyper), "totals": [],
-                                  "payloads": [], "spool_t": [],
-                                  "spool": Spool(Path(tmp.name) / f"{name}-{width}", "bench")}
+                    runs[name] = {
+                        "enc": enc,
+                        "hs": _Timed(hyper),
+                        "totals": [],
+                        "payloads": [],
+                        "spool_t": [],
+                        "spool": Spool(Path(tmp.name) / f"{name}-{width}", "bench"),
+                    }
                     enc.transforms.latents.times.clear()
                 for i, img in enumerate(frames[1:]):
                     order = list(runs) if i % 2 == 0 else list(runs)[::-1]
@@ -230,45 +254,68 @@ def run(args: argparse.Namespace) -> int:
                     send = _send_times(sink.port, r["payloads"])
                     ga = _ms(r["enc"].transforms.latents.times)
                     hs, total = _ms(r["hs"].times), _ms(r["totals"])
-                    row = {"backend": backends[name].name, "width": width, "height": height,
-                           "capture_ms": 1e3 * capture, "g_a_h_a_ms": ga, "h_s_ms": hs,
-                           "entropy_ms": max(total - ga - hs, 0.0), "encode_ms": total,
-                           "spool_ms": _ms(r["spool_t"]), "send_ms": _ms(send),
-                           "encode_fps": 1e3 / total if total else 0.0,
-                           "bpp": 8 * float(np.mean([len(p) for p in r["payloads"]]))
-                           / (width * height)}
+                    row = {
+                        "backend": backends[name].name,
+                        "width": width,
+                        "height": height,
+                        "capture_ms": 1e3 * capture,
+                        "g_a_h_a_ms": ga,
+                        "h_s_ms": hs,
+                        "entropy_ms": max(total - ga - hs, 0.0),
+                        "encode_ms": total,
+                        "spool_ms": _ms(r["spool_t"]),
+                        "send_ms": _ms(send),
+                        "encode_fps": 1e3 / total if total else 0.0,
+                        "bpp": 8
+                        * float(np.mean([len(p) for p in r["payloads"]]))
+                        / (width * height),
+                    }
                     rows.append(row)
         by = {(r["backend"].split(":")[0], r["width"]): r for r in rows}
         for width, height in sizes:
             t, o = by[("torch", width)], by[("onnx", width)]
             ratio = o["encode_fps"] / t["encode_fps"] if t["encode_fps"] else 0.0
             flops = _flops(codec, width, height)
-            report["configs"].append({
-                "width": width, "height": height, "torch": t, "onnx": o,
-                "ort_over_torch": ratio,
-                "g_a_h_a_ort_over_torch": (t["g_a_h_a_ms"] / o["g_a_h_a_ms"]
-                                           if o["g_a_h_a_ms"] else 0.0),
-                "gflops_per_frame": flops / 1e9,
-                "gpu_paper_fps": {gpu: UTILISATION * tflops * 1e12 / flops
-                                  for gpu, tflops in GPUS.items()},
-                "gpu_paper_assumption": f"{UTILISATION:.0%} of the fp16 peak, g_a + h_a only"})
+            report["configs"].append(
+                {
+                    "width": width,
+                    "height": height,
+                    "torch": t,
+                    "onnx": o,
+                    "ort_over_torch": ratio,
+                    "g_a_h_a_ort_over_torch": (
+                        t["g_a_h_a_ms"] / o["g_a_h_a_ms"] if o["g_a_h_a_ms"] else 0.0
+                    ),
+                    "gflops_per_frame": flops / 1e9,
+                    "gpu_paper_fps": {
+                        gpu: UTILISATION * tflops * 1e12 / flops for gpu, tflops in GPUS.items()
+                    },
+                    "gpu_paper_assumption": f"{UTILISATION:.0%} of the fp16 peak, g_a + h_a only",
+                }
+            )
     finally:
         sink.stop()
         tmp.cleanup()
 
-    head = (f"{'backend':<10} {'size':>9} {'fps':>7} {'capture':>8} {'g_a+h_a':>8} "
-            f"{'h_s':>6} {'entropy':>8} {'spool':>7} {'send':>6}  (ms per frame, median)")
+    head = (
+        f"{'backend':<10} {'size':>9} {'fps':>7} {'capture':>8} {'g_a+h_a':>8} "
+        f"{'h_s':>6} {'entropy':>8} {'spool':>7} {'send':>6}  (ms per frame, median)"
+    )
     print(head)
     for r in rows:
-        print(f"{r['backend']:<10} {r['width']:>4}x{r['height']:<4} {r['encode_fps']:>7.2f} "
-              f"{r['capture_ms']:>8.1f} {r['g_a_h_a_ms']:>8.1f} {r['h_s_ms']:>6.1f} "
-              f"{r['entropy_ms']:>8.1f} {r['spool_ms']:>7.2f} {r['send_ms']:>6.2f}")
+        print(
+            f"{r['backend']:<10} {r['width']:>4}x{r['height']:<4} {r['encode_fps']:>7.2f} "
+            f"{r['capture_ms']:>8.1f} {r['g_a_h_a_ms']:>8.1f} {r['h_s_ms']:>6.1f} "
+            f"{r['entropy_ms']:>8.1f} {r['spool_ms']:>7.2f} {r['send_ms']:>6.2f}"
+        )
     for c in report["configs"]:
         est = ", ".join(f"{gpu}: {fps:.0f} fps" for gpu, fps in c["gpu_paper_fps"].items())
-        print(f"{c['width']}x{c['height']}: ONNX Runtime / torch = {c['ort_over_torch']:.2f}x "
-              f"(encoder), {c['g_a_h_a_ort_over_torch']:.2f}x (g_a+h_a alone); "
-              f"g_a+h_a {c['gflops_per_frame']:.2f} GFLOP/frame -> paper GPU estimate "
-              f"({UTILISATION:.0%} of fp16 peak, transforms only): {est}")
+        print(
+            f"{c['width']}x{c['height']}: ONNX Runtime / torch = {c['ort_over_torch']:.2f}x "
+            f"(encoder), {c['g_a_h_a_ort_over_torch']:.2f}x (g_a+h_a alone); "
+            f"g_a+h_a {c['gflops_per_frame']:.2f} GFLOP/frame -> paper GPU estimate "
+            f"({UTILISATION:.0%} of fp16 peak, transforms only): {est}"
+        )
     report["cpu_count"] = os.cpu_count()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))

@@ -48,8 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=8, help="concurrent client streams")
-    p.add_argument("--deadline", type=float, default=15.0,
-                   help="seconds an answer may take before it counts as a hang")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=15.0,
+        help="seconds an answer may take before it counts as a hang",
+    )
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--plot", default=None, help="bar chart (default: next to --json, .png)")
 
@@ -62,8 +66,12 @@ class Tally:
         self.seed = seed
         self.answers: collections.Counter[tuple[str, str]] = collections.Counter()
         self.statuses: collections.Counter[str] = collections.Counter()
-        self.failures: dict[str, list[dict]] = {"crash": [], "hang": [], "unknown": [],
-                                                "untyped_internal": []}
+        self.failures: dict[str, list[dict]] = {
+            "crash": [],
+            "hang": [],
+            "unknown": [],
+            "untyped_internal": [],
+        }
         # typed, but worth a look: a fuzzed input the server calls a transient failure
         self.retryable_internal: list[dict] = []
 
@@ -75,12 +83,20 @@ class Tally:
         elif status == "INTERNAL" and detail != "retryable/internal":
             self.fail("untyped_internal", i, item, detail)
         elif status == "INTERNAL" and len(self.retryable_internal) < 20:
-            self.retryable_internal.append({"seed": self.seed, "index": i,
-                                            "service": item.service, "kind": item.kind})
+            self.retryable_internal.append(
+                {"seed": self.seed, "index": i, "service": item.service, "kind": item.kind}
+            )
 
     def fail(self, what: str, i: int, item: FuzzInput, detail: str = "") -> None:
-        self.failures[what].append({"seed": self.seed, "index": i, "service": item.service,
-                                    "kind": item.kind, "detail": detail[:300]})
+        self.failures[what].append(
+            {
+                "seed": self.seed,
+                "index": i,
+                "service": item.service,
+                "kind": item.kind,
+                "detail": detail[:300],
+            }
+        )
 
 
 def frame_error_detail(err: ingest_pb2.FrameError) -> tuple[str, str]:
@@ -115,10 +131,15 @@ class IngestWorker:
     """One open ingest stream sending one fuzzed frame at a time and reading its answer;
     a stream that ends is classified and reopened."""
 
-    def __init__(self, cloud: CloudProcess, camera: str, fingerprint: bytes,
-                 deadline: float) -> None:
-        self.cloud, self.camera, self.fingerprint, self.deadline = \
-            cloud, camera, fingerprint, deadline
+    def __init__(
+        self, cloud: CloudProcess, camera: str, fingerprint: bytes, deadline: float
+    ) -> None:
+        self.cloud, self.camera, self.fingerprint, self.deadline = (
+            cloud,
+            camera,
+            fingerprint,
+            deadline,
+        )
         self.channel: grpc.aio.Channel | None = None
         self.call = None
 
@@ -126,8 +147,11 @@ class IngestWorker:
         await self.close()
         self.channel = self.cloud.aio_channel()
         self.call = ingest_pb2_grpc.IngestServiceStub(self.channel).Ingest()
-        await self.call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
-            camera_id=self.camera, model_fingerprint=self.fingerprint)))
+        await self.call.write(
+            ingest_pb2.IngestRequest(
+                hello=ingest_pb2.Hello(camera_id=self.camera, model_fingerprint=self.fingerprint)
+            )
+        )
         msg = await asyncio.wait_for(self.call.read(), self.deadline)
         if msg is grpc.aio.EOF or not msg.HasField("hello_ack"):
             raise RuntimeError(f"no HelloAck: {msg}")
@@ -145,16 +169,18 @@ class IngestWorker:
         try:
             if not await write(self.call, ingest_pb2.IngestRequest(frame=item.frame)):
                 status = await self.call.code()
-                tally.answer(i, item, status.name,
-                             f"stream ended before: {await self.call.details() or ''}")
+                tally.answer(
+                    i, item, status.name, f"stream ended before: {await self.call.details() or ''}"
+                )
                 await self.close()
                 return
             while True:
                 msg = await asyncio.wait_for(self.call.read(), self.deadline)
                 if msg is grpc.aio.EOF:
                     status = await self.call.code()
-                    tally.answer(i, item, status.name,
-                                 f"stream ended: {await self.call.details() or ''}")
+                    tally.answer(
+                        i, item, status.name, f"stream ended: {await self.call.details() or ''}"
+                    )
                     await self.close()
                     return
                 kind = msg.WhichOneof("kind")
@@ -177,8 +203,9 @@ class IngestWorker:
             await self.close()
 
 
-async def whole_stream(cloud: CloudProcess, i: int, item: FuzzInput, tally: Tally,
-                       deadline: float) -> None:
+async def whole_stream(
+    cloud: CloudProcess, i: int, item: FuzzInput, tally: Tally, deadline: float
+) -> None:
     """Send the input's messages on a fresh stream, half-close, read every answer."""
     async with cloud.aio_channel() as channel:
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
@@ -206,10 +233,19 @@ async def whole_stream(cloud: CloudProcess, i: int, item: FuzzInput, tally: Tall
             tally.answer(i, item, exc.code().name, exc.details() or "")
 
 
-async def unary(cloud: CloudProcess, i: int, item: FuzzInput, tally: Tally,
-                deadline: float, channel: grpc.aio.Channel) -> None:
-    stub = (reconstruct_pb2_grpc.ReconstructServiceStub(channel) if item.service == "reconstruct"
-            else query_pb2_grpc.QueryServiceStub(channel))
+async def unary(
+    cloud: CloudProcess,
+    i: int,
+    item: FuzzInput,
+    tally: Tally,
+    deadline: float,
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = (
+        reconstruct_pb2_grpc.ReconstructServiceStub(channel)
+        if item.service == "reconstruct"
+        else query_pb2_grpc.QueryServiceStub(channel)
+    )
     try:
         await getattr(stub, item.method)(item.request, timeout=deadline)
         tally.answer(i, item, "OK")
@@ -242,8 +278,9 @@ async def store_seed_camera(cloud: CloudProcess, containers: list[bytes]) -> Non
         call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
         await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(camera_id=SEED_CAMERA)))
         for seq in range(SEED_FRAMES):
-            frame = ingest_pb2.Frame(camera_id=SEED_CAMERA, seq=seq,
-                                     base_layer=containers[seq % len(containers)])
+            frame = ingest_pb2.Frame(
+                camera_id=SEED_CAMERA, seq=seq, base_layer=containers[seq % len(containers)]
+            )
             frame.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
             await call.write(ingest_pb2.IngestRequest(frame=frame))
         await call.done_writing()
@@ -281,8 +318,7 @@ async def fuzz(args: argparse.Namespace, workdir: Path) -> dict:
         channel = cloud.aio_channel()
         try:
             for i in counter:
-                item = make_input(args.seed, i, ingest.camera, containers, layers,
-                                  fingerprint)
+                item = make_input(args.seed, i, ingest.camera, containers, layers, fingerprint)
                 if item.service == "ingest-frame":
                     await ingest.send(i, item, tally)
                 elif item.service == "ingest-stream":
@@ -304,17 +340,25 @@ async def fuzz(args: argparse.Namespace, workdir: Path) -> dict:
         exit_code = cloud.stop(30)
     seconds = time.monotonic() - t0
     if crashed_at_end:
-        tally.failures["crash"].append({"seed": args.seed, "index": args.inputs,
-                                        "detail": cloud.log_tail(1000)})
+        tally.failures["crash"].append(
+            {"seed": args.seed, "index": args.inputs, "detail": cloud.log_tail(1000)}
+        )
     failures = {k: len(v) for k, v in tally.failures.items()}
-    return {"inputs": args.inputs, "seed": args.seed, "workers": args.workers,
-            "deadline_seconds": args.deadline, "seconds": seconds,
-            "inputs_per_second": args.inputs / seconds, "server_starts": cloud.starts,
-            "server_exit_code": exit_code, **failures,
-            "by_status": dict(tally.statuses.most_common()),
-            "by_service": {f"{s}: {a}": n for (s, a), n in sorted(tally.answers.items())},
-            "failure_examples": {k: v[:20] for k, v in tally.failures.items()},
-            "retryable_internal_examples": tally.retryable_internal}
+    return {
+        "inputs": args.inputs,
+        "seed": args.seed,
+        "workers": args.workers,
+        "deadline_seconds": args.deadline,
+        "seconds": seconds,
+        "inputs_per_second": args.inputs / seconds,
+        "server_starts": cloud.starts,
+        "server_exit_code": exit_code,
+        **failures,
+        "by_status": dict(tally.statuses.most_common()),
+        "by_service": {f"{s}: {a}": n for (s, a), n in sorted(tally.answers.items())},
+        "failure_examples": {k: v[:20] for k, v in tally.failures.items()},
+        "retryable_internal_examples": tally.retryable_internal,
+    }
 
 
 def plot(result: dict, path: Path) -> None:
@@ -324,9 +368,12 @@ def plot(result: dict, path: Path) -> None:
     ax.barh(names[::-1], [result["by_status"][n] for n in names[::-1]])
     ax.set_xscale("log")
     ax.set_xlabel("answers (log scale)")
-    ax.set_title(f"fuzz-wire: {result['inputs']:,} inputs, crashes {result['crash']}, "
-                 f"hangs {result['hang']}, UNKNOWN {result['unknown']}, "
-                 f"untyped INTERNAL {result['untyped_internal']}", fontsize=9)
+    ax.set_title(
+        f"fuzz-wire: {result['inputs']:,} inputs, crashes {result['crash']}, "
+        f"hangs {result['hang']}, UNKNOWN {result['unknown']}, "
+        f"untyped INTERNAL {result['untyped_internal']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -335,10 +382,12 @@ def plot(result: dict, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="polc-fuzz-") as tmp:
         result = asyncio.run(fuzz(args, Path(tmp)))
-    print(f"{result['inputs']:,} inputs in {result['seconds']:.0f} s "
-          f"({result['inputs_per_second']:.0f}/s): crashes {result['crash']}, hangs "
-          f"{result['hang']}, UNKNOWN {result['unknown']}, untyped INTERNAL "
-          f"{result['untyped_internal']}")
+    print(
+        f"{result['inputs']:,} inputs in {result['seconds']:.0f} s "
+        f"({result['inputs_per_second']:.0f}/s): crashes {result['crash']}, hangs "
+        f"{result['hang']}, UNKNOWN {result['unknown']}, untyped INTERNAL "
+        f"{result['untyped_internal']}"
+    )
     for status, n in result["by_status"].items():
         print(f"  {status:<28} {n:>8}")
     if args.json:

@@ -47,14 +47,16 @@ def jpeg_at_bpp(image: np.ndarray, target_bpp: float) -> tuple[np.ndarray, float
     return best
 
 
-def bd_rate(rate_a: list[float], metric_a: list[float], rate_b: list[float],
-            metric_b: list[float]) -> float:
+def bd_rate(
+    rate_a: list[float], metric_a: list[float], rate_b: list[float], metric_b: list[float]
+) -> float:
     """Bjøntegaard delta rate of A against B in percent (negative: A needs fewer bits).
 
     Piecewise-cubic fit of log-rate as a function of the metric, integrated over the
     overlapping metric interval (the usual BD-rate; pchip instead of a cubic polynomial is
     the more robust variant also used by CompressAI's plotting tools).
     """
+
     def curve(rate, metric):
         order = np.argsort(metric)
         m = np.asarray(metric, np.float64)[order]

@@ -46,12 +46,19 @@ def measurements(run: ClusterRun) -> dict:
     args, edges, killed = run.args, run.edges, run.killed
     rows = stored_rows(run.dsn, run.cameras)
     gaps = [g for e in edges for g in e.stats.gaps]
-    after_kill = [t - killed["at"] for e in edges for t in e.stats.first_ack_after
-                  if t >= killed["at"]] if killed else []
+    after_kill = (
+        [t - killed["at"] for e in edges for t in e.stats.first_ack_after if t >= killed["at"]]
+        if killed
+        else []
+    )
     return {
         "client": args.client,
-        "edges": args.edges, "frames_per_edge": args.frames, "replicas": args.replicas,
-        "fps_per_edge": args.fps, "window": args.window, "size": args.size,
+        "edges": args.edges,
+        "frames_per_edge": args.frames,
+        "replicas": args.replicas,
+        "fps_per_edge": args.fps,
+        "window": args.window,
+        "size": args.size,
         "frame_bytes": len(run.frames[0]),
         "replica_startup_seconds": round(run.startup_seconds, 2),
         "wall_seconds": round(run.wall_seconds, 3),
@@ -76,23 +83,36 @@ def measurements(run: ClusterRun) -> dict:
 
 def report(result: dict) -> None:
     killed = result["killed"]
-    print(f"scale-out: {result['edges']} edges ({result['client']} client) × "
-          f"{result['frames_per_edge']} frames through nginx → {result['replicas']} replicas "
-          "(PostgreSQL + shared blobs)")
+    print(
+        f"scale-out: {result['edges']} edges ({result['client']} client) × "
+        f"{result['frames_per_edge']} frames through nginx → {result['replicas']} replicas "
+        "(PostgreSQL + shared blobs)"
+    )
     if killed:
-        print(f"  SIGKILL replica {killed['replica']} ({killed['streams']:.0f} open "
-              f"streams) after {killed['acked']} acks"
-              + (f", restarted after {killed['restarted_after_s']} s"
-                 if "restarted_after_s" in killed else ""))
+        print(
+            f"  SIGKILL replica {killed['replica']} ({killed['streams']:.0f} open "
+            f"streams) after {killed['acked']} acks"
+            + (
+                f", restarted after {killed['restarted_after_s']} s"
+                if "restarted_after_s" in killed
+                else ""
+            )
+        )
     if result["streams_per_replica_last"]:
-        print("  open streams per replica before the first edge finished: "
-              f"{result['streams_per_replica_last']} (-1 = down)")
-    print(f"  {result['frames_stored']} frames stored in {result['wall_seconds']:.2f} s = "
-          f"{result['frames_per_second']:.1f} frames/s; {result['reconnected_edges']} edges "
-          f"reconnected ({', '.join(result['stream_failures']) or '-'}), reconnect gap "
-          f"p50 {result['reconnect_gap_p50_s']} s, max {result['reconnect_gap_max_s']} s")
-    print(f"  {result['duplicate_acks']} resends acked as duplicates, "
-          f"{result['frame_errors']} frame errors")
+        print(
+            "  open streams per replica before the first edge finished: "
+            f"{result['streams_per_replica_last']} (-1 = down)"
+        )
+    print(
+        f"  {result['frames_stored']} frames stored in {result['wall_seconds']:.2f} s = "
+        f"{result['frames_per_second']:.1f} frames/s; {result['reconnected_edges']} edges "
+        f"reconnected ({', '.join(result['stream_failures']) or '-'}), reconnect gap "
+        f"p50 {result['reconnect_gap_p50_s']} s, max {result['reconnect_gap_max_s']} s"
+    )
+    print(
+        f"  {result['duplicate_acks']} resends acked as duplicates, "
+        f"{result['frame_errors']} frame errors"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

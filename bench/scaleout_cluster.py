@@ -61,21 +61,40 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edges", type=int, default=4, help="edge clients (cameras)")
     p.add_argument("--frames", type=int, default=100, help="frames per edge")
     p.add_argument("--replicas", type=int, default=3)
-    p.add_argument("--fps", type=float, default=0.0,
-                   help="capture rate per edge (0 = as fast as the window allows)")
-    p.add_argument("--kill-at", type=float, default=0.4,
-                   help="SIGKILL the busiest replica once this fraction of frames is acked "
-                        "(0 = no kill)")
-    p.add_argument("--restart-after", type=float, default=0.0,
-                   help="start the killed replica again this many seconds after the kill")
-    p.add_argument("--max-connection-age", type=float, default=0.0,
-                   help="replicas' connection.max_connection_age_seconds (0 = off): streams "
-                        "end periodically and rebalance through nginx")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=0.0,
+        help="capture rate per edge (0 = as fast as the window allows)",
+    )
+    p.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.4,
+        help="SIGKILL the busiest replica once this fraction of frames is acked (0 = no kill)",
+    )
+    p.add_argument(
+        "--restart-after",
+        type=float,
+        default=0.0,
+        help="start the killed replica again this many seconds after the kill",
+    )
+    p.add_argument(
+        "--max-connection-age",
+        type=float,
+        default=0.0,
+        help="replicas' connection.max_connection_age_seconds (0 = off): streams "
+        "end periodically and rebalance through nginx",
+    )
     p.add_argument("--window", type=int, default=16, help="frames in flight per stream")
     p.add_argument("--size", default="128x96", help="frame size WxH")
-    p.add_argument("--client", choices=["stub", "uplink"], default="stub",
-                   help="stub: minimal client of the polc.v1 stubs; uplink: the edge node's "
-                        "Uplink + Spool (polc.edge)")
+    p.add_argument(
+        "--client",
+        choices=["stub", "uplink"],
+        default="stub",
+        help="stub: minimal client of the polc.v1 stubs; uplink: the edge node's "
+        "Uplink + Spool (polc.edge)",
+    )
     p.add_argument("--dsn", default=None, help=f"PostgreSQL DSN (default: ${DSN_ENV})")
     p.add_argument("--workdir", default=None, help="keep logs, configs and blobs here")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this long")
@@ -86,8 +105,7 @@ def make_small_codec(path: Path) -> Path:
     """A small untrained codec exported like the shipped one (as tests/fixtures/codec.py
     builds it): the bundled weights may not exist yet, and a small model keeps the run cheap."""
     torch.manual_seed(0)
-    model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6,
-                                        residual_channels=8))
+    model = RDCCodec(ArchitectureConfig(N=16, M=24, aux_channels=8, levels=6, residual_channels=8))
     with torch.no_grad():
         model.gain_y.log_gain.copy_(torch.linspace(0.0, 4.0, 6)[:, None].repeat(1, 24))
     torch.save(export_codec(model, {"bench": "scaleout"}), path)
@@ -99,8 +117,15 @@ def make_small_teacher(path: Path) -> Path:
     widths = [8, 8, 16, 16]
     torch.manual_seed(1)
     model = SmallResNet(len(CLASSES), tuple(widths)).eval()
-    torch.save({"state_dict": model.state_dict(), "widths": widths, "classes": list(CLASSES),
-                "held_out_top1": 0.0}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "widths": widths,
+            "classes": list(CLASSES),
+            "held_out_top1": 0.0,
+        },
+        path,
+    )
     return path
 
 
@@ -146,8 +171,11 @@ class Replica:
 
     def open_streams(self) -> float:
         try:
-            text = urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2)
+                .read()
+                .decode()
+            )
         except OSError:
             return -1.0
         for line in text.splitlines():
@@ -156,34 +184,53 @@ class Replica:
         return 0.0
 
 
-def start_replica(index: int, workdir: Path, dsn: str, codec: Path, teacher: Path,
-                  window: int, max_age: float = 0.0, ports: tuple[int, int] | None = None
-                  ) -> Replica:
+def start_replica(
+    index: int,
+    workdir: Path,
+    dsn: str,
+    codec: Path,
+    teacher: Path,
+    window: int,
+    max_age: float = 0.0,
+    ports: tuple[int, int] | None = None,
+) -> Replica:
     port, mport = ports or (free_port(), free_port())
-    cfg = {"listen": f"127.0.0.1:{port}", "metrics_listen": f"127.0.0.1:{mport}",
-           "site": "scaleout", "server_id": f"replica-{index}", "log_level": "warning",
-           "codec": {"weights": str(codec), "torch_threads": 1},
-           # the killed replica's unanalysed frames go to the others after 3 s
-           "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher),
-                        "lease_seconds": 3},
-           "store": {"backend": "postgres", "path": str(workdir / "blobs"),
-                     "postgres_pool_size": 4},
-           "batching": {"max_batch_size": 16, "max_queue_delay_ms": 5},
-           "ingest": {"window": window},
-           "connection": {"shutdown_grace_seconds": 1}}
+    cfg = {
+        "listen": f"127.0.0.1:{port}",
+        "metrics_listen": f"127.0.0.1:{mport}",
+        "site": "scaleout",
+        "server_id": f"replica-{index}",
+        "log_level": "warning",
+        "codec": {"weights": str(codec), "torch_threads": 1},
+        # the killed replica's unanalysed frames go to the others after 3 s
+        "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher), "lease_seconds": 3},
+        "store": {"backend": "postgres", "path": str(workdir / "blobs"), "postgres_pool_size": 4},
+        "batching": {"max_batch_size": 16, "max_queue_delay_ms": 5},
+        "ingest": {"window": window},
+        "connection": {"shutdown_grace_seconds": 1},
+    }
     if max_age > 0:  # streams end after this age (+ 2 s grace) and reconnect elsewhere
-        cfg["connection"].update(max_connection_age_seconds=max_age,
-                                 max_connection_age_grace_seconds=2)
+        cfg["connection"].update(
+            max_connection_age_seconds=max_age, max_connection_age_grace_seconds=2
+        )
     cfg_file = workdir / f"replica-{index}.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "POLC_CLOUD_STORE__POSTGRES_DSN": dsn, "OMP_NUM_THREADS": "1",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "POLC_CLOUD_STORE__POSTGRES_DSN": dsn,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     log = workdir / f"replica-{index}.log"
     if log.exists():  # a restarted replica: keep the first one's log
         log = workdir / f"replica-{index}-{int(time.time())}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config", str(cfg_file)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     return Replica(index, port, mport, proc, log)
 
 
@@ -241,19 +288,24 @@ http {{
 
 
 def start_nginx(workdir: Path, replicas: list[Replica]) -> tuple[subprocess.Popen, int]:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
-                                      else None)
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
     if nginx is None:
         raise RuntimeError("nginx not found: apt-get install nginx")
     port = free_port()
     (workdir / "nginx-tmp").mkdir(exist_ok=True)
-    servers = "\n".join(f"        server 127.0.0.1:{r.port} max_fails=1 fail_timeout=3s;"
-                        for r in replicas)
+    servers = "\n".join(
+        f"        server 127.0.0.1:{r.port} max_fails=1 fail_timeout=3s;" for r in replicas
+    )
     conf = workdir / "nginx.conf"
     conf.write_text(NGINX_CONF.format(work=workdir, servers=servers, port=port))
-    proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
-                            stdout=(workdir / "nginx.log").open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [nginx, "-p", str(workdir), "-c", str(conf)],
+        stdout=(workdir / "nginx.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -262,8 +314,10 @@ def start_nginx(workdir: Path, replicas: list[Replica]) -> tuple[subprocess.Pope
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 logs = [workdir / "nginx.log", workdir / "nginx-error.log"]
-                raise RuntimeError("nginx did not start:\n" + "".join(
-                    p.read_text()[-2000:] for p in logs if p.exists())) from None
+                raise RuntimeError(
+                    "nginx did not start:\n"
+                    + "".join(p.read_text()[-2000:] for p in logs if p.exists())
+                ) from None
             time.sleep(0.1)
 
 
@@ -297,8 +351,9 @@ class ClusterRun:
 
 
 @contextlib.contextmanager
-def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
-                teacher_file: Path | None = None) -> Iterator[ClusterRun]:
+def cluster_run(
+    args: argparse.Namespace, codec_file: Path | None = None, teacher_file: Path | None = None
+) -> Iterator[ClusterRun]:
     """Start the replicas and nginx, stream every edge's frames (killing one replica), yield
     the run; stop everything and drop the schema on exit. RuntimeError without a DSN.
 
@@ -319,17 +374,25 @@ def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
         teacher = teacher_file or make_small_teacher(workdir / "teacher.pt")
         frames = encode_frames(codec, args.size)
         t0 = time.monotonic()
-        replicas = [start_replica(i, workdir, dsn, codec, teacher, args.window,
-                                  args.max_connection_age) for i in range(args.replicas)]
+        replicas = [
+            start_replica(i, workdir, dsn, codec, teacher, args.window, args.max_connection_age)
+            for i in range(args.replicas)
+        ]
         wait_serving(replicas, 120)
         startup = time.monotonic() - t0
         nginx, port = start_nginx(workdir, replicas)
         cameras = [f"scaleout-cam-{i:02d}" for i in range(args.edges)]
         address = f"127.0.0.1:{port}"
-        edges = ([UplinkEdge(address, c, frames, args.frames, args.fps, args.window,
-                             workdir / "spools") for c in cameras] if args.client == "uplink"
-                 else [Edge(address, c, frames, args.frames, args.fps, args.window)
-                       for c in cameras])
+        edges = (
+            [
+                UplinkEdge(
+                    address, c, frames, args.frames, args.fps, args.window, workdir / "spools"
+                )
+                for c in cameras
+            ]
+            if args.client == "uplink"
+            else [Edge(address, c, frames, args.frames, args.fps, args.window) for c in cameras]
+        )
         killed: dict = {}
 
         async def killer() -> None:
@@ -339,15 +402,26 @@ def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
             while sum(e.stats.acks for e in edges) < args.kill_at * total:
                 await asyncio.sleep(0.01)
             victim = max(replicas, key=lambda r: r.open_streams())
-            killed.update(replica=victim.index, streams=victim.open_streams(),
-                          at=time.time(), acked=sum(e.stats.acks for e in edges))
+            killed.update(
+                replica=victim.index,
+                streams=victim.open_streams(),
+                at=time.time(),
+                acked=sum(e.stats.acks for e in edges),
+            )
             os.kill(victim.proc.pid, signal.SIGKILL)
             victim.proc.wait()
             if args.restart_after > 0:
                 await asyncio.sleep(args.restart_after)
-                again = start_replica(victim.index, workdir, dsn, codec, teacher, args.window,
-                                      args.max_connection_age,
-                                      (victim.port, victim.metrics_port))
+                again = start_replica(
+                    victim.index,
+                    workdir,
+                    dsn,
+                    codec,
+                    teacher,
+                    args.window,
+                    args.max_connection_age,
+                    (victim.port, victim.metrics_port),
+                )
                 await asyncio.to_thread(wait_serving, [again], 120)
                 replicas[replicas.index(victim)] = again
                 killed["restarted_after_s"] = round(time.time() - killed["at"], 2)
@@ -378,8 +452,7 @@ def cluster_run(args: argparse.Namespace, codec_file: Path | None = None,
 
         wall = asyncio.run(main())
         wait_analysed(dsn, cameras, args.timeout)  # results follow the acks
-        yield ClusterRun(args, dsn, workdir, cameras, frames, edges, startup, wall, killed,
-                         samples)
+        yield ClusterRun(args, dsn, workdir, cameras, frames, edges, startup, wall, killed, samples)
     finally:
         for proc in [r.proc for r in replicas] + ([nginx] if nginx else []):
             if proc.poll() is None:
@@ -399,14 +472,19 @@ def wait_analysed(dsn: str, cameras: list[str], timeout: float) -> None:
     """Until no frame of the run's cameras waits for its analysis (or ``timeout``)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(dsn) as conn:
-        while time.monotonic() < deadline and conn.execute(
+        while (
+            time.monotonic() < deadline
+            and conn.execute(
                 "SELECT 1 FROM frames WHERE analysis_pending AND camera_id = ANY(%s) LIMIT 1",
-                (cameras,)).fetchone():
+                (cameras,),
+            ).fetchone()
+        ):
             time.sleep(0.2)
 
 
 def stored_rows(dsn: str, cameras: list[str]) -> int:
     """Index rows of the run's cameras (what frames/s counts)."""
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT COUNT(*) FROM frames WHERE camera_id = ANY(%s)",
-                            (cameras,)).fetchone()[0]
+        return conn.execute(
+            "SELECT COUNT(*) FROM frames WHERE camera_id = ANY(%s)", (cameras,)
+        ).fetchone()[0]

@@ -40,8 +40,9 @@ class EdgeStats:
 class Edge:
     """Keeps every frame until acked; a new stream resends the unacked ones in seq order."""
 
-    def __init__(self, address: str, camera: str, frames: list[bytes], n: int, fps: float,
-                 window: int):
+    def __init__(
+        self, address: str, camera: str, frames: list[bytes], n: int, fps: float, window: int
+    ):
         self.address, self.camera, self.frames, self.n = address, camera, frames, n
         self.fps, self.window = fps, window
         self.unacked: dict[int, None] = {}  # the "spool": captured, not yet acked (ordered)
@@ -88,8 +89,11 @@ class Edge:
     async def _session(self, stub) -> None:
         self.stats.sessions += 1
         call = stub.Ingest()
-        await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
-            camera_id=self.camera, edge_id=f"bench-{self.camera}")))
+        await call.write(
+            ingest_pb2.IngestRequest(
+                hello=ingest_pb2.Hello(camera_id=self.camera, edge_id=f"bench-{self.camera}")
+            )
+        )
         first = await call.read()
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello_ack":
             raise RuntimeError(f"{self.camera}: no HelloAck")
@@ -141,8 +145,11 @@ class Edge:
                     waiter.cancel()
                     continue
                 for seq in todo[: window - len(inflight)]:
-                    frame = ingest_pb2.Frame(camera_id=self.camera, seq=seq,
-                                             base_layer=self.frames[seq % len(self.frames)])
+                    frame = ingest_pb2.Frame(
+                        camera_id=self.camera,
+                        seq=seq,
+                        base_layer=self.frames[seq % len(self.frames)],
+                    )
                     frame.capture_time.FromMicroseconds(1_700_000_000_000_000 + seq * 40_000)
                     sent.add(seq)
                     inflight.add(seq)
@@ -164,14 +171,28 @@ class UplinkEdge:
     """The project's edge uplink (`polc.edge.uplink.Uplink` over a `polc.edge.spool.Spool`)
     instead of the minimal client: what a real edge node does, minus capture and encoding."""
 
-    def __init__(self, address: str, camera: str, frames: list[bytes], n: int, fps: float,
-                 window: int, spool_dir: Path):
+    def __init__(
+        self,
+        address: str,
+        camera: str,
+        frames: list[bytes],
+        n: int,
+        fps: float,
+        window: int,
+        spool_dir: Path,
+    ):
         self.camera, self.frames, self.n, self.fps, self.window = camera, frames, n, fps, window
         self.spool = Spool(spool_dir / camera, camera, fsync=False)
-        settings = UplinkSettings(server=address, max_window=window,
-                                  backoff_initial_seconds=0.1, backoff_max_seconds=1.0)
-        self.uplink = Uplink(settings, self.spool, edge_id=f"bench-{camera}",
-                             on_ack=self._on_ack, on_result=self._on_result)
+        settings = UplinkSettings(
+            server=address, max_window=window, backoff_initial_seconds=0.1, backoff_max_seconds=1.0
+        )
+        self.uplink = Uplink(
+            settings,
+            self.spool,
+            edge_id=f"bench-{camera}",
+            on_ack=self._on_ack,
+            on_result=self._on_result,
+        )
         self.stats = EdgeStats(camera)
         self.captured = 0
         self.last_ack = 0.0

@@ -42,21 +42,36 @@ from polc.v1 import ingest_pb2, ingest_pb2_grpc
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=64)
     p.add_argument("--minutes", type=float, default=10.0, help="duration after the warm-up")
-    p.add_argument("--warmup", type=float, default=30.0,
-                   help="seconds of streaming before the start RSS is taken")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=30.0,
+        help="seconds of streaming before the start RSS is taken",
+    )
     p.add_argument("--fps", type=float, default=2.0, help="frames per second per stream")
     p.add_argument("--window", type=int, default=8, help="frames in flight per stream")
     p.add_argument("--size", default="128x96", help="frame size WxH")
     p.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
     p.add_argument("--dsn", default=None, help="store on PostgreSQL (a fresh schema)")
-    p.add_argument("--max-growth", type=float, default=10.0,
-                   help="exit 1 when RSS grew more than this many percent")
+    p.add_argument(
+        "--max-growth",
+        type=float,
+        default=10.0,
+        help="exit 1 when RSS grew more than this many percent",
+    )
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--plot", default=None, help="RSS plot (default: next to --json, .png)")
 
 
-async def _stream(address: str, camera: str, frames: list[bytes], fps: float, window: int,
-                  stop_at: float, counts: dict[str, int]) -> None:
+async def _stream(
+    address: str,
+    camera: str,
+    frames: list[bytes],
+    fps: float,
+    window: int,
+    stop_at: float,
+    counts: dict[str, int],
+) -> None:
     """One camera: paced frames, resend of the unacknowledged after a failed stream."""
     seq, pending = 0, {}  # seq -> frame bytes, sent but not acknowledged
     period = 1.0 / fps
@@ -65,15 +80,26 @@ async def _stream(address: str, camera: str, frames: list[bytes], fps: float, wi
         try:
             async with grpc.aio.insecure_channel(address) as channel:
                 call = ingest_pb2_grpc.IngestServiceStub(channel).Ingest()
-                await call.write(ingest_pb2.IngestRequest(hello=ingest_pb2.Hello(
-                    camera_id=camera, capabilities=ingest_pb2.Capabilities(batched_acks=True))))
+                await call.write(
+                    ingest_pb2.IngestRequest(
+                        hello=ingest_pb2.Hello(
+                            camera_id=camera,
+                            capabilities=ingest_pb2.Capabilities(batched_acks=True),
+                        )
+                    )
+                )
                 await call.read()  # HelloAck
 
                 async def reader(call=call, credits=credits) -> None:
                     while (msg := await call.read()) is not grpc.aio.EOF:
                         kind = msg.WhichOneof("kind")
-                        acks = (list(msg.acks.acks) if kind == "acks"
-                                else [msg.ack] if kind == "ack" else [])
+                        acks = (
+                            list(msg.acks.acks)
+                            if kind == "acks"
+                            else [msg.ack]
+                            if kind == "ack"
+                            else []
+                        )
                         for ack in acks:
                             if pending.pop(ack.seq, None) is not None:
                                 counts["stored" if not ack.duplicate else "duplicate"] += 1
@@ -108,15 +134,20 @@ def _frame(camera: str, seq: int, data: bytes) -> ingest_pb2.IngestRequest:
     return ingest_pb2.IngestRequest(frame=f)
 
 
-def _clients(address: str, frames: list[bytes], streams: int, fps: float, window: int,
-             seconds: float, conn) -> None:
+def _clients(
+    address: str, frames: list[bytes], streams: int, fps: float, window: int, seconds: float, conn
+) -> None:
     """Client process: ``streams`` cameras for ``seconds``; sends the counts back."""
     counts = {"stored": 0, "duplicate": 0, "frame_errors": 0, "stream_failures": 0}
 
     async def main() -> None:
         stop_at = time.monotonic() + seconds
-        await asyncio.gather(*(_stream(address, f"soak-{i}", frames, fps, window, stop_at,
-                                       counts) for i in range(streams)))
+        await asyncio.gather(
+            *(
+                _stream(address, f"soak-{i}", frames, fps, window, stop_at, counts)
+                for i in range(streams)
+            )
+        )
 
     asyncio.run(main())
     conn.send(counts)
@@ -139,8 +170,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
         seconds = args.warmup + args.minutes * 60
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
-        clients = ctx.Process(target=_clients, args=(cloud.address, frames, args.streams,
-                                                     args.fps, args.window, seconds, child))
+        clients = ctx.Process(
+            target=_clients,
+            args=(cloud.address, frames, args.streams, args.fps, args.window, seconds, child),
+        )
         t0 = time.monotonic()
         clients.start()
         samples: list[tuple[float, int]] = []
@@ -150,8 +183,11 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
                 crashed = True
                 break
             samples.append((time.monotonic() - t0, cloud.rss_bytes()))
-            print(f"\r{samples[-1][0]:7.0f} s  RSS {samples[-1][1] / 2**20:7.1f} MiB",
-                  end="", flush=True)
+            print(
+                f"\r{samples[-1][0]:7.0f} s  RSS {samples[-1][1] / 2**20:7.1f} MiB",
+                end="",
+                flush=True,
+            )
         print()
         try:
             counts = parent.recv() if not crashed else {}
@@ -160,12 +196,21 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
         clients.join(30)
     after = [rss for t, rss in samples if t >= args.warmup] or [rss for _, rss in samples]
     start, end = after[0], after[-1]
-    return {"streams": args.streams, "minutes": args.minutes, "warmup_seconds": args.warmup,
-            "fps_per_stream": args.fps, "size": args.size,
-            "store": "postgres" if args.dsn else "sqlite", "server_crashed": crashed,
-            "rss_start_mib": start / 2**20, "rss_end_mib": end / 2**20,
-            "rss_max_mib": max(after) / 2**20, "rss_growth_percent": (end - start) / start * 100,
-            "samples": [{"t": t, "rss_mib": rss / 2**20} for t, rss in samples], **counts}
+    return {
+        "streams": args.streams,
+        "minutes": args.minutes,
+        "warmup_seconds": args.warmup,
+        "fps_per_stream": args.fps,
+        "size": args.size,
+        "store": "postgres" if args.dsn else "sqlite",
+        "server_crashed": crashed,
+        "rss_start_mib": start / 2**20,
+        "rss_end_mib": end / 2**20,
+        "rss_max_mib": max(after) / 2**20,
+        "rss_growth_percent": (end - start) / start * 100,
+        "samples": [{"t": t, "rss_mib": rss / 2**20} for t, rss in samples],
+        **counts,
+    }
 
 
 def plot(result: dict, path: Path) -> None:
@@ -175,8 +220,7 @@ def plot(result: dict, path: Path) -> None:
     ax.axvline(result["warmup_seconds"], color="grey", linestyle=":", label="end of warm-up")
     ax.set_xlabel("seconds")
     ax.set_ylabel("cloud RSS (MiB)")
-    ax.set_title(f"soak: {result['streams']} streams, growth "
-                 f"{result['rss_growth_percent']:+.1f} %")
+    ax.set_title(f"soak: {result['streams']} streams, growth {result['rss_growth_percent']:+.1f} %")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -186,10 +230,12 @@ def plot(result: dict, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="polc-soak-") as tmp:
         result = soak(args, Path(tmp))
-    print(f"RSS start {result['rss_start_mib']:.1f} MiB, end {result['rss_end_mib']:.1f} MiB, "
-          f"max {result['rss_max_mib']:.1f} MiB, growth {result['rss_growth_percent']:+.1f} %; "
-          f"stored {result.get('stored', 0)}, frame errors {result.get('frame_errors', 0)}, "
-          f"stream failures {result.get('stream_failures', 0)}")
+    print(
+        f"RSS start {result['rss_start_mib']:.1f} MiB, end {result['rss_end_mib']:.1f} MiB, "
+        f"max {result['rss_max_mib']:.1f} MiB, growth {result['rss_growth_percent']:+.1f} %; "
+        f"stored {result.get('stored', 0)}, frame errors {result.get('frame_errors', 0)}, "
+        f"stream failures {result.get('stream_failures', 0)}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     plot_path = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)

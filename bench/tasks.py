@@ -64,8 +64,10 @@ def _top1(model, batch: torch.Tensor, labels: torch.Tensor) -> float:
 def gap_to_pixel(curves: dict) -> list[dict]:
     """(b) − (a) per α: how far the adapter on ŷ is from the pixel model on x̂₁ at the same
     bits (positive = the adapter is behind)."""
-    return [{"alpha": a["alpha"], "bpp": a["bpp"], "gap": b["metric"] - a["metric"]}
-            for a, b in zip(curves["adapter_on_latent"], curves["pixel_on_x1"], strict=True)]
+    return [
+        {"alpha": a["alpha"], "bpp": a["bpp"], "gap": b["metric"] - a["metric"]}
+        for a, b in zip(curves["adapter_on_latent"], curves["pixel_on_x1"], strict=True)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
         result["cls"] = run_classification(args, plot)
     if "det" in tasks:
         if args.quick:
-            result["det"] = run_detection(min(args.det_images, 8), (0.0, 0.5, 1.0),
-                                          (1, 3, 8, 20))
+            result["det"] = run_detection(min(args.det_images, 8), (0.0, 0.5, 1.0), (1, 3, 8, 20))
         else:
             result["det"] = run_detection(args.det_images, ALPHAS, DET_JPEG_QUALITIES)
         result["det"]["gap_to_pixel_on_x1"] = gap_to_pixel(result["det"]["curves"])
@@ -100,9 +101,13 @@ def run_classification(args: argparse.Namespace, plot: Path) -> dict:
     runner = ClassificationRunner.load(WEIGHTS_DIR / "adapter_cls.pt", default_teacher_path())
     images, labels = load_labelled_folder(ensure_synthetic("cls", n, 2), "held-out")
     arrays = [im.permute(1, 2, 0).numpy() for im in images]
-    curves: dict[str, list[dict]] = {"adapter_on_latent": [], "pixel_on_x1": [],
-                                     "pixel_on_beta0": [], "pixel_on_jpeg": [],
-                                     "pixel_on_original": []}
+    curves: dict[str, list[dict]] = {
+        "adapter_on_latent": [],
+        "pixel_on_x1": [],
+        "pixel_on_beta0": [],
+        "pixel_on_jpeg": [],
+        "pixel_on_original": [],
+    }
     orig = _top1(teacher, images.float() / 255, labels)
     for alpha in tqdm(ALPHAS, desc="alpha"):
         frames = [codec.decode(codec.encode(a, alpha, enhancement=True)) for a in arrays]
@@ -111,24 +116,43 @@ def run_classification(args: argparse.Namespace, plot: Path) -> dict:
         latents = torch.cat([f.y_hat for f in frames])
         with torch.no_grad():
             acc_a = float((runner.model(latents).argmax(1) == labels).float().mean())
-        x1 = torch.stack([torch.from_numpy(codec.reconstruct(f, 1.0)).permute(2, 0, 1)
-                          for f in frames]).float() / 255
-        x0 = torch.stack([torch.from_numpy(codec.reconstruct(f, 0.0)).permute(2, 0, 1)
-                          for f in frames]).float() / 255
+        x1 = (
+            torch.stack(
+                [torch.from_numpy(codec.reconstruct(f, 1.0)).permute(2, 0, 1) for f in frames]
+            ).float()
+            / 255
+        )
+        x0 = (
+            torch.stack(
+                [torch.from_numpy(codec.reconstruct(f, 0.0)).permute(2, 0, 1) for f in frames]
+            ).float()
+            / 255
+        )
         curves["adapter_on_latent"].append({"alpha": alpha, "bpp": base, "metric": acc_a})
-        curves["pixel_on_x1"].append({"alpha": alpha, "bpp": base,
-                                      "metric": _top1(teacher, x1, labels)})
-        curves["pixel_on_beta0"].append({"alpha": alpha, "bpp": base + enh,
-                                         "metric": _top1(teacher, x0, labels)})
+        curves["pixel_on_x1"].append(
+            {"alpha": alpha, "bpp": base, "metric": _top1(teacher, x1, labels)}
+        )
+        curves["pixel_on_beta0"].append(
+            {"alpha": alpha, "bpp": base + enh, "metric": _top1(teacher, x0, labels)}
+        )
     for q in tqdm(JPEG_QUALITIES, desc="jpeg"):
         dec = [jpeg(a, q) for a in arrays]
         batch = torch.stack([torch.from_numpy(d[0]).permute(2, 0, 1) for d in dec]).float()
-        curves["pixel_on_jpeg"].append({"quality": q, "bpp": float(np.mean([d[1] for d in dec])),
-                                        "metric": _top1(teacher, batch / 255, labels)})
+        curves["pixel_on_jpeg"].append(
+            {
+                "quality": q,
+                "bpp": float(np.mean([d[1] for d in dec])),
+                "metric": _top1(teacher, batch / 255, labels),
+            }
+        )
     curves["pixel_on_original"].append({"bpp": 24.0, "metric": orig})
     a, d = curves["adapter_on_latent"], curves["pixel_on_jpeg"]
-    bd = bd_rate([r["bpp"] for r in a], [r["metric"] for r in a],
-                 [r["bpp"] for r in d], [r["metric"] for r in d])
+    bd = bd_rate(
+        [r["bpp"] for r in a],
+        [r["metric"] for r in a],
+        [r["bpp"] for r in d],
+        [r["metric"] for r in d],
+    )
     adapter = runner.model
     full = sum(p.numel() for p in adapter.parameters())
     y = frames[0].y_hat
@@ -145,12 +169,19 @@ def run_classification(args: argparse.Namespace, plot: Path) -> dict:
             teacher(codec.model.g_s(y)[0])
     lat_b = (time.perf_counter() - t0) / 20
     result = {
-        "images": n, "crop": list(images.shape[-2:]), "curves": curves,
-        "bd_rate_vs_jpeg": bd, "adapter_trainable_params": adapter.trainable_parameters(),
+        "images": n,
+        "crop": list(images.shape[-2:]),
+        "curves": curves,
+        "bd_rate_vs_jpeg": bd,
+        "adapter_trainable_params": adapter.trainable_parameters(),
         "adapter_stem_params": sum(p.numel() for p in adapter.stem.parameters()),
-        "full_finetune_params": full, "gap_to_pixel_on_x1": gap_to_pixel(curves),
-        "flops_compressed_domain": flops_a, "flops_decode_plus_pixel": flops_b,
-        "cpu_ms_compressed_domain": lat_a * 1e3, "cpu_ms_decode_plus_pixel": lat_b * 1e3}
+        "full_finetune_params": full,
+        "gap_to_pixel_on_x1": gap_to_pixel(curves),
+        "flops_compressed_domain": flops_a,
+        "flops_decode_plus_pixel": flops_b,
+        "cpu_ms_compressed_domain": lat_a * 1e3,
+        "cpu_ms_decode_plus_pixel": lat_b * 1e3,
+    }
     _plot(curves, plot, "top-1 accuracy", "Classification: accuracy vs rate")
     return result
 
@@ -178,26 +209,37 @@ def _report_det(det: dict, plot: Path) -> None:
 def _report_costs(c: dict, metric: str, points: str) -> None:
     """The lines both tasks print under their curves: BD-rate, gap to (b), parameters, cost."""
     print(f"BD-rate adapter vs JPEG (equal {metric}): {c['bd_rate_vs_jpeg']:+.1f}%")
-    print(f"gap to the pixel model on x̂₁ ({points}): "
-          + ", ".join(f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in c["gap_to_pixel_on_x1"]))
+    print(
+        f"gap to the pixel model on x̂₁ ({points}): "
+        + ", ".join(f"α={g['alpha']:g} {100 * g['gap']:+.1f}" for g in c["gap_to_pixel_on_x1"])
+    )
     full = c["full_finetune_params"]
-    print(f"trainable params: adapter {c['adapter_trainable_params']:,} vs full fine-tune "
-          f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)")
-    print(f"FLOPs per frame: compressed domain {c['flops_compressed_domain'] / 1e6:.1f} M vs "
-          f"decode + pixel {c['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
-          f"{c['cpu_ms_compressed_domain']:.1f} ms vs {c['cpu_ms_decode_plus_pixel']:.1f} ms")
+    print(
+        f"trainable params: adapter {c['adapter_trainable_params']:,} vs full fine-tune "
+        f"{full:,} ({100 * c['adapter_trainable_params'] / full:.1f}%)"
+    )
+    print(
+        f"FLOPs per frame: compressed domain {c['flops_compressed_domain'] / 1e6:.1f} M vs "
+        f"decode + pixel {c['flops_decode_plus_pixel'] / 1e6:.1f} M; CPU "
+        f"{c['cpu_ms_compressed_domain']:.1f} ms vs {c['cpu_ms_decode_plus_pixel']:.1f} ms"
+    )
 
 
 def _plot(curves: dict, path: Path, ylabel: str, title: str) -> None:
     matplotlib.use("Agg")  # files only, no display
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    styles = {"adapter_on_latent": "o-", "pixel_on_x1": "s--", "pixel_on_beta0": "^--",
-              "pixel_on_jpeg": "k.:"}
+    styles = {
+        "adapter_on_latent": "o-",
+        "pixel_on_x1": "s--",
+        "pixel_on_beta0": "^--",
+        "pixel_on_jpeg": "k.:",
+    }
     for name, style in styles.items():
         rows = curves[name]
         ax.plot([r["bpp"] for r in rows], [r["metric"] for r in rows], style, label=name)
-    ax.axhline(curves["pixel_on_original"][0]["metric"], color="gray", lw=0.8,
-               label="pixel_on_original")
+    ax.axhline(
+        curves["pixel_on_original"][0]["metric"], color="gray", lw=0.8, label="pixel_on_original"
+    )
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel(ylabel)

@@ -27,8 +27,13 @@ from polc.training.detection_data import DetectionSet
 from polc.training.detector import detect_all
 
 HELD_OUT_SEED = 2
-METHODS = ("adapter_on_latent", "pixel_on_x1", "pixel_on_beta0", "pixel_on_jpeg",
-           "pixel_on_original")
+METHODS = (
+    "adapter_on_latent",
+    "pixel_on_x1",
+    "pixel_on_beta0",
+    "pixel_on_jpeg",
+    "pixel_on_original",
+)
 
 
 def _flops(fn, *args) -> int:
@@ -62,9 +67,10 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
     arrays = [im.permute(1, 2, 0).numpy() for im in data.images]
 
     def pixel_map(images: torch.Tensor) -> dict[str, float]:
-        return coco_map(data.coco, detect_all(detector, DetectionSet(images, data.targets,
-                                                                     data.image_ids,
-                                                                     data.coco)))
+        return coco_map(
+            data.coco,
+            detect_all(detector, DetectionSet(images, data.targets, data.image_ids, data.coco)),
+        )
 
     curves: dict[str, list[dict]] = {m: [] for m in METHODS}
     for alpha in tqdm(alphas, desc="det alpha"):
@@ -73,22 +79,29 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
         enh = float(np.mean([codec.bits_per_pixel(f)[1] for f in frames]))
         with torch.no_grad():
             dets = adapter(torch.cat([f.y_hat for f in frames]))
-        found = {i: keep_visible(d, width, height)
-                 for i, d in zip(data.image_ids, dets, strict=True)}
+        found = {
+            i: keep_visible(d, width, height) for i, d in zip(data.image_ids, dets, strict=True)
+        }
         curves["adapter_on_latent"].append(_row(coco_map(data.coco, found), base, alpha=alpha))
         for beta, name, bpp in ((1.0, "pixel_on_x1", base), (0.0, "pixel_on_beta0", base + enh)):
-            images = torch.stack([torch.from_numpy(codec.reconstruct(f, beta)).permute(2, 0, 1)
-                                  for f in frames])
+            images = torch.stack(
+                [torch.from_numpy(codec.reconstruct(f, beta)).permute(2, 0, 1) for f in frames]
+            )
             curves[name].append(_row(pixel_map(images), bpp, alpha=alpha))
     for q in tqdm(qualities, desc="det jpeg"):
         dec = [jpeg(a, q) for a in arrays]
         images = torch.stack([torch.from_numpy(d[0]).permute(2, 0, 1) for d in dec])
-        curves["pixel_on_jpeg"].append(_row(pixel_map(images), np.mean([d[1] for d in dec]),
-                                            quality=q))
+        curves["pixel_on_jpeg"].append(
+            _row(pixel_map(images), np.mean([d[1] for d in dec]), quality=q)
+        )
     curves["pixel_on_original"].append(_row(pixel_map(data.images), 24.0))
     a, d = curves["adapter_on_latent"], curves["pixel_on_jpeg"]
-    bd = bd_rate([r["bpp"] for r in a], [r["metric"] for r in a],
-                 [r["bpp"] for r in d], [r["metric"] for r in d])
+    bd = bd_rate(
+        [r["bpp"] for r in a],
+        [r["metric"] for r in a],
+        [r["bpp"] for r in d],
+        [r["metric"] for r in d],
+    )
     y = frames[0].y_hat
     x1 = torch.from_numpy(codec.reconstruct(frames[0], 1.0)).permute(2, 0, 1)[None] / 255.0
 
@@ -97,8 +110,11 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
         detector(x)
 
     return {
-        "images": n, "frame": [int(width), int(height)], "metric": "mAP@0.5",
-        "curves": curves, "bd_rate_vs_jpeg": bd,
+        "images": n,
+        "frame": [int(width), int(height)],
+        "metric": "mAP@0.5",
+        "curves": curves,
+        "bd_rate_vs_jpeg": bd,
         "adapter_trainable_params": adapter.trainable_parameters(),
         "full_finetune_params": sum(p.numel() for p in adapter.parameters()),
         "flops_compressed_domain": _flops(adapter, y),

@@ -49,11 +49,15 @@ class AnalysisResult:
     def from_dict(cls, data: dict[str, Any] | None) -> AnalysisResult:
         if not data:
             return cls()
-        return cls(data.get("analyzer", ""),
-                   [ClassScore(**c) for c in data.get("classes", [])],
-                   [Detection(d["label"], d["score"], tuple(d["box"]), d["class_index"])
-                    for d in data.get("detections", [])],
-                   data.get("analyzed_time_us", 0))
+        return cls(
+            data.get("analyzer", ""),
+            [ClassScore(**c) for c in data.get("classes", [])],
+            [
+                Detection(d["label"], d["score"], tuple(d["box"]), d["class_index"])
+                for d in data.get("detections", [])
+            ],
+            data.get("analyzed_time_us", 0),
+        )
 
 
 class FrameAnalyzer(Protocol):
@@ -78,8 +82,7 @@ class PixelTeacherAnalyzer:
 
     name = "pixel-teacher"
 
-    def __init__(self, codec: Codec, teacher: torch.nn.Module, classes: list[str],
-                 top_k: int = 5):
+    def __init__(self, codec: Codec, teacher: torch.nn.Module, classes: list[str], top_k: int = 5):
         self.codec, self.teacher, self.classes = codec, teacher.eval(), list(classes)
         self.top_k = min(top_k, len(self.classes))
 
@@ -103,9 +106,15 @@ class PixelTeacherAnalyzer:
             probs = torch.softmax(self.teacher(x1), dim=1)
             scores, labels = probs.topk(self.top_k, dim=1)
             for row, i in enumerate(idx):
-                results[i] = AnalysisResult(self.name, [
-                    ClassScore(self.classes[int(c)], float(s), int(c))
-                    for s, c in zip(scores[row], labels[row], strict=True)], [], stamp)
+                results[i] = AnalysisResult(
+                    self.name,
+                    [
+                        ClassScore(self.classes[int(c)], float(s), int(c))
+                        for s, c in zip(scores[row], labels[row], strict=True)
+                    ],
+                    [],
+                    stamp,
+                )
         return [r if r is not None else AnalysisResult() for r in results]
 
 
@@ -115,14 +124,25 @@ class LatentAdapterAnalyzer:
 
     name = "adapter"
 
-    def __init__(self, runner: ClassificationRunner, top_k: int = 5,
-                 detector: DetectionRunner | None = None, min_score: float = 0.3):
+    def __init__(
+        self,
+        runner: ClassificationRunner,
+        top_k: int = 5,
+        detector: DetectionRunner | None = None,
+        min_score: float = 0.3,
+    ):
         self.runner, self.top_k = runner, top_k
         self.detector, self.min_score = detector, min_score
 
     @classmethod
-    def from_files(cls, adapter: Path, teacher: Path, device: str, top_k: int = 5,
-                   detector: tuple[Path, Path] | None = None) -> LatentAdapterAnalyzer:
+    def from_files(
+        cls,
+        adapter: Path,
+        teacher: Path,
+        device: str,
+        top_k: int = 5,
+        detector: tuple[Path, Path] | None = None,
+    ) -> LatentAdapterAnalyzer:
         """``detector``: (detection adapter .pt, pixel detector .pt), or None: no boxes."""
         boxes = DetectionRunner.load(*detector, device) if detector else None
         return cls(ClassificationRunner.load(adapter, teacher, device), top_k, boxes)
@@ -135,31 +155,42 @@ class LatentAdapterAnalyzer:
         if self.detector is not None:
             sizes = [(f.container.geometry.width, f.container.geometry.height) for f in frames]
             boxes = self.detector(latents, sizes, self.min_score)
-        return [AnalysisResult(self.name, scores, dets, stamp)
-                for scores, dets in zip(ranked, boxes, strict=True)]
+        return [
+            AnalysisResult(self.name, scores, dets, stamp)
+            for scores, dets in zip(ranked, boxes, strict=True)
+        ]
 
 
-def _detection_files(detector_weights: Path | None,
-                     detector_adapter_weights: Path | None) -> tuple[Path, Path] | None:
+def _detection_files(
+    detector_weights: Path | None, detector_adapter_weights: Path | None
+) -> tuple[Path, Path] | None:
     """(detection adapter, pixel detector) if configured or bundled; configured but missing
     files raise ConfigError naming the field, absent bundled ones disable detection."""
     adapter = Path(detector_adapter_weights or WEIGHTS_DIR / "adapter_det.pt")
     detector = Path(detector_weights or default_detector_path())
-    for key, given, p in (("detector_adapter_weights", detector_adapter_weights, adapter),
-                          ("detector_weights", detector_weights, detector)):
+    for key, given, p in (
+        ("detector_adapter_weights", detector_adapter_weights, adapter),
+        ("detector_weights", detector_weights, detector),
+    ):
         if given is not None and not p.is_file():
             raise ConfigError(f"config field 'analyzer.{key}': no file {p}")
     if not (adapter.is_file() and detector.is_file()):
-        log.info("no detection adapter weights (%s, %s): frame results carry no boxes",
-                 adapter, detector)
+        log.info(
+            "no detection adapter weights (%s, %s): frame results carry no boxes", adapter, detector
+        )
         return None
     return adapter, detector
 
 
-def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
-                   top_k: int, adapter_weights: Path | None = None,
-                   detector_weights: Path | None = None,
-                   detector_adapter_weights: Path | None = None) -> FrameAnalyzer:
+def build_analyzer(
+    kind: str,
+    codec: Codec,
+    teacher_weights: Path | None,
+    top_k: int,
+    adapter_weights: Path | None = None,
+    detector_weights: Path | None = None,
+    detector_adapter_weights: Path | None = None,
+) -> FrameAnalyzer:
     """The configured analyzer; without teacher weights: disabled, with one warning."""
     if kind == "none":
         return NullAnalyzer()
@@ -170,26 +201,34 @@ def build_analyzer(kind: str, codec: Codec, teacher_weights: Path | None,
             if not p.is_file():
                 raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
         detection = _detection_files(detector_weights, detector_adapter_weights)
-        analyzer = LatentAdapterAnalyzer.from_files(adapter, teacher, codec.device, top_k,
-                                                    detection)
+        analyzer = LatentAdapterAnalyzer.from_files(
+            adapter, teacher, codec.device, top_k, detection
+        )
         boxes_for = analyzer.detector.codec_fingerprint if analyzer.detector else None
         if boxes_for and detection and boxes_for != codec.fingerprint:
-            log.warning("detection adapter %s was trained for codec %s, not the loaded codec "
-                        "%s: retrain it (polc train adapter --task det)", detection[0],
-                        boxes_for[:12], codec.fingerprint[:12])
+            log.warning(
+                "detection adapter %s was trained for codec %s, not the loaded codec "
+                "%s: retrain it (polc train adapter --task det)",
+                detection[0],
+                boxes_for[:12],
+                codec.fingerprint[:12],
+            )
         trained_for = analyzer.runner.codec_fingerprint
         if trained_for and trained_for != codec.fingerprint:
             raise ConfigError(
                 f"config field 'analyzer.adapter_weights': {adapter} was trained on the "
                 f"latents of codec {trained_for[:12]}, this server decodes codec "
                 f"{codec.fingerprint[:12]}: train an adapter for it (polc train adapter) or "
-                "set analyzer.kind to pixel-teacher or none")
+                "set analyzer.kind to pixel-teacher or none"
+            )
         return analyzer
     if teacher_weights is not None and not Path(teacher_weights).is_file():
         raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher_weights}")
     path = teacher_weights or default_teacher_path()
     if not Path(path).is_file():
-        log.warning("no teacher weights at %s: the analyzer is disabled and frame results "
-                    "carry no classes", path)
+        log.warning(
+            "no teacher weights at %s: the analyzer is disabled and frame results carry no classes",
+            path,
+        )
         return NullAnalyzer()
     return PixelTeacherAnalyzer.from_file(codec, Path(path), top_k)

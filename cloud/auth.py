@@ -71,10 +71,14 @@ class Authenticator:
         self.enabled = settings.enabled
         self._tokens: list[tuple[bytes, Principal]] = []
         for i, t in enumerate(settings.tokens):
-            digest = (hashlib.sha256(t.token.encode()).digest() if t.token is not None
-                      else bytes.fromhex(t.token_sha256 or ""))
-            self._tokens.append((digest, Principal(t.name or f"token-{i}", t.role,
-                                                   frozenset(t.cameras))))
+            digest = (
+                hashlib.sha256(t.token.encode()).digest()
+                if t.token is not None
+                else bytes.fromhex(t.token_sha256 or "")
+            )
+            self._tokens.append(
+                (digest, Principal(t.name or f"token-{i}", t.role, frozenset(t.cameras)))
+            )
 
     def authenticate(self, metadata: MetadataPairs | None) -> Principal:
         if not self.enabled:
@@ -85,12 +89,14 @@ class Authenticator:
                 header = value if isinstance(value, str) else value.decode()
                 break
         if header is None:
-            raise AuthError(grpc.StatusCode.UNAUTHENTICATED,
-                            "missing 'authorization: Bearer <token>' metadata")
+            raise AuthError(
+                grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata"
+            )
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError(grpc.StatusCode.UNAUTHENTICATED,
-                            "authorization metadata must be 'Bearer <token>'")
+            raise AuthError(
+                grpc.StatusCode.UNAUTHENTICATED, "authorization metadata must be 'Bearer <token>'"
+            )
         digest = hashlib.sha256(token.strip().encode()).digest()
         found = None
         for known, principal in self._tokens:  # no early exit: constant time over the list
@@ -103,9 +109,10 @@ class Authenticator:
     def require_operator(self, metadata: MetadataPairs | None) -> Principal:
         principal = self.authenticate(metadata)
         if not principal.may_operate:
-            raise AuthError(grpc.StatusCode.PERMISSION_DENIED,
-                            f"'{principal.name}' has role {principal.role}; "
-                            "this call needs the operator role")
+            raise AuthError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"'{principal.name}' has role {principal.role}; this call needs the operator role",
+            )
         return principal
 
     async def authorize_operator(self, context: grpc.aio.ServicerContext) -> None:
@@ -117,9 +124,10 @@ class Authenticator:
 
     def require_ingest(self, principal: Principal, camera_id: str) -> None:
         if not principal.may_ingest(camera_id):
-            raise AuthError(grpc.StatusCode.PERMISSION_DENIED,
-                            f"'{principal.name}' (role {principal.role}) may not ingest "
-                            f"camera {camera_id!r}")
+            raise AuthError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"'{principal.name}' (role {principal.role}) may not ingest camera {camera_id!r}",
+            )
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
@@ -129,5 +137,6 @@ def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
     assert tls.cert_file is not None and tls.key_file is not None
     key, cert = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
     ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
-                                       require_client_auth=tls.require_client_cert)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=tls.require_client_cert
+    )

@@ -43,10 +43,16 @@ class DynamicBatcher(Generic[T, R]):
     result or exception instance per item, in order.
     """
 
-    def __init__(self, process: Callable[[Sequence[T]], Sequence[R | BaseException]], *,
-                 max_batch_size: int, max_queue_delay_s: float, max_queue: int,
-                 on_batch: Callable[[int, float], None] | None = None,
-                 on_depth: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        process: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        *,
+        max_batch_size: int,
+        max_queue_delay_s: float,
+        max_queue: int,
+        on_batch: Callable[[int, float], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
+    ):
         self._process = process
         self.max_batch_size = max_batch_size
         self.max_queue_delay_s = max_queue_delay_s
@@ -117,15 +123,18 @@ class DynamicBatcher(Generic[T, R]):
             if pending is not None:
                 await self._run_batch(loop, [pending])
 
-    async def _run_batch(self, loop: asyncio.AbstractEventLoop,
-                         batch: list[_Pending[T, R]]) -> None:
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Pending[T, R]]
+    ) -> None:
         t0 = time.perf_counter()
         try:
             results = await loop.run_in_executor(
-                self._executor, self._process, [p.item for p in batch])
+                self._executor, self._process, [p.item for p in batch]
+            )
             if len(results) != len(batch):
-                raise RuntimeError(f"batch function returned {len(results)} results "
-                                   f"for {len(batch)} items")
+                raise RuntimeError(
+                    f"batch function returned {len(results)} results for {len(batch)} items"
+                )
         except Exception as exc:  # the whole batch failed: every item gets the error
             log.exception("batch of %d failed", len(batch))
             results = [exc] * len(batch)

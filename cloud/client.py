@@ -25,15 +25,24 @@ def set_seconds(field, seconds: float, flag: str) -> None:
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="ADDR", default=os.environ.get(
-        "POLC_SERVER", "127.0.0.1:50051"), help="cloud address HOST:PORT (env POLC_SERVER)")
-    parser.add_argument("--token", metavar="T", default=os.environ.get("POLC_TOKEN"),
-                        help="bearer token (env POLC_TOKEN)")
+    parser.add_argument(
+        "--server",
+        metavar="ADDR",
+        default=os.environ.get("POLC_SERVER", "127.0.0.1:50051"),
+        help="cloud address HOST:PORT (env POLC_SERVER)",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="T",
+        default=os.environ.get("POLC_TOKEN"),
+        help="bearer token (env POLC_TOKEN)",
+    )
     parser.add_argument("--ca", metavar="FILE", help="CA certificate: connect with TLS")
     parser.add_argument("--cert", metavar="FILE", help="client certificate (mutual TLS)")
     parser.add_argument("--key", metavar="FILE", help="client key (mutual TLS)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                        help="call deadline in seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="call deadline in seconds"
+    )
 
 
 def open_channel(args: argparse.Namespace) -> grpc.Channel:

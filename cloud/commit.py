@@ -41,9 +41,13 @@ Done = Callable[[bool | BaseException], None]
 class GroupCommitter(Generic[T]):
     """Serialises ``put_many`` calls and hands each one everything submitted meanwhile."""
 
-    def __init__(self, put_many: Callable[[Sequence[T]], Sequence[bool]], *,
-                 max_batch: int = 1024,
-                 on_batch: Callable[[int, float], None] | None = None):
+    def __init__(
+        self,
+        put_many: Callable[[Sequence[T]], Sequence[bool]],
+        *,
+        max_batch: int = 1024,
+        on_batch: Callable[[int, float], None] | None = None,
+    ):
         self._put_many = put_many
         self.max_batch = max_batch
         self._on_batch = on_batch
@@ -77,13 +81,12 @@ class GroupCommitter(Generic[T]):
         return await fut
 
     def _start(self) -> None:
-        batch = self._pending[:self.max_batch]
-        del self._pending[:self.max_batch]
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
         self._running = True
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        running = loop.run_in_executor(self._executor, self._commit,
-                                       [item for item, _ in batch])
+        running = loop.run_in_executor(self._executor, self._commit, [item for item, _ in batch])
         running.add_done_callback(lambda fut: self._finished(batch, fut, loop.time() - t0))
 
     def _commit(self, items: list[T]) -> Sequence[bool | BaseException]:
@@ -96,8 +99,9 @@ class GroupCommitter(Generic[T]):
         except Exception as exc:
             if len(items) == 1:
                 raise
-            log.warning("store commit of %d items failed (%s); writing them one by one",
-                        len(items), exc)
+            log.warning(
+                "store commit of %d items failed (%s); writing them one by one", len(items), exc
+            )
         results: list[bool | BaseException] = []
         for item in items:
             try:
@@ -106,15 +110,15 @@ class GroupCommitter(Generic[T]):
                 results.append(exc)
         return results
 
-    def _finished(self, batch: list[tuple[T, Done]], fut: asyncio.Future,
-                  seconds: float) -> None:
+    def _finished(self, batch: list[tuple[T, Done]], fut: asyncio.Future, seconds: float) -> None:
         self._running = False
         results: Sequence[bool | BaseException]
         try:
             results = fut.result()
             if len(results) != len(batch):
-                raise RuntimeError(f"put_many returned {len(results)} results for "
-                                   f"{len(batch)} items")
+                raise RuntimeError(
+                    f"put_many returned {len(results)} results for {len(batch)} items"
+                )
         except Exception as exc:  # the batch is not stored: every frame gets the error
             if isinstance(exc, StoreFull):
                 log.error("store commit of %d frames failed: %s", len(batch), exc)

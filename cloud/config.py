@@ -41,41 +41,58 @@ def _host_port(value: str, field: str) -> str:
 class CodecSettings(_Section):
     weights: Path | None = Field(None, description="codec weights (.pt); unset = bundled")
     temporal_weights: Path | None = Field(
-        None, description="temporal model (.pt) that decodes P-frames; unset = "
-        "POLC_TEMPORAL_WEIGHTS, else temporal.pt beside the codec weights, else bundled")
+        None,
+        description="temporal model (.pt) that decodes P-frames; unset = "
+        "POLC_TEMPORAL_WEIGHTS, else temporal.pt beside the codec weights, else bundled",
+    )
     device: str = Field("cpu", description="torch device for decoding and reconstruction")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads")
 
 
 class AnalyzerSettings(_Section):
     kind: Literal["pixel-teacher", "adapter", "none"] = Field(
-        "adapter", description="adapter: POLC adapters on ŷ (no pixel decoding; classes, and "
+        "adapter",
+        description="adapter: POLC adapters on ŷ (no pixel decoding; classes, and "
         "boxes when the detection adapter is there); pixel-teacher: teacher classifier on "
-        "x̂₁; none: store only")
+        "x̂₁; none: store only",
+    )
     teacher_weights: Path | None = Field(
-        None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped")
+        None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped"
+    )
     adapter_weights: Path | None = Field(
-        None, description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt")
+        None, description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt"
+    )
     detector_weights: Path | None = Field(
-        None, description="kind adapter: pixel detector .pt (stages, FPN, FCOS head); unset = "
-        "shared/weights/detector.pt if shipped")
+        None,
+        description="kind adapter: pixel detector .pt (stages, FPN, FCOS head); unset = "
+        "shared/weights/detector.pt if shipped",
+    )
     detector_adapter_weights: Path | None = Field(
-        None, description="kind adapter: detection adapter .pt; unset = "
-        "shared/weights/adapter_det.pt if shipped (both present: frames get boxes)")
+        None,
+        description="kind adapter: detection adapter .pt; unset = "
+        "shared/weights/adapter_det.pt if shipped (both present: frames get boxes)",
+    )
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")
     lease_seconds: float = Field(
-        30.0, gt=0, le=3600, description="a replica's claim on the frames it stored and has "
-        "not analysed yet; unrenewed this long (the replica died), another one takes them")
+        30.0,
+        gt=0,
+        le=3600,
+        description="a replica's claim on the frames it stored and has "
+        "not analysed yet; unrenewed this long (the replica died), another one takes them",
+    )
 
 
 class StoreSettings(_Section):
     backend: Literal["sqlite", "postgres"] = Field(
-        "sqlite", description="sqlite: index in PATH; postgres: index in postgres_dsn, "
-        "layer files in PATH (a directory every replica mounts)")
+        "sqlite",
+        description="sqlite: index in PATH; postgres: index in postgres_dsn, "
+        "layer files in PATH (a directory every replica mounts)",
+    )
     path: Path = Path("polc-cloud-store")
     postgres_dsn: SecretStr | None = Field(
-        None, description="libpq URL or key=value string (backend postgres)")
+        None, description="libpq URL or key=value string (backend postgres)"
+    )
     postgres_pool_size: int = Field(8, ge=2, le=256, description="connections per replica")
     retention_seconds: float | None = Field(None, gt=0, description="max age of a frame")
     max_bytes: int | None = Field(None, gt=0, description="max total stored layer bytes")
@@ -90,8 +107,9 @@ class StoreSettings(_Section):
             try:
                 conninfo_to_dict(self.postgres_dsn.get_secret_value())
             except Exception as exc:  # psycopg.ProgrammingError: not a libpq string
-                raise ValueError(f"postgres_dsn is not a valid connection string: "
-                                 f"{str(exc).splitlines()[0]}") from None
+                raise ValueError(
+                    f"postgres_dsn is not a valid connection string: {str(exc).splitlines()[0]}"
+                ) from None
         elif self.postgres_dsn is not None:
             raise ValueError("postgres_dsn is set but backend is sqlite")
         return self
@@ -108,12 +126,20 @@ class IngestSettings(_Section):
     max_frame_bytes: int = Field(8 << 20, ge=1024, description="larger frames: per-frame error")
     max_frame_pixels: int = Field(4096 * 4096, ge=256)
     max_message_bytes: int | None = Field(
-        None, ge=1024, description="transport limit (default 2·max_frame_bytes + 64 KiB)")
-    max_streams: int = Field(1024, ge=1, description="concurrent ingest streams (counted "
-                             "from a valid Hello of a caller that may ingest)")
+        None, ge=1024, description="transport limit (default 2·max_frame_bytes + 64 KiB)"
+    )
+    max_streams: int = Field(
+        1024,
+        ge=1,
+        description="concurrent ingest streams (counted "
+        "from a valid Hello of a caller that may ingest)",
+    )
     hello_timeout_seconds: float = Field(
-        10.0, gt=0, le=3600, description="a stream without a Hello by then is closed "
-        "(DEADLINE_EXCEEDED)")
+        10.0,
+        gt=0,
+        le=3600,
+        description="a stream without a Hello by then is closed (DEADLINE_EXCEEDED)",
+    )
     enhancement_wait_seconds: float = Field(10.0, gt=0)
     max_enhancement_wait_seconds: float = Field(60.0, gt=0)
 
@@ -153,11 +179,13 @@ class TlsSettings(_Section):
 class TokenSettings(_Section):
     name: str = Field("", description="shown in logs instead of the token")
     token: str | None = Field(None, min_length=16, description="the bearer token (plain)")
-    token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                                     description="hex SHA-256 of the token instead of it")
+    token_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token instead of it"
+    )
     role: Literal["camera", "operator", "admin"]
-    cameras: list[str] = Field(default_factory=list,
-                               description="camera ids a camera token may ingest ('*' = any)")
+    cameras: list[str] = Field(
+        default_factory=list, description="camera ids a camera token may ingest ('*' = any)"
+    )
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenSettings:
@@ -179,12 +207,12 @@ class AuthSettings(_Section):
         return bool(self.tokens)
 
 
-
 class CloudConfig(BaseSettings):
     """Everything `polc cloud serve` needs."""
 
-    model_config = SettingsConfigDict(env_prefix="POLC_CLOUD_", env_nested_delimiter="__",
-                                      extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="POLC_CLOUD_", env_nested_delimiter="__", extra="forbid"
+    )
 
     listen: str = "127.0.0.1:50051"
     metrics_listen: str | None = Field("127.0.0.1:9464", description="'' = no /metrics")
@@ -211,13 +239,15 @@ class CloudConfig(BaseSettings):
         return _host_port(v, "metrics_listen") if v else None
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return init_settings, env_settings, YamlSource(settings_cls)
 
 
-def load_config(path: str | Path | None = None,
-                overrides: dict[str, Any] | None = None) -> CloudConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> CloudConfig:
     """Read and validate the configuration (see the module docstring for the sources).
 
     ``overrides`` maps dotted field names (``"store.path"``) to values (the CLI flags).

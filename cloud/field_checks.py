@@ -42,8 +42,11 @@ def timestamp_us(ts: Timestamp, field: str) -> int:
     if not 0 <= ts.nanos < NANOS:
         raise InvalidField(field, f"nanos {ts.nanos} outside [0, 1e9)")
     if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS:
-        raise InvalidField(field, f"seconds {ts.seconds} outside 0001-01-01 .. 9999-12-31 "
-                           f"[{MIN_TIMESTAMP_SECONDS}, {MAX_TIMESTAMP_SECONDS}]")
+        raise InvalidField(
+            field,
+            f"seconds {ts.seconds} outside 0001-01-01 .. 9999-12-31 "
+            f"[{MIN_TIMESTAMP_SECONDS}, {MAX_TIMESTAMP_SECONDS}]",
+        )
     return ts.seconds * 1_000_000 + ts.nanos // 1000
 
 
@@ -87,6 +90,10 @@ def clamp_time_us(us: int, what: str) -> int:
     now = time.monotonic()
     if now - _last_clamp_log > 60:
         _last_clamp_log = now
-        log.warning("%s: stored time %d µs is outside 0001-01-01 .. 9999-12-31 (stored by "
-                    "an older version); answered clamped into that range", what, us)
+        log.warning(
+            "%s: stored time %d µs is outside 0001-01-01 .. 9999-12-31 (stored by "
+            "an older version); answered clamped into that range",
+            what,
+            us,
+        )
     return min(max(us, MIN_TIME_US), MAX_TIME_US)

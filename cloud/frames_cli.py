@@ -41,17 +41,21 @@ def _frames(args: argparse.Namespace) -> int:
         stub = query_pb2_grpc.QueryServiceStub(channel)
         try:
             if not args.camera:
-                for cam in stub.ListCameras(query_pb2.ListCamerasRequest(), timeout=args.timeout,
-                                            metadata=md).cameras:
+                for cam in stub.ListCameras(
+                    query_pb2.ListCamerasRequest(), timeout=args.timeout, metadata=md
+                ).cameras:
                     if args.json:
                         print(json.dumps(MessageToDict(cam)))
                     else:
                         state = "connected" if cam.connected else "offline"
-                        print(f"{cam.camera_id}\t{cam.frame_count} frames\tseq "
-                              f"{cam.first_seq}-{cam.last_seq}\t{cam.stored_bytes} B\t{state}")
+                        print(
+                            f"{cam.camera_id}\t{cam.frame_count} frames\tseq "
+                            f"{cam.first_seq}-{cam.last_seq}\t{cam.stored_bytes} B\t{state}"
+                        )
                 return 0
-            request = query_pb2.ListFramesRequest(camera_id=args.camera,
-                                                  page_size=min(args.limit, 1000))
+            request = query_pb2.ListFramesRequest(
+                camera_id=args.camera, page_size=min(args.limit, 1000)
+            )
             if args.since is not None:
                 set_seconds(request.start_time, args.since, "--since")
             if args.until is not None:
@@ -59,21 +63,26 @@ def _frames(args: argparse.Namespace) -> int:
             shown = 0
             while shown < args.limit:
                 page = stub.ListFrames(request, timeout=args.timeout, metadata=md)
-                for f in page.frames[:args.limit - shown]:
+                for f in page.frames[: args.limit - shown]:
                     shown += 1
                     top = ""
                     if args.results and f.has_result:
-                        r = stub.GetResults(query_pb2.GetResultsRequest(
-                            camera_id=f.camera_id, seq=f.seq), timeout=args.timeout,
-                            metadata=md).result
-                        top = (f"\t{r.classes[0].label} {r.classes[0].score:.2f}"
-                               if r.classes else "")
+                        r = stub.GetResults(
+                            query_pb2.GetResultsRequest(camera_id=f.camera_id, seq=f.seq),
+                            timeout=args.timeout,
+                            metadata=md,
+                        ).result
+                        top = (
+                            f"\t{r.classes[0].label} {r.classes[0].score:.2f}" if r.classes else ""
+                        )
                     if args.json:
                         print(json.dumps(MessageToDict(f)))
                     else:
                         enh = "+enh" if f.has_enhancement else ""
-                        print(f"{f.seq}\t{_time(f.capture_time)}\t{f.width}x{f.height}\t"
-                              f"α={f.alpha:.3f}\t{f.base_bpp:.4f} bpp{enh}{top}")
+                        print(
+                            f"{f.seq}\t{_time(f.capture_time)}\t{f.width}x{f.height}\t"
+                            f"α={f.alpha:.3f}\t{f.base_bpp:.4f} bpp{enh}{top}"
+                        )
                 if not page.next_page_token:
                     break
                 request.page_token = page.next_page_token

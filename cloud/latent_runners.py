@@ -47,16 +47,26 @@ class _LatentRunner:
             yield idx, batch.to(self.device)
 
     @classmethod
-    def _from_file(cls, adapter_path: Path, kind: WeightsKind,
-                   build: Callable[..., StemFedBackbone], device: str):
+    def _from_file(
+        cls,
+        adapter_path: Path,
+        kind: WeightsKind,
+        build: Callable[..., StemFedBackbone],
+        device: str,
+    ):
         """``build(latent_channels, rank, stages, latent_blocks=a, blocks=b,
         first_stage=s)`` + the stem and unfrozen modules stored in an adapter file;
         ``codec_fingerprint`` says which codec's latents it was trained on."""
         stored = AdapterFile.read(adapter_path, kind)
         arch = stored.architecture
-        model = build(arch["latent_channels"], arch["rank"], tuple(stored.stages),
-                      latent_blocks=arch["latent_blocks"], blocks=arch["blocks"],
-                      first_stage=stored.first_stage)
+        model = build(
+            arch["latent_channels"],
+            arch["rank"],
+            tuple(stored.stages),
+            latent_blocks=arch["latent_blocks"],
+            blocks=arch["blocks"],
+            first_stage=stored.first_stage,
+        )
         stored.load_into(model)
         runner = cls(model, stored.classes, device)
         runner.codec_fingerprint = stored.codec_fingerprint
@@ -69,10 +79,15 @@ class ClassificationRunner(_LatentRunner):
     model: LatentClassifier
 
     @classmethod
-    def load(cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
-             ) -> ClassificationRunner:
-        return cls._from_file(adapter_path, "adapter_cls",
-                              partial(LatentClassifier, load_teacher(teacher_path)), device)
+    def load(
+        cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
+    ) -> ClassificationRunner:
+        return cls._from_file(
+            adapter_path,
+            "adapter_cls",
+            partial(LatentClassifier, load_teacher(teacher_path)),
+            device,
+        )
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -82,9 +97,10 @@ class ClassificationRunner(_LatentRunner):
             probs = torch.softmax(self.model(batch), dim=1)
             scores, labels = probs.topk(k, dim=1)
             for row, i in enumerate(idx):
-                out[i] = [ClassScore(self.classes[c], float(s), c)
-                          for c, s in zip(labels[row].tolist(), scores[row].tolist(),
-                                          strict=True)]
+                out[i] = [
+                    ClassScore(self.classes[c], float(s), c)
+                    for c, s in zip(labels[row].tolist(), scores[row].tolist(), strict=True)
+                ]
         return out
 
 
@@ -94,15 +110,21 @@ class DetectionRunner(_LatentRunner):
     model: LatentDetector
 
     @classmethod
-    def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu"
-             ) -> DetectionRunner:
-        return cls._from_file(adapter_path, "adapter_det",
-                              partial(LatentDetector, load_detector(detector_path)), device)
+    def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu") -> DetectionRunner:
+        return cls._from_file(
+            adapter_path,
+            "adapter_det",
+            partial(LatentDetector, load_detector(detector_path)),
+            device,
+        )
 
     @torch.no_grad()
-    def __call__(self, latents: list[torch.Tensor],
-                 sizes: list[tuple[int, int]] | None = None,
-                 min_score: float = 0.3) -> list[list[Detection]]:
+    def __call__(
+        self,
+        latents: list[torch.Tensor],
+        sizes: list[tuple[int, int]] | None = None,
+        min_score: float = 0.3,
+    ) -> list[list[Detection]]:
         """Detections per frame, best first. ``sizes``: original (width, height) per frame
         (default: the padded size 16·w × 16·h, i.e. no clipping beyond the frame)."""
         out: list[list[Detection]] = [[] for _ in latents]
@@ -113,8 +135,13 @@ class DetectionRunner(_LatentRunner):
                 width, height = sizes[i] if sizes is not None else (16 * w, 16 * h)
                 det = keep_visible(det, width, height)
                 keep = det["scores"] >= min_score
-                rows = zip(det["boxes"][keep].cpu().tolist(), det["scores"][keep].tolist(),
-                           det["labels"][keep].tolist(), strict=True)
-                out[i] = [Detection(self.classes[c], float(s), tuple(b), int(c))
-                          for b, s, c in rows]
+                rows = zip(
+                    det["boxes"][keep].cpu().tolist(),
+                    det["scores"][keep].tolist(),
+                    det["labels"][keep].tolist(),
+                    strict=True,
+                )
+                out[i] = [
+                    Detection(self.classes[c], float(s), tuple(b), int(c)) for b, s, c in rows
+                ]
         return out

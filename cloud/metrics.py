@@ -24,17 +24,46 @@ from prometheus_client import (
 
 from polc.shared.addresses import parse_host_port
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BPP_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 
 #: Reasons a frame is refused (the ``reason`` label of frames_failed_total).
-FAIL_REASONS = ("malformed", "fingerprint", "out_of_range", "too_large", "camera_mismatch",
-                "enhancement", "store_full", "internal")
+FAIL_REASONS = (
+    "malformed",
+    "fingerprint",
+    "out_of_range",
+    "too_large",
+    "camera_mismatch",
+    "enhancement",
+    "store_full",
+    "internal",
+)
 #: Reasons an ingest stream is refused before it is served (streams_refused_total).
-STREAM_REFUSALS = ("unauthenticated", "permission_denied", "hello_timeout", "invalid_hello",
-                   "fingerprint", "too_many_streams", "shutting_down")
+STREAM_REFUSALS = (
+    "unauthenticated",
+    "permission_denied",
+    "hello_timeout",
+    "invalid_hello",
+    "fingerprint",
+    "too_many_streams",
+    "shutting_down",
+)
 
 
 class CloudMetrics:
@@ -49,78 +78,137 @@ class CloudMetrics:
         PlatformCollector(registry=r)
         GCCollector(registry=r)
         self._frames_received = Counter(
-            "polc_cloud_frames_received_total", "Frames received on ingest streams", s,
-            registry=r)
+            "polc_cloud_frames_received_total", "Frames received on ingest streams", s, registry=r
+        )
         self._frames_decoded = Counter(
-            "polc_cloud_frames_decoded_total", "Frames decoded and stored", s, registry=r)
+            "polc_cloud_frames_decoded_total", "Frames decoded and stored", s, registry=r
+        )
         self._frames_duplicate = Counter(
             "polc_cloud_frames_duplicate_total",
-            "Frames re-sent after being stored (re-acknowledged, not processed)", s,
-            registry=r)
+            "Frames re-sent after being stored (re-acknowledged, not processed)",
+            s,
+            registry=r,
+        )
         self._frames_failed = Counter(
-            "polc_cloud_frames_failed_total", "Frames refused, by reason", ["site", "reason"],
-            registry=r)
+            "polc_cloud_frames_failed_total",
+            "Frames refused, by reason",
+            ["site", "reason"],
+            registry=r,
+        )
         self._bytes_received = Counter(
-            "polc_cloud_received_bytes_total", "Layer bytes received, by layer",
-            ["site", "layer"], registry=r)
+            "polc_cloud_received_bytes_total",
+            "Layer bytes received, by layer",
+            ["site", "layer"],
+            registry=r,
+        )
         self._bpp = Histogram(
-            "polc_cloud_frame_bpp", "Bits per pixel of received base layers", s,
-            buckets=BPP_BUCKETS, registry=r)
+            "polc_cloud_frame_bpp",
+            "Bits per pixel of received base layers",
+            s,
+            buckets=BPP_BUCKETS,
+            registry=r,
+        )
         self._decode = Histogram(
-            "polc_cloud_decode_duration_seconds", "Entropy decoding time per frame", s,
-            buckets=LATENCY_BUCKETS, registry=r)
+            "polc_cloud_decode_duration_seconds",
+            "Entropy decoding time per frame",
+            s,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._inference = Histogram(
-            "polc_cloud_inference_duration_seconds", "Analyzer time per batch", s,
-            buckets=LATENCY_BUCKETS, registry=r)
+            "polc_cloud_inference_duration_seconds",
+            "Analyzer time per batch",
+            s,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._batch = Histogram(
-            "polc_cloud_batch_size", "Frames per decode/inference batch", s,
-            buckets=BATCH_BUCKETS, registry=r)
+            "polc_cloud_batch_size",
+            "Frames per decode/inference batch",
+            s,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self._queue = Gauge(
-            "polc_cloud_batch_queue_frames", "Frames waiting in memory for an analysis batch",
-            s, registry=r)
+            "polc_cloud_batch_queue_frames",
+            "Frames waiting in memory for an analysis batch",
+            s,
+            registry=r,
+        )
         self._analysis_lag = Gauge(
-            "polc_cloud_analysis_lag_seconds", "Age (since it was stored) of the oldest frame "
-            "this replica stored and has not analysed yet; 0 = none waiting", s, registry=r)
+            "polc_cloud_analysis_lag_seconds",
+            "Age (since it was stored) of the oldest frame "
+            "this replica stored and has not analysed yet; 0 = none waiting",
+            s,
+            registry=r,
+        )
         self._analysis_queue = Gauge(
-            "polc_cloud_analysis_queue_frames", "Frames this replica stored and has not "
-            "analysed yet (in memory and in the store)", s, registry=r)
+            "polc_cloud_analysis_queue_frames",
+            "Frames this replica stored and has not analysed yet (in memory and in the store)",
+            s,
+            registry=r,
+        )
         self._analyzed = Counter(
-            "polc_cloud_frames_analyzed_total", "Frames analysed (result stored)", s,
-            registry=r)
+            "polc_cloud_frames_analyzed_total", "Frames analysed (result stored)", s, registry=r
+        )
         self._analysis_skipped = Counter(
-            "polc_cloud_analysis_skipped_total", "Results not stored because the frame was "
-            "analysed already or another replica took it over", s, registry=r)
-        self._streams = Gauge(
-            "polc_cloud_open_streams", "Open ingest streams", s, registry=r)
+            "polc_cloud_analysis_skipped_total",
+            "Results not stored because the frame was "
+            "analysed already or another replica took it over",
+            s,
+            registry=r,
+        )
+        self._streams = Gauge("polc_cloud_open_streams", "Open ingest streams", s, registry=r)
         self._streams_refused = Counter(
-            "polc_cloud_streams_refused_total", "Ingest streams refused before being served, "
-            "by reason", ["site", "reason"], registry=r)
+            "polc_cloud_streams_refused_total",
+            "Ingest streams refused before being served, by reason",
+            ["site", "reason"],
+            registry=r,
+        )
         self._ack = Histogram(
-            "polc_cloud_ack_latency_seconds", "Frame received to frame acknowledged", s,
-            buckets=LATENCY_BUCKETS, registry=r)
+            "polc_cloud_ack_latency_seconds",
+            "Frame received to frame acknowledged",
+            s,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._reconstruct = Counter(
-            "polc_cloud_reconstruct_requests_total", "Reconstruct requests, by outcome",
-            ["site", "outcome"], registry=r)
+            "polc_cloud_reconstruct_requests_total",
+            "Reconstruct requests, by outcome",
+            ["site", "outcome"],
+            registry=r,
+        )
         self._reconstruct_t = Histogram(
-            "polc_cloud_reconstruct_duration_seconds", "Reconstruct request latency", s,
-            buckets=LATENCY_BUCKETS, registry=r)
+            "polc_cloud_reconstruct_duration_seconds",
+            "Reconstruct request latency",
+            s,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._enh_requests = Counter(
             "polc_cloud_enhancement_requests_total",
-            "Enhancement layers requested from edges, by outcome", ["site", "outcome"],
-            registry=r)
+            "Enhancement layers requested from edges, by outcome",
+            ["site", "outcome"],
+            registry=r,
+        )
         self._store_bytes = Gauge(
-            "polc_cloud_store_size_bytes", "Layer bytes held by the store", s, registry=r)
+            "polc_cloud_store_size_bytes", "Layer bytes held by the store", s, registry=r
+        )
         self._store_limit = Gauge(
-            "polc_cloud_store_limit_bytes", "store.max_bytes (0 = no size limit)", s,
-            registry=r)
+            "polc_cloud_store_limit_bytes", "store.max_bytes (0 = no size limit)", s, registry=r
+        )
         self._store_frames = Gauge(
-            "polc_cloud_store_frames", "Frames held by the store", s, registry=r)
+            "polc_cloud_store_frames", "Frames held by the store", s, registry=r
+        )
         self._store_full = Gauge(
-            "polc_cloud_store_full", "1 while the store's disk is full (frames are refused "
-            "with store_full)", s, registry=r)
+            "polc_cloud_store_full",
+            "1 while the store's disk is full (frames are refused with store_full)",
+            s,
+            registry=r,
+        )
         self._retention = Counter(
-            "polc_cloud_store_deleted_frames_total", "Frames deleted by retention", s,
-            registry=r)
+            "polc_cloud_store_deleted_frames_total", "Frames deleted by retention", s, registry=r
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -216,19 +304,36 @@ class CloudMetrics:
             self._reconstruct.labels(self.site, outcome)
         for outcome in ("uploaded", "unavailable", "timeout", "no_edge"):
             self._enh_requests.labels(self.site, outcome)
-        for m in (self._frames_received, self._frames_decoded, self._frames_duplicate,
-                  self._bpp, self._decode, self._inference, self._batch, self._queue,
-                  self._streams, self._ack, self._reconstruct_t, self._store_bytes,
-                  self._store_limit, self._store_frames, self._store_full, self._retention,
-                  self._analysis_lag, self._analysis_queue, self._analyzed,
-                  self._analysis_skipped):
+        for m in (
+            self._frames_received,
+            self._frames_decoded,
+            self._frames_duplicate,
+            self._bpp,
+            self._decode,
+            self._inference,
+            self._batch,
+            self._queue,
+            self._streams,
+            self._ack,
+            self._reconstruct_t,
+            self._store_bytes,
+            self._store_limit,
+            self._store_frames,
+            self._store_full,
+            self._retention,
+            self._analysis_lag,
+            self._analysis_queue,
+            self._analyzed,
+            self._analysis_skipped,
+        ):
             m.labels(self.site)
 
     def serve(self, listen: str) -> int:
         """Start the ``/metrics`` HTTP server; returns the bound port."""
         host, port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
-        self._server, self._thread = start_http_server(port, host.strip("[]"),
-                                                       registry=self.registry)
+        self._server, self._thread = start_http_server(
+            port, host.strip("[]"), registry=self.registry
+        )
         return self._server.server_port
 
     def stop(self) -> None:

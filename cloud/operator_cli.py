@@ -23,13 +23,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", required=True, help="camera id")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--seq", type=int, help="frame sequence number")
-    which.add_argument("--time", type=float, metavar="UNIX_S",
-                       help="latest frame captured at or before this time")
-    parser.add_argument("--beta", type=float, default=1.0,
-                        help="β in [0, 1]: 1 machine-oriented, 0 best fidelity (default 1)")
+    which.add_argument(
+        "--time", type=float, metavar="UNIX_S", help="latest frame captured at or before this time"
+    )
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=1.0,
+        help="β in [0, 1]: 1 machine-oriented, 0 best fidelity (default 1)",
+    )
     parser.add_argument("-o", "--out", required=True, help="output image (.png or .jpg)")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="S",
-                        help="how long the server may wait for the edge's enhancement layer")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="how long the server may wait for the edge's enhancement layer",
+    )
     parser.set_defaults(handler=_reconstruct)
 
 
@@ -39,8 +49,10 @@ def _reconstruct(args: argparse.Namespace) -> int:
     out = Path(args.out)
     jpeg = out.suffix.lower() in (".jpg", ".jpeg")
     request = reconstruct_pb2.ReconstructRequest(
-        camera_id=args.camera, beta=args.beta,
-        format=reconstruct_pb2.IMAGE_FORMAT_JPEG if jpeg else reconstruct_pb2.IMAGE_FORMAT_PNG)
+        camera_id=args.camera,
+        beta=args.beta,
+        format=reconstruct_pb2.IMAGE_FORMAT_JPEG if jpeg else reconstruct_pb2.IMAGE_FORMAT_PNG,
+    )
     if args.seq is not None:
         request.seq = args.seq
     else:
@@ -52,13 +64,16 @@ def _reconstruct(args: argparse.Namespace) -> int:
     with open_channel(args) as channel:
         try:
             resp = reconstruct_pb2_grpc.ReconstructServiceStub(channel).Reconstruct(
-                request, timeout=args.timeout, metadata=call_metadata(args))
+                request, timeout=args.timeout, metadata=call_metadata(args)
+            )
         except grpc.RpcError as exc:
             raise remote_error(exc) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(resp.image)
     fetched = " (enhancement fetched from the edge)" if resp.enhancement_fetched else ""
-    print(f"{out}: {resp.width}x{resp.height} {args.camera}#{resp.frame.seq} α={resp.alpha:.3f} "
-          f"β={resp.beta:g} base {resp.base_bpp:.4f} bpp + enhancement "
-          f"{resp.enhancement_bpp:.4f} bpp{fetched}")
+    print(
+        f"{out}: {resp.width}x{resp.height} {args.camera}#{resp.frame.seq} α={resp.alpha:.3f} "
+        f"β={resp.beta:g} base {resp.base_bpp:.4f} bpp + enhancement "
+        f"{resp.enhancement_bpp:.4f} bpp{fetched}"
+    )
     return 0

@@ -37,11 +37,18 @@ def frame_meta(record: FrameRecord) -> common_pb2.FrameMeta:
     """The FrameMeta of a stored frame's index entry."""
     what = f"frame {record.camera_id}/{record.seq}"
     return common_pb2.FrameMeta(
-        camera_id=record.camera_id, seq=record.seq,
+        camera_id=record.camera_id,
+        seq=record.seq,
         capture_time=to_timestamp(record.capture_time_us, what),
         received_time=to_timestamp(record.received_time_us, what),
-        width=record.width, height=record.height, alpha=record.alpha,
-        base_bytes=record.base_bytes, enhancement_bytes=record.enhancement_bytes,
-        base_bpp=record.base_bpp, enhancement_bpp=record.enhancement_bpp,
-        has_enhancement=record.has_enhancement, has_result=record.result is not None,
-        model_fingerprint=record.fingerprint)
+        width=record.width,
+        height=record.height,
+        alpha=record.alpha,
+        base_bytes=record.base_bytes,
+        enhancement_bytes=record.enhancement_bytes,
+        base_bpp=record.base_bpp,
+        enhancement_bpp=record.enhancement_bpp,
+        has_enhancement=record.has_enhancement,
+        has_result=record.result is not None,
+        model_fingerprint=record.fingerprint,
+    )

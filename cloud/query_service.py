@@ -54,15 +54,22 @@ def _parse_token(token: str) -> int | None:
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
-    def __init__(self, *, store: FrameStore, auth: Authenticator, registry: EdgeRegistry,
-                 io_executor: concurrent.futures.Executor):
+    def __init__(
+        self,
+        *,
+        store: FrameStore,
+        auth: Authenticator,
+        registry: EdgeRegistry,
+        io_executor: concurrent.futures.Executor,
+    ):
         self.store, self.auth, self.registry, self.io = store, auth, registry, io_executor
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
-    async def ListCameras(self, request: query_pb2.ListCamerasRequest,
-                          context: grpc.aio.ServicerContext) -> query_pb2.ListCamerasResponse:
+    async def ListCameras(
+        self, request: query_pb2.ListCamerasRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb2.ListCamerasResponse:
         await self.auth.authorize_operator(context)
         cameras = await self._run(self.store.list_cameras)
         response = query_pb2.ListCamerasResponse()
@@ -71,17 +78,22 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             seen.add(c.camera_id)
             what = f"camera {c.camera_id}"
             response.cameras.add(
-                camera_id=c.camera_id, frame_count=c.frame_count, first_seq=c.first_seq,
+                camera_id=c.camera_id,
+                frame_count=c.frame_count,
+                first_seq=c.first_seq,
                 last_seq=c.last_seq,
                 first_capture_time=to_timestamp(c.first_capture_time_us, what),
                 last_capture_time=to_timestamp(c.last_capture_time_us, what),
-                connected=self.registry.connected(c.camera_id), stored_bytes=c.stored_bytes)
+                connected=self.registry.connected(c.camera_id),
+                stored_bytes=c.stored_bytes,
+            )
         for camera_id in sorted(set(self.registry.sessions) - seen):
             response.cameras.add(camera_id=camera_id, connected=True)
         return response
 
-    async def ListFrames(self, request: query_pb2.ListFramesRequest,
-                         context: grpc.aio.ServicerContext) -> query_pb2.ListFramesResponse:
+    async def ListFrames(
+        self, request: query_pb2.ListFramesRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb2.ListFramesResponse:
         await self.auth.authorize_operator(context)
         await _camera(request.camera_id, context)
         if request.page_size > 1000:
@@ -91,34 +103,42 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         if request.page_token:
             parsed = _parse_token(request.page_token)
             if parsed is None:
-                await context.abort(Code.INVALID_ARGUMENT,
-                                    "page_token: not a token this service handed out")
+                await context.abort(
+                    Code.INVALID_ARGUMENT, "page_token: not a token this service handed out"
+                )
             after = parsed
         try:
-            start = (timestamp_us(request.start_time, "start_time")
-                     if request.HasField("start_time") else None)
-            end = (timestamp_us(request.end_time, "end_time")
-                   if request.HasField("end_time") else None)
+            start = (
+                timestamp_us(request.start_time, "start_time")
+                if request.HasField("start_time")
+                else None
+            )
+            end = (
+                timestamp_us(request.end_time, "end_time") if request.HasField("end_time") else None
+            )
         except InvalidField as exc:
             await context.abort(Code.INVALID_ARGUMENT, str(exc))
-        records = await self._run(self.store.list_frames, request.camera_id, start, end,
-                                  after, limit + 1)
-        response = query_pb2.ListFramesResponse(
-            frames=[frame_meta(r) for r in records[:limit]])
+        records = await self._run(
+            self.store.list_frames, request.camera_id, start, end, after, limit + 1
+        )
+        response = query_pb2.ListFramesResponse(frames=[frame_meta(r) for r in records[:limit]])
         if len(records) > limit:
             response.next_page_token = _page_token(records[limit - 1].seq)
         return response
 
-    async def GetResults(self, request: query_pb2.GetResultsRequest,
-                         context: grpc.aio.ServicerContext) -> query_pb2.GetResultsResponse:
+    async def GetResults(
+        self, request: query_pb2.GetResultsRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb2.GetResultsResponse:
         await self.auth.authorize_operator(context)
         await _camera(request.camera_id, context)
         record = await self._run(self.store.get, request.camera_id, request.seq)
         if record is None:
-            await context.abort(Code.NOT_FOUND, f"no stored frame {request.seq} of camera "
-                                f"{request.camera_id!r}")
+            await context.abort(
+                Code.NOT_FOUND, f"no stored frame {request.seq} of camera {request.camera_id!r}"
+            )
         result = AnalysisResult.from_dict(record.result)
         return query_pb2.GetResultsResponse(
             frame=frame_meta(record),
             result=result_message(record.camera_id, record.seq, result),
-            pending=record.analysis_pending)
+            pending=record.analysis_pending,
+        )

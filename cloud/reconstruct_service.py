@@ -43,18 +43,26 @@ class _Outcome(Exception):
 
 
 class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
-    def __init__(self, *, codec: Codec, store: FrameStore, auth: Authenticator,
-                 metrics: CloudMetrics, registry: EdgeRegistry, settings: IngestSettings,
-                 io_executor: concurrent.futures.Executor,
-                 codec_executor: concurrent.futures.Executor):
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        store: FrameStore,
+        auth: Authenticator,
+        metrics: CloudMetrics,
+        registry: EdgeRegistry,
+        settings: IngestSettings,
+        io_executor: concurrent.futures.Executor,
+        codec_executor: concurrent.futures.Executor,
+    ):
         self.codec, self.store, self.auth, self.metrics = codec, store, auth, metrics
         self.registry, self.settings = registry, settings
         self.io, self.codec_pool = io_executor, codec_executor
         self.chain = ReferenceChain(codec, store)  # P-frames decode from their key frame
 
-    async def Reconstruct(self, request: reconstruct_pb2.ReconstructRequest,
-                          context: grpc.aio.ServicerContext
-                          ) -> reconstruct_pb2.ReconstructResponse:
+    async def Reconstruct(
+        self, request: reconstruct_pb2.ReconstructRequest, context: grpc.aio.ServicerContext
+    ) -> reconstruct_pb2.ReconstructResponse:
         await self.auth.authorize_operator(context)
         t0 = time.perf_counter()
         try:
@@ -65,9 +73,9 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
         self.metrics.reconstruct("ok", time.perf_counter() - t0)
         return response
 
-    async def _reconstruct(self, request: reconstruct_pb2.ReconstructRequest,
-                           context: grpc.aio.ServicerContext
-                           ) -> reconstruct_pb2.ReconstructResponse:
+    async def _reconstruct(
+        self, request: reconstruct_pb2.ReconstructRequest, context: grpc.aio.ServicerContext
+    ) -> reconstruct_pb2.ReconstructResponse:
         loop = asyncio.get_running_loop()
         beta = request.beta if request.HasField("beta") else 1.0
         if not (math.isfinite(beta) and 0.0 <= beta <= 1.0):
@@ -79,29 +87,40 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
         which = request.WhichOneof("frame")
         try:
             enum_value(request.format, FORMATS, "format")
-            at_us = (timestamp_us(request.capture_time, "capture_time")
-                     if which == "capture_time" else 0)
-            wait = (duration_seconds(request.enhancement_wait, "enhancement_wait")
-                    if request.HasField("enhancement_wait") else 0.0)
+            at_us = (
+                timestamp_us(request.capture_time, "capture_time") if which == "capture_time" else 0
+            )
+            wait = (
+                duration_seconds(request.enhancement_wait, "enhancement_wait")
+                if request.HasField("enhancement_wait")
+                else 0.0
+            )
         except InvalidField as exc:
             raise _Outcome(Code.INVALID_ARGUMENT, "invalid", str(exc)) from None
         if which == "capture_time":
-            record = await loop.run_in_executor(self.io, self.store.find_at, request.camera_id,
-                                                at_us)
+            record = await loop.run_in_executor(
+                self.io, self.store.find_at, request.camera_id, at_us
+            )
             what = "captured at or before the requested time"
         elif which == "seq":
-            record = await loop.run_in_executor(self.io, self.store.get, request.camera_id,
-                                                request.seq)
+            record = await loop.run_in_executor(
+                self.io, self.store.get, request.camera_id, request.seq
+            )
             what = f"with seq {request.seq}"
         else:
             raise _Outcome(Code.INVALID_ARGUMENT, "invalid", "set seq or capture_time")
         if record is None:
-            raise _Outcome(Code.NOT_FOUND, "not_found",
-                           f"no stored frame of camera {request.camera_id!r} {what}")
+            raise _Outcome(
+                Code.NOT_FOUND,
+                "not_found",
+                f"no stored frame of camera {request.camera_id!r} {what}",
+            )
         fetched = False
         if beta < 1.0 and not record.has_enhancement:
-            wait = min(wait or self.settings.enhancement_wait_seconds,
-                       self.settings.max_enhancement_wait_seconds)
+            wait = min(
+                wait or self.settings.enhancement_wait_seconds,
+                self.settings.max_enhancement_wait_seconds,
+            )
             remaining = context.time_remaining()
             if remaining is not None:
                 wait = max(0.0, min(wait, remaining - 0.5))
@@ -109,37 +128,58 @@ class ReconstructServicer(reconstruct_pb2_grpc.ReconstructServiceServicer):
                 await self.registry.request_enhancement(record.camera_id, record.seq, wait)
             except EnhancementUnavailable as exc:
                 self.metrics.enhancement_request(exc.outcome)
-                raise _Outcome(Code.FAILED_PRECONDITION, "unavailable",
-                               f"beta={beta:g} needs the enhancement layer: {exc}") from None
+                raise _Outcome(
+                    Code.FAILED_PRECONDITION,
+                    "unavailable",
+                    f"beta={beta:g} needs the enhancement layer: {exc}",
+                ) from None
             self.metrics.enhancement_request("uploaded")
             fetched = True
-            record = await loop.run_in_executor(self.io, self.store.get, record.camera_id,
-                                                record.seq)
+            record = await loop.run_in_executor(
+                self.io, self.store.get, record.camera_id, record.seq
+            )
             assert record is not None
-        base = await loop.run_in_executor(self.io, self.store.read_base, record.camera_id,
-                                          record.seq)
-        enh = (await loop.run_in_executor(self.io, self.store.read_enhancement,
-                                          record.camera_id, record.seq)
-               if beta < 1.0 else None)
+        base = await loop.run_in_executor(
+            self.io, self.store.read_base, record.camera_id, record.seq
+        )
+        enh = (
+            await loop.run_in_executor(
+                self.io, self.store.read_enhancement, record.camera_id, record.seq
+            )
+            if beta < 1.0
+            else None
+        )
         fmt = "jpeg" if request.format == reconstruct_pb2.IMAGE_FORMAT_JPEG else "png"
 
         def work() -> tuple[bytes, int, int, float, float]:
-            image, base_bpp, enh_bpp = render(self.chain, record.camera_id, record.seq, base,
-                                                enh, beta)
+            image, base_bpp, enh_bpp = render(
+                self.chain, record.camera_id, record.seq, base, enh, beta
+            )
             data = encode_image(image, fmt, request.jpeg_quality or 90)
             return data, image.shape[1], image.shape[0], base_bpp, enh_bpp
 
         try:
             data, width, height, base_bpp, enh_bpp = await loop.run_in_executor(
-                self.codec_pool, work)
+                self.codec_pool, work
+            )
         except BitstreamError as exc:  # a stored frame no longer decodes (other model)
-            raise _Outcome(Code.FAILED_PRECONDITION, "error",
-                           f"stored frame cannot be decoded: {exc}") from None
+            raise _Outcome(
+                Code.FAILED_PRECONDITION, "error", f"stored frame cannot be decoded: {exc}"
+            ) from None
         return reconstruct_pb2.ReconstructResponse(
             image=data,
-            format=(reconstruct_pb2.IMAGE_FORMAT_JPEG if fmt == "jpeg"
-                    else reconstruct_pb2.IMAGE_FORMAT_PNG),
-            mime_type=f"image/{fmt}", width=width, height=height, alpha=record.alpha,
-            beta=beta, base_bpp=base_bpp, enhancement_bpp=enh_bpp, frame=frame_meta(record),
-            enhancement_fetched=fetched)
-
+            format=(
+                reconstruct_pb2.IMAGE_FORMAT_JPEG
+                if fmt == "jpeg"
+                else reconstruct_pb2.IMAGE_FORMAT_PNG
+            ),
+            mime_type=f"image/{fmt}",
+            width=width,
+            height=height,
+            alpha=record.alpha,
+            beta=beta,
+            base_bpp=base_bpp,
+            enhancement_bpp=enh_bpp,
+            frame=frame_meta(record),
+            enhancement_fetched=fetched,
+        )

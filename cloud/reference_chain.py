@@ -35,8 +35,13 @@ CACHED_CAMERAS = 64
 class ReferenceChain:
     """Rebuilds references (and decodes stored frames) from the store; thread-safe."""
 
-    def __init__(self, codec: Codec, store: FrameStore, max_length: int = MAX_CHAIN,
-                 cached_cameras: int = CACHED_CAMERAS):
+    def __init__(
+        self,
+        codec: Codec,
+        store: FrameStore,
+        max_length: int = MAX_CHAIN,
+        cached_cameras: int = CACHED_CAMERAS,
+    ):
         self.codec, self.store, self.max_length = codec, store, max_length
         self.cached_cameras = cached_cameras
         self._cache: OrderedDict[str, ReferenceState] = OrderedDict()
@@ -68,13 +73,15 @@ class ReferenceChain:
             if len(chain) >= self.max_length:
                 raise ReferenceMissing(
                     f"reference {link.seq} of camera {camera_id!r}: no key frame within "
-                    f"{self.max_length} frames of it in the store")
+                    f"{self.max_length} frames of it in the store"
+                )
             try:
                 base = self.store.read_base(camera_id, seq)
             except KeyError:
                 raise ReferenceMissing(
                     f"frame {seq} of camera {camera_id!r} (needed to rebuild reference "
-                    f"{link.seq}) is not stored") from None
+                    f"{link.seq}) is not stored"
+                ) from None
             container = FrameContainer.from_bytes(base)
             chain.append((seq, container))
             if container.reference is None:
@@ -89,14 +96,18 @@ class ReferenceChain:
         if state.checksum != link.checksum:
             raise ReferenceMismatch(
                 f"stored frame {link.seq} of camera {camera_id!r} is not the reference this "
-                "P-frame was coded against (checksum differs)")
+                "P-frame was coded against (checksum differs)"
+            )
         self.remember(camera_id, state)
         return state
 
     def decode(self, camera_id: str, seq: int, container: FrameContainer) -> DecodedFrame:
         """Decode stored frame ``seq`` (key frame, or P-frame via its chain)."""
-        reference = (self.reference(camera_id, container.reference)
-                     if container.reference is not None else None)
+        reference = (
+            self.reference(camera_id, container.reference)
+            if container.reference is not None
+            else None
+        )
         frame = self.codec.decode(container, reference)
         if frame.latent.z_symbols is not None:
             self.remember(camera_id, frame.reference(seq))

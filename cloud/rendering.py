@@ -1,8 +1,8 @@
 """Human-viewable reconstructions x̄(β) of stored frames (the operator's view).
 
-    store ─► base (+ enhancement, fetched from the edge on demand for β < 1)
-          ─► entropy decode (a P-frame: from its key frame, ReferenceChain)
-          ─► g_s / aux branch ─► x̄(β) ─► PNG / JPEG
+store ─► base (+ enhancement, fetched from the edge on demand for β < 1)
+      ─► entropy decode (a P-frame: from its key frame, ReferenceChain)
+      ─► g_s / aux branch ─► x̄(β) ─► PNG / JPEG
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ from polc.cloud.reference_chain import ReferenceChain
 from polc.shared.codec.container import FrameContainer
 
 
-def render(chain: ReferenceChain, camera_id: str, seq: int, base: bytes,
-           enhancement: bytes | None, beta: float) -> tuple[np.ndarray, float, float]:
+def render(
+    chain: ReferenceChain,
+    camera_id: str,
+    seq: int,
+    base: bytes,
+    enhancement: bytes | None,
+    beta: float,
+) -> tuple[np.ndarray, float, float]:
     """Decode stored frame ``seq`` (a P-frame via its chain) and reconstruct it at β;
     returns (uint8 HxWx3 image, base bpp, enhancement bpp)."""
     codec = chain.codec

@@ -86,8 +86,7 @@ def grpc_options(config: CloudConfig) -> list[tuple[str, int]]:
     if conn.max_connection_age_seconds is not None:
         options += [
             ("grpc.max_connection_age_ms", int(conn.max_connection_age_seconds * 1000)),
-            ("grpc.max_connection_age_grace_ms",
-             int(conn.max_connection_age_grace_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(conn.max_connection_age_grace_seconds * 1000)),
         ]
     return options
 
@@ -113,28 +112,41 @@ class CloudServer:
         if self.codec is None:
             try:
                 self.codec = Codec.load(
-                    cfg.codec.weights, cfg.codec.device,
-                    cfg.codec.temporal_weights or temporal_path_for(cfg.codec.weights))
+                    cfg.codec.weights,
+                    cfg.codec.device,
+                    cfg.codec.temporal_weights or temporal_path_for(cfg.codec.weights),
+                )
             except (OSError, ModelError) as exc:
                 raise ConfigError(f"config field 'codec.weights': {exc}") from exc
         codec = self.codec
-        analyzer = build_analyzer(cfg.analyzer.kind, codec, cfg.analyzer.teacher_weights,
-                                  cfg.analyzer.top_k, cfg.analyzer.adapter_weights,
-                                  cfg.analyzer.detector_weights,
-                                  cfg.analyzer.detector_adapter_weights)
+        analyzer = build_analyzer(
+            cfg.analyzer.kind,
+            codec,
+            cfg.analyzer.teacher_weights,
+            cfg.analyzer.top_k,
+            cfg.analyzer.adapter_weights,
+            cfg.analyzer.detector_weights,
+            cfg.analyzer.detector_adapter_weights,
+        )
         auth = Authenticator(cfg.auth)
         if not auth.enabled:
-            log.warning("auth is OFF (no tokens configured): every caller may ingest, query "
-                        "and reconstruct")
+            log.warning(
+                "auth is OFF (no tokens configured): every caller may ingest, query and reconstruct"
+            )
         if not cfg.tls.enabled:
             log.warning("TLS is off: traffic and tokens travel in plaintext")
         dsn = cfg.store.postgres_dsn
-        self.store = open_store(cfg.store.path, cfg.store.synchronous, backend=cfg.store.backend,
-                                postgres_dsn=dsn.get_secret_value() if dsn else None,
-                                pool_size=cfg.store.postgres_pool_size)
+        self.store = open_store(
+            cfg.store.path,
+            cfg.store.synchronous,
+            backend=cfg.store.backend,
+            postgres_dsn=dsn.get_secret_value() if dsn else None,
+            pool_size=cfg.store.postgres_pool_size,
+        )
         self._io = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
         self._codec_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="reconstruct")
+            1, thread_name_prefix="reconstruct"
+        )
         b = cfg.batching
         store = self.store
         registry = EdgeRegistry()
@@ -142,32 +154,58 @@ class CloudServer:
         self.analysis: AnalysisWorker | None = None
         if cfg.analyzer.decode:
             self._decode_pool = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="decode")
-            decoder = OrderedDecoder(codec, self.metrics, self._decode_pool,
-                                     ReferenceChain(codec, store))
-            backlog = AnalysisBacklog(store, self._io, capacity=b.max_queue_frames,
-                                      lease_s=cfg.analyzer.lease_seconds,
-                                      on_depth=self.metrics.queue_depth)
+                1, thread_name_prefix="decode"
+            )
+            decoder = OrderedDecoder(
+                codec, self.metrics, self._decode_pool, ReferenceChain(codec, store)
+            )
+            backlog = AnalysisBacklog(
+                store,
+                self._io,
+                capacity=b.max_queue_frames,
+                lease_s=cfg.analyzer.lease_seconds,
+                on_depth=self.metrics.queue_depth,
+            )
             self.analysis = AnalysisWorker(
-                codec=codec, analyzer=analyzer, store=store, backlog=backlog,
-                current_stream=registry.sessions.get, metrics=self.metrics, io=self._io,
+                codec=codec,
+                analyzer=analyzer,
+                store=store,
+                backlog=backlog,
+                current_stream=registry.sessions.get,
+                metrics=self.metrics,
+                io=self._io,
                 max_batch_size=b.max_batch_size,
-                max_queue_delay_s=b.max_queue_delay_ms / 1000)
+                max_queue_delay_s=b.max_queue_delay_ms / 1000,
+            )
             self.analysis.start()
         # bounded by the ack windows: every frame waiting here holds a window slot
         self.committer = GroupCommitter(store.put_many)
         self.ingest = IngestServicer(
-            codec=codec, store=self.store, committer=self.committer,
-            decoder=decoder, backlog=backlog, auth=auth,
-            metrics=self.metrics, settings=cfg.ingest, registry=registry,
-            server_id=cfg.server_id, io_executor=self._io, codec_executor=self._codec_pool)
+            codec=codec,
+            store=self.store,
+            committer=self.committer,
+            decoder=decoder,
+            backlog=backlog,
+            auth=auth,
+            metrics=self.metrics,
+            settings=cfg.ingest,
+            registry=registry,
+            server_id=cfg.server_id,
+            io_executor=self._io,
+            codec_executor=self._codec_pool,
+        )
         self.ingest.on_store_state = self._store_state
         reconstruct = ReconstructServicer(
-            codec=codec, store=self.store, auth=auth, metrics=self.metrics, registry=registry,
-            settings=cfg.ingest, io_executor=self._io,
-            codec_executor=self._codec_pool)
-        query = QueryServicer(store=self.store, auth=auth, registry=registry,
-                              io_executor=self._io)
+            codec=codec,
+            store=self.store,
+            auth=auth,
+            metrics=self.metrics,
+            registry=registry,
+            settings=cfg.ingest,
+            io_executor=self._io,
+            codec_executor=self._codec_pool,
+        )
+        query = QueryServicer(store=self.store, auth=auth, registry=registry, io_executor=self._io)
         server = grpc.aio.server(options=grpc_options(cfg))
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, server)
         reconstruct_pb2_grpc.add_ReconstructServiceServicer_to_server(reconstruct, server)
@@ -175,12 +213,20 @@ class CloudServer:
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME), server)
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
         creds = server_credentials(cfg.tls)
         try:
-            port = (server.add_secure_port(cfg.listen, creds) if creds is not None
-                    else server.add_insecure_port(cfg.listen))
+            port = (
+                server.add_secure_port(cfg.listen, creds)
+                if creds is not None
+                else server.add_insecure_port(cfg.listen)
+            )
         except RuntimeError as exc:
             raise ConfigError(f"config field 'listen': cannot bind {cfg.listen}: {exc}") from exc
         if not port:
@@ -198,26 +244,39 @@ class CloudServer:
                 self.metrics_port = self.metrics.serve(cfg.metrics_listen)
             except OSError as exc:
                 await self.stop(0)
-                raise ConfigError(f"config field 'metrics_listen': cannot bind "
-                                  f"{cfg.metrics_listen}: {exc.strerror}") from exc
+                raise ConfigError(
+                    f"config field 'metrics_listen': cannot bind "
+                    f"{cfg.metrics_listen}: {exc.strerror}"
+                ) from exc
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         # torch, the codec and the analyzer leave ~0.5 M long-lived objects behind; every
         # full collection would walk them all (~0.3 s each, under ingest load a few per
         # 10 s: a quarter of the event loop's time and its p99 latency). Frozen, they are
         # never scanned again; new garbage is collected as usual.
         gc.freeze()
-        log.info("polc cloud serving on %s (port %d, %s), metrics on %s, store %s, model %s",
-                 cfg.listen, port, "TLS" if creds else "plaintext",
-                 cfg.metrics_listen or "off", cfg.store.path, codec.fingerprint)
+        log.info(
+            "polc cloud serving on %s (port %d, %s), metrics on %s, store %s, model %s",
+            cfg.listen,
+            port,
+            "TLS" if creds else "plaintext",
+            cfg.metrics_listen or "off",
+            cfg.store.path,
+            codec.fingerprint,
+        )
 
     def _store_state(self, full: bool) -> None:
         """The ingest servicer saw the store become full (or usable again)."""
         self.metrics.store_full(full)
-        status = (health_pb2.HealthCheckResponse.NOT_SERVING if full
-                  else health_pb2.HealthCheckResponse.SERVING)
+        status = (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if full
+            else health_pb2.HealthCheckResponse.SERVING
+        )
         if full:
-            log.error("store full at %s: frames are refused (retryable) until space returns",
-                      self.config.store.path)
+            log.error(
+                "store full at %s: frames are refused (retryable) until space returns",
+                self.config.store.path,
+            )
             if self._store_watch is None or self._store_watch.done():
                 self._store_watch = asyncio.create_task(self._watch_free_space())
         else:
@@ -254,8 +313,8 @@ class CloudServer:
                 if s.retention_seconds is not None or s.max_bytes is not None:
                     assert self.store is not None
                     deleted = await loop.run_in_executor(
-                        self._io, self.store.enforce_retention, s.retention_seconds,
-                        s.max_bytes)
+                        self._io, self.store.enforce_retention, s.retention_seconds, s.max_bytes
+                    )
                 await loop.run_in_executor(self._io, self._update_store_metrics, deleted)
             except Exception:
                 log.exception("store housekeeping failed")
@@ -313,8 +372,9 @@ class ServerThread:
     def __init__(self, config: CloudConfig, codec: Codec | None = None):
         self.server = CloudServer(config, codec)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="polc-cloud")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="polc-cloud"
+        )
 
     def start(self) -> ServerThread:
         self._thread.start()

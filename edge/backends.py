@@ -51,8 +51,10 @@ def onnx_models(codec: Codec, settings: EncoderSettings) -> Path:
     if settings.onnx_dir is not None:
         missing = [f for f in ONNX_FILES if not (settings.onnx_dir / f).is_file()]
         if missing:
-            raise ConfigError(f"config field 'encoder.onnx_dir': {settings.onnx_dir} lacks "
-                              f"{', '.join(missing)} (make them with `polc export onnx`)")
+            raise ConfigError(
+                f"config field 'encoder.onnx_dir': {settings.onnx_dir} lacks "
+                f"{', '.join(missing)} (make them with `polc export onnx`)"
+            )
         return settings.onnx_dir
     target = Path(settings.cache_dir) / f"{codec.fingerprint[:32]}-v{EXPORT_VERSION}"
     if all((target / f).is_file() for f in CACHED_FILES):
@@ -84,8 +86,10 @@ def temporal_model(settings: EncoderSettings, codec: Codec) -> TemporalWireModel
     try:
         return codec.temporal
     except (OSError, ModelError) as exc:
-        raise ConfigError(f"config field 'encoder.temporal.weights': {exc} (or set "
-                          "encoder.temporal.enabled: false for intra-only coding)") from exc
+        raise ConfigError(
+            f"config field 'encoder.temporal.weights': {exc} (or set "
+            "encoder.temporal.enabled: false for intra-only coding)"
+        ) from exc
 
 
 def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> EncoderBackend:
@@ -95,8 +99,10 @@ def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> Enco
     if settings.backend == "torch":
         if codec is None or codec.device != settings.device:
             if settings.device.startswith("cuda") and not torch.cuda.is_available():
-                raise ConfigError(f"config field 'encoder.device': {settings.device} requested "
-                                  "but torch sees no CUDA device")
+                raise ConfigError(
+                    f"config field 'encoder.device': {settings.device} requested "
+                    "but torch sees no CUDA device"
+                )
             codec = _load_codec(settings, settings.device)
         temporal_model(settings, codec)
         return EncoderBackend(codec, codec.encoder, f"torch:{settings.device}")
@@ -104,5 +110,6 @@ def build_encoder(settings: EncoderSettings, codec: Codec | None = None) -> Enco
     models = onnx_models(codec, settings)
     transforms = OrtTransforms(models, settings.provider, settings.threads)
     name = "onnx:" + transforms.provider.removesuffix("ExecutionProvider").lower()
-    return EncoderBackend(codec, FrameEncoder(codec.wire, transforms,
-                                              temporal_model(settings, codec)), name)
+    return EncoderBackend(
+        codec, FrameEncoder(codec.wire, transforms, temporal_model(settings, codec)), name
+    )

@@ -30,7 +30,8 @@ class SourceSettings(_Section):
     """Where frames come from."""
 
     kind: Literal["synthetic", "folder", "video", "rtsp"] = Field(
-        "synthetic", description="synthetic traffic clip, image folder, video file, RTSP/camera")
+        "synthetic", description="synthetic traffic clip, image folder, video file, RTSP/camera"
+    )
     path: str | None = Field(None, description="folder / video file / RTSP or camera URL")
     fps: float = Field(10.0, gt=0, le=1000, description="frames per second (pacing)")
     realtime: bool = Field(True, description="false: do not sleep between frames (files only)")
@@ -53,14 +54,21 @@ class TemporalSettings(_Section):
 
     enabled: bool = Field(True, description="P-frames between key frames; false = intra only")
     key_frame_interval: int = Field(
-        20, ge=1, le=256, description="a key frame at least every this many frames (one GOP)")
+        20, ge=1, le=256, description="a key frame at least every this many frames (one GOP)"
+    )
     weights: Path | None = Field(
-        None, description="temporal model (.pt); unset = POLC_TEMPORAL_WEIGHTS, else "
-        "temporal.pt beside encoder.weights, else bundled")
+        None,
+        description="temporal model (.pt); unset = POLC_TEMPORAL_WEIGHTS, else "
+        "temporal.pt beside encoder.weights, else bundled",
+    )
     skip_tau: float | None = Field(
-        None, gt=0, le=8, description="lossy skip-mode P-frames: a latent position that moved "
+        None,
+        gt=0,
+        le=8,
+        description="lossy skip-mode P-frames: a latent position that moved "
         "less than this many quantiser steps copies the reference (docs/bitstream.md); unset = "
-        "lossless P-frames (exactly intra's ŷ)")
+        "lossless P-frames (exactly intra's ŷ)",
+    )
 
 
 class EncoderSettings(_Section):
@@ -69,12 +77,16 @@ class EncoderSettings(_Section):
     backend: Literal["torch", "onnx"] = "torch"
     device: str = Field("cpu", description="torch device (cpu, cuda, cuda:1)")
     provider: Literal["cpu", "cuda", "tensorrt"] = Field(
-        "cpu", description="ONNX Runtime execution provider (falls back to CPU with a warning)")
+        "cpu", description="ONNX Runtime execution provider (falls back to CPU with a warning)"
+    )
     weights: Path | None = Field(None, description="codec weights (.pt); unset = bundled")
     onnx_dir: Path | None = Field(
-        None, description="g_a/h_a/t_enc .onnx from `polc export onnx`; unset = export to cache")
-    cache_dir: Path = Field(Path.home() / ".cache" / "polc" / "onnx",
-                            description="where ONNX models are exported on first use")
+        None, description="g_a/h_a/t_enc .onnx from `polc export onnx`; unset = export to cache"
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "polc" / "onnx",
+        description="where ONNX models are exported on first use",
+    )
     threads: int = Field(0, ge=0, le=256, description="intra-op threads (0 = library default)")
     temporal: TemporalSettings = TemporalSettings()
 
@@ -85,7 +97,8 @@ class RateSettings(_Section):
     mode: Literal["fixed", "target"] = "fixed"
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="α in fixed mode (start in target)")
     target_kbps: float | None = Field(
-        None, gt=0, description="bitrate target: base layer (+ enhancement in mode always)")
+        None, gt=0, description="bitrate target: base layer (+ enhancement in mode always)"
+    )
     alpha_min: float = Field(0.0, ge=0.0, le=1.0)
     alpha_max: float = Field(1.0, ge=0.0, le=1.0)
     horizon_seconds: float = Field(2.0, gt=0, description="how fast the bucket error is paid back")
@@ -103,7 +116,8 @@ class EnhancementSettings(_Section):
     """The enhancement layer (ŝ, needed for β < 1)."""
 
     mode: Literal["always", "never", "on-demand"] = Field(
-        "on-demand", description="stream it with every frame, never code it, or keep it locally")
+        "on-demand", description="stream it with every frame, never code it, or keep it locally"
+    )
     retention_seconds: float = Field(3600.0, gt=0, description="on-demand layers kept this long")
     max_bytes: int = Field(512 << 20, ge=1 << 16, description="budget of kept layers")
 
@@ -153,10 +167,14 @@ class UplinkSettings(_Section):
     backoff_jitter: float = Field(0.5, ge=0.0, le=1.0, description="fraction of the delay")
     max_window: int = Field(64, ge=1, le=4096, description="cap on the server's window")
     ack_timeout_seconds: float = Field(
-        60.0, gt=0, description="reconnect when the oldest frame in flight waits this long")
+        60.0, gt=0, description="reconnect when the oldest frame in flight waits this long"
+    )
     resend_backoff_seconds: float = Field(
-        1.0, gt=0, description="a frame the cloud failed on (INTERNAL) is resent on the same "
-        "stream after this delay, doubling per attempt up to backoff_max_seconds")
+        1.0,
+        gt=0,
+        description="a frame the cloud failed on (INTERNAL) is resent on the same "
+        "stream after this delay, doubling per attempt up to backoff_max_seconds",
+    )
     keepalive_seconds: float = Field(30.0, gt=0)
 
     @field_validator("server")
@@ -169,8 +187,9 @@ class UplinkSettings(_Section):
 class EdgeConfig(BaseSettings):
     """Everything `polc edge run` needs."""
 
-    model_config = SettingsConfigDict(env_prefix="POLC_EDGE_", env_nested_delimiter="__",
-                                      extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="POLC_EDGE_", env_nested_delimiter="__", extra="forbid"
+    )
 
     camera_id: str = "cam-0"
     edge_id: str = Field(default_factory=socket.gethostname)
@@ -183,7 +202,8 @@ class EdgeConfig(BaseSettings):
     spool: SpoolSettings = SpoolSettings()
     uplink: UplinkSettings = UplinkSettings()
     exit_when_drained: bool = Field(
-        True, description="finite source: exit once every frame is acknowledged")
+        True, description="finite source: exit once every frame is acknowledged"
+    )
 
     @field_validator("camera_id")
     @classmethod
@@ -201,18 +221,18 @@ class EdgeConfig(BaseSettings):
         return v
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return init_settings, env_settings, YamlSource(settings_cls)
 
 
-
-def load_config(path: str | Path | None = None,
-                overrides: dict[str, Any] | None = None) -> EdgeConfig:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> EdgeConfig:
     """Read and validate the configuration (see the module docstring for the sources).
 
     ``overrides`` maps dotted field names (``"uplink.server"``) to values (the CLI flags);
     ``None`` values are ignored.
     """
     return load_settings(EdgeConfig, path, overrides)
-

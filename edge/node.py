@@ -70,11 +70,15 @@ class EncodedFrame:
 class EdgeNode:
     """One camera's edge process. ``run()`` blocks; ``run_async()`` runs inside a loop."""
 
-    def __init__(self, config: EdgeConfig, backend: EncoderBackend | None = None,
-                 metrics: EdgeMetrics | None = None,
-                 on_encoded: Callable[[EncodedFrame], None] | None = None,
-                 on_ack: Callable[[AckInfo], None] | None = None,
-                 on_result: Callable[[object], None] | None = None):
+    def __init__(
+        self,
+        config: EdgeConfig,
+        backend: EncoderBackend | None = None,
+        metrics: EdgeMetrics | None = None,
+        on_encoded: Callable[[EncodedFrame], None] | None = None,
+        on_ack: Callable[[AckInfo], None] | None = None,
+        on_result: Callable[[object], None] | None = None,
+    ):
         self.config = config
         self.metrics = metrics or EdgeMetrics()
         self.backend = backend or build_encoder(config.encoder)
@@ -82,16 +86,29 @@ class EdgeNode:
             self.backend.encoder.temporal = temporal_model(config.encoder, self.backend.codec)
         self.on_encoded = on_encoded
         enh = config.enhancement
-        self.spool = Spool(config.spool.path, config.camera_id, config.spool.max_bytes,
-                           config.spool.fsync, enh.retention_seconds, enh.max_bytes)
+        self.spool = Spool(
+            config.spool.path,
+            config.camera_id,
+            config.spool.max_bytes,
+            config.spool.fsync,
+            enh.retention_seconds,
+            enh.max_bytes,
+        )
         self.rate = RateController(config.rate, config.source.fps)
         self.uplink = Uplink(
-            config.uplink, self.spool, fingerprint=self.backend.fingerprint,
+            config.uplink,
+            self.spool,
+            fingerprint=self.backend.fingerprint,
             enhancement_on_demand=enh.mode == "on-demand",
             sends_enhancement=enh.mode == "always",
-            enhancement_retention_seconds=enh.retention_seconds if enh.mode == "on-demand"
-            else 0, edge_id=config.edge_id, edge_version=VERSION, metrics=self.metrics,
-            on_ack=on_ack, on_result=on_result, on_key_frame_request=self.request_key_frame)
+            enhancement_retention_seconds=enh.retention_seconds if enh.mode == "on-demand" else 0,
+            edge_id=config.edge_id,
+            edge_version=VERSION,
+            metrics=self.metrics,
+            on_ack=on_ack,
+            on_result=on_result,
+            on_key_frame_request=self.request_key_frame,
+        )
         self.temporal = config.encoder.temporal
         self.reference: ReferenceState | None = None  # None: the next frame is a key frame
         self.gop_length = 0  # frames coded since the last key frame (itself included)
@@ -134,8 +151,13 @@ class EdgeNode:
         t0 = time.perf_counter()
         try:
             container, state = self.backend.encoder.encode_frame(
-                captured.image, alpha, seq, reference, enhancement=mode != "never",
-                skip_tau=self.config.encoder.temporal.skip_tau)
+                captured.image,
+                alpha,
+                seq,
+                reference,
+                enhancement=mode != "never",
+                skip_tau=self.config.encoder.temporal.skip_tau,
+            )
         except BaseException:
             self.reference = None  # whatever happened, the next frame starts a new GOP
             raise
@@ -145,9 +167,14 @@ class EdgeNode:
         h, w = captured.image.shape[:2]
         self.reference = None  # until the frame is spooled
         frame = self.spool.append(
-            captured.capture_time_ns, alpha, base,
+            captured.capture_time_ns,
+            alpha,
+            base,
             enhancement=enh if mode == "always" else None,
-            keep_enhancement=enh if mode == "on-demand" else None, width=w, height=h)
+            keep_enhancement=enh if mode == "on-demand" else None,
+            width=w,
+            height=h,
+        )
         self._drops_seen = self._spool_drops()
         if frame.seq == seq and drops == self._drops_seen:
             self.reference = state  # no gap behind it: the next frame may depend on it
@@ -159,8 +186,9 @@ class EdgeNode:
         m.encode_seconds.observe(dt)
         m.alpha.set(alpha)
         m.observe_spool(self.spool)
-        out = EncodedFrame(frame.seq, captured, alpha, len(base), len(enh or b""), dt,
-                           reference is None)
+        out = EncodedFrame(
+            frame.seq, captured, alpha, len(base), len(enh or b""), dt, reference is None
+        )
         if self.on_encoded is not None:
             self.on_encoded(out)
         return out
@@ -173,8 +201,12 @@ class EdgeNode:
         failures = 0
         try:
             source = self.config.source
-            frames = prefetch(paced(source, self.stop_event), self.stop_event,
-                              live=source.kind == "rtsp", on_drop=self._dropped_at_source)
+            frames = prefetch(
+                paced(source, self.stop_event),
+                self.stop_event,
+                live=source.kind == "rtsp",
+                on_drop=self._dropped_at_source,
+            )
             for captured in frames:
                 self.metrics.captured.inc()
                 try:
@@ -200,8 +232,9 @@ class EdgeNode:
 
     # -- the whole node -----------------------------------------------------------------
 
-    async def run_async(self, stop: asyncio.Event | None = None,
-                        install_signals: bool = False) -> None:
+    async def run_async(
+        self, stop: asyncio.Event | None = None, install_signals: bool = False
+    ) -> None:
         """Run until ``stop`` is set, a signal arrives, or a finite source is drained."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -213,8 +246,10 @@ class EdgeNode:
             try:
                 self.metrics_url = self.metrics.serve(self.config.metrics_listen)
             except OSError as exc:
-                raise ConfigError(f"config field 'metrics_listen': cannot bind "
-                                  f"{self.config.metrics_listen}: {exc.strerror}") from exc
+                raise ConfigError(
+                    f"config field 'metrics_listen': cannot bind "
+                    f"{self.config.metrics_listen}: {exc.strerror}"
+                ) from exc
             log.info("edge metrics on %s", self.metrics_url)
         uplink_stop = asyncio.Event()
         uplink = asyncio.create_task(self.uplink.run(uplink_stop))
@@ -257,4 +292,3 @@ class EdgeNode:
             asyncio.run(self.run_async(install_signals=True))
         finally:
             self.metrics.close()
-

@@ -32,8 +32,13 @@ class RateController:
     shape_gain = 0.8  # extra share applied around the α that was used (curve shape)
     p_gain = 0.1  # proportional response to the last frame's error
 
-    def __init__(self, settings: RateSettings, fps: float, grid: int = 21,
-                 prior_log_span: float = math.log(16.0)):
+    def __init__(
+        self,
+        settings: RateSettings,
+        fps: float,
+        grid: int = 21,
+        prior_log_span: float = math.log(16.0),
+    ):
         self.settings = settings
         self.fps = fps
         self.alpha_min, self.alpha_max = settings.alpha_min, settings.alpha_max

@@ -51,8 +51,10 @@ def folder_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | 
         raise ConfigError(f"config field 'source.path': {folder} is not a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ConfigError(f"config field 'source.path': no images in {folder} "
-                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ConfigError(
+            f"config field 'source.path': no images in {folder} "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     while True:
         for f in files:
             try:
@@ -77,8 +79,10 @@ def _video_library() -> str:
         return "cv2"
     except ImportError:
         pass
-    raise SourceError("reading video files and RTSP/camera URLs needs PyAV or OpenCV, and "
-                      "neither is installed: pip install av (or opencv-python-headless)")
+    raise SourceError(
+        "reading video files and RTSP/camera URLs needs PyAV or OpenCV, and "
+        "neither is installed: pip install av (or opencv-python-headless)"
+    )
 
 
 def video_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | None]]:
@@ -176,9 +180,13 @@ def paced(s: SourceSettings, stop: threading.Event | None = None) -> Iterator[Ca
             return
 
 
-def prefetch(frames: Iterator[Captured], stop: threading.Event, depth: int = 2,
-             live: bool = False,
-             on_drop: Callable[[Captured], None] | None = None) -> Iterator[Captured]:
+def prefetch(
+    frames: Iterator[Captured],
+    stop: threading.Event,
+    depth: int = 2,
+    live: bool = False,
+    on_drop: Callable[[Captured], None] | None = None,
+) -> Iterator[Captured]:
     """Read the source in a thread so that capture overlaps encoding.
 
     Files wait for the encoder (nothing is skipped); a live source never waits — a frame

@@ -48,6 +48,7 @@ from polc.shared.errors import ConfigError, PolcError
 
 log = logging.getLogger(__name__)
 
+
 class SpoolError(PolcError):
     """The spool directory is unusable (permissions, unreadable state, foreign camera)."""
 
@@ -66,10 +67,16 @@ def _disk_full(exc: OSError) -> bool:
 class Spool:
     """Pending frames and kept enhancement layers of one camera, on disk. Thread-safe."""
 
-    def __init__(self, path: str | Path, camera_id: str, max_bytes: int = 1 << 30,
-                 fsync: bool = True, enhancement_retention_seconds: float = 3600.0,
-                 enhancement_max_bytes: int = 512 << 20,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str | Path,
+        camera_id: str,
+        max_bytes: int = 1 << 30,
+        fsync: bool = True,
+        enhancement_retention_seconds: float = 3600.0,
+        enhancement_max_bytes: int = 512 << 20,
+        clock: Callable[[], float] = time.time,
+    ):
         self.path = Path(path)
         self.camera_id = camera_id
         self.max_bytes = max_bytes
@@ -96,8 +103,7 @@ class Spool:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
             self.enh_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SpoolError(f"cannot create spool directory {self.path}: {exc.strerror}"
-                             ) from exc
+            raise SpoolError(f"cannot create spool directory {self.path}: {exc.strerror}") from exc
         self._next_seq = self._load()
 
     # -- start-up -----------------------------------------------------------------------
@@ -114,8 +120,10 @@ class Spool:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise SpoolError(f"spool state {state_file} is unreadable: {exc}") from exc
             if owner != self.camera_id:
-                raise ConfigError(f"spool.path {self.path} belongs to camera {owner!r}, not "
-                                  f"{self.camera_id!r}; use another spool directory")
+                raise ConfigError(
+                    f"spool.path {self.path} belongs to camera {owner!r}, not "
+                    f"{self.camera_id!r}; use another spool directory"
+                )
         for tmp in list(self.frames_dir.glob("*.tmp")) + list(self.enh_dir.glob("*.tmp")):
             tmp.unlink(missing_ok=True)  # a write interrupted by a crash: never renamed
         for f in sorted(self.frames_dir.glob("*.frame")):
@@ -141,8 +149,13 @@ class Spool:
         self._frames = OrderedDict(sorted(self._frames.items()))
         self._enh = OrderedDict(sorted(self._enh.items()))
         if self._frames:
-            log.info("spool %s: resuming with %d pending frames (seq %d..%d)", self.path,
-                     len(self._frames), next(iter(self._frames)), next(reversed(self._frames)))
+            log.info(
+                "spool %s: resuming with %d pending frames (seq %d..%d)",
+                self.path,
+                len(self._frames),
+                next(iter(self._frames)),
+                next(reversed(self._frames)),
+            )
         self._saved_next_seq = saved or 0
         if saved is None or saved < next_seq:  # never rewritten needlessly: the disk may be full
             self._save_state(next_seq)
@@ -155,11 +168,16 @@ class Spool:
             atomic_write(self.path / "state.json", data, self.fsync)
         except OSError as exc:
             if not _disk_full(exc):
-                raise SpoolError(f"cannot write spool state in {self.path}: {exc.strerror}"
-                                 ) from exc
+                raise SpoolError(
+                    f"cannot write spool state in {self.path}: {exc.strerror}"
+                ) from exc
             if not self._state_warned:
-                log.warning("spool %s: disk full, the sequence counter (%d) stays in memory "
-                            "and is saved once there is room", self.path, next_seq)
+                log.warning(
+                    "spool %s: disk full, the sequence counter (%d) stays in memory "
+                    "and is saved once there is room",
+                    self.path,
+                    next_seq,
+                )
                 self._state_warned = True
             return False
         self._state_warned = False
@@ -209,9 +227,16 @@ class Spool:
     def next_seq(self) -> int:
         return self._next_seq
 
-    def append(self, capture_time_ns: int, alpha: float, base: bytes,
-               enhancement: bytes | None = None, keep_enhancement: bytes | None = None,
-               width: int = 0, height: int = 0) -> SpooledFrame:
+    def append(
+        self,
+        capture_time_ns: int,
+        alpha: float,
+        base: bytes,
+        enhancement: bytes | None = None,
+        keep_enhancement: bytes | None = None,
+        width: int = 0,
+        height: int = 0,
+    ) -> SpooledFrame:
         """Persist a new frame under the next sequence number and return it.
 
         ``enhancement`` travels with the frame; ``keep_enhancement`` is kept locally for the
@@ -220,16 +245,16 @@ class Spool:
         with self._append_lock:  # one appender at a time; readers only wait for the index
             with self._lock:
                 seq = self._next_seq
-            frame = SpooledFrame(self.camera_id, seq, capture_time_ns, alpha, base,
-                                 enhancement, width, height)
+            frame = SpooledFrame(
+                self.camera_id, seq, capture_time_ns, alpha, base, enhancement, width, height
+            )
             data = frame.to_bytes()
             # the frame first: a crash in between leaves a frame without its kept
             # layer (answered "unavailable"), never a layer that claims a seq
             self._write_frame(seq, data)
             with self._lock:
                 self._release_witness()  # the new frame's file records the counter now
-            if keep_enhancement is not None and not self._write_kept_layer(seq,
-                                                                           keep_enhancement):
+            if keep_enhancement is not None and not self._write_kept_layer(seq, keep_enhancement):
                 keep_enhancement = None
             # the counter is durable before the frame can be sent, acked and deleted: a
             # crash can never hand this seq to another frame (on a full disk the frame
@@ -256,13 +281,16 @@ class Spool:
                 return
             except OSError as exc:
                 if not _disk_full(exc):
-                    raise SpoolError(f"cannot write frame {seq} to {self.frames_dir}: "
-                                     f"{exc.strerror}") from exc
+                    raise SpoolError(
+                        f"cannot write frame {seq} to {self.frames_dir}: {exc.strerror}"
+                    ) from exc
             if not self._make_room():
                 with self._lock:
                     self.dropped_disk_full += 1
-                raise SpoolFullError(f"disk full: frame {seq} dropped, nothing left in "
-                                     f"{self.path} to make room for it")
+                raise SpoolFullError(
+                    f"disk full: frame {seq} dropped, nothing left in "
+                    f"{self.path} to make room for it"
+                )
 
     def _make_room(self) -> bool:
         """Free disk space: the oldest kept enhancement layer, else the oldest pending frame
@@ -289,8 +317,9 @@ class Spool:
             return True
         except OSError as exc:
             if not _disk_full(exc):
-                raise SpoolError(f"cannot write frame {seq} to {self.enh_dir}: "
-                                 f"{exc.strerror}") from exc
+                raise SpoolError(
+                    f"cannot write frame {seq} to {self.enh_dir}: {exc.strerror}"
+                ) from exc
             log.warning("disk full: the enhancement layer of frame %d is not kept", seq)
             return False
 
@@ -301,8 +330,11 @@ class Spool:
                 break
             self._remove(oldest)
             self.dropped += 1
-            log.warning("spool over its budget of %d bytes: dropped the oldest pending "
-                        "frame %d", self.max_bytes, oldest)
+            log.warning(
+                "spool over its budget of %d bytes: dropped the oldest pending frame %d",
+                self.max_bytes,
+                oldest,
+            )
 
     def _remove(self, seq: int) -> bool:
         size = self._frames.pop(seq, None)

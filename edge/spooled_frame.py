@@ -39,12 +39,18 @@ class SpooledFrame:
         return len(self.base) + len(self.enhancement or b"")
 
     def to_bytes(self) -> bytes:
-        meta = json.dumps({"camera_id": self.camera_id, "seq": self.seq,
-                           "capture_time_ns": self.capture_time_ns, "alpha": self.alpha,
-                           "width": self.width, "height": self.height,
-                           "base_len": len(self.base),
-                           "enh_len": -1 if self.enhancement is None else len(self.enhancement)
-                           }).encode()
+        meta = json.dumps(
+            {
+                "camera_id": self.camera_id,
+                "seq": self.seq,
+                "capture_time_ns": self.capture_time_ns,
+                "alpha": self.alpha,
+                "width": self.width,
+                "height": self.height,
+                "base_len": len(self.base),
+                "enh_len": -1 if self.enhancement is None else len(self.enhancement),
+            }
+        ).encode()
         body = _HEAD.pack(MAGIC, VERSION, len(meta)) + meta + self.base + (self.enhancement or b"")
         return body + _CRC.pack(zlib.crc32(body))
 
@@ -56,14 +62,21 @@ class SpooledFrame:
         if magic != MAGIC or version != VERSION:
             raise ValueError("not a spool frame")
         (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
-        if zlib.crc32(data[:-_CRC.size]) != crc:
+        if zlib.crc32(data[: -_CRC.size]) != crc:
             raise ValueError("spool file CRC mismatch")
         off = _HEAD.size
-        meta = json.loads(data[off:off + meta_len])
+        meta = json.loads(data[off : off + meta_len])
         off += meta_len
-        base = data[off:off + meta["base_len"]]
+        base = data[off : off + meta["base_len"]]
         off += meta["base_len"]
-        enh = None if meta["enh_len"] < 0 else data[off:off + meta["enh_len"]]
-        return cls(meta["camera_id"], int(meta["seq"]), int(meta["capture_time_ns"]),
-                   float(meta["alpha"]), bytes(base), None if enh is None else bytes(enh),
-                   int(meta.get("width", 0)), int(meta.get("height", 0)))
+        enh = None if meta["enh_len"] < 0 else data[off : off + meta["enh_len"]]
+        return cls(
+            meta["camera_id"],
+            int(meta["seq"]),
+            int(meta["capture_time_ns"]),
+            float(meta["alpha"]),
+            bytes(base),
+            None if enh is None else bytes(enh),
+            int(meta.get("width", 0)),
+            int(meta.get("height", 0)),
+        )

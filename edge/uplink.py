@@ -42,9 +42,13 @@ from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-FATAL_CODES = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
-               grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT,
-               grpc.StatusCode.UNIMPLEMENTED}
+FATAL_CODES = {
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.UNIMPLEMENTED,
+}
 INTERNAL = 13  # FrameError.code: server-side failure, the frame may be resent later
 # What call.read() returns at the end of the stream (grpc-stubs 1.53 do not declare it).
 STREAM_END = grpc.aio.EOF  # type: ignore[attr-defined]
@@ -52,7 +56,6 @@ STREAM_END = grpc.aio.EOF  # type: ignore[attr-defined]
 
 class UplinkFatalError(PolcError):
     """The cloud refused the stream in a way retrying cannot fix (auth, model, contract)."""
-
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Backoff:
     attempt: int = 0
 
     def next(self) -> float:
-        base = min(self.maximum, self.initial * self.multiplier ** self.attempt)
+        base = min(self.maximum, self.initial * self.multiplier**self.attempt)
         self.attempt += 1
         return max(0.0, base * (1.0 + self.jitter * self.rng.uniform(-1.0, 1.0)))
 
@@ -93,34 +96,51 @@ def channel_credentials(settings: UplinkSettings) -> grpc.ChannelCredentials | N
     ca = tls.ca_file.read_bytes() if tls.ca_file else None
     key = tls.key_file.read_bytes() if tls.key_file else None
     cert = tls.cert_file.read_bytes() if tls.cert_file else None
-    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
-                                        certificate_chain=cert)
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
 
 
 class Uplink:
     """Streams the spool to the cloud until stopped; see the module docstring."""
 
-    def __init__(self, settings: UplinkSettings, spool: Spool, *, fingerprint: bytes = b"",
-                 enhancement_on_demand: bool = False, sends_enhancement: bool = False,
-                 enhancement_retention_seconds: float = 0.0, edge_id: str = "",
-                 edge_version: str = "", metrics: EdgeMetrics | None = None,
-                 on_ack: Callable[[AckInfo], None] | None = None,
-                 on_result: Callable[[object], None] | None = None,
-                 on_key_frame_request: Callable[[int], None] | None = None,
-                 rng: random.Random | None = None):
+    def __init__(
+        self,
+        settings: UplinkSettings,
+        spool: Spool,
+        *,
+        fingerprint: bytes = b"",
+        enhancement_on_demand: bool = False,
+        sends_enhancement: bool = False,
+        enhancement_retention_seconds: float = 0.0,
+        edge_id: str = "",
+        edge_version: str = "",
+        metrics: EdgeMetrics | None = None,
+        on_ack: Callable[[AckInfo], None] | None = None,
+        on_result: Callable[[object], None] | None = None,
+        on_key_frame_request: Callable[[int], None] | None = None,
+        rng: random.Random | None = None,
+    ):
         self.settings = settings
         self.spool = spool
         self.on_key_frame_request = on_key_frame_request
         self.fingerprint = fingerprint
-        self.capabilities = (enhancement_on_demand, sends_enhancement,
-                             int(enhancement_retention_seconds))
+        self.capabilities = (
+            enhancement_on_demand,
+            sends_enhancement,
+            int(enhancement_retention_seconds),
+        )
         self.edge_id, self.edge_version = edge_id, edge_version
         self.metrics = metrics or EdgeMetrics()
         self.on_ack, self.on_result = on_ack, on_result
         self._rng = rng or random.Random()
-        self.backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds,
-                               settings.backoff_multiplier, settings.backoff_jitter,
-                               self._rng)
+        self.backoff = Backoff(
+            settings.backoff_initial_seconds,
+            settings.backoff_max_seconds,
+            settings.backoff_multiplier,
+            settings.backoff_jitter,
+            self._rng,
+        )
         self.sessions = 0  # streams that got a HelloAck
         self.server_id = ""
         self.connected = False
@@ -156,12 +176,14 @@ class Uplink:
     def _channel(self) -> grpc.aio.Channel:
         s = self.settings
         options: list[tuple[str, str | int]]
-        options = [("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
-                   ("grpc.keepalive_timeout_ms", 10_000),
-                   ("grpc.max_receive_message_length", 64 << 20),
-                   ("grpc.max_send_message_length", -1),
-                   ("grpc.enable_retries", 0),
-                   ("grpc.initial_reconnect_backoff_ms", 200)]
+        options = [
+            ("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.enable_retries", 0),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+        ]
         creds = channel_credentials(s)
         if creds is None:
             return grpc.aio.insecure_channel(s.server, options=options)
@@ -187,21 +209,24 @@ class Uplink:
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 if code in FATAL_CODES:
-                    raise UplinkFatalError(f"cloud {self.settings.server} refused the stream: "
-                                           f"{code.name}: {exc.details()}") from None
-                log.warning("uplink to %s lost: %s: %s", self.settings.server, code.name,
-                            exc.details())
+                    raise UplinkFatalError(
+                        f"cloud {self.settings.server} refused the stream: "
+                        f"{code.name}: {exc.details()}"
+                    ) from None
+                log.warning(
+                    "uplink to %s lost: %s: %s", self.settings.server, code.name, exc.details()
+                )
             except (TimeoutError, ConnectionError, OSError, asyncio.InvalidStateError) as exc:
-                log.warning("uplink to %s lost: %s", self.settings.server,
-                            exc or type(exc).__name__)
+                log.warning(
+                    "uplink to %s lost: %s", self.settings.server, exc or type(exc).__name__
+                )
             finally:
                 self.connected = False
                 self.metrics.connected.set(0)
             if stop.is_set():
                 break
             delay = self.backoff.next()
-            log.info("uplink: reconnecting in %.2f s (%d frames spooled)", delay,
-                     self.spool.depth)
+            log.info("uplink: reconnecting in %.2f s (%d frames spooled)", delay, self.spool.depth)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
@@ -214,15 +239,22 @@ class Uplink:
             call = stub.Ingest(metadata=self._metadata())
             on_demand, sends, retention = self.capabilities
             hello = ingest_pb2.Hello(
-                camera_id=self.spool.camera_id, model_fingerprint=self.fingerprint,
+                camera_id=self.spool.camera_id,
+                model_fingerprint=self.fingerprint,
                 capabilities=ingest_pb2.Capabilities(
-                    enhancement_on_demand=on_demand, sends_enhancement=sends,
-                    enhancement_retention_seconds=retention, batched_acks=True),
-                edge_version=self.edge_version, edge_id=self.edge_id)
-            await asyncio.wait_for(self._write(call, ingest_pb2.IngestRequest(hello=hello)),
-                                   self.settings.connect_timeout_seconds)
-            first = await asyncio.wait_for(call.read(),
-                                           self.settings.connect_timeout_seconds)
+                    enhancement_on_demand=on_demand,
+                    sends_enhancement=sends,
+                    enhancement_retention_seconds=retention,
+                    batched_acks=True,
+                ),
+                edge_version=self.edge_version,
+                edge_id=self.edge_id,
+            )
+            await asyncio.wait_for(
+                self._write(call, ingest_pb2.IngestRequest(hello=hello)),
+                self.settings.connect_timeout_seconds,
+            )
+            first = await asyncio.wait_for(call.read(), self.settings.connect_timeout_seconds)
             if first is STREAM_END or first.WhichOneof("kind") != "hello_ack":
                 await self._raise_status(call, "stream closed before the HelloAck")
             hello_ack = first.hello_ack
@@ -233,9 +265,13 @@ class Uplink:
             self.metrics.connected.set(1)
             self.backoff.reset()
             pending = self.spool.pending()
-            log.info("uplink: connected to %s (%s), window %d, resending from seq %s",
-                     self.settings.server, hello_ack.server_id or "?", window,
-                     pending[0] if pending else "-")
+            log.info(
+                "uplink: connected to %s (%s), window %d, resending from seq %s",
+                self.settings.server,
+                hello_ack.server_id or "?",
+                window,
+                pending[0] if pending else "-",
+            )
             self._queue = deque(pending)
             # frames appended after this snapshot arrive through _enqueue (seq > last)
             self._last_queued = pending[-1] if pending else -1
@@ -256,22 +292,26 @@ class Uplink:
                         if frame is None:
                             self._failures.pop(seq, None)
                             continue  # acked, refused or dropped meanwhile
-                        if (hello_ack.max_frame_bytes
-                                and frame.nbytes > hello_ack.max_frame_bytes):
+                        if hello_ack.max_frame_bytes and frame.nbytes > hello_ack.max_frame_bytes:
                             self._drop_too_large(frame, hello_ack.max_frame_bytes)
                             continue
                         msg = ingest_pb2.IngestRequest(frame=self._frame_msg(frame))
-                        self._inflight[seq] = (frame.capture_time_ns, frame.nbytes,
-                                               time.monotonic())
+                        self._inflight[seq] = (
+                            frame.capture_time_ns,
+                            frame.nbytes,
+                            time.monotonic(),
+                        )
                         async with write_lock:
                             await self._write(call, msg)
                         self.metrics.observe_sent(frame.nbytes)
                         continue
                     self._wake.clear()
                     waiter = asyncio.create_task(self._wake.wait())
-                    await asyncio.wait({waiter, reader, stop_wait},
-                                       timeout=self._wait_timeout(),
-                                       return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        {waiter, reader, stop_wait},
+                        timeout=self._wait_timeout(),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
                     waiter.cancel()
                     self._check_ack_timeout()
             finally:
@@ -306,14 +346,18 @@ class Uplink:
         s = self.settings
         failures = self._failures.get(seq, 0)
         self._failures[seq] = failures + 1
-        base = min(s.backoff_max_seconds,
-                   s.resend_backoff_seconds * s.backoff_multiplier ** failures)
+        base = min(s.backoff_max_seconds, s.resend_backoff_seconds * s.backoff_multiplier**failures)
         return max(0.0, base * (1.0 + s.backoff_jitter * self._rng.uniform(-1.0, 1.0)))
 
     def _drop_too_large(self, frame: SpooledFrame, limit: int) -> None:
         """The server would refuse it (or end the stream over it) on every resend."""
-        log.error("frame %d is %d bytes, over the cloud's max_frame_bytes %d; dropping it "
-                  "(lower α or the resolution)", frame.seq, frame.nbytes, limit)
+        log.error(
+            "frame %d is %d bytes, over the cloud's max_frame_bytes %d; dropping it "
+            "(lower α or the resolution)",
+            frame.seq,
+            frame.nbytes,
+            limit,
+        )
         if self.spool.refuse(frame.seq):
             self.metrics.dropped.labels("too_large").inc()
         self.metrics.observe_spool(self.spool)
@@ -325,8 +369,9 @@ class Uplink:
         oldest = min(sent for _, _, sent in self._inflight.values())
         waited = time.monotonic() - oldest
         if waited > self.settings.ack_timeout_seconds:
-            raise ConnectionError(f"no acknowledgement for {waited:.0f} s "
-                                  f"({len(self._inflight)} frames in flight)")
+            raise ConnectionError(
+                f"no acknowledgement for {waited:.0f} s ({len(self._inflight)} frames in flight)"
+            )
 
     async def _write(self, call, msg) -> None:
         """Write one message; a stream the server already ended raises its real status."""
@@ -341,12 +386,12 @@ class Uplink:
         details = await call.details()
         if code == grpc.StatusCode.OK:
             raise ConnectionError(what)
-        raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                   details=details, debug_error_string=None)
+        raise grpc.aio.AioRpcError(
+            code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details, debug_error_string=None
+        )
 
     def _frame_msg(self, frame: SpooledFrame) -> ingest_pb2.Frame:
-        msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq,
-                               base_layer=frame.base)
+        msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq, base_layer=frame.base)
         msg.capture_time.FromNanoseconds(frame.capture_time_ns)
         if frame.enhancement is not None:
             msg.enhancement_layer = frame.enhancement
@@ -372,17 +417,22 @@ class Uplink:
                 req = resp.enhancement_request
                 layer = self.spool.enhancement(req.seq)
                 upload = ingest_pb2.EnhancementUpload(
-                    request_id=req.request_id, camera_id=req.camera_id or self.spool.camera_id,
-                    seq=req.seq)
+                    request_id=req.request_id,
+                    camera_id=req.camera_id or self.spool.camera_id,
+                    seq=req.seq,
+                )
                 if layer is None:
                     upload.unavailable = True
-                    upload.message = (f"the edge does not hold the enhancement layer of frame "
-                                      f"{req.seq} (never coded, or older than the retention "
-                                      "window)")
+                    upload.message = (
+                        f"the edge does not hold the enhancement layer of frame "
+                        f"{req.seq} (never coded, or older than the retention "
+                        "window)"
+                    )
                 else:
                     upload.enhancement_layer = layer
                 self.metrics.enhancement_uploads.labels(
-                    "sent" if layer is not None else "unavailable").inc()
+                    "sent" if layer is not None else "unavailable"
+                ).inc()
                 async with write_lock:
                     await self._write(call, ingest_pb2.IngestRequest(enhancement_upload=upload))
             self._wake.set()
@@ -402,24 +452,33 @@ class Uplink:
 
     def _handle_error(self, err) -> None:
         if err.enhancement_upload:
-            log.warning("cloud refused the enhancement layer of frame %d: %s (%s)", err.seq,
-                        err.reason, err.message)
+            log.warning(
+                "cloud refused the enhancement layer of frame %d: %s (%s)",
+                err.seq,
+                err.reason,
+                err.message,
+            )
             return
         self._inflight.pop(err.seq, None)
         if err.retryable or err.code == INTERNAL:  # e.g. 8 "store_full": the cloud's disk
             delay = self._resend_delay(err.seq)
             self._resend_at[err.seq] = time.monotonic() + delay
-            log.warning("cloud failed on frame %d (%s); it stays spooled and is resent on "
-                        "this stream in %.2f s", err.seq, err.message, delay)
+            log.warning(
+                "cloud failed on frame %d (%s); it stays spooled and is resent on "
+                "this stream in %.2f s",
+                err.seq,
+                err.message,
+                delay,
+            )
             return
         self._failures.pop(err.seq, None)
-        log.error("cloud refused frame %d: %s (%s); dropping it", err.seq, err.reason,
-                  err.message)
+        log.error("cloud refused frame %d: %s (%s); dropping it", err.seq, err.reason, err.message)
         if err.key_frame_requested and self.on_key_frame_request is not None:
             self.on_key_frame_request(err.seq)  # the next frame encoded is a key frame
         if self.spool.refuse(err.seq):
             # a P-frame whose reference the cloud cannot get: the P-frames spooled after it
             # are refused the same way up to the next key frame (at most one GOP)
             self.metrics.dropped.labels(
-                "reference_missing" if err.key_frame_requested else "refused").inc()
+                "reference_missing" if err.key_frame_requested else "refused"
+            ).inc()
         self.metrics.observe_spool(self.spool)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def parse_host_port(value: str, *, allow_port_zero: bool, field: str = "address"
-                    ) -> tuple[str, int]:
+def parse_host_port(
+    value: str, *, allow_port_zero: bool, field: str = "address"
+) -> tuple[str, int]:
     """Split ``HOST:PORT`` at its last colon into (host, port); the host is returned as
     written (an IPv6 host keeps its brackets). Port 0 ("any free port") only where
     ``allow_port_zero``. ValueError("<field> must be HOST:PORT, got '<value>'") otherwise."""

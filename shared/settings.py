@@ -73,8 +73,9 @@ def _set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
     data[leaf] = value
 
 
-def load_settings(model: type[SettingsT], path: str | Path | None = None,
-                  overrides: dict[str, Any] | None = None) -> SettingsT:
+def load_settings(
+    model: type[SettingsT], path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> SettingsT:
     """Build ``model`` from YAML + env + ``overrides`` (dotted names; ``None`` ignored)."""
     data = read_yaml_mapping(path) if path is not None else {}
     init: dict[str, Any] = {}

@@ -8,8 +8,11 @@ import json
 import sys
 
 # make sure `polc.v1` resolves to the freshly generated code, not the installed package
-sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
-                    and "editable" not in type(f).__name__.lower()]
+sys.meta_path[:] = [
+    f
+    for f in sys.meta_path
+    if "editable" not in type(f).__module__.lower() and "editable" not in type(f).__name__.lower()
+]
 sys.path.insert(0, sys.argv[1])
 for name in [m for m in sys.modules if m == "polc" or m.startswith("polc.")]:
     del sys.modules[name]
@@ -50,20 +53,26 @@ def main() -> None:
             top.append(msg.result.classes[0].label if msg.result.classes else "")
     out["messages"], out["top_classes"] = kinds, top
     frames = query_pb2_grpc.QueryServiceStub(channel).ListFrames(
-        query_pb2.ListFramesRequest(camera_id="proto-cam"), timeout=10)
+        query_pb2.ListFramesRequest(camera_id="proto-cam"), timeout=10
+    )
     out["listed"] = [f.seq for f in frames.frames]
     image = reconstruct_pb2_grpc.ReconstructServiceStub(channel).Reconstruct(
-        reconstruct_pb2.ReconstructRequest(camera_id="proto-cam", seq=0, beta=0.5), timeout=30)
-    out["reconstruct"] = {"mime": image.mime_type, "width": image.width,
-                          "height": image.height, "png": image.image[:8] == b"\x89PNG\r\n\x1a\n",
-                          "beta": image.beta}
+        reconstruct_pb2.ReconstructRequest(camera_id="proto-cam", seq=0, beta=0.5), timeout=30
+    )
+    out["reconstruct"] = {
+        "mime": image.mime_type,
+        "width": image.width,
+        "height": image.height,
+        "png": image.image[:8] == b"\x89PNG\r\n\x1a\n",
+        "beta": image.beta,
+    }
     out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(
-        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                  timeout=5).status)
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+    )
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
-    out["services"] = sorted(s.name for r in reflection
-                             for s in r.list_services_response.service)
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    out["services"] = sorted(s.name for r in reflection for s in r.list_services_response.service)
     print(json.dumps(out))
 
 

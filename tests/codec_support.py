@@ -24,8 +24,9 @@ def fix_payload_crc(buf: bytearray) -> None:
     enh_len = struct.unpack_from("<I", buf, _ENH_LEN_OFFSET)[0]
     if header > len(buf) or enh_len > len(buf):
         return
-    crc = zlib.crc32(bytes(buf[header:len(buf) - enh_len]))
+    crc = zlib.crc32(bytes(buf[header : len(buf) - enh_len]))
     struct.pack_into("<I", buf, _PAYLOAD_CRC_OFFSET, crc)
     if buf[4] == 2 and _HEADER_CRC_OFFSET + 4 <= header:
-        struct.pack_into("<I", buf, _HEADER_CRC_OFFSET,
-                         header_crc(bytes(buf), header, _HEADER_CRC_OFFSET))
+        struct.pack_into(
+            "<I", buf, _HEADER_CRC_OFFSET, header_crc(bytes(buf), header, _HEADER_CRC_OFFSET)
+        )

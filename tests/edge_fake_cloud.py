@@ -23,10 +23,17 @@ def free_port() -> int:
 
 
 class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, window: int = 4, ack_delay: float = 0.005,
-                 max_frames_per_stream: int | None = None, refuse: set[int] | None = None,
-                 token: str | None = None, enhancement_requests: list[int] | None = None,
-                 hang_streams: int = 0, max_frame_bytes: int = 0):
+    def __init__(
+        self,
+        window: int = 4,
+        ack_delay: float = 0.005,
+        max_frames_per_stream: int | None = None,
+        refuse: set[int] | None = None,
+        token: str | None = None,
+        enhancement_requests: list[int] | None = None,
+        hang_streams: int = 0,
+        max_frame_bytes: int = 0,
+    ):
         self.window, self.ack_delay = window, ack_delay
         self.max_frames_per_stream = max_frames_per_stream
         self.refuse = refuse or set()
@@ -77,9 +84,17 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
         self.hellos.append(first.hello)
         self.streams += 1
         camera = first.hello.camera_id
-        await context.write(ingest_pb2.IngestResponse(hello_ack=ingest_pb2.HelloAck(
-            window=self.window, server_id="fake", max_frame_bytes=self.max_frame_bytes,
-            has_stored=bool(self.stored), last_stored_seq=max(self.stored, default=0))))
+        await context.write(
+            ingest_pb2.IngestResponse(
+                hello_ack=ingest_pb2.HelloAck(
+                    window=self.window,
+                    server_id="fake",
+                    max_frame_bytes=self.max_frame_bytes,
+                    has_stored=bool(self.stored),
+                    last_stored_seq=max(self.stored, default=0),
+                )
+            )
+        )
         queue: asyncio.Queue = asyncio.Queue()
         inflight = [0]
         write_lock = asyncio.Lock()
@@ -98,14 +113,30 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
                 async with write_lock:
                     if self.failing:
                         self.failed[seq] += 1
-                        await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
-                            camera_id=camera, seq=seq, code=self.failing_error[0],
-                            reason=self.failing_error[1], message="store failed (disk full)",
-                            retryable=True)))
+                        await context.write(
+                            ingest_pb2.IngestResponse(
+                                error=ingest_pb2.FrameError(
+                                    camera_id=camera,
+                                    seq=seq,
+                                    code=self.failing_error[0],
+                                    reason=self.failing_error[1],
+                                    message="store failed (disk full)",
+                                    retryable=True,
+                                )
+                            )
+                        )
                     elif seq in self.refuse:
-                        await context.write(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
-                            camera_id=camera, seq=seq, code=3, reason="malformed",
-                            message="refused by the test")))
+                        await context.write(
+                            ingest_pb2.IngestResponse(
+                                error=ingest_pb2.FrameError(
+                                    camera_id=camera,
+                                    seq=seq,
+                                    code=3,
+                                    reason="malformed",
+                                    message="refused by the test",
+                                )
+                            )
+                        )
                     else:
                         dup = seq in self.stored
                         if dup:
@@ -115,18 +146,31 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
                             self.store_count[seq] += 1
                             if frame.HasField("enhancement_layer"):
                                 self.enhancement_in_frame[seq] = frame.enhancement_layer
-                        await context.write(ingest_pb2.IngestResponse(
-                            ack=ingest_pb2.FrameAck(camera_id=camera, seq=seq, duplicate=dup)))
+                        await context.write(
+                            ingest_pb2.IngestResponse(
+                                ack=ingest_pb2.FrameAck(camera_id=camera, seq=seq, duplicate=dup)
+                            )
+                        )
                         if not dup:
-                            await context.write(ingest_pb2.IngestResponse(
-                                result=common_pb2.FrameResult(
-                                    camera_id=camera, seq=seq, analyzer="fake",
-                                    classes=[common_pb2.ClassScore(label="car", score=0.9)])))
+                            await context.write(
+                                ingest_pb2.IngestResponse(
+                                    result=common_pb2.FrameResult(
+                                        camera_id=camera,
+                                        seq=seq,
+                                        analyzer="fake",
+                                        classes=[common_pb2.ClassScore(label="car", score=0.9)],
+                                    )
+                                )
+                            )
                         if self.enhancement_requests and seq >= self.enhancement_requests[0]:
                             want = self.enhancement_requests.pop(0)
-                            await context.write(ingest_pb2.IngestResponse(
-                                enhancement_request=ingest_pb2.EnhancementRequest(
-                                    request_id=f"r{want}", camera_id=camera, seq=want)))
+                            await context.write(
+                                ingest_pb2.IngestResponse(
+                                    enhancement_request=ingest_pb2.EnhancementRequest(
+                                        request_id=f"r{want}", camera_id=camera, seq=want
+                                    )
+                                )
+                            )
 
         task = asyncio.create_task(acker())
         try:
@@ -141,12 +185,15 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
                     self.max_inflight = max(self.max_inflight, inflight[0])
                     in_stream[0] += 1
                     await queue.put(req.frame)
-                    if (self.max_frames_per_stream is not None
-                            and in_stream[0] >= self.max_frames_per_stream):
+                    if (
+                        self.max_frames_per_stream is not None
+                        and in_stream[0] >= self.max_frames_per_stream
+                    ):
                         # like max connection age: end the stream, frames in flight unacked
                         await asyncio.sleep(0.02)
-                        await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                            "maximum connection age reached")
+                        await context.abort(
+                            grpc.StatusCode.UNAVAILABLE, "maximum connection age reached"
+                        )
                 elif kind == "enhancement_upload":
                     self.uploads[req.enhancement_upload.seq] = req.enhancement_upload
         finally:

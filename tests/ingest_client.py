@@ -15,10 +15,17 @@ from polc.v1 import ingest_pb2, ingest_pb2_grpc
 class EdgeClient:
     """A bidi Ingest call driven from the test thread: send() and recv() one by one."""
 
-    def __init__(self, address: str, camera_id: str = "cam-1", token: str | None = None,
-                 on_demand: bool = False, fingerprint: bytes = b"",
-                 channel: grpc.Channel | None = None, batched_acks: bool = False,
-                 hello: bool = True):
+    def __init__(
+        self,
+        address: str,
+        camera_id: str = "cam-1",
+        token: str | None = None,
+        on_demand: bool = False,
+        fingerprint: bytes = b"",
+        channel: grpc.Channel | None = None,
+        batched_acks: bool = False,
+        hello: bool = True,
+    ):
         self.channel = channel or grpc.insecure_channel(address)
         self._own_channel = channel is None
         self._out: queue.Queue = queue.Queue()
@@ -26,7 +33,8 @@ class EdgeClient:
         self.camera_id = camera_id
         md = [("authorization", f"Bearer {token}")] if token else []
         self.call = ingest_pb2_grpc.IngestServiceStub(self.channel).Ingest(
-            self._requests(), metadata=md)
+            self._requests(), metadata=md
+        )
         self.status: grpc.RpcError | None = None
         self.ended = False
         self._half_closed = False
@@ -34,10 +42,15 @@ class EdgeClient:
         self._thread.start()
         if not hello:  # a stream that never says who it is (admission tests)
             return
-        self.send(hello=ingest_pb2.Hello(
-            camera_id=camera_id, model_fingerprint=fingerprint,
-            capabilities=ingest_pb2.Capabilities(enhancement_on_demand=on_demand,
-                                                 batched_acks=batched_acks)))
+        self.send(
+            hello=ingest_pb2.Hello(
+                camera_id=camera_id,
+                model_fingerprint=fingerprint,
+                capabilities=ingest_pb2.Capabilities(
+                    enhancement_on_demand=on_demand, batched_acks=batched_acks
+                ),
+            )
+        )
 
     def _requests(self):
         while (msg := self._out.get()) is not None:
@@ -54,8 +67,14 @@ class EdgeClient:
     def send(self, **kind: Any) -> None:
         self._out.put(ingest_pb2.IngestRequest(**kind))
 
-    def frame(self, seq: int, base: bytes, enhancement: bytes | None = None,
-              camera_id: str = "", capture_time: tuple[int, int] | None = None) -> None:
+    def frame(
+        self,
+        seq: int,
+        base: bytes,
+        enhancement: bytes | None = None,
+        camera_id: str = "",
+        capture_time: tuple[int, int] | None = None,
+    ) -> None:
         """Send a frame; ``capture_time`` = (seconds, nanos) as sent, unchecked (default:
         40 ms per seq from 2023-11-14)."""
         f = ingest_pb2.Frame(camera_id=camera_id or self.camera_id, seq=seq, base_layer=base)
@@ -79,8 +98,7 @@ class EdgeClient:
         """Receive until ``n_frames`` acks + errors arrived (results kept as they come; the
         acks of an AckBatch are listed one by one under "ack", the batch sizes under
         "batches")."""
-        got: dict[str, list] = {"ack": [], "error": [], "result": [], "other": [],
-                                "batches": []}
+        got: dict[str, list] = {"ack": [], "error": [], "result": [], "other": [], "batches": []}
         while len(got["ack"]) + len(got["error"]) < n_frames:
             msg = self.recv(timeout)
             if msg is None:

@@ -26,8 +26,9 @@ def write_temporal_file(codec: Codec, path: Path, hidden: int = 16, seed: int = 
     torch.manual_seed(seed)
     model = TemporalContext(codec.wire.M, hidden)
     z_indexes = np.arange(codec.wire.N) % len(codec.wire.tables_y)
-    save_weights(path, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint,
-                                                   {"test": True}))
+    save_weights(
+        path, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, {"test": True})
+    )
     return path
 
 
@@ -41,15 +42,20 @@ def clip(n: int, seed: int = 7) -> tuple[np.ndarray, ...]:
     return tuple(image for image, _ in render_video_frames(n, seed, CLIP_SIZE))
 
 
-def decode_stored(codec: Codec, read: Callable[[int], bytes], seq: int,
-                  references: dict[int, ReferenceState] | None = None) -> DecodedFrame:
+def decode_stored(
+    codec: Codec,
+    read: Callable[[int], bytes],
+    seq: int,
+    references: dict[int, ReferenceState] | None = None,
+) -> DecodedFrame:
     """Decode stored frame ``seq`` (``read``: seq -> base layer): a P-frame from its key
     frame, following the reference each frame names. ``references`` (seq -> state) keeps
     the states decoded on the way, for the next call."""
     references = {} if references is None else references
     chain = [seq]
-    while (link := FrameContainer.from_bytes(read(chain[-1])).reference) is not None \
-            and link.seq not in references:
+    while (
+        link := FrameContainer.from_bytes(read(chain[-1])).reference
+    ) is not None and link.seq not in references:
         chain.append(link.seq)
     for s in reversed(chain):
         container = FrameContainer.from_bytes(read(s))

@@ -80,8 +80,9 @@ def test_adapter_file_round_trips_stem_blocks_and_unfrozen_stages(tmp_path):
 
     teacher, teacher_path = _save_teacher(tmp_path)
     torch.manual_seed(2)
-    adapter = LatentClassifier(teacher, latent_channels=24, rank=8, train_stages=("layer4",),
-                               latent_blocks=1, blocks=2)
+    adapter = LatentClassifier(
+        teacher, latent_channels=24, rank=8, train_stages=("layer4",), latent_blocks=1, blocks=2
+    )
     with torch.no_grad():  # stand-in for training: the unfrozen stage moves off the teacher
         for p in adapter.layer4.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -93,8 +94,7 @@ def test_adapter_file_round_trips_stem_blocks_and_unfrozen_stages(tmp_path):
     assert loaded.trainable_parameters() == adapter.trainable_parameters()
     y = torch.randn(2, 24, 8, 8)
     torch.testing.assert_close(loaded(y), adapter(y), atol=2e-2, rtol=2e-2)  # fp16 file
-    unchanged = LatentClassifier(teacher, latent_channels=24, rank=8, latent_blocks=1,
-                                 blocks=2)
+    unchanged = LatentClassifier(teacher, latent_channels=24, rank=8, latent_blocks=1, blocks=2)
     unchanged.stem.load_state_dict(loaded.stem.state_dict())
     assert (unchanged.eval()(y) - loaded(y)).abs().max() > 1e-3  # layer4 came from the file
 
@@ -104,11 +104,20 @@ def test_adapter_files_from_before_block_counts_still_load(tmp_path):
 
     teacher, teacher_path = _save_teacher(tmp_path)
     adapter = LatentClassifier(teacher, latent_channels=24, rank=8).eval()
-    old_stem = {k.replace("blocks.0.", "block."): v.half()
-                for k, v in adapter.stem.state_dict().items()}
-    save_torch_file({"format": "polc-adapter-cls-1", "stem": old_stem, "classes": ["c"] * 9,
-                     "latent_channels": 24, "rank": 8, "codec_fingerprint": "fp"},
-                    tmp_path / "old.pt")
+    old_stem = {
+        k.replace("blocks.0.", "block."): v.half() for k, v in adapter.stem.state_dict().items()
+    }
+    save_torch_file(
+        {
+            "format": "polc-adapter-cls-1",
+            "stem": old_stem,
+            "classes": ["c"] * 9,
+            "latent_channels": 24,
+            "rank": 8,
+            "codec_fingerprint": "fp",
+        },
+        tmp_path / "old.pt",
+    )
     loaded = ClassificationRunner.load(tmp_path / "old.pt", teacher_path).model
     y = torch.randn(1, 24, 8, 8)
     torch.testing.assert_close(loaded(y), adapter(y), atol=2e-2, rtol=2e-2)
@@ -121,15 +130,27 @@ def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_
     from polc.training.adapter_config import load_adapter_config
 
     good = tmp_path / "a.yaml"
-    good.write_text("task: det\nsteps: 10\nstem: {rank: 16, latent_blocks: 1}\n"
-                    "train_stages: [layer4]\n")
+    good.write_text(
+        "task: det\nsteps: 10\nstem: {rank: 16, latent_blocks: 1}\ntrain_stages: [layer4]\n"
+    )
     cfg = load_adapter_config(good, None, {"steps": 20, "images": None})
-    assert (cfg.task, cfg.steps, cfg.batch_size, cfg.stem.rank, cfg.stem.latent_blocks,
-            cfg.stem.blocks, cfg.train_stages) == ("det", 20, 8, 16, 1, 1, ("layer4",))
+    assert (
+        cfg.task,
+        cfg.steps,
+        cfg.batch_size,
+        cfg.stem.rank,
+        cfg.stem.latent_blocks,
+        cfg.stem.blocks,
+        cfg.train_stages,
+    ) == ("det", 20, 8, 16, 1, 1, ("layer4",))
     assert load_adapter_config(None, "cls").batch_size == 64
-    cases = {"stem: {rank: 0}\n": "stem.rank", "steps: -1\n": "steps",
-             "train_stages: [fcos]\n": "train_stages", "wings: 2\n": "wings",
-             "stem: {first_stage: layer3}\n": "stem.first_stage"}
+    cases = {
+        "stem: {rank: 0}\n": "stem.rank",
+        "steps: -1\n": "steps",
+        "train_stages: [fcos]\n": "train_stages",
+        "wings: 2\n": "wings",
+        "stem: {first_stage: layer3}\n": "stem.first_stage",
+    }
     for text, field in cases.items():
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)
@@ -154,20 +175,22 @@ def test_warm_start_grows_the_stem_rank_and_blocks_without_changing_its_output(t
     deep = LatentClassifier(teacher, latent_channels=24, rank=12, blocks=3).eval()
     init_from_adapter_file(deep, tmp_path / "small.pt")  # more blocks: also unchanged
     torch.testing.assert_close(deep(y), small(y), atol=2e-2, rtol=2e-2)
-    torch.testing.assert_close(deep.stem.blocks[0].gamma, small.stem.blocks[0].gamma,
-                               atol=1e-3, rtol=1e-3)
-    assert all(b.gamma.abs().sum() == 0 and b.pw1.weight.abs().sum() > 0
-               for b in deep.stem.blocks[1:])  # new blocks: identity, but trainable
+    torch.testing.assert_close(
+        deep.stem.blocks[0].gamma, small.stem.blocks[0].gamma, atol=1e-3, rtol=1e-3
+    )
+    assert all(
+        b.gamma.abs().sum() == 0 and b.pw1.weight.abs().sum() > 0 for b in deep.stem.blocks[1:]
+    )  # new blocks: identity, but trainable
     import pytest
 
     with pytest.raises(ValueError, match="rank"):
         init_from_adapter_file(LatentClassifier(teacher, 24, rank=4), tmp_path / "small.pt")
-    init_from_adapter_file(deep := LatentClassifier(teacher, 24, rank=12, blocks=3),
-                           tmp_path / "small.pt")
+    init_from_adapter_file(
+        deep := LatentClassifier(teacher, 24, rank=12, blocks=3), tmp_path / "small.pt"
+    )
     save_cls_adapter(deep, ["c"] * 9, "fp", tmp_path / "deep.pt")
     with pytest.raises(ValueError, match="blocks"):  # fewer blocks cannot be grown
         init_from_adapter_file(LatentClassifier(teacher, 24, rank=12), tmp_path / "deep.pt")
-
 
 
 def test_resuming_a_checkpoint_of_another_configuration_names_the_run_dir(tmp_path):

@@ -73,8 +73,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
     ]
     methods = result["methods"]
     skip_curves = {video.skip_method(t) for t in video.SKIP_TAUS}
-    assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265",
-                            *skip_curves}
+    assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265", *skip_curves}
     expected = {
         "original": None,
         "polc_intra": ("alpha", 0.5),

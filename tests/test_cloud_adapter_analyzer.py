@@ -14,7 +14,8 @@ from polc.shared.models.weights_file import WEIGHTS_DIR, default_codec_path, def
 
 pytestmark = pytest.mark.skipif(
     not (WEIGHTS_DIR / "adapter_cls.pt").is_file() or not default_codec_path().is_file(),
-    reason="bundled weights not present")
+    reason="bundled weights not present",
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,9 @@ def test_adapter_analyzer_beats_chance_on_crops_and_batches_consistently(codec):
     big = codec.decode(codec.encode(np.zeros((96, 160, 3), np.uint8), 0.2))
     results = analyzer.analyze([*frames, big])
     assert all(len(r.classes) == 3 for r in results)
-    correct = sum(r.classes[0].label == CLASSES[label]
-                  for r, (_, label) in zip(results, crops, strict=False))
+    correct = sum(
+        r.classes[0].label == CLASSES[label] for r, (_, label) in zip(results, crops, strict=False)
+    )
     assert correct / len(crops) > 0.5  # chance is 1/9
     single = analyzer.analyze([frames[4]])[0]
     assert single.classes[0].label == results[4].classes[0].label

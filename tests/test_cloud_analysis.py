@@ -52,8 +52,10 @@ def _slow(server: ServerThread, delay: float = 0.0) -> SlowAnalysis:
 def _results(address: str, camera: str, seqs) -> list[query_pb2.GetResultsResponse]:
     with grpc.insecure_channel(address) as ch:
         stub = query_pb2_grpc.QueryServiceStub(ch)
-        return [stub.GetResults(query_pb2.GetResultsRequest(camera_id=camera, seq=s),
-                                timeout=10) for s in seqs]
+        return [
+            stub.GetResults(query_pb2.GetResultsRequest(camera_id=camera, seq=s), timeout=10)
+            for s in seqs
+        ]
 
 
 def _wait_analysed(address: str, camera: str, seqs, timeout: float = 60.0) -> None:
@@ -64,9 +66,9 @@ def _wait_analysed(address: str, camera: str, seqs, timeout: float = 60.0) -> No
 
 
 def test_acks_do_not_wait_for_the_analyzer_and_results_follow(
-        tmp_path, small_codec, small_codec_file, teacher_file, frames):
-    cfg = make_config(tmp_path, small_codec_file, teacher_file,
-                      **{"batching.max_batch_size": 2})
+    tmp_path, small_codec, small_codec_file, teacher_file, frames
+):
+    cfg = make_config(tmp_path, small_codec_file, teacher_file, **{"batching.max_batch_size": 2})
     with ServerThread(cfg, small_codec) as server:
         slow = _slow(server, delay=0.4)  # 2 frames per 0.4 s: 12 frames take ≥ 2.4 s
         edge = EdgeClient(server.address, "cam-1")
@@ -93,9 +95,14 @@ def test_acks_do_not_wait_for_the_analyzer_and_results_follow(
 
 
 def test_analysis_in_order_per_camera_across_streams(
-        tmp_path, small_codec, small_codec_file, teacher_file, frames):
-    cfg = make_config(tmp_path, small_codec_file, teacher_file,
-                      **{"batching.max_batch_size": 3, "batching.max_queue_frames": 4})
+    tmp_path, small_codec, small_codec_file, teacher_file, frames
+):
+    cfg = make_config(
+        tmp_path,
+        small_codec_file,
+        teacher_file,
+        **{"batching.max_batch_size": 3, "batching.max_queue_frames": 4},
+    )
     with ServerThread(cfg, small_codec) as server:
         slow = _slow(server, delay=0.05)  # the 4-frame queue overflows into the store
         edges = [EdgeClient(server.address, f"cam-{i}") for i in range(3)]
@@ -116,10 +123,11 @@ def test_analysis_in_order_per_camera_across_streams(
 
 
 def test_backlog_survives_a_crash_and_is_analysed_once(
-        tmp_path, small_codec, small_codec_file, teacher_file, frames, store_backend,
-        monkeypatch):
-    cfg = make_config(tmp_path, small_codec_file, teacher_file,
-                      **{"batching.max_batch_size": 2, **store_backend})
+    tmp_path, small_codec, small_codec_file, teacher_file, frames, store_backend, monkeypatch
+):
+    cfg = make_config(
+        tmp_path, small_codec_file, teacher_file, **{"batching.max_batch_size": 2, **store_backend}
+    )
     first = ServerThread(cfg, small_codec).start()
     stuck = _slow(first)
     stuck.gate.clear()  # the analyzer hangs: everything stored stays unanalysed
@@ -138,8 +146,7 @@ def test_backlog_survives_a_crash_and_is_analysed_once(
         first.stop(0.5)
     stuck.gate.set()  # the dead replica's batch ends, after its store was closed
     again = SlowAnalysis(AnalysisWorker._analyze)  # from the start of the next server on
-    monkeypatch.setattr(AnalysisWorker, "_analyze",
-                        lambda worker, batch: again(worker, batch))
+    monkeypatch.setattr(AnalysisWorker, "_analyze", lambda worker, batch: again(worker, batch))
     with ServerThread(cfg, small_codec) as second:
         _wait_analysed(second.address, "cam-1", range(8))
         assert again.seen == [("cam-1", s) for s in range(8)]  # each once, in order
@@ -151,8 +158,9 @@ def test_backlog_survives_a_crash_and_is_analysed_once(
 def test_analysis_is_claimed_by_one_replica_at_a_time(tmp_path: Path, make_store):
     a = make_store(tmp_path / "a")
     a.replica = "replica-a"
-    rec = [FrameRecord("cam", s, 1, 64, 64, 1.0, "fp", 0, analysis_pending=s != 3)
-           for s in range(5)]
+    rec = [
+        FrameRecord("cam", s, 1, 64, 64, 1.0, "fp", 0, analysis_pending=s != 3) for s in range(5)
+    ]
     assert a.put_many([(r, b"x", None) for r in rec]) == [True] * 5
     assert a.pending_summary()[0] == 4
     assert [s for _, s, _ in a.claim_pending(10, lease_s=30)] == [0, 1, 2, 4]
@@ -177,8 +185,9 @@ def test_analysis_is_claimed_by_one_replica_at_a_time(tmp_path: Path, make_store
     assert b.put_results([("cam", s, None) for s in (1, 2, 4)]) == [True] * 3
     assert b.pending_summary() == (0, None) and not a.get("cam", 2).analysis_pending
     a.analysis_lease_s = 0.2  # a dies after storing frame 10: nobody renews its lease
-    a.put_many([(FrameRecord("cam", 10, 1, 64, 64, 1.0, "fp", 0, analysis_pending=True),
-                 b"x", None)])
+    a.put_many(
+        [(FrameRecord("cam", 10, 1, 64, 64, 1.0, "fp", 0, analysis_pending=True), b"x", None)]
+    )
     assert b.claim_pending(10, lease_s=30) == []
     time.sleep(0.3)
     assert [s for _, s, _ in b.claim_pending(10, lease_s=30)] == [10]

@@ -16,8 +16,10 @@ def test_batched_results_match_single_frames(small_codec, teacher_file, test_ima
     analyzer = build_analyzer("pixel-teacher", small_codec, teacher_file, 5)
     assert isinstance(analyzer, PixelTeacherAnalyzer)
     other = np.ascontiguousarray(test_image[:64, :80])  # a second size in the same batch
-    frames = [small_codec.decode(small_codec.encode(img, a))
-              for img, a in ((test_image, 0.3), (other, 0.6), (test_image, 0.9))]
+    frames = [
+        small_codec.decode(small_codec.encode(img, a))
+        for img, a in ((test_image, 0.3), (other, 0.6), (test_image, 0.9))
+    ]
     batched = analyzer.analyze(frames)
     single = [analyzer.analyze([f])[0] for f in frames]
     assert len(batched) == 3
@@ -25,8 +27,9 @@ def test_batched_results_match_single_frames(small_codec, teacher_file, test_ima
         assert b.analyzer == "pixel-teacher" and len(b.classes) == 5
         assert [c.label for c in b.classes] == [c.label for c in s.classes]
         assert all(c.label in CLASSES for c in b.classes)
-        np.testing.assert_allclose([c.score for c in b.classes],
-                                   [c.score for c in s.classes], atol=1e-5)
+        np.testing.assert_allclose(
+            [c.score for c in b.classes], [c.score for c in s.classes], atol=1e-5
+        )
         assert b.classes[0].score >= b.classes[-1].score
         assert AnalysisResult.from_dict(b.to_dict()) == b  # what the store keeps
 

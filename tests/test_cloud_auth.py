@@ -19,9 +19,14 @@ OP_TOKEN = "operator-token-0123456789"
 
 
 def _tokens() -> list[dict]:
-    return [{"name": "cam-1-edge", "token": CAM_TOKEN, "role": "camera", "cameras": ["cam-1"]},
-            {"name": "ops", "token_sha256": hashlib.sha256(OP_TOKEN.encode()).hexdigest(),
-             "role": "operator"}]
+    return [
+        {"name": "cam-1-edge", "token": CAM_TOKEN, "role": "camera", "cameras": ["cam-1"]},
+        {
+            "name": "ops",
+            "token_sha256": hashlib.sha256(OP_TOKEN.encode()).hexdigest(),
+            "role": "operator",
+        },
+    ]
 
 
 @pytest.fixture
@@ -36,10 +41,12 @@ def _md(token: str | None) -> list[tuple[str, str]]:
 
 
 def test_ingest_needs_a_camera_token_for_its_camera(secured, frames):
-    for token, camera, code in ((None, "cam-1", OK.UNAUTHENTICATED),
-                                ("wrong-token-0123456789", "cam-1", OK.UNAUTHENTICATED),
-                                (CAM_TOKEN, "cam-2", OK.PERMISSION_DENIED),
-                                (OP_TOKEN, "cam-1", OK.PERMISSION_DENIED)):
+    for token, camera, code in (
+        (None, "cam-1", OK.UNAUTHENTICATED),
+        ("wrong-token-0123456789", "cam-1", OK.UNAUTHENTICATED),
+        (CAM_TOKEN, "cam-2", OK.PERMISSION_DENIED),
+        (OP_TOKEN, "cam-1", OK.PERMISSION_DENIED),
+    ):
         edge = EdgeClient(secured.address, camera, token=token)
         assert edge.recv() is None, (token, camera)
         assert edge.status.code() == code, (token, camera, edge.status)
@@ -64,9 +71,11 @@ def test_query_and_reconstruct_need_the_operator_role(secured, frames):
         query = query_pb2_grpc.QueryServiceStub(ch)
         rec = reconstruct_pb2_grpc.ReconstructServiceStub(ch)
         req = reconstruct_pb2.ReconstructRequest(camera_id="cam-1", seq=0, beta=1.0)
-        for token, code in ((None, OK.UNAUTHENTICATED), ("nope-0123456789abcdef",
-                                                          OK.UNAUTHENTICATED),
-                            (CAM_TOKEN, OK.PERMISSION_DENIED)):
+        for token, code in (
+            (None, OK.UNAUTHENTICATED),
+            ("nope-0123456789abcdef", OK.UNAUTHENTICATED),
+            (CAM_TOKEN, OK.PERMISSION_DENIED),
+        ):
             with pytest.raises(grpc.RpcError) as err:
                 query.ListCameras(query_pb2.ListCamerasRequest(), metadata=_md(token))
             assert err.value.code() == code
@@ -81,34 +90,60 @@ def test_query_and_reconstruct_need_the_operator_role(secured, frames):
         assert status.status == health_pb2.HealthCheckResponse.SERVING
 
 
-
-
 def test_mutual_tls(tmp_path, small_codec, small_codec_file, pki):
-    cfg = make_config(tmp_path, small_codec_file, None, **{
-        "tls.cert_file": str(pki / "server.pem"), "tls.key_file": str(pki / "server.key"),
-        "tls.client_ca_file": str(pki / "ca.pem"), "tls.require_client_cert": True})
+    cfg = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "tls.cert_file": str(pki / "server.pem"),
+            "tls.key_file": str(pki / "server.key"),
+            "tls.client_ca_file": str(pki / "ca.pem"),
+            "tls.require_client_cert": True,
+        },
+    )
     ca = (pki / "ca.pem").read_bytes()
     with ServerThread(cfg, small_codec) as server:
         address = f"localhost:{server.server.port}"
-        with_cert = grpc.ssl_channel_credentials(ca, (pki / "client.key").read_bytes(),
-                                                 (pki / "client.pem").read_bytes())
+        with_cert = grpc.ssl_channel_credentials(
+            ca, (pki / "client.key").read_bytes(), (pki / "client.pem").read_bytes()
+        )
         with grpc.secure_channel(address, with_cert) as ch:
             cams = query_pb2_grpc.QueryServiceStub(ch).ListCameras(
-                query_pb2.ListCamerasRequest(), timeout=10)
+                query_pb2.ListCamerasRequest(), timeout=10
+            )
             assert list(cams.cameras) == []
         # the operator CLI over mutual TLS
         from polc.app.cli import main
 
-        assert main(["frames", "--server", address, "--ca", str(pki / "ca.pem"),
-                     "--cert", str(pki / "client.pem"), "--key", str(pki / "client.key")]) == 0
-        assert main(["frames", "--server", address, "--ca", str(pki / "ca.pem"),
-                     "--timeout", "5"]) == 2  # no client certificate
+        assert (
+            main(
+                [
+                    "frames",
+                    "--server",
+                    address,
+                    "--ca",
+                    str(pki / "ca.pem"),
+                    "--cert",
+                    str(pki / "client.pem"),
+                    "--key",
+                    str(pki / "client.key"),
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(["frames", "--server", address, "--ca", str(pki / "ca.pem"), "--timeout", "5"])
+            == 2
+        )  # no client certificate
         with grpc.secure_channel(address, grpc.ssl_channel_credentials(ca)) as ch:
             with pytest.raises(grpc.RpcError) as err:  # no client certificate
                 query_pb2_grpc.QueryServiceStub(ch).ListCameras(
-                    query_pb2.ListCamerasRequest(), timeout=10)
+                    query_pb2.ListCamerasRequest(), timeout=10
+                )
             assert err.value.code() == OK.UNAVAILABLE
         with grpc.insecure_channel(address) as ch:
             with pytest.raises(grpc.RpcError):  # plaintext against a TLS port
                 query_pb2_grpc.QueryServiceStub(ch).ListCameras(
-                    query_pb2.ListCamerasRequest(), timeout=10)
+                    query_pb2.ListCamerasRequest(), timeout=10
+                )

@@ -16,11 +16,17 @@ def test_batches_form_and_errors_stay_per_item():
         return [ValueError(f"bad {i}") if i % 5 == 0 else i * 2 for i in items]
 
     async def main():
-        batcher = DynamicBatcher(process, max_batch_size=4, max_queue_delay_s=0.05,
-                                 max_queue=8, on_batch=lambda n, _t: sizes.append(n))
+        batcher = DynamicBatcher(
+            process,
+            max_batch_size=4,
+            max_queue_delay_s=0.05,
+            max_queue=8,
+            on_batch=lambda n, _t: sizes.append(n),
+        )
         batcher.start()
-        results = await asyncio.gather(*(batcher.submit(i) for i in range(1, 11)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(batcher.submit(i) for i in range(1, 11)), return_exceptions=True
+        )
         await batcher.close()
         with pytest.raises(BatcherClosed):
             await batcher.submit(1)
@@ -28,7 +34,8 @@ def test_batches_form_and_errors_stay_per_item():
 
     results = asyncio.run(main())
     assert [r for r in results if not isinstance(r, Exception)] == [
-        i * 2 for i in range(1, 11) if i % 5]
+        i * 2 for i in range(1, 11) if i % 5
+    ]
     assert [str(r) for r in results if isinstance(r, Exception)] == ["bad 5", "bad 10"]
     assert max(sizes) == 4 and sum(sizes) == 10  # batched, never above the limit
 
@@ -43,8 +50,7 @@ def test_a_failing_batch_function_fails_only_its_batch():
         return list(items)
 
     async def main():
-        batcher = DynamicBatcher(process, max_batch_size=2, max_queue_delay_s=0.0,
-                                 max_queue=4)
+        batcher = DynamicBatcher(process, max_batch_size=2, max_queue_delay_s=0.0, max_queue=4)
         batcher.start()
         with pytest.raises(RuntimeError):
             await batcher.submit(1)

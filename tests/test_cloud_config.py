@@ -24,14 +24,17 @@ def test_sources_and_precedence(tmp_path, monkeypatch):
     assert not cfg.auth.enabled and not cfg.tls.enabled
 
 
-@pytest.mark.parametrize("text, field", [
-    ("ingest: {windw: 3}", "ingest.windw"),
-    ("ingest: {window: 0}", "ingest.window"),
-    ("listen: nowhere", "listen"),
-    ("auth: {tokens: [{role: camera, token: aaaaaaaaaaaaaaaaaaaa}]}", "auth.tokens.0"),
-    ("tls: {cert_file: /x.pem}", "tls"),
-    ("batching: {max_batch_size: many}", "batching.max_batch_size"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("ingest: {windw: 3}", "ingest.windw"),
+        ("ingest: {window: 0}", "ingest.window"),
+        ("listen: nowhere", "listen"),
+        ("auth: {tokens: [{role: camera, token: aaaaaaaaaaaaaaaaaaaa}]}", "auth.tokens.0"),
+        ("tls: {cert_file: /x.pem}", "tls"),
+        ("batching: {max_batch_size: many}", "batching.max_batch_size"),
+    ],
+)
 def test_errors_name_the_field(tmp_path, text, field):
     path = tmp_path / "c.yaml"
     path.write_text(text)

@@ -30,13 +30,20 @@ def _query(address: str) -> query_pb2_grpc.QueryServiceStub:
 
 def _health(address: str, service: str = "") -> int:
     with grpc.insecure_channel(address) as ch:
-        return health_pb2_grpc.HealthStub(ch).Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        return (
+            health_pb2_grpc.HealthStub(ch)
+            .Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            .status
+        )
 
 
 def _failed(server: ServerThread, reason: str) -> float:
-    return server.server.metrics.registry.get_sample_value(
-        "polc_cloud_frames_failed_total", {"site": "", "reason": reason}) or 0.0
+    return (
+        server.server.metrics.registry.get_sample_value(
+            "polc_cloud_frames_failed_total", {"site": "", "reason": reason}
+        )
+        or 0.0
+    )
 
 
 def test_far_future_capture_time_is_refused_and_old_rows_still_read(cloud, frames, capsys):
@@ -57,8 +64,9 @@ def test_far_future_capture_time_is_refused_and_old_rows_still_read(cloud, frame
         assert "capture_time" in e.message and not e.retryable
     # as an older version stored it (straight into the store, past the service's checks)
     store = cloud.server.store
-    record = FrameRecord("cam-far", 7, FAR_FUTURE * 1_000_000, 96, 80, 0.5,
-                         cloud.server.codec.fingerprint, 0)
+    record = FrameRecord(
+        "cam-far", 7, FAR_FUTURE * 1_000_000, 96, 80, 0.5, cloud.server.codec.fingerprint, 0
+    )
     assert store.put(record, frames["base"], None)
     q = _query(cloud.address)
     cams = q.ListCameras(query_pb2.ListCamerasRequest(), timeout=10).cameras
@@ -66,12 +74,19 @@ def test_far_future_capture_time_is_refused_and_old_rows_still_read(cloud, frame
     assert cams[0].last_capture_time.ToJsonString() == MAX_TIME
     listed = q.ListFrames(query_pb2.ListFramesRequest(camera_id="cam-far"), timeout=10).frames
     assert [(f.seq, f.capture_time.ToJsonString()) for f in listed] == [
-        (2, "2023-11-14T22:13:20.080Z"), (7, MAX_TIME)]
-    assert q.GetResults(query_pb2.GetResultsRequest(camera_id="cam-far", seq=7),
-                        timeout=10).frame.capture_time.ToJsonString() == MAX_TIME
+        (2, "2023-11-14T22:13:20.080Z"),
+        (7, MAX_TIME),
+    ]
+    assert (
+        q.GetResults(
+            query_pb2.GetResultsRequest(camera_id="cam-far", seq=7), timeout=10
+        ).frame.capture_time.ToJsonString()
+        == MAX_TIME
+    )
     with grpc.insecure_channel(cloud.address) as ch:
         image = reconstruct_pb2_grpc.ReconstructServiceStub(ch).Reconstruct(
-            reconstruct_pb2.ReconstructRequest(camera_id="cam-far", seq=7), timeout=30)
+            reconstruct_pb2.ReconstructRequest(camera_id="cam-far", seq=7), timeout=30
+        )
     assert image.width == 96 and image.frame.capture_time.ToJsonString() == MAX_TIME
     capsys.readouterr()
     assert main(["frames", "--server", cloud.address]) == 0
@@ -80,17 +95,19 @@ def test_far_future_capture_time_is_refused_and_old_rows_still_read(cloud, frame
 
 
 def test_one_cameras_bad_times_do_not_fail_the_shared_group_commit(
-        tmp_path, small_codec, small_codec_file, frames, store_backend):
+    tmp_path, small_codec, small_codec_file, frames, store_backend
+):
     """Item 2: frames whose capture time does not fit the store, interleaved with three
     cameras' good frames in the same group commits: every good frame is stored, each bad one
     is refused for good (not retryable)."""
-    cfg = make_config(tmp_path, small_codec_file, None,
-                      **{"analyzer.decode": False}, **store_backend)
+    cfg = make_config(
+        tmp_path, small_codec_file, None, **{"analyzer.decode": False}, **store_backend
+    )
     with ServerThread(cfg, small_codec) as server:
         edges = [EdgeClient(server.address, f"cam-{i}", batched_acks=True) for i in range(3)]
         for edge in edges:
             assert edge.recv().HasField("hello_ack")
-        bad = {0: (2 ** 62, 0), 1: (-2 ** 63, 0), 2: (-2 ** 62, 999)}
+        bad = {0: (2**62, 0), 1: (-(2**63), 0), 2: (-(2**62), 999)}
         for seq in range(60):
             for i, edge in enumerate(edges):
                 if i == 0 and seq % 10 in bad:
@@ -102,8 +119,12 @@ def test_one_cameras_bad_times_do_not_fail_the_shared_group_commit(
             edge.close()
         bad_seqs = [s for s in range(60) if s % 10 in bad]
         assert sorted(e.seq for e in got[0]["error"]) == bad_seqs
-        assert all(e.code == OK.INVALID_ARGUMENT.value[0] and not e.retryable
-                   and "capture_time" in e.message for e in got[0]["error"])
+        assert all(
+            e.code == OK.INVALID_ARGUMENT.value[0]
+            and not e.retryable
+            and "capture_time" in e.message
+            for e in got[0]["error"]
+        )
         assert sorted(a.seq for a in got[0]["ack"]) == sorted(set(range(60)) - set(bad_seqs))
         for other in got[1:]:
             assert not other["error"] and sorted(a.seq for a in other["ack"]) == list(range(60))
@@ -130,8 +151,13 @@ def test_out_of_range_query_arguments_are_invalid_argument(cloud, frames):
         rec = reconstruct_pb2_grpc.ReconstructServiceStub(ch).Reconstruct
         q = query_pb2_grpc.QueryServiceStub(ch)
         cases = []
-        for seconds, nanos in ((2 ** 62, 0), (-2 ** 63, 0), (FAR_FUTURE, 0), (0, -1),
-                               (0, 1_000_000_000)):
+        for seconds, nanos in (
+            (2**62, 0),
+            (-(2**63), 0),
+            (FAR_FUTURE, 0),
+            (0, -1),
+            (0, 1_000_000_000),
+        ):
             req = reconstruct_pb2.ReconstructRequest(camera_id="cam-q")
             req.capture_time.seconds, req.capture_time.nanos = seconds, nanos
             cases.append((rec, req, "capture_time"))
@@ -139,17 +165,24 @@ def test_out_of_range_query_arguments_are_invalid_argument(cloud, frames):
                 lf = query_pb2.ListFramesRequest(camera_id="cam-q")
                 getattr(lf, field).seconds, getattr(lf, field).nanos = seconds, nanos
                 cases.append((q.ListFrames, lf, field))
-        for seconds, nanos in ((2 ** 63 - 1, 0), (-5, 0), (1, -1), (1, 1_000_000_000)):
+        for seconds, nanos in ((2**63 - 1, 0), (-5, 0), (1, -1), (1, 1_000_000_000)):
             req = reconstruct_pb2.ReconstructRequest(camera_id="cam-q", seq=0, beta=0.5)
             req.enhancement_wait.seconds, req.enhancement_wait.nanos = seconds, nanos
             cases.append((rec, req, "enhancement_wait"))
-        cases.append((rec, reconstruct_pb2.ReconstructRequest(camera_id="cam-q", seq=0,
-                                                              format=99), "format"))
+        cases.append(
+            (rec, reconstruct_pb2.ReconstructRequest(camera_id="cam-q", seq=0, format=99), "format")
+        )
         for token in ("v1: 5", "v1:+5", "v1:05", "v1:5\n", "v2:5", "djE6NQ"):  # last: no pad
-            token = token if token == "djE6NQ" else base64.urlsafe_b64encode(
-                token.encode()).decode()
-            cases.append((q.ListFrames, query_pb2.ListFramesRequest(
-                camera_id="cam-q", page_token=token), "page_token"))
+            token = (
+                token if token == "djE6NQ" else base64.urlsafe_b64encode(token.encode()).decode()
+            )
+            cases.append(
+                (
+                    q.ListFrames,
+                    query_pb2.ListFramesRequest(camera_id="cam-q", page_token=token),
+                    "page_token",
+                )
+            )
         for call, req, field in cases:
             code, details = _rpc_code(call, req)
             assert code == OK.INVALID_ARGUMENT, (field, req, code, details)
@@ -164,26 +197,33 @@ def test_out_of_range_query_arguments_are_invalid_argument(cloud, frames):
         lf.end_time.FromJsonString("9999-12-31T23:59:59.999999999Z")
         assert [f.seq for f in q.ListFrames(lf, timeout=10).frames] == [0]
         token = base64.urlsafe_b64encode(b"v1:0").decode()
-        assert not q.ListFrames(query_pb2.ListFramesRequest(camera_id="cam-q",
-                                                            page_token=token)).frames
+        assert not q.ListFrames(
+            query_pb2.ListFramesRequest(camera_id="cam-q", page_token=token)
+        ).frames
     # the operator commands refuse such values themselves (exit 2, one line)
-    for argv in (["frames", "--camera", "cam-q", "--since", "1e20"],
-                 ["reconstruct", "--camera", "cam-q", "--time=-1e20", "-o", "x.png"],
-                 ["reconstruct", "--camera", "cam-q", "--seq", "0", "--wait", "1e30",
-                  "-o", "x.png"]):
+    for argv in (
+        ["frames", "--camera", "cam-q", "--since", "1e20"],
+        ["reconstruct", "--camera", "cam-q", "--time=-1e20", "-o", "x.png"],
+        ["reconstruct", "--camera", "cam-q", "--seq", "0", "--wait", "1e30", "-o", "x.png"],
+    ):
         assert main([*argv, "--server", cloud.address]) == 2, argv
 
 
 def _secured_config(tmp_path, small_codec_file, **overrides):
-    tokens = [{"name": "edge", "token": "camera-token-0123456789", "role": "camera",
-               "cameras": ["*"]},
-              {"name": "ops", "token": "operator-token-0123456789", "role": "operator"}]
-    return make_config(tmp_path, small_codec_file, None,
-                       **{"auth.tokens": tokens, "ingest.max_streams": 2}, **overrides)
+    tokens = [
+        {"name": "edge", "token": "camera-token-0123456789", "role": "camera", "cameras": ["*"]},
+        {"name": "ops", "token": "operator-token-0123456789", "role": "operator"},
+    ]
+    return make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{"auth.tokens": tokens, "ingest.max_streams": 2},
+        **overrides,
+    )
 
 
-def test_streams_without_hello_hold_no_ingest_slot(tmp_path, small_codec, small_codec_file,
-                                                   frames):
+def test_streams_without_hello_hold_no_ingest_slot(tmp_path, small_codec, small_codec_file, frames):
     """Item 6: with max_streams = 2, two streams that never send a Hello (a camera token and
     an operator token) do not lock a real camera out; the operator's is refused at once."""
     cfg = _secured_config(tmp_path, small_codec_file)
@@ -191,8 +231,10 @@ def test_streams_without_hello_hold_no_ingest_slot(tmp_path, small_codec, small_
         silent = EdgeClient(server.address, token="camera-token-0123456789", hello=False)
         op = EdgeClient(server.address, token="operator-token-0123456789", hello=False)
         time.sleep(0.5)
-        cams = [EdgeClient(server.address, f"cam-{i}", token="camera-token-0123456789")
-                for i in range(2)]
+        cams = [
+            EdgeClient(server.address, f"cam-{i}", token="camera-token-0123456789")
+            for i in range(2)
+        ]
         for cam in cams:
             assert cam.recv(timeout=10).HasField("hello_ack"), cam.status
             cam.frame(0, frames["base"])
@@ -213,8 +255,10 @@ def test_a_stream_must_say_hello_in_time(tmp_path, small_codec, small_codec_file
     cfg = _secured_config(tmp_path, small_codec_file, **{"ingest.hello_timeout_seconds": 1.0})
     with ServerThread(cfg, small_codec) as server:
         t0 = time.monotonic()
-        silent = [EdgeClient(server.address, token="camera-token-0123456789", hello=False)
-                  for _ in range(3)]
+        silent = [
+            EdgeClient(server.address, token="camera-token-0123456789", hello=False)
+            for _ in range(3)
+        ]
         for stream in silent:
             assert stream.recv(timeout=10) is None
             assert stream.status.code() == OK.DEADLINE_EXCEEDED
@@ -229,19 +273,22 @@ def test_a_stream_must_say_hello_in_time(tmp_path, small_codec, small_codec_file
         cam.close()
         assert cam.status is None
         reasons = server.server.metrics.registry.get_sample_value(
-            "polc_cloud_streams_refused_total", {"site": "", "reason": "hello_timeout"})
+            "polc_cloud_streams_refused_total", {"site": "", "reason": "hello_timeout"}
+        )
         assert reasons == 3
 
 
-def test_full_store_disk_is_store_full_and_recovers(tmp_path, small_codec, small_codec_file,
-                                                     frames, store_backend):
+def test_full_store_disk_is_store_full_and_recovers(
+    tmp_path, small_codec, small_codec_file, frames, store_backend
+):
     """Item 7: the store's disk (a real 1 MiB tmpfs) fills up. Frames are refused with
     RESOURCE_EXHAUSTED "store_full", retryable, with no misleading message; the ingest
     health goes NOT_SERVING; once space returns the very next frame is stored and the
     health is SERVING again; nothing is stored twice."""
     with small_tmpfs(tmp_path / "disk", "1m") as disk:
-        cfg = make_config(tmp_path, small_codec_file, None,
-                          **{"store.path": str(disk / "store")}, **store_backend)
+        cfg = make_config(
+            tmp_path, small_codec_file, None, **{"store.path": str(disk / "store")}, **store_backend
+        )
         with ServerThread(cfg, small_codec) as server:
             edge = EdgeClient(server.address, "cam-full")
             assert edge.recv().HasField("hello_ack")
@@ -266,8 +313,7 @@ def test_full_store_disk_is_store_full_and_recovers(tmp_path, small_codec, small
             assert _failed(server, "store_full") == 3 and _failed(server, "internal") == 0
             filler.unlink()
             edge.frame(refused[0], frames["full"])  # the first frame after space returns
-            assert [(a.seq, a.duplicate) for a in edge.collect(1)["ack"]] == [
-                (refused[0], False)]
+            assert [(a.seq, a.duplicate) for a in edge.collect(1)["ack"]] == [(refused[0], False)]
             assert _health(server.address, INGEST) == health_pb2.HealthCheckResponse.SERVING
             for s in refused[1:]:
                 edge.frame(s, frames["full"])

@@ -23,8 +23,11 @@ OK = grpc.StatusCode
 
 def _health(address: str) -> int:
     with grpc.insecure_channel(address) as ch:
-        return health_pb2_grpc.HealthStub(ch).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=5).status
+        return (
+            health_pb2_grpc.HealthStub(ch)
+            .Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            .status
+        )
 
 
 def test_round_trip_acks_results_and_exactly_once(cloud, frames):
@@ -38,8 +41,7 @@ def test_round_trip_acks_results_and_exactly_once(cloud, frames):
     assert not got["error"]
     assert sorted(a.seq for a in got["ack"]) == list(range(6))
     assert not any(a.duplicate for a in got["ack"])
-    assert {a.seq: a.enhancement_stored for a in got["ack"]} == {
-        s: bool(s % 2) for s in range(6)}
+    assert {a.seq: a.enhancement_stored for a in got["ack"]} == {s: bool(s % 2) for s in range(6)}
     # resend 2..4 (as after a reconnect): acked again, flagged duplicate, no new results
     for seq in (2, 3, 4):
         edge.frame(seq, frames["base"])
@@ -57,8 +59,9 @@ def test_round_trip_acks_results_and_exactly_once(cloud, frames):
         q = query_pb2_grpc.QueryServiceStub(ch)
         listed = q.ListFrames(query_pb2.ListFramesRequest(camera_id="cam-1", page_size=4))
         assert [f.seq for f in listed.frames] == [0, 1, 2, 3] and listed.next_page_token
-        page2 = q.ListFrames(query_pb2.ListFramesRequest(
-            camera_id="cam-1", page_token=listed.next_page_token))
+        page2 = q.ListFrames(
+            query_pb2.ListFramesRequest(camera_id="cam-1", page_token=listed.next_page_token)
+        )
         assert [f.seq for f in page2.frames] == [4, 5] and not page2.next_page_token
         assert page2.frames[1].has_enhancement and not page2.frames[0].has_enhancement
         assert page2.frames[0].width == 96 and page2.frames[0].height == 80
@@ -90,15 +93,17 @@ def _build(model):
 
 def _crc_fixed(data: bytes, pos: int, value: bytes) -> bytes:
     buf = bytearray(data)
-    buf[pos:pos + len(value)] = value
+    buf[pos : pos + len(value)] = value
     fix_payload_crc(buf)
     return bytes(buf)
 
 
 def test_bad_frames_get_per_frame_errors_and_stream_carries_on(
-        tmp_path, small_codec, small_codec_file, teacher_file, frames, test_image):
-    cfg = make_config(tmp_path, small_codec_file, teacher_file,
-                      **{"ingest.max_frame_bytes": 64 << 10})
+    tmp_path, small_codec, small_codec_file, teacher_file, frames, test_image
+):
+    cfg = make_config(
+        tmp_path, small_codec_file, teacher_file, **{"ingest.max_frame_bytes": 64 << 10}
+    )
     with ServerThread(cfg, small_codec) as server:
         edge = EdgeClient(server.address, "cam-bad")
         assert edge.recv().HasField("hello_ack")
@@ -108,13 +113,16 @@ def test_bad_frames_get_per_frame_errors_and_stream_carries_on(
         scrambled[80:] = bytes((b * 7 + 3) % 256 for b in scrambled[80:])
         cases = {
             1: (b"garbage" * 30, None, OK.INVALID_ARGUMENT, "malformed"),
-            2: (base[:len(base) // 2], None, OK.INVALID_ARGUMENT, "malformed"),
+            2: (base[: len(base) // 2], None, OK.INVALID_ARGUMENT, "malformed"),
             3: (_other_model_frame(test_image), None, OK.FAILED_PRECONDITION, "fingerprint"),
             4: (b"\0" * (100 << 10), None, OK.RESOURCE_EXHAUSTED, "too_large"),
-            5: (_crc_fixed(bytes(scrambled), 0, b"POLC"), None, OK.INVALID_ARGUMENT,
-                "malformed"),
-            6: (_crc_fixed(base, 26, struct.pack("<HH", 9000, 80)), None,
-                OK.INVALID_ARGUMENT, "malformed"),  # width beyond 8192
+            5: (_crc_fixed(bytes(scrambled), 0, b"POLC"), None, OK.INVALID_ARGUMENT, "malformed"),
+            6: (
+                _crc_fixed(base, 26, struct.pack("<HH", 9000, 80)),
+                None,
+                OK.INVALID_ARGUMENT,
+                "malformed",
+            ),  # width beyond 8192
             7: (base, frames["enh"][:-3], OK.INVALID_ARGUMENT, "enhancement"),
             8: (frames["plain"], frames["enh"], OK.INVALID_ARGUMENT, "enhancement"),
             9: (b"", None, OK.INVALID_ARGUMENT, "malformed"),
@@ -139,14 +147,22 @@ def test_bad_frames_get_per_frame_errors_and_stream_carries_on(
         # nothing refused was stored
         with grpc.insecure_channel(server.address) as ch:
             listed = query_pb2_grpc.QueryServiceStub(ch).ListFrames(
-                query_pb2.ListFramesRequest(camera_id="cam-bad"))
+                query_pb2.ListFramesRequest(camera_id="cam-bad")
+            )
             assert [f.seq for f in listed.frames] == [21]
 
 
 def test_stream_level_refusals(tmp_path, small_codec, small_codec_file, frames):
-    cfg = make_config(tmp_path, small_codec_file, None, **{
-        "ingest.max_streams": 1, "ingest.max_frame_bytes": 16 << 10,
-        "ingest.max_message_bytes": 64 << 10})
+    cfg = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "ingest.max_streams": 1,
+            "ingest.max_frame_bytes": 16 << 10,
+            "ingest.max_message_bytes": 64 << 10,
+        },
+    )
     with ServerThread(cfg, small_codec) as server:
         # wrong model fingerprint in the hello
         edge = EdgeClient(server.address, "cam-a", fingerprint=b"\1" * 16)
@@ -188,8 +204,9 @@ def test_fuzzed_frames_over_the_wire(cloud, small_codec, test_image):
     import numpy as np
     from test_codec_fuzz import _mutants
 
-    seeds = [small_codec.encode(test_image, a, enhancement=e)
-             for a, e in ((0.0, False), (0.5, True))]
+    seeds = [
+        small_codec.encode(test_image, a, enhancement=e) for a, e in ((0.0, False), (0.5, True))
+    ]
     mutants = list(_mutants(seeds, 120, np.random.default_rng(7)))
     edge = EdgeClient(cloud.address, "cam-fuzz")
     assert edge.recv().HasField("hello_ack")
@@ -221,18 +238,19 @@ def test_concurrent_resend_on_a_second_stream_is_stored_once(cloud, frames):
     assert sorted(x.seq for x in acks) == sorted(list(range(12)) * 2)
     fresh = sorted(x.seq for x in acks if not x.duplicate)
     assert fresh == list(range(12))  # exactly one non-duplicate ack per frame
-    results = got_a["result"] + got_b["result"] + [m.result for m in rest
-                                                   if m.HasField("result")]
+    results = got_a["result"] + got_b["result"] + [m.result for m in rest if m.HasField("result")]
     assert sorted(r.seq for r in results) == list(range(12))  # processed once
     with grpc.insecure_channel(cloud.address) as ch:
         listed = query_pb2_grpc.QueryServiceStub(ch).ListFrames(
-            query_pb2.ListFramesRequest(camera_id="cam-twice"))
+            query_pb2.ListFramesRequest(camera_id="cam-twice")
+        )
     assert [f.seq for f in listed.frames] == list(range(12))
 
 
 @pytest.mark.parametrize("batched_acks", [False, True])
-def test_decode_off_group_commit_exactly_once(tmp_path, small_codec, small_codec_file, frames,
-                                              batched_acks):
+def test_decode_off_group_commit_exactly_once(
+    tmp_path, small_codec, small_codec_file, frames, batched_acks
+):
     """The task-free path (decoding off): new frames go straight to the group commit; a
     resend racing its own first copy, a resend after the ack and a bad frame in between
     are each answered once, and every frame is stored once, without a FrameResult. An edge
@@ -273,11 +291,15 @@ def test_acks_ready_together_leave_as_one_batch_in_order():
     from polc.cloud.ingest.session import StreamSession
 
     async def run() -> list:
-        session = StreamSession("cam-1", ingest_pb2.Capabilities(batched_acks=True),
-                                asyncio.Queue())
+        session = StreamSession(
+            "cam-1", ingest_pb2.Capabilities(batched_acks=True), asyncio.Queue()
+        )
         error = ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(seq=9))
         for item in [(ingest_pb2.FrameAck(seq=s), f"slot{s}") for s in (0, 1, 2)] + [
-                (error, "slot9"), (ingest_pb2.FrameAck(seq=3), "slot3"), None]:
+            (error, "slot9"),
+            (ingest_pb2.FrameAck(seq=3), "slot3"),
+            None,
+        ]:
             session.outbound.put_nowait(item)
         return [(m.WhichOneof("kind"), m, slots) async for m, slots in session.answers()]
 

@@ -12,11 +12,18 @@ from ingest_client import EdgeClient
 from polc.cloud.server import ServerThread
 
 
-def test_max_connection_age_ends_streams_and_edges_resume(tmp_path, small_codec,
-                                                         small_codec_file, frames):
-    cfg = make_config(tmp_path, small_codec_file, None, **{
-        "connection.max_connection_age_seconds": 0.5,
-        "connection.max_connection_age_grace_seconds": 0.5})
+def test_max_connection_age_ends_streams_and_edges_resume(
+    tmp_path, small_codec, small_codec_file, frames
+):
+    cfg = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "connection.max_connection_age_seconds": 0.5,
+            "connection.max_connection_age_grace_seconds": 0.5,
+        },
+    )
     with ServerThread(cfg, small_codec) as server:
         channel = grpc.insecure_channel(server.address)
         edge = EdgeClient(server.address, "cam-age", channel=channel)
@@ -41,8 +48,7 @@ def test_max_connection_age_ends_streams_and_edges_resume(tmp_path, small_codec,
         channel.close()
 
 
-def test_graceful_shutdown_acks_in_flight_frames(tmp_path, small_codec, small_codec_file,
-                                                 frames):
+def test_graceful_shutdown_acks_in_flight_frames(tmp_path, small_codec, small_codec_file, frames):
     cfg = make_config(tmp_path, small_codec_file, None)
     server = ServerThread(cfg, small_codec).start()
     try:
@@ -68,8 +74,12 @@ def test_graceful_shutdown_acks_in_flight_frames(tmp_path, small_codec, small_co
 
 def test_retention_runs_in_the_server(tmp_path, small_codec, small_codec_file, frames):
     size = len(frames["base"])
-    cfg = make_config(tmp_path, small_codec_file, None, **{
-        "store.max_bytes": 3 * size, "store.sweep_interval_seconds": 0.1})
+    cfg = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{"store.max_bytes": 3 * size, "store.sweep_interval_seconds": 0.1},
+    )
     with ServerThread(cfg, small_codec) as server:
         edge = EdgeClient(server.address, "cam-ret")
         assert edge.recv().HasField("hello_ack")

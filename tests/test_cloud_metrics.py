@@ -49,7 +49,8 @@ def test_metrics_endpoint(cloud, frames):
     edge.close()
     with grpc.insecure_channel(cloud.address) as ch:
         reconstruct_pb2_grpc.ReconstructServiceStub(ch).Reconstruct(
-            reconstruct_pb2.ReconstructRequest(camera_id="cam-m", seq=0, beta=0.5), timeout=30)
+            reconstruct_pb2.ReconstructRequest(camera_id="cam-m", seq=0, beta=0.5), timeout=30
+        )
     url = f"http://127.0.0.1:{cloud.server.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.status == 200
@@ -58,19 +59,23 @@ def test_metrics_endpoint(cloud, frames):
     for name, kind in EXPECTED.items():
         assert name in families, name
         assert families[name].type == kind, name
-    values = {(s.name, tuple(sorted(s.labels.items()))): s.value
-              for f in families.values() for s in f.samples}
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
     assert values[("polc_cloud_frames_received_total", (("site", ""),))] == 3
     assert values[("polc_cloud_frames_decoded_total", (("site", ""),))] == 1
     assert values[("polc_cloud_frames_duplicate_total", (("site", ""),))] == 1
-    assert values[("polc_cloud_frames_failed_total",
-                   (("reason", "malformed"), ("site", "")))] == 1
-    assert values[("polc_cloud_reconstruct_requests_total",
-                   (("outcome", "ok"), ("site", "")))] == 1
+    assert values[("polc_cloud_frames_failed_total", (("reason", "malformed"), ("site", "")))] == 1
+    assert values[("polc_cloud_reconstruct_requests_total", (("outcome", "ok"), ("site", "")))] == 1
     assert values[("polc_cloud_batch_size_count", (("site", ""),))] >= 1
     assert values[("polc_cloud_open_streams", (("site", ""),))] == 0
     assert values[("polc_cloud_frames_analyzed_total", (("site", ""),))] == 1  # after close
     assert values[("polc_cloud_analysis_skipped_total", (("site", ""),))] == 0
     # cardinality: no per-camera label anywhere
-    assert all("camera" not in s.labels and "camera_id" not in s.labels
-               for f in families.values() for s in f.samples)
+    assert all(
+        "camera" not in s.labels and "camera_id" not in s.labels
+        for f in families.values()
+        for s in f.samples
+    )

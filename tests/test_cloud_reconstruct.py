@@ -16,8 +16,9 @@ from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 OK = grpc.StatusCode
 
 
-def _reconstruct(address: str, seq: int, beta: float | None, camera: str = "cam-r",
-                 timeout: float = 30, **kw) -> reconstruct_pb2.ReconstructResponse:
+def _reconstruct(
+    address: str, seq: int, beta: float | None, camera: str = "cam-r", timeout: float = 30, **kw
+) -> reconstruct_pb2.ReconstructResponse:
     req = reconstruct_pb2.ReconstructRequest(camera_id=camera, seq=seq, **kw)
     if beta is not None:
         req.beta = beta
@@ -36,8 +37,7 @@ def _ingest(address: str, sends: list[tuple[int, bytes, bytes | None]]) -> None:
 
 def test_reconstruct_at_beta_with_stored_enhancement(cloud, frames, small_codec):
     _ingest(cloud.address, [(0, frames["base"], frames["enh"]), (1, frames["full"], None)])
-    expected = small_codec.reconstruct(
-        small_codec.decode(frames["full"]), 0.5)
+    expected = small_codec.reconstruct(small_codec.decode(frames["full"]), 0.5)
     for seq in (0, 1):
         resp = _reconstruct(cloud.address, seq, 0.5)
         assert resp.mime_type == "image/png" and (resp.width, resp.height) == (96, 80)
@@ -53,8 +53,11 @@ def test_reconstruct_at_beta_with_stored_enhancement(cloud, frames, small_codec)
 
 def test_reconstruct_status_codes(cloud, frames):
     _ingest(cloud.address, [(0, frames["base"], None)])
-    for beta, code in ((1.5, OK.INVALID_ARGUMENT), (-0.1, OK.INVALID_ARGUMENT),
-                       (float("nan"), OK.INVALID_ARGUMENT)):
+    for beta, code in (
+        (1.5, OK.INVALID_ARGUMENT),
+        (-0.1, OK.INVALID_ARGUMENT),
+        (float("nan"), OK.INVALID_ARGUMENT),
+    ):
         with pytest.raises(grpc.RpcError) as err:
             _reconstruct(cloud.address, 0, beta)
         assert err.value.code() == code
@@ -76,10 +79,16 @@ def _answer_requests(edge: EdgeClient, layer: bytes | None, answered: list) -> N
         if msg.HasField("enhancement_request"):
             req = msg.enhancement_request
             answered.append(req.seq)
-            edge.send(enhancement_upload=dict(
-                request_id=req.request_id, camera_id=req.camera_id, seq=req.seq,
-                enhancement_layer=layer or b"", unavailable=layer is None,
-                message="" if layer else "evicted from the edge spool"))
+            edge.send(
+                enhancement_upload=dict(
+                    request_id=req.request_id,
+                    camera_id=req.camera_id,
+                    seq=req.seq,
+                    enhancement_layer=layer or b"",
+                    unavailable=layer is None,
+                    message="" if layer else "evicted from the edge spool",
+                )
+            )
 
 
 def test_on_demand_enhancement_from_the_edge(cloud, frames):

@@ -30,17 +30,22 @@ def _free_port() -> int:
 
 
 def _start(config: Path, address: str, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "polc.app.cli", "cloud", "serve",
-                             "--config", str(config)], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polc.app.cli", "cloud", "serve", "--config", str(config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 90
     with grpc.insecure_channel(address) as ch:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
             try:
-                status = health_pb2_grpc.HealthStub(ch).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1).status
+                status = (
+                    health_pb2_grpc.HealthStub(ch)
+                    .Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    .status
+                )
                 if status == health_pb2.HealthCheckResponse.SERVING:
                     return proc
             except grpc.RpcError:
@@ -53,11 +58,19 @@ def _start(config: Path, address: str, log: Path) -> subprocess.Popen:
 def test_kill9_restart_and_resend(tmp_path, small_codec_file, teacher_file, frames):
     address = f"127.0.0.1:{_free_port()}"
     config = tmp_path / "cloud.yaml"
-    config.write_text(yaml.safe_dump({
-        "listen": address, "metrics_listen": "", "store": {"path": str(tmp_path / "store")},
-        "codec": {"weights": str(small_codec_file), "torch_threads": 1},
-        "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher_file)},
-        "ingest": {"window": 16}, "batching": {"max_queue_delay_ms": 2}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "listen": address,
+                "metrics_listen": "",
+                "store": {"path": str(tmp_path / "store")},
+                "codec": {"weights": str(small_codec_file), "torch_threads": 1},
+                "analyzer": {"kind": "pixel-teacher", "teacher_weights": str(teacher_file)},
+                "ingest": {"window": 16},
+                "batching": {"max_queue_delay_ms": 2},
+            }
+        )
+    )
     log = tmp_path / "server.log"
     server = _start(config, address, log)
     acked: set[int] = set()

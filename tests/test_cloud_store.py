@@ -7,8 +7,17 @@ from polc.cloud.store.interface import FrameRecord
 
 
 def _record(camera: str, seq: int, capture_us: int = 0) -> FrameRecord:
-    return FrameRecord(camera, seq, capture_us or 1_000_000 * (seq + 1), 96, 80, 0.5,
-                       "ab" * 16, 0, result={"analyzer": "x", "classes": []})
+    return FrameRecord(
+        camera,
+        seq,
+        capture_us or 1_000_000 * (seq + 1),
+        96,
+        80,
+        0.5,
+        "ab" * 16,
+        0,
+        result={"analyzer": "x", "classes": []},
+    )
 
 
 def test_put_is_idempotent_and_survives_reopen(make_store, tmp_path):
@@ -23,8 +32,9 @@ def test_put_is_idempotent_and_survives_reopen(make_store, tmp_path):
     assert store.read_enhancement("cam-1", 1) == b"enh-1"
     assert store.read_enhancement("cam-1", 0) is None
     rec = store.get("cam-1", 1)
-    assert rec is not None and rec.has_enhancement and rec.result == {"analyzer": "x",
-                                                                        "classes": []}
+    assert (
+        rec is not None and rec.has_enhancement and rec.result == {"analyzer": "x", "classes": []}
+    )
     assert rec.base_bytes == 6 and abs(rec.base_bpp - 6 * 8 / (96 * 80)) < 1e-12
     assert store.get("cam-1", 7) is None and store.get("cam-1", -1) is None
     assert store.last_seq("cam-1") == 1 and store.last_seq("nobody") is None
@@ -44,8 +54,7 @@ def test_queries(make_store, tmp_path):
     store.put(_record("cam-0", 3), b"y", None)
     assert [c.camera_id for c in store.list_cameras()] == ["cam-0", "cam-1"]
     cam1 = store.list_cameras()[1]
-    assert (cam1.frame_count, cam1.first_seq, cam1.last_seq, cam1.stored_bytes) == (10, 0, 9,
-                                                                                  100)
+    assert (cam1.frame_count, cam1.first_seq, cam1.last_seq, cam1.stored_bytes) == (10, 0, 9, 100)
     frames = store.list_frames("cam-1", start_us=3_000_000, end_us=6_000_000)
     assert [f.seq for f in frames] == [2, 3, 4, 5]
     assert [f.seq for f in store.list_frames("cam-1", after_seq=7, limit=5)] == [8, 9]
@@ -79,8 +88,9 @@ def test_retention_by_age_and_size(make_store, tmp_path):
 def test_group_commit_and_orphan_sweep(make_store, tmp_path):
     store = make_store(tmp_path / "s")
     store.put(_record("cam-1", 0), b"old", None)
-    items = [(_record("cam-1", s), f"b{s}".encode(), b"e" if s == 3 else None)
-             for s in (0, 1, 2, 3, 2)]
+    items = [
+        (_record("cam-1", s), f"b{s}".encode(), b"e" if s == 3 else None) for s in (0, 1, 2, 3, 2)
+    ]
     assert store.put_many(items) == [False, True, True, True, False]  # stored once
     segs = list((tmp_path / "s" / "segments").glob("*.seg"))
     assert len(segs) == 1  # appended to the active segment
@@ -149,7 +159,7 @@ def test_a_row_the_index_cannot_hold_is_rejected_alone(make_store, tmp_path):
     from polc.cloud.store.interface import RecordRejected
 
     store = make_store(tmp_path / "s")
-    bad = _record("cam-1", 1, capture_us=2 ** 63)  # what an unchecked caller could send
+    bad = _record("cam-1", 1, capture_us=2**63)  # what an unchecked caller could send
     with pytest.raises(RecordRejected):
         store.put_many([(_record("cam-1", 0), b"a", None), (bad, b"b", None)])
     assert store.get("cam-1", 0) is None  # the whole batch rolled back
@@ -158,9 +168,14 @@ def test_a_row_the_index_cannot_hold_is_rejected_alone(make_store, tmp_path):
 
     async def commit_all():
         committer = GroupCommitter(store.put_many)
-        futures = [asyncio.ensure_future(committer.put(item)) for item in (
-            (_record("cam-1", 0), b"a", None), (bad, b"b", None),
-            (_record("cam-2", 0), b"c", None))]
+        futures = [
+            asyncio.ensure_future(committer.put(item))
+            for item in (
+                (_record("cam-1", 0), b"a", None),
+                (bad, b"b", None),
+                (_record("cam-2", 0), b"c", None),
+            )
+        ]
         results = await asyncio.gather(*futures, return_exceptions=True)
         await committer.close()
         return results

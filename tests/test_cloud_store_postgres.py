@@ -17,8 +17,9 @@ from polc.shared.errors import ConfigError
 
 
 def _record(camera: str, seq: int) -> FrameRecord:
-    return FrameRecord(camera, seq, 1_000_000 * (seq + 1), 96, 80, 0.5, "ab" * 16, 0,
-                       result={"classes": [seq]})
+    return FrameRecord(
+        camera, seq, 1_000_000 * (seq + 1), 96, 80, 0.5, "ab" * 16, 0, result={"classes": [seq]}
+    )
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def test_two_replicas_store_each_frame_exactly_once(dsn, tmp_path):
     def write(name, store):
         out = []
         for start in range(0, 200, 20):  # both replicas race on the same 200 frames
-            items = [(_record("cam-1", s), f"{name}{s}".encode(), None)
-                     for s in range(start, start + 20)]
+            items = [
+                (_record("cam-1", s), f"{name}{s}".encode(), None) for s in range(start, start + 20)
+            ]
             out += store.put_many(items)
         results[name] = out
 
@@ -59,7 +61,8 @@ def test_two_replicas_store_each_frame_exactly_once(dsn, tmp_path):
     # retention on replica b never deletes a's active segment (unsealed), even when empty
     assert b.enforce_retention(None, 1) == 200
     assert a.segment_log.active_name in {
-        p.name for p in (tmp_path / "shared" / "segments").iterdir()}
+        p.name for p in (tmp_path / "shared" / "segments").iterdir()
+    }
     a.put(_record("cam-1", 500), b"after", None)
     assert b.read_base("cam-1", 500) == b"after"
     a.close()
@@ -103,11 +106,20 @@ def test_migrations_are_recorded_and_newer_schema_refused(dsn, tmp_path):
 
 
 def test_open_store_and_config_select_the_backend(dsn, tmp_path):
-    cfg = load_config(None, {"store.backend": "postgres", "store.postgres_dsn": dsn,
-                             "store.path": str(tmp_path / "blobs")})
+    cfg = load_config(
+        None,
+        {
+            "store.backend": "postgres",
+            "store.postgres_dsn": dsn,
+            "store.path": str(tmp_path / "blobs"),
+        },
+    )
     assert dsn not in cfg.model_dump_json()
-    store = open_store(cfg.store.path, backend=cfg.store.backend,
-                       postgres_dsn=cfg.store.postgres_dsn.get_secret_value())
+    store = open_store(
+        cfg.store.path,
+        backend=cfg.store.backend,
+        postgres_dsn=cfg.store.postgres_dsn.get_secret_value(),
+    )
     assert type(store).__name__ == "PostgresFrameStore"
     store.close()
 
@@ -119,8 +131,9 @@ def test_config_validation_of_the_backend():
         load_config(None, {"store.postgres_dsn": "postgresql://x@y/z"})
     with pytest.raises(ConfigError, match="not a valid connection string"):
         load_config(None, {"store.backend": "postgres", "store.postgres_dsn": "host=a b=="})
-    cfg = load_config(None, {"store.backend": "postgres",
-                             "store.postgres_dsn": "postgresql://u:secret@db/polc"})
+    cfg = load_config(
+        None, {"store.backend": "postgres", "store.postgres_dsn": "postgresql://u:secret@db/polc"}
+    )
     assert "secret" not in cfg.model_dump_json()  # --check never prints the password
     assert load_config(None, {}).store.backend == "sqlite"
 
@@ -129,21 +142,30 @@ def test_unreachable_database_is_a_config_error(tmp_path):
     from polc.cloud.store.postgres import PostgresFrameStore
 
     with pytest.raises(ConfigError, match="cannot connect"):
-        PostgresFrameStore(tmp_path, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
-                           connect_timeout=1.0)
+        PostgresFrameStore(
+            tmp_path, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", connect_timeout=1.0
+        )
 
 
-def test_service_on_postgres_stores_and_dedups_across_replicas(dsn, tmp_path, small_codec,
-                                                               small_codec_file, frames):
+def test_service_on_postgres_stores_and_dedups_across_replicas(
+    dsn, tmp_path, small_codec, small_codec_file, frames
+):
     """Two in-process replicas on one database + blob directory: a frame resent to the
     other replica (an edge reconnected through the balancer) is acked as a duplicate."""
 
     from polc.cloud.server import ServerThread
 
     def replica():
-        cfg = make_config(tmp_path, small_codec_file, None, **{
-            "store.backend": "postgres", "store.postgres_dsn": dsn,
-            "store.path": str(tmp_path / "blobs")})
+        cfg = make_config(
+            tmp_path,
+            small_codec_file,
+            None,
+            **{
+                "store.backend": "postgres",
+                "store.postgres_dsn": dsn,
+                "store.path": str(tmp_path / "blobs"),
+            },
+        )
         return ServerThread(cfg, small_codec)
 
     with replica() as a, replica() as b:

@@ -56,8 +56,7 @@ def test_reconstruction_shape_and_beta_rules(small_codec, test_image):
 
 
 def test_rate_grows_with_alpha(small_codec, test_image):
-    sizes = [len(small_codec.encoder.encode(test_image, a).base_bytes())
-             for a in (0.0, 0.5, 1.0)]
+    sizes = [len(small_codec.encoder.encode(test_image, a).base_bytes()) for a in (0.0, 0.5, 1.0)]
     assert sizes[0] < sizes[1] < sizes[2]
 
 
@@ -156,8 +155,7 @@ def test_version_1_containers_still_decode(small_codec, test_image):
     assert parsed.enhancement.s_payload == new.enhancement.s_payload
     v1, v2 = small_codec.decode(old), small_codec.decode(new.to_bytes())
     for beta in (0.0, 1.0):
-        assert np.array_equal(small_codec.reconstruct(v1, beta),
-                              small_codec.reconstruct(v2, beta))
+        assert np.array_equal(small_codec.reconstruct(v1, beta), small_codec.reconstruct(v2, beta))
     # a version-1 enhancement layer travelling alone attaches to a version-2 base layer
     base = small_codec.decode(new.base_bytes())
     enh_len = struct.unpack_from("<I", old, 64)[0]
@@ -188,8 +186,9 @@ def test_integer_hyper_synthesis_is_order_independent(small_codec):
     padded = np.pad(a, ((0, 0), (1, 1), (1, 1)))
     cols = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
     cols = cols.transpose(0, 3, 4, 1, 2).reshape(16 * 9, -1)
-    by_rows = np.stack([np.sum(layer.weight[i][::-1] * cols[::-1].T, axis=1)
-                        for i in range(layer.weight.shape[0])])
+    by_rows = np.stack(
+        [np.sum(layer.weight[i][::-1] * cols[::-1].T, axis=1) for i in range(layer.weight.shape[0])]
+    )
     assert np.array_equal(by_rows, layer.weight @ cols)
 
 
@@ -200,16 +199,19 @@ def _float64_reference(layers, z):
     def conv(layer, a):
         c, h, w = a.shape
         cols = np.lib.stride_tricks.sliding_window_view(
-            np.pad(a, ((0, 0), (1, 1), (1, 1))), (3, 3), axis=(1, 2))
+            np.pad(a, ((0, 0), (1, 1), (1, 1))), (3, 3), axis=(1, 2)
+        )
         acc = layer.weight @ cols.transpose(0, 3, 4, 1, 2).reshape(c * 9, h * w) + layer.bias
         shift = layer.in_frac + W_FRAC - A_FRAC
-        return np.clip(np.floor((acc + 2.0 ** (shift - 1)) / 2.0 ** shift), -A_LIMIT,
-                       A_LIMIT).reshape(-1, h, w)
+        return np.clip(
+            np.floor((acc + 2.0 ** (shift - 1)) / 2.0**shift), -A_LIMIT, A_LIMIT
+        ).reshape(-1, h, w)
 
     def shuffle(a):
         c, h, w = a.shape
-        return np.maximum(a.reshape(c // 4, 2, 2, h, w).transpose(0, 3, 1, 4, 2)
-                          .reshape(c // 4, 2 * h, 2 * w), 0)
+        return np.maximum(
+            a.reshape(c // 4, 2, 2, h, w).transpose(0, 3, 1, 4, 2).reshape(c // 4, 2 * h, 2 * w), 0
+        )
 
     a = np.clip(np.asarray(z, np.float64), -Z_LIMIT, Z_LIMIT)
     out = conv(layers[2], shuffle(conv(layers[1], shuffle(conv(layers[0], a)))))
@@ -231,20 +233,25 @@ def test_int8_digit_gemm_equals_the_float64_twin(small_codec, weights, gemm, mon
     rng = np.random.default_rng(7)
     layers = small_codec.wire.hyper.layers
     if weights == "extreme":
+
         def spec(layer, i):
             w = rng.integers(-W_LIMIT, W_LIMIT + 1, layer.weight.shape)
             w[0] = W_LIMIT if i else -W_LIMIT
-            return {"weight": w, "bias": rng.integers(-2 ** 36, 2 ** 36, w.shape[0]),
-                    "in_frac": layer.in_frac}
+            return {
+                "weight": w,
+                "bias": rng.integers(-(2**36), 2**36, w.shape[0]),
+                "in_frac": layer.in_frac,
+            }
+
         hs = IntegerHyperSynthesis([spec(layer, i) for i, layer in enumerate(layers)])
     else:
         hs = small_codec.wire.hyper
     n = layers[0].weight.shape[1] // 9
-    for h, w, scale in ((1, 1, 5), (3, 5, 50), (4, 7, 5000), (2, 3, 2 ** 13)):
+    for h, w, scale in ((1, 1, 5), (3, 5, 50), (4, 7, 5000), (2, 3, 2**13)):
         z = rng.integers(-scale, scale + 1, (n, h, w))
         got, want = hs(z), _float64_reference(hs.layers, z)
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
-    t = torch.from_numpy(rng.integers(-2 ** 40, 2 ** 40, 1000))
+    t = torch.from_numpy(rng.integers(-(2**40), 2**40, 1000))
     d = _digits(t)
     assert d.dtype == torch.int8 and int(d.min()) >= -64 and int(d.max()) <= 63
     assert torch.equal(sum(d[i].long() << (7 * i) for i in range(d.shape[0])), t)
@@ -252,10 +259,9 @@ def test_int8_digit_gemm_equals_the_float64_twin(small_codec, weights, gemm, mon
 
 def test_integer_hyper_refuses_layers_that_could_round(small_codec):
     layer = small_codec.wire.hyper.layers[1]
-    w = np.full(layer.weight.shape, 2 ** 40)  # partial sums would pass 2^53
+    w = np.full(layer.weight.shape, 2**40)  # partial sums would pass 2^53
     with pytest.raises(ValueError, match="2\\^53"):
-        IntegerHyperSynthesis([{"weight": w, "bias": np.zeros(w.shape[0], np.int64),
-                                "in_frac": 0}])
+        IntegerHyperSynthesis([{"weight": w, "bias": np.zeros(w.shape[0], np.int64), "in_frac": 0}])
 
 
 def test_float_and_integer_hyper_synthesis_agree_closely(small_codec):
@@ -279,7 +285,13 @@ print(hashlib.sha256(c.encode(img, 0.3, enhancement=True)).hexdigest())
 
 
 def test_bitstream_identical_across_processes_and_thread_counts(small_codec_file):
-    digests = {subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, str(small_codec_file),
-                               str(n)], capture_output=True, text=True, check=True
-                              ).stdout.strip() for n in (1, 2)}
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _ENCODE_SCRIPT, str(small_codec_file), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for n in (1, 2)
+    }
     assert len(digests) == 1

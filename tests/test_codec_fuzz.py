@@ -36,10 +36,11 @@ def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
         elif kind == 4:  # header field overwritten with extreme values, CRC repaired
             if len(data) >= 64:
                 pos = int(rng.integers(4, 64))
-                data[pos:pos + 4] = rng.choice([b"\xff\xff\xff\xff", b"\0\0\0\0",
-                                                b"\xff\x7f\0\0"])
+                data[pos : pos + 4] = rng.choice(
+                    [b"\xff\xff\xff\xff", b"\0\0\0\0", b"\xff\x7f\0\0"]
+                )
                 fix_payload_crc(data)
-            yield bytes(data[:len(seeds[i % len(seeds)])])
+            yield bytes(data[: len(seeds[i % len(seeds)])])
         else:  # payload replaced by random bytes of the same length, CRC repaired
             if len(data) > 80:
                 data[72:] = rng.bytes(len(data) - 72)
@@ -48,8 +49,10 @@ def _mutants(seeds: list[bytes], n: int, rng: np.random.Generator):
 
 
 def test_fuzz_ten_thousand_containers(small_codec, test_image):
-    seeds = [small_codec.encode(test_image, a, enhancement=e)
-             for a, e in ((0.0, False), (0.5, True), (1.0, True))]
+    seeds = [
+        small_codec.encode(test_image, a, enhancement=e)
+        for a, e in ((0.0, False), (0.5, True), (1.0, True))
+    ]
     rng = np.random.default_rng(1234)
     outcomes = {"error": 0, "decoded": 0}
     slowest = 0.0
@@ -73,15 +76,17 @@ def test_fuzz_ten_thousand_containers(small_codec, test_image):
 def _coded_p_frames(small_codec_file, tmp_path, settings):
     """A temporal codec and the P-frames (with the reference of each) of a 4-frame clip at
     each (α, skip τ or None = lossless) of ``settings``; frame 2 has an enhancement layer."""
-    codec = temporal_codec(small_codec_file,
-                           write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt"))
+    codec = temporal_codec(
+        small_codec_file, write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt")
+    )
     frames = clip(4)
     references, p_frames = [], []
     for alpha, tau in settings:
         _, ref = codec.encode_frame(frames[0], alpha, 0)
         for seq, image in enumerate(frames[1:], 1):
-            data, nxt = codec.encode_frame(image, alpha, seq, ref, enhancement=seq == 2,
-                                           skip_tau=tau)
+            data, nxt = codec.encode_frame(
+                image, alpha, seq, ref, enhancement=seq == 2, skip_tau=tau
+            )
             references.append(ref)
             p_frames.append(data)
             ref = nxt
@@ -109,15 +114,19 @@ def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int],
     return outcomes, slowest
 
 
-@pytest.mark.parametrize("settings, n, seed, min_refused", [
-    ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400),  # lossless P-frames
-    ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600),  # skip-mode P-frames
-], ids=["lossless", "skip"])
-def test_fuzz_p_frames_and_broken_references(small_codec_file, tmp_path, settings, n, seed,
-                                             min_refused):
+@pytest.mark.parametrize(
+    "settings, n, seed, min_refused",
+    [
+        ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400),  # lossless P-frames
+        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600),  # skip-mode P-frames
+    ],
+    ids=["lossless", "skip"],
+)
+def test_fuzz_p_frames_and_broken_references(
+    small_codec_file, tmp_path, settings, n, seed, min_refused
+):
     codec, p_frames, references = _coded_p_frames(small_codec_file, tmp_path, settings)
-    outcomes, slowest = _fuzz_p_frames(codec, p_frames, references, n,
-                                       np.random.default_rng(seed))
+    outcomes, slowest = _fuzz_p_frames(codec, p_frames, references, n, np.random.default_rng(seed))
     assert sum(outcomes.values()) == n
     assert outcomes["error"] + outcomes["mismatch"] > min_refused
     assert outcomes["mismatch"] > 0

@@ -34,8 +34,7 @@ def test_frames_encoded_in_onnx_runtime_decode_exactly_in_torch(small_codec, onn
         img = (rng.random((64 + 16 * i, 128, 3)) * 255).astype(np.uint8)
         alpha = i / 5
         container = ort.encode(img, alpha, enhancement=True)
-        decoded = small_codec.wire.decode_symbols(type(container).from_bytes(
-            container.to_bytes()))
+        decoded = small_codec.wire.decode_symbols(type(container).from_bytes(container.to_bytes()))
         x, _ = image_to_array(img)
         v = ort.transforms.analysis(x) * small_codec.wire.gain_y(alpha)[None, :, None, None]
         expected = np.round(v[0].astype(np.float64) - decoded.params.means).astype(np.int64)

@@ -26,8 +26,9 @@ def test_gain_interpolation_hits_levels_and_is_log_linear():
     assert torch.allclose(unit.interpolate(0.1), torch.exp(torch.full((4,), 0.5)))
     table = unit.log_gain.detach().double().numpy()
     for a in (0.0, 0.13, 0.5, 0.77, 1.0):  # numpy twin used on the wire agrees
-        assert np.allclose(interpolate_gain(table, a), unit.interpolate(a).detach().numpy(),
-                           rtol=1e-6)
+        assert np.allclose(
+            interpolate_gain(table, a), unit.interpolate(a).detach().numpy(), rtol=1e-6
+        )
     batch = unit.interpolate(torch.tensor([0.0, 1.0]))
     assert batch.shape == (2, 4)
 
@@ -56,8 +57,10 @@ def test_codec_cli_round_trip_and_errors(tmp_path, small_codec_file, test_image,
     Image.fromarray(test_image).save(img)
     f = tmp_path / "f.polc"
     w = ["--weights", str(small_codec_file)]
-    assert main(["codec", "encode", str(img), "-o", str(f), "--alpha", "0.3",
-                 "--enhancement", *w]) == 0
+    assert (
+        main(["codec", "encode", str(img), "-o", str(f), "--alpha", "0.3", "--enhancement", *w])
+        == 0
+    )
     assert main(["codec", "info", str(f)]) == 0
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert info["width"] == 96 and info["height"] == 80 and info["has_enhancement"]

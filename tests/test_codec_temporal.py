@@ -20,17 +20,17 @@ from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, Re
 @pytest.fixture(scope="module")
 def codec(small_codec_file, tmp_path_factory) -> Codec:
     path = tmp_path_factory.mktemp("temporal") / "temporal.pt"
-    return temporal_codec(small_codec_file, write_temporal_file(Codec.load(small_codec_file),
-                                                                path))
+    return temporal_codec(small_codec_file, write_temporal_file(Codec.load(small_codec_file), path))
 
 
-def _encode_with_states(encoder: FrameEncoder, frames, alpha: float, gop: int,
-                        skip_tau: float | None = None):
+def _encode_with_states(
+    encoder: FrameEncoder, frames, alpha: float, gop: int, skip_tau: float | None = None
+):
     out, reference = [], None
     for seq, image in enumerate(frames):
-        container, reference = encoder.encode_frame(image, alpha, seq,
-                                                    None if seq % gop == 0 else reference,
-                                                    skip_tau=skip_tau)
+        container, reference = encoder.encode_frame(
+            image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
+        )
         out.append((container.to_bytes(), reference))
     return out
 
@@ -63,7 +63,14 @@ def test_fifty_p_frames_decode_to_exactly_the_intra_latent(codec):
 def test_gops_restart_with_key_frames(codec):
     blobs = encode_clip_temporal(codec, clip(7), 0.5, gop=3)
     assert [FrameContainer.from_bytes(b).is_p_frame for b in blobs] == [
-        False, True, True, False, True, True, False]
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
     _assert_decodes_exactly(codec, _encode_with_states(codec.encoder, clip(7), 0.5, 3))
 
 
@@ -89,8 +96,9 @@ def test_p_frames_encoded_in_onnx_runtime_decode_exactly_in_torch(codec, tmp_pat
 
     export_onnx(codec.model, tmp_path)
     encoder = FrameEncoder(codec.wire, OrtTransforms(tmp_path, "cpu"), codec.temporal)
-    _assert_decodes_exactly(codec, _encode_with_states(encoder, clip(12), 0.7, gop=12,
-                                                       skip_tau=skip_tau))
+    _assert_decodes_exactly(
+        codec, _encode_with_states(encoder, clip(12), 0.7, gop=12, skip_tau=skip_tau)
+    )
 
 
 def test_skip_mode_copies_the_reference_where_it_skips_and_reuses_its_z(codec):
@@ -122,8 +130,7 @@ def test_skip_mode_stays_within_tau_of_the_encoders_latent(codec):
     alpha, tau = 0.5, 1.5
     encoded = _encode_with_states(codec.encoder, frames, alpha, gop=6, skip_tau=tau)
     for image, (_, state) in zip(frames[1:], encoded[1:], strict=True):
-        v, _ = codec.encoder.transforms.latents(image_to_array(image)[0],
-                                                codec.wire.gain_y(alpha))
+        v, _ = codec.encoder.transforms.latents(image_to_array(image)[0], codec.wire.gain_y(alpha))
         error = np.abs(state.y_symbols + state.means - v[0].astype(np.float64))
         assert error.max() <= tau + 1e-3
 
@@ -225,8 +232,7 @@ def test_temporal_file_for_another_codec_is_refused(codec, tmp_path):
 def test_p_frame_of_another_temporal_model_is_refused(codec, small_codec_file, tmp_path):
     frames = clip(2)
     encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=2)
-    other = temporal_codec(small_codec_file,
-                           write_temporal_file(codec, tmp_path / "t.pt", seed=1))
+    other = temporal_codec(small_codec_file, write_temporal_file(codec, tmp_path / "t.pt", seed=1))
     with pytest.raises(BitstreamError, match="temporal model"):
         other.decode(encoded[1][0], encoded[0][1])
 
@@ -248,8 +254,18 @@ def test_train_temporal_runs_resumes_and_ships(small_codec, tmp_path):
     from polc.training.temporal import train_temporal
     from polc.training.temporal_config import TemporalTrainConfig
 
-    cfg = TemporalTrainConfig(hidden=8, clips=1, frames=3, eval_frames=2, size=(128, 96),
-                              alpha_steps=1, steps=2, batch_size=2, eval_every=2, warmup=0)
+    cfg = TemporalTrainConfig(
+        hidden=8,
+        clips=1,
+        frames=3,
+        eval_frames=2,
+        size=(128, 96),
+        alpha_steps=1,
+        steps=2,
+        batch_size=2,
+        eval_every=2,
+        warmup=0,
+    )
     run = tmp_path / "run"
     out = train_temporal(small_codec, cfg, run)
     assert (run / "temporal_train_symbols.pt").is_file()

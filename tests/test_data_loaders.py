@@ -98,8 +98,11 @@ def test_coco_dataset_targets(det_dir: Path) -> None:
 
 
 def test_coco_with_transform_flips_boxes(det_dir: Path) -> None:
-    ds = CocoDetectionDataset(det_dir / "images", det_dir / "annotations.json",
-                              transform=Compose([RandomHorizontalFlip(p=1.0)]))
+    ds = CocoDetectionDataset(
+        det_dir / "images",
+        det_dir / "annotations.json",
+        transform=Compose([RandomHorizontalFlip(p=1.0)]),
+    )
     plain = CocoDetectionDataset(det_dir / "images", det_dir / "annotations.json")
     for i in range(len(ds)):
         (a, ta), (b, tb) = ds[i], plain[i]
@@ -119,9 +122,11 @@ def _coco_files(tmp_path: Path, data: object, image: bool = True) -> tuple[Path,
     return root, ann
 
 
-GOOD = {"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
-        "annotations": [{"id": 1, "image_id": 1, "bbox": [1, 2, 5, 4], "category_id": 3}],
-        "categories": [{"id": 3, "name": "police"}]}
+GOOD = {
+    "images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
+    "annotations": [{"id": 1, "image_id": 1, "bbox": [1, 2, 5, 4], "category_id": 3}],
+    "categories": [{"id": 3, "name": "police"}],
+}
 
 
 def test_coco_errors(tmp_path: Path) -> None:
@@ -182,8 +187,10 @@ def test_image_tree_errors(tmp_path: Path) -> None:
 def test_transforms_keep_boxes_inside() -> None:
     torch.manual_seed(0)
     img = torch.rand(3, 50, 80)
-    target = {"boxes": torch.tensor([[0.0, 0.0, 20.0, 20.0], [60.0, 30.0, 80.0, 50.0]]),
-              "labels": torch.tensor([1, 2])}
+    target = {
+        "boxes": torch.tensor([[0.0, 0.0, 20.0, 20.0], [60.0, 30.0, 80.0, 50.0]]),
+        "labels": torch.tensor([1, 2]),
+    }
     for _ in range(10):
         out, t = RandomCrop(40)(img, target)
         assert out.shape == (3, 40, 40)

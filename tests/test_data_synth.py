@@ -36,13 +36,23 @@ def video30(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_classes_tuple() -> None:
-    assert CLASSES == ("car", "taxi", "police", "van", "bus", "truck", "motorcycle",
-                       "bicycle", "person")
+    assert CLASSES == (
+        "car",
+        "taxi",
+        "police",
+        "van",
+        "bus",
+        "truck",
+        "motorcycle",
+        "bicycle",
+        "person",
+    )
 
 
 def test_cls_crop_shape_label_and_determinism() -> None:
@@ -110,7 +120,8 @@ def test_cls_writer_layout_determinism(tmp_path: Path) -> None:
     assert fa.keys() == fc.keys() and fa != fc
     for name in CLASSES:
         assert sorted(p.name for p in (a / name).iterdir()) == [
-            f"{i:06d}.png" for i in range(18) if i % 9 == CLASSES.index(name)]
+            f"{i:06d}.png" for i in range(18) if i % 9 == CLASSES.index(name)
+        ]
 
 
 def test_video_tracks_are_continuous(video30: Path) -> None:
@@ -141,8 +152,11 @@ def test_render_video_frames_matches_files_and_prefix(video30: Path) -> None:
     for i, (img, anns) in enumerate(frames):
         on_disk = np.asarray(Image.open(video30 / "frames" / f"{i:06d}.png"))
         assert np.array_equal(img, on_disk)
-        ref = [{k: v for k, v in a.items() if k not in ("id", "image_id")}
-               for a in data["annotations"] if a["image_id"] == i + 1]
+        ref = [
+            {k: v for k, v in a.items() if k not in ("id", "image_id")}
+            for a in data["annotations"]
+            if a["image_id"] == i + 1
+        ]
         assert anns == ref
 
 
@@ -171,13 +185,34 @@ def test_cli_synth_ok_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) 
     from polc.app.cli import main
 
     out = tmp_path / "cls"
-    rc = main(["data", "synth", "--task", "cls", "--n", "9", "--seed", "1", "--out", str(out),
-               "--size", "32x32", "--workers", "1", "--no-progress"])
+    rc = main(
+        [
+            "data",
+            "synth",
+            "--task",
+            "cls",
+            "--n",
+            "9",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--size",
+            "32x32",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert len(list(out.rglob("*.png"))) == 9
     capsys.readouterr()
-    for bad, word in ((["--size", "32by32"], "size"), (["--size", "8x8"], "size"),
-                      (["--n", "0"], "--n"), (["--workers", "0"], "--workers")):
+    for bad, word in (
+        (["--size", "32by32"], "size"),
+        (["--size", "8x8"], "size"),
+        (["--n", "0"], "--n"),
+        (["--workers", "0"], "--workers"),
+    ):
         args = ["data", "synth", "--task", "det", "--n", "2", "--out", str(tmp_path / "x"), *bad]
         assert main(args) == 2
         err = capsys.readouterr().err.strip()

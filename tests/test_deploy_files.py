@@ -33,9 +33,12 @@ def exported_metric_names() -> set[str]:
         for family in registry.collect():
             base = family.name
             names.add(base)
-            names.update({"counter": [f"{base}_total"],
-                          "histogram": [f"{base}_bucket", f"{base}_sum", f"{base}_count"],
-                          }.get(family.type, []))
+            names.update(
+                {
+                    "counter": [f"{base}_total"],
+                    "histogram": [f"{base}_bucket", f"{base}_sum", f"{base}_count"],
+                }.get(family.type, [])
+            )
     return names
 
 
@@ -48,15 +51,18 @@ def _promtool() -> str:
 
 def test_promtool_accepts_config_and_rules():
     tool = _promtool()
-    for args in (["check", "config", str(PROM / "prometheus.yml")],
-                 ["check", "rules", str(PROM / "alerts.yml")]):
+    for args in (
+        ["check", "config", str(PROM / "prometheus.yml")],
+        ["check", "rules", str(PROM / "alerts.yml")],
+    ):
         run = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_alert_rules_cover_the_failure_modes_with_real_metrics():
-    rules = [r for g in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]
-             for r in g["rules"]]
+    rules = [
+        r for g in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"] for r in g["rules"]
+    ]
     exported = exported_metric_names()
     used: set[str] = set()
     for rule in rules:
@@ -64,9 +70,14 @@ def test_alert_rules_cover_the_failure_modes_with_real_metrics():
         assert names <= exported, f"{rule['alert']}: unknown metrics {names - exported}"
         used |= names
     # stream errors, decode failures, queue saturation, edge spool growth, store near limit
-    for metric in ("polc_cloud_frames_failed_total", "polc_cloud_batch_queue_frames",
-                   "polc_edge_spool_frames", "polc_cloud_store_size_bytes",
-                   "polc_cloud_store_limit_bytes", "polc_cloud_analysis_lag_seconds"):
+    for metric in (
+        "polc_cloud_frames_failed_total",
+        "polc_cloud_batch_queue_frames",
+        "polc_edge_spool_frames",
+        "polc_cloud_store_size_bytes",
+        "polc_cloud_store_limit_bytes",
+        "polc_cloud_analysis_lag_seconds",
+    ):
         assert metric in used
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
     assert {j["job_name"] for j in config["scrape_configs"]} == {"polc-cloud", "polc-edge"}
@@ -89,16 +100,24 @@ def test_dashboard_queries_only_exported_metrics():
             assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}")
             used |= names
     required = {
-        "polc_cloud_frames_received_total", "polc_cloud_received_bytes_total",
-        "polc_cloud_frame_bpp_bucket", "polc_cloud_decode_duration_seconds_bucket",
+        "polc_cloud_frames_received_total",
+        "polc_cloud_received_bytes_total",
+        "polc_cloud_frame_bpp_bucket",
+        "polc_cloud_decode_duration_seconds_bucket",
         "polc_cloud_inference_duration_seconds_bucket",
-        "polc_cloud_reconstruct_duration_seconds_bucket", "polc_cloud_batch_size_bucket",
-        "polc_cloud_batch_queue_frames", "polc_cloud_open_streams",
-        "polc_cloud_frames_failed_total", "polc_cloud_store_size_bytes",
-        "polc_edge_spool_frames", "polc_cloud_analysis_lag_seconds"}
+        "polc_cloud_reconstruct_duration_seconds_bucket",
+        "polc_cloud_batch_size_bucket",
+        "polc_cloud_batch_queue_frames",
+        "polc_cloud_open_streams",
+        "polc_cloud_frames_failed_total",
+        "polc_cloud_store_size_bytes",
+        "polc_edge_spool_frames",
+        "polc_cloud_analysis_lag_seconds",
+    }
     assert required <= used, required - used
-    quantiles = [e for p in dash["panels"] for t in p["targets"]
-                 if "histogram_quantile" in (e := t["expr"])]
+    quantiles = [
+        e for p in dash["panels"] for t in p["targets"] if "histogram_quantile" in (e := t["expr"])
+    ]
     assert all("_bucket" in e and "le" in e for e in quantiles)
 
 
@@ -124,8 +143,11 @@ def test_compose_file_structure():
     # the cloud's environment is a valid configuration
     from polc.cloud.config import load_config
 
-    overrides = {k.removeprefix("POLC_CLOUD_").lower().replace("__", "."): v
-                 for k, v in env.items() if "${" not in str(v)}
+    overrides = {
+        k.removeprefix("POLC_CLOUD_").lower().replace("__", "."): v
+        for k, v in env.items()
+        if "${" not in str(v)
+    }
     cfg = load_config(None, overrides)
     assert cfg.store.backend == "postgres"
     # the edge's arguments parse with the real command line
@@ -134,8 +156,12 @@ def test_compose_file_structure():
     args = build_parser().parse_args(["edge", "run", *services["edge"]["command"]])
     assert args.server == "cloud:50051"
     # prometheus scrapes the compose services' metric ports
-    targets = {t for job in yaml.safe_load((PROM / "prometheus.yml").read_text())[
-        "scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
+    targets = {
+        t
+        for job in yaml.safe_load((PROM / "prometheus.yml").read_text())["scrape_configs"]
+        for sc in job.get("static_configs", [])
+        for t in sc["targets"]
+    }
     assert targets == {"cloud:9464", "edge:9465"}
 
 
@@ -180,17 +206,27 @@ def test_helm_chart_structure():
         for ref in re.findall(r"\.Values\.([A-Za-z0-9_.]+)", text):
             assert tuple(ref.split(".")) in known, f"{tpl.name}: .Values.{ref} not in values"
         kinds |= set(re.findall(r"^kind:\s*(\w+)", text, re.M))
-    assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler",
-            "ServiceMonitor", "Secret", "ConfigMap", "PersistentVolumeClaim",
-            "Ingress"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ServiceMonitor",
+        "Secret",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Ingress",
+    } <= kinds
     deployment = (CHART / "templates" / "deployment.yaml").read_text()
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert re.search(probe + r":\n\s+grpc:", deployment), probe
     assert "preStop" in deployment and "terminationGracePeriodSeconds" in deployment
     assert values["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert values["config"]["connection"]["max_connection_age_seconds"] > 0
-    assert (values["config"]["connection"]["shutdown_grace_seconds"]
-            < values["terminationGracePeriodSeconds"] - values["preStopSleepSeconds"])
+    assert (
+        values["config"]["connection"]["shutdown_grace_seconds"]
+        < values["terminationGracePeriodSeconds"] - values["preStopSleepSeconds"]
+    )
     assert values["autoscaling"]["metricName"] in exported_metric_names()
     # the service configuration the chart renders is valid for the server
     from polc.cloud.config import load_config
@@ -205,8 +241,10 @@ def test_helm_chart_structure():
                 flat[f"{prefix}{k}"] = v
 
     walk(values["config"])
-    cfg = load_config(None, {**flat, "store.backend": "postgres",
-                             "store.postgres_dsn": "postgresql://polc@db/polc"})
+    cfg = load_config(
+        None,
+        {**flat, "store.backend": "postgres", "store.postgres_dsn": "postgresql://polc@db/polc"},
+    )
     assert cfg.connection.max_connection_age_seconds == 600
 
 
@@ -215,11 +253,26 @@ def test_helm_template_renders():
     if helm is None:
         pytest.skip("helm binary not installed (no Debian package); structure checked above")
     run = subprocess.run(
-        [helm, "template", "polc", str(CHART), "--set", "postgres.dsn=postgresql://x@db/p",
-         "--set", "tls.enabled=true", "--set", "auth.tokens[0].name=a",
-         "--set", "auth.tokens[0].role=operator",
-         "--set", "auth.tokens[0].token_sha256=" + "0" * 64],
-        capture_output=True, text=True, timeout=60)
+        [
+            helm,
+            "template",
+            "polc",
+            str(CHART),
+            "--set",
+            "postgres.dsn=postgresql://x@db/p",
+            "--set",
+            "tls.enabled=true",
+            "--set",
+            "auth.tokens[0].name=a",
+            "--set",
+            "auth.tokens[0].role=operator",
+            "--set",
+            "auth.tokens[0].token_sha256=" + "0" * 64,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     docs = [d for d in yaml.safe_load_all(run.stdout) if d]
     assert {d["kind"] for d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler"}

@@ -41,11 +41,12 @@ def _scene(n: int, seed: int, h: int = 64, w: int = 96) -> tuple[torch.Tensor, l
             x0 = int(torch.randint(0, w - bw, (1,), generator=gen))
             y0 = int(torch.randint(0, h - bh, (1,), generator=gen))
             c = int(torch.randint(0, 3, (1,), generator=gen))
-            images[i, :, y0:y0 + bh, x0:x0 + bw] = colours[c, :, None, None]
+            images[i, :, y0 : y0 + bh, x0 : x0 + bw] = colours[c, :, None, None]
             boxes.append([x0, y0, x0 + bw, y0 + bh])
             labels.append(c)
-        targets.append({"boxes": torch.tensor(boxes, dtype=torch.float32),
-                        "labels": torch.tensor(labels)})
+        targets.append(
+            {"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.tensor(labels)}
+        )
     return images, targets
 
 
@@ -80,8 +81,9 @@ def test_latent_detector_reproduces_the_pixel_stage_shapes_and_freezes_the_detec
     pixel = _detector()
     adapter = LatentDetector(pixel, latent_channels=24, rank=8)
     y = torch.randn(2, 24, 6, 10)  # the latent of a 96x160 frame
-    assert [f.shape for f in adapter.stages(y)] == [f.shape for f in
-                                                     pixel.stages(torch.rand(2, 3, 96, 160))]
+    assert [f.shape for f in adapter.stages(y)] == [
+        f.shape for f in pixel.stages(torch.rand(2, 3, 96, 160))
+    ]
     frozen = [n for n, p in adapter.named_parameters() if not p.requires_grad]
     assert frozen and all(n.startswith(("layer", "fcos")) for n in frozen)
     assert adapter.trainable_parameters() == sum(p.numel() for p in adapter.stem.parameters())
@@ -104,11 +106,18 @@ def test_padding_matches_the_encoder_and_boxes_map_back_to_the_original_frame():
     padded = pad_frames(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)
     assert padded.shape[-2:] == geometry.padded == (128, 128)
     assert torch.allclose(padded, torch.from_numpy(expected), atol=1e-6)
-    boxes = torch.tensor([[90.0, 60.0, 120.0, 100.0], [5.0, 5.0, 20.0, 20.0],
-                          [101.0, 10.0, 127.0, 30.0], [10.0, 71.0, 30.0, 90.0]])
+    boxes = torch.tensor(
+        [
+            [90.0, 60.0, 120.0, 100.0],
+            [5.0, 5.0, 20.0, 20.0],
+            [101.0, 10.0, 127.0, 30.0],
+            [10.0, 71.0, 30.0, 90.0],
+        ]
+    )
     assert torch.equal(clip_to_frame(boxes, 100, 70)[0], torch.tensor([90.0, 60.0, 100.0, 70.0]))
-    kept = keep_visible({"boxes": boxes, "scores": torch.ones(4), "labels": torch.zeros(4)},
-                        100, 70)
+    kept = keep_visible(
+        {"boxes": boxes, "scores": torch.ones(4), "labels": torch.zeros(4)}, 100, 70
+    )
     assert kept["boxes"].shape == (2, 4)  # the two boxes wholly inside the padding are gone
 
 
@@ -125,8 +134,9 @@ def test_batched_latent_detection_clips_to_each_original_size():
             assert d.label == CLASSES[d.class_index] and 0.0 <= d.score <= 1.0
     alone = runner([latents[1]], [sizes[1]], min_score=0.0)[0]
     assert len(alone) == len(results[1])  # batched = alone (scores nearly tied: compare sorted)
-    assert sorted(d.score for d in alone) == pytest.approx(sorted(d.score for d in results[1]),
-                                                           abs=1e-4)
+    assert sorted(d.score for d in alone) == pytest.approx(
+        sorted(d.score for d in results[1]), abs=1e-4
+    )
 
 
 def test_a_few_steps_reduce_the_pixel_detector_loss():
@@ -159,8 +169,9 @@ def test_stem_feeding_layer1_runs_the_frozen_pixel_layer1_and_round_trips(tmp_pa
     with torch.no_grad():  # the stem's output goes through the pixel detector's own layer1
         expected = pixel.body.layer2(pixel.body.layer1(adapter.stem(y)))
         torch.testing.assert_close(adapter.stages(y)[0], expected)
-    assert not any(p.requires_grad for n, p in adapter.layer1.named_parameters()
-                   if "conv" in n)  # frozen convs; its norm layers train with train_norms
+    assert not any(
+        p.requires_grad for n, p in adapter.layer1.named_parameters() if "conv" in n
+    )  # frozen convs; its norm layers train with train_norms
     assert "layer1.0.bn1" in adapter.train_stages
     save_det_adapter(adapter, CLASSES, "fp", tmp_path / "a.pt")
     assert AdapterFile.read(tmp_path / "a.pt").first_stage == "layer1"
@@ -209,29 +220,37 @@ def test_shipped_pixel_detector_beats_chance(sample):
     assert result["map50"] > 0.5  # chance is ~0
 
 
-@pytest.mark.skipif(not (WEIGHTS_DIR / "adapter_det.pt").is_file()
-                    or not default_detector_path().is_file()
-                    or not default_codec_path().is_file(), reason="no shipped adapter_det.pt")
+@pytest.mark.skipif(
+    not (WEIGHTS_DIR / "adapter_det.pt").is_file()
+    or not default_detector_path().is_file()
+    or not default_codec_path().is_file(),
+    reason="no shipped adapter_det.pt",
+)
 def test_shipped_detection_adapter_beats_chance_on_the_wire(sample):
     from polc.shared.codec.runtime import Codec
     from polc.shared.metrics.coco import coco_map
 
     codec = Codec.load()
     runner = DetectionRunner.load(WEIGHTS_DIR / "adapter_det.pt", default_detector_path())
-    frames = [codec.decode(codec.encode(im.permute(1, 2, 0).numpy(), 0.5))
-              for im in sample.images]
+    frames = [codec.decode(codec.encode(im.permute(1, 2, 0).numpy(), 0.5)) for im in sample.images]
     found = runner([f.y_hat for f in frames], [(512, 288)] * len(frames), min_score=0.05)
     h, w = sample.images.shape[-2:]
     assert all(d.box[2] <= w and d.box[3] <= h for dets in found for d in dets)
-    dets = {i: {"boxes": torch.tensor([d.box for d in ds]).reshape(-1, 4),
-                "scores": torch.tensor([d.score for d in ds]),
-                "labels": torch.tensor([d.class_index for d in ds], dtype=torch.int64)}
-            for i, ds in zip(sample.image_ids, found, strict=True)}
+    dets = {
+        i: {
+            "boxes": torch.tensor([d.box for d in ds]).reshape(-1, 4),
+            "scores": torch.tensor([d.score for d in ds]),
+            "labels": torch.tensor([d.class_index for d in ds], dtype=torch.int64),
+        }
+        for i, ds in zip(sample.image_ids, found, strict=True)
+    }
     assert coco_map(sample.coco, dets)["map50"] > 0.3  # chance is ~0
 
 
-@pytest.mark.skipif(not default_detector_path().is_file() or not default_codec_path().is_file(),
-                    reason="no shipped detector.pt / codec.pt")
+@pytest.mark.skipif(
+    not default_detector_path().is_file() or not default_codec_path().is_file(),
+    reason="no shipped detector.pt / codec.pt",
+)
 def test_cloud_adapter_analyzer_reports_boxes_inside_the_original_frame(tmp_path):
     from polc.cloud.analyzer import build_analyzer
     from polc.shared.codec.runtime import Codec
@@ -240,16 +259,20 @@ def test_cloud_adapter_analyzer_reports_boxes_inside_the_original_frame(tmp_path
 
     codec = Codec.load()
     adapter = LatentDetector(load_detector(default_detector_path()), codec.model.arch.M)
-    save_det_adapter(adapter, [f"c{i}" for i in range(9)], codec.fingerprint,
-                     tmp_path / "adapter_det.pt")
-    analyzer = build_analyzer("adapter", codec, None, 3,
-                              detector_adapter_weights=tmp_path / "adapter_det.pt")
+    save_det_adapter(
+        adapter, [f"c{i}" for i in range(9)], codec.fingerprint, tmp_path / "adapter_det.pt"
+    )
+    analyzer = build_analyzer(
+        "adapter", codec, None, 3, detector_adapter_weights=tmp_path / "adapter_det.pt"
+    )
     analyzer.min_score = 0.0  # an untrained stem: keep everything it finds
     image = (np.random.default_rng(1).random((100, 200, 3)) * 255).astype(np.uint8)
     result = analyzer.analyze([codec.decode(codec.encode(image, 0.5))])[0]
     assert len(result.classes) == 3 and result.detections  # padded to 256 x 128 on the wire
-    assert all(0 <= d.box[0] < d.box[2] <= 200 and 0 <= d.box[1] < d.box[3] <= 100
-               for d in result.detections)
+    assert all(
+        0 <= d.box[0] < d.box[2] <= 200 and 0 <= d.box[1] < d.box[3] <= 100
+        for d in result.detections
+    )
     with pytest.raises(ConfigError, match="analyzer.detector_adapter_weights"):
         build_analyzer("adapter", codec, None, 3, detector_adapter_weights=tmp_path / "no.pt")
 

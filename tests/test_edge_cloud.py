@@ -28,15 +28,29 @@ from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_
 
 
 def _edge_config(tmp_path: Path, address: str, weights: Path, **source) -> EdgeConfig:
-    return EdgeConfig.model_validate({
-        "camera_id": "cam-e", "metrics_listen": "",
-        "source": {"kind": "synthetic", "width": 128, "height": 64, "frames": 40, "fps": 20,
-                   **source},
-        "encoder": {"weights": str(weights)}, "rate": {"alpha": 0.5},
-        "enhancement": {"mode": "on-demand"},
-        "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-        "uplink": {"server": address, "backoff_initial_seconds": 0.1,
-                   "backoff_max_seconds": 0.5}})
+    return EdgeConfig.model_validate(
+        {
+            "camera_id": "cam-e",
+            "metrics_listen": "",
+            "source": {
+                "kind": "synthetic",
+                "width": 128,
+                "height": 64,
+                "frames": 40,
+                "fps": 20,
+                **source,
+            },
+            "encoder": {"weights": str(weights)},
+            "rate": {"alpha": 0.5},
+            "enhancement": {"mode": "on-demand"},
+            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
+            "uplink": {
+                "server": address,
+                "backoff_initial_seconds": 0.1,
+                "backoff_max_seconds": 0.5,
+            },
+        }
+    )
 
 
 def _stored_seqs(address: str, camera: str = "cam-e") -> list[int]:
@@ -44,18 +58,22 @@ def _stored_seqs(address: str, camera: str = "cam-e") -> list[int]:
     with grpc.insecure_channel(address) as ch:
         stub = query_pb2_grpc.QueryServiceStub(ch)
         while True:
-            page = stub.ListFrames(query_pb2.ListFramesRequest(
-                camera_id=camera, page_size=1000, page_token=token), timeout=10)
+            page = stub.ListFrames(
+                query_pb2.ListFramesRequest(camera_id=camera, page_size=1000, page_token=token),
+                timeout=10,
+            )
             seqs += [f.seq for f in page.frames]
             token = page.next_page_token
             if not token:
                 return seqs
 
 
-@pytest.mark.parametrize("outage, frames", [
-    (1.5, 60), pytest.param(30.0, 340, marks=pytest.mark.slow)])
-def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
-                                 outage: float, frames: int) -> None:
+@pytest.mark.parametrize(
+    "outage, frames", [(1.5, 60), pytest.param(30.0, 340, marks=pytest.mark.slow)]
+)
+def test_cloud_outage_mid_stream(
+    tmp_path: Path, small_codec, small_codec_file, outage: float, frames: int
+) -> None:
     """Stop the cloud while the edge streams, restart it on the same port and store."""
     config = make_config(tmp_path, small_codec_file, None)
     cloud = ServerThread(config, small_codec).start()
@@ -65,8 +83,10 @@ def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
     async def main() -> None:
         nonlocal cloud
         fps = 20 if frames <= 60 else 10
-        node = EdgeNode(_edge_config(tmp_path, address, small_codec_file, frames=frames,
-                                     fps=fps), on_ack=lambda a: acked.append(a.seq))
+        node = EdgeNode(
+            _edge_config(tmp_path, address, small_codec_file, frames=frames, fps=fps),
+            on_ack=lambda a: acked.append(a.seq),
+        )
         task = asyncio.create_task(node.run_async())
         while len(acked) < 8:
             assert not task.done(), task.result()
@@ -75,10 +95,10 @@ def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
         await loop.run_in_executor(None, cloud.stop, 0.5)  # outage
         await asyncio.sleep(outage)
         assert node.spool.depth > 0 and not node.capture_done.is_set()
-        restarted = make_config(tmp_path, small_codec_file, None,
-                                              listen=address)
+        restarted = make_config(tmp_path, small_codec_file, None, listen=address)
         cloud = await loop.run_in_executor(
-            None, lambda: ServerThread(restarted, small_codec).start())
+            None, lambda: ServerThread(restarted, small_codec).start()
+        )
         await asyncio.wait_for(task, 120)
         assert node.spool.depth == 0 and node.uplink.sessions >= 2
 
@@ -90,11 +110,18 @@ def test_cloud_outage_mid_stream(tmp_path: Path, small_codec, small_codec_file,
     assert seqs == list(range(frames))  # every frame, once each
 
 
-def test_max_connection_age_and_on_demand_reconstruct(tmp_path: Path, small_codec,
-                                                      small_codec_file) -> None:
+def test_max_connection_age_and_on_demand_reconstruct(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
     config = make_config(
-        tmp_path, small_codec_file, None, **{"connection.max_connection_age_seconds": 1.0,
-                                             "connection.max_connection_age_grace_seconds": 0.3})
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "connection.max_connection_age_seconds": 1.0,
+            "connection.max_connection_age_grace_seconds": 0.3,
+        },
+    )
     cloud = ServerThread(config, small_codec).start()
     images: dict[int, np.ndarray] = {}
 
@@ -112,7 +139,8 @@ def test_max_connection_age_and_on_demand_reconstruct(tmp_path: Path, small_code
             with grpc.insecure_channel(cloud.address) as ch:
                 return reconstruct_pb2_grpc.ReconstructServiceStub(ch).Reconstruct(
                     reconstruct_pb2.ReconstructRequest(camera_id="cam-e", seq=10, beta=0.0),
-                    timeout=30)
+                    timeout=30,
+                )
 
         resp = await asyncio.get_running_loop().run_in_executor(None, reconstruct)
         stop.set()
@@ -131,24 +159,39 @@ def test_max_connection_age_and_on_demand_reconstruct(tmp_path: Path, small_code
     assert image.shape == images[10].shape
 
 
-
-
-def test_mutual_tls_and_bearer_token(tmp_path: Path, small_codec, small_codec_file,
-                                     pki: Path) -> None:
+def test_mutual_tls_and_bearer_token(
+    tmp_path: Path, small_codec, small_codec_file, pki: Path
+) -> None:
     token, other = "camera-token-0123456789", "other-camera-token-0123"
-    config = make_config(tmp_path, small_codec_file, None, **{
-        "tls.cert_file": str(pki / "server.pem"), "tls.key_file": str(pki / "server.key"),
-        "tls.client_ca_file": str(pki / "ca.pem"), "tls.require_client_cert": True,
-        "auth.tokens": [{"token": token, "role": "camera", "cameras": ["cam-e"]},
-                        {"token": other, "role": "camera", "cameras": ["cam-x"]}]})
+    config = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "tls.cert_file": str(pki / "server.pem"),
+            "tls.key_file": str(pki / "server.key"),
+            "tls.client_ca_file": str(pki / "ca.pem"),
+            "tls.require_client_cert": True,
+            "auth.tokens": [
+                {"token": token, "role": "camera", "cameras": ["cam-e"]},
+                {"token": other, "role": "camera", "cameras": ["cam-x"]},
+            ],
+        },
+    )
     cloud = ServerThread(config, small_codec).start()
 
     def edge(tok: str, frames: int) -> EdgeConfig:
-        cfg = _edge_config(tmp_path / tok, f"localhost:{cloud.server.port}", small_codec_file,
-                           frames=frames, realtime=False)
+        cfg = _edge_config(
+            tmp_path / tok,
+            f"localhost:{cloud.server.port}",
+            small_codec_file,
+            frames=frames,
+            realtime=False,
+        )
         cfg.uplink.token = tok
-        cfg.uplink.tls = TlsSettings(ca_file=pki / "ca.pem", cert_file=pki / "client.pem",
-                                     key_file=pki / "client.key")
+        cfg.uplink.tls = TlsSettings(
+            ca_file=pki / "ca.pem", cert_file=pki / "client.pem", key_file=pki / "client.key"
+        )
         return cfg
 
     try:
@@ -163,28 +206,42 @@ def test_mutual_tls_and_bearer_token(tmp_path: Path, small_codec, small_codec_fi
         cloud.stop()
 
 
-def test_edge_killed_and_restarted_against_the_real_cloud(tmp_path: Path, small_codec,
-                                                          small_codec_file) -> None:
+def test_edge_killed_and_restarted_against_the_real_cloud(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
     """`polc edge run` in a subprocess, kill -9 mid-stream, restart: every frame once."""
-    config = make_config(tmp_path, small_codec_file, None,
-                                       **{"ingest.window": 1})
+    config = make_config(tmp_path, small_codec_file, None, **{"ingest.window": 1})
     cloud = ServerThread(config, small_codec).start()
     cfg = tmp_path / "edge.yaml"
 
     def write_config(frames: int) -> None:
-        cfg.write_text(yaml.safe_dump({
-            "camera_id": "cam-k", "metrics_listen": "",
-            "source": {"kind": "synthetic", "width": 128, "height": 64, "frames": frames,
-                       "fps": 50},
-            "encoder": {"weights": str(small_codec_file)}, "enhancement": {"mode": "never"},
-            "spool": {"path": str(tmp_path / "spool")},
-            "uplink": {"server": cloud.address, "backoff_initial_seconds": 0.1}}))
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "camera_id": "cam-k",
+                    "metrics_listen": "",
+                    "source": {
+                        "kind": "synthetic",
+                        "width": 128,
+                        "height": 64,
+                        "frames": frames,
+                        "fps": 50,
+                    },
+                    "encoder": {"weights": str(small_codec_file)},
+                    "enhancement": {"mode": "never"},
+                    "spool": {"path": str(tmp_path / "spool")},
+                    "uplink": {"server": cloud.address, "backoff_initial_seconds": 0.1},
+                }
+            )
+        )
 
     def spawn() -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(cfg)],
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
     try:
         write_config(200)

@@ -26,15 +26,25 @@ from polc.shared.codec.container import FrameContainer
 
 def _config(tmp_path: Path, cloud: FakeCloud, weights: Path, **source) -> dict:
     return {
-        "camera_id": "cam-7", "metrics_listen": "",
-        "source": {"kind": "synthetic", "width": 128, "height": 64, "frames": 30, "fps": 50,
-                   **source},
+        "camera_id": "cam-7",
+        "metrics_listen": "",
+        "source": {
+            "kind": "synthetic",
+            "width": 128,
+            "height": 64,
+            "frames": 30,
+            "fps": 50,
+            **source,
+        },
         "encoder": {"weights": str(weights)},
         "rate": {"alpha": 0.4},
         "enhancement": {"mode": "on-demand"},
         "spool": {"path": str(tmp_path / "spool")},
-        "uplink": {"server": cloud.address, "backoff_initial_seconds": 0.05,
-                   "backoff_max_seconds": 0.5},
+        "uplink": {
+            "server": cloud.address,
+            "backoff_initial_seconds": 0.05,
+            "backoff_max_seconds": 0.5,
+        },
     }
 
 
@@ -93,8 +103,17 @@ def test_enhancement_always_travels_with_frames(tmp_path: Path, small_codec_file
 async def _spawn(config_file: Path) -> asyncio.subprocess.Process:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(config_file),
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "polc.app.cli",
+        "edge",
+        "run",
+        "--config",
+        str(config_file),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
 
 
 async def _wait_stored(cloud: FakeCloud, n: int, proc, timeout: float = 60.0) -> None:
@@ -113,8 +132,9 @@ def test_edge_killed_mid_stream_then_restarted(tmp_path: Path, small_codec_file)
         cloud = FakeCloud(window=2, ack_delay=0.15)  # slower than the camera: a backlog
         await cloud.start()
         cfg = tmp_path / "edge.yaml"
-        cfg.write_text(yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20,
-                                              frames=40)))
+        cfg.write_text(
+            yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20, frames=40))
+        )
         proc = await _spawn(cfg)
         await _wait_stored(cloud, 8, proc)
         proc.send_signal(signal.SIGKILL)
@@ -122,8 +142,7 @@ def test_edge_killed_mid_stream_then_restarted(tmp_path: Path, small_codec_file)
         left = Spool(tmp_path / "spool", "cam-7").pending()
         assert left, "nothing was in flight at the kill: the test proves nothing"
         # restart with a short clip: new frames continue the seq counter after the backlog
-        cfg.write_text(yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20,
-                                              frames=5)))
+        cfg.write_text(yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20, frames=5)))
         proc = await _spawn(cfg)
         out, _ = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, out.decode()
@@ -133,7 +152,8 @@ def test_edge_killed_mid_stream_then_restarted(tmp_path: Path, small_codec_file)
         expected = set(range(state["next_seq"]))
         assert set(cloud.stored) == expected, (
             f"missing {sorted(expected - set(cloud.stored))}, "
-            f"unexpected {sorted(set(cloud.stored) - expected)}")
+            f"unexpected {sorted(set(cloud.stored) - expected)}"
+        )
         assert set(cloud.store_count.values()) == {1}
         assert Spool(tmp_path / "spool", "cam-7").pending() == []
 
@@ -145,8 +165,9 @@ def test_sigterm_stops_cleanly_with_the_spool_intact(tmp_path: Path, small_codec
         cloud = FakeCloud(window=2, ack_delay=0.2)  # a slow cloud: frames pile up
         await cloud.start()
         cfg = tmp_path / "edge.yaml"
-        cfg.write_text(yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, frames=1000,
-                                              fps=30)))
+        cfg.write_text(
+            yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, frames=1000, fps=30))
+        )
         proc = await _spawn(cfg)
         await _wait_stored(cloud, 3, proc)
         await asyncio.sleep(0.3)
@@ -163,30 +184,31 @@ def test_sigterm_stops_cleanly_with_the_spool_intact(tmp_path: Path, small_codec
     asyncio.run(main())
 
 
-def test_bad_frames_are_counted_not_fatal(tmp_path: Path, small_codec_file,
-                                         monkeypatch) -> None:
+def test_bad_frames_are_counted_not_fatal(tmp_path: Path, small_codec_file, monkeypatch) -> None:
     from polc.edge import node as node_module
     from polc.edge.sources import Captured
 
     bad = Captured(np.zeros((8, 8), np.uint8), 0, 0)  # not HxWx3: the encoder refuses it
     good = Captured(np.zeros((64, 64, 3), np.uint8), 0, 2)
-    node = EdgeNode(load_config(None).model_validate(
-        _config(tmp_path, FakeCloud(), small_codec_file)))
+    node = EdgeNode(
+        load_config(None).model_validate(_config(tmp_path, FakeCloud(), small_codec_file))
+    )
     monkeypatch.setattr(node_module, "paced", lambda *_: iter([bad, bad, good]))
     node._capture_loop()
     assert node.capture_error is None
     assert node.metrics.dropped.labels("encode_error")._value.get() == 2
     assert node.spool.pending() == [0]
-    monkeypatch.setattr(node_module, "paced",
-                        lambda *_: iter([bad] * node_module.MAX_CONSECUTIVE_FAILURES))
+    monkeypatch.setattr(
+        node_module, "paced", lambda *_: iter([bad] * node_module.MAX_CONSECUTIVE_FAILURES)
+    )
     node._capture_loop()
     assert isinstance(node.capture_error, ValueError)
 
 
 @pytest.mark.parametrize("failing_error", [(13, "internal"), (8, "store_full")])
-def test_frames_failed_internal_are_resent_on_the_same_stream(tmp_path: Path,
-                                                               small_codec_file,
-                                                               failing_error) -> None:
+def test_frames_failed_internal_are_resent_on_the_same_stream(
+    tmp_path: Path, small_codec_file, failing_error
+) -> None:
     """Issue 15 item 5: the cloud answers INTERNAL (its disk is full) for a while, then
     recovers without ending the stream. The edge resends on the open stream after a backoff
     and, its source finished, exits once everything is stored. The same for any retryable

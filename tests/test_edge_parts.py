@@ -23,8 +23,10 @@ from polc.shared.errors import ConfigError, PolcError
 
 def test_config_file_env_and_overrides(tmp_path: Path, monkeypatch) -> None:
     f = tmp_path / "edge.yaml"
-    f.write_text("camera_id: cam-9\nuplink: {server: 'cloud:1', token: from-file}\n"
-                 "rate: {mode: target, target_kbps: 200}\n")
+    f.write_text(
+        "camera_id: cam-9\nuplink: {server: 'cloud:1', token: from-file}\n"
+        "rate: {mode: target, target_kbps: 200}\n"
+    )
     monkeypatch.setenv("POLC_EDGE_UPLINK__TOKEN", "from-env")
     monkeypatch.setenv("POLC_EDGE_SOURCE__FPS", "7.5")
     c = load_config(f, {"uplink.server": "other:2", "spool.path": None})
@@ -32,16 +34,19 @@ def test_config_file_env_and_overrides(tmp_path: Path, monkeypatch) -> None:
     assert c.source.fps == 7.5 and c.rate.target_kbps == 200
 
 
-@pytest.mark.parametrize("data, field", [
-    ("camera_id: 'bad id'", "camera_id"),
-    ("uplink: {server: nope}", "uplink.server"),
-    ("rate: {mode: target}", "rate"),
-    ("source: {kind: folder}", "source"),
-    ("spool: {max_bytes: 10}", "spool.max_bytes"),
-    ("enhancement: {mode: sometimes}", "enhancement.mode"),
-    ("uplink: {tls: {cert_file: /nonexistent}}", "uplink.tls"),
-    ("unknown_field: 1", "unknown_field"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ("camera_id: 'bad id'", "camera_id"),
+        ("uplink: {server: nope}", "uplink.server"),
+        ("rate: {mode: target}", "rate"),
+        ("source: {kind: folder}", "source"),
+        ("spool: {max_bytes: 10}", "spool.max_bytes"),
+        ("enhancement: {mode: sometimes}", "enhancement.mode"),
+        ("uplink: {tls: {cert_file: /nonexistent}}", "uplink.tls"),
+        ("unknown_field: 1", "unknown_field"),
+    ],
+)
 def test_config_errors_name_the_field(tmp_path: Path, data: str, field: str) -> None:
     f = tmp_path / "edge.yaml"
     f.write_text(data + "\n")
@@ -66,8 +71,9 @@ def test_folder_source_and_pacing(tmp_path: Path) -> None:
     assert [c.image.shape for c in got] == [(20, 30, 3)] * 4
     assert got[1].image[0, 0, 0] == 50 and [c.index for c in got] == [0, 1, 2, 3]
     assert 0.12 <= elapsed < 1.0  # 4 frames at 20 fps: 3 periods of 50 ms
-    looped = SourceSettings(kind="folder", path=str(tmp_path), loop=True, realtime=False,
-                            max_frames=10)
+    looped = SourceSettings(
+        kind="folder", path=str(tmp_path), loop=True, realtime=False, max_frames=10
+    )
     assert len(list(sources.paced(looped))) == 10
 
 
@@ -106,15 +112,21 @@ def test_bad_sources_are_clear_errors(tmp_path: Path) -> None:
         list(sources.paced(video))
 
 
-def test_onnx_backend_exports_once_and_matches_torch(tmp_path: Path, small_codec,
-                                                     small_codec_file, test_image) -> None:
-    settings = EncoderSettings(backend="onnx", weights=small_codec_file,
-                               cache_dir=tmp_path / "cache", threads=1)
+def test_onnx_backend_exports_once_and_matches_torch(
+    tmp_path: Path, small_codec, small_codec_file, test_image
+) -> None:
+    settings = EncoderSettings(
+        backend="onnx", weights=small_codec_file, cache_dir=tmp_path / "cache", threads=1
+    )
     ort = build_encoder(settings, small_codec)
     assert ort.name == "onnx:cpu"
     exported = list((tmp_path / "cache").iterdir())
     assert len(exported) == 1 and {p.name for p in exported[0].iterdir()} == {
-        "latents.onnx", "g_a.onnx", "h_a.onnx", "t_enc.onnx"}
+        "latents.onnx",
+        "g_a.onnx",
+        "h_a.onnx",
+        "t_enc.onnx",
+    }
     again = build_encoder(settings, small_codec)  # reuses the cache
     assert again.name == "onnx:cpu" and list((tmp_path / "cache").iterdir()) == exported
     torch_backend = build_encoder(EncoderSettings(weights=small_codec_file), small_codec)
@@ -142,23 +154,50 @@ def test_metrics_served(tmp_path: Path) -> None:
     assert 'polc_edge_frames_dropped_total{reason="spool_full"} 1.0' in text
     assert "polc_edge_spool_frames 2.0" in text
     assert "polc_edge_uplink_bytes_per_second 1000.0" in text
-    for name in ("polc_edge_frames_captured_total", "polc_edge_encode_latency_seconds_bucket",
-                 "polc_edge_alpha", "polc_edge_spool_bytes"):
+    for name in (
+        "polc_edge_frames_captured_total",
+        "polc_edge_encode_latency_seconds_bucket",
+        "polc_edge_alpha",
+        "polc_edge_spool_bytes",
+    ):
         assert name in text
 
 
 def test_cli_flags_map_onto_config(tmp_path: Path) -> None:
-    args = build_parser().parse_args([
-        "edge", "run", "--server", "h:1", "--camera", "c1", "--source", str(tmp_path),
-        "--target-kbps", "300", "--backend", "onnx", "--spool", str(tmp_path / "s"),
-        "--enhancement", "never"])
+    args = build_parser().parse_args(
+        [
+            "edge",
+            "run",
+            "--server",
+            "h:1",
+            "--camera",
+            "c1",
+            "--source",
+            str(tmp_path),
+            "--target-kbps",
+            "300",
+            "--backend",
+            "onnx",
+            "--spool",
+            str(tmp_path / "s"),
+            "--enhancement",
+            "never",
+        ]
+    )
     c = load_config(None, _overrides(args))
     assert (c.uplink.server, c.camera_id, c.source.kind, c.source.path) == (
-        "h:1", "c1", "folder", str(tmp_path))
+        "h:1",
+        "c1",
+        "folder",
+        str(tmp_path),
+    )
     assert (c.rate.mode, c.rate.target_kbps, c.encoder.backend, c.enhancement.mode) == (
-        "target", 300, "onnx", "never")
-    rtsp = build_parser().parse_args(["edge", "run", "--source", "rtsp://cam/1", "--alpha",
-                                      "0.2"])
+        "target",
+        300,
+        "onnx",
+        "never",
+    )
+    rtsp = build_parser().parse_args(["edge", "run", "--source", "rtsp://cam/1", "--alpha", "0.2"])
     c = load_config(None, _overrides(rtsp))
     assert (c.source.kind, c.rate.mode, c.rate.alpha) == ("rtsp", "fixed", 0.2)
 
@@ -170,8 +209,22 @@ def test_bench_edge_smoke(tmp_path: Path, small_codec_file) -> None:
     out = tmp_path / "bench.json"
     from polc.app.cli import main
 
-    assert main(["bench", "edge", "--quick", "--sizes", "128x64", "--weights",
-                 str(small_codec_file), "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "edge",
+                "--quick",
+                "--sizes",
+                "128x64",
+                "--weights",
+                str(small_codec_file),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     (config,) = report["configs"]
     assert config["torch"]["backend"] == "torch:cpu" and config["onnx"]["backend"] == "onnx:cpu"
@@ -222,8 +275,7 @@ def test_video_and_rtsp_sources_through_pyav(tmp_path: Path, monkeypatch) -> Non
     clip.write_bytes(b"not really a video")
     got = list(sources.paced(SourceSettings(kind="video", path=str(clip), realtime=False)))
     assert [int(c.image[0, 0, 0]) for c in got] == [0, 1, 2, 3, 4]
-    looped = SourceSettings(kind="video", path=str(clip), loop=True, realtime=False,
-                            max_frames=12)
+    looped = SourceSettings(kind="video", path=str(clip), loop=True, realtime=False, max_frames=12)
     assert len(list(sources.paced(looped))) == 12
     live = SourceSettings(kind="rtsp", path="rtsp://cam/1", fps=1000)
     assert len(list(sources.paced(live))) >= 1
@@ -262,8 +314,9 @@ def test_prefetch_keeps_every_file_frame_in_order() -> None:
 def test_prefetch_drops_live_frames_when_the_encoder_is_busy() -> None:
     stop, dropped = threading.Event(), []
     got = []
-    for c in sources.prefetch(_frames(30, 0.002), stop, depth=2, live=True,
-                              on_drop=lambda c: dropped.append(c.index)):
+    for c in sources.prefetch(
+        _frames(30, 0.002), stop, depth=2, live=True, on_drop=lambda c: dropped.append(c.index)
+    ):
         time.sleep(0.02)
         got.append(c.index)
     assert dropped and sorted(got + dropped) == list(range(30))

@@ -15,8 +15,12 @@ from polc.shared.errors import ConfigError
 def _append(spool: Spool, n: int, size: int = 100, keep: bool = False) -> list[int]:
     seqs = []
     for i in range(n):
-        f = spool.append(1_000 + i, 0.5, bytes([i % 256]) * size,
-                         keep_enhancement=b"POLE" + bytes(size) if keep else None)
+        f = spool.append(
+            1_000 + i,
+            0.5,
+            bytes([i % 256]) * size,
+            keep_enhancement=b"POLE" + bytes(size) if keep else None,
+        )
         seqs.append(f.seq)
     return seqs
 
@@ -81,8 +85,14 @@ def test_foreign_camera_refused(tmp_path: Path) -> None:
 
 def test_enhancement_window(tmp_path: Path) -> None:
     now = [1000.0]
-    spool = Spool(tmp_path, "cam-1", fsync=False, enhancement_retention_seconds=10,
-                  enhancement_max_bytes=1 << 20, clock=lambda: now[0])
+    spool = Spool(
+        tmp_path,
+        "cam-1",
+        fsync=False,
+        enhancement_retention_seconds=10,
+        enhancement_max_bytes=1 << 20,
+        clock=lambda: now[0],
+    )
     _append(spool, 3, keep=True)
     spool.ack(0)  # acked frames keep their layer for the on-demand path
     assert spool.enhancement(0).startswith(b"POLE")

@@ -18,12 +18,22 @@ from polc.edge.uplink import Backoff, Uplink, UplinkFatalError
 
 
 def _settings(cloud: FakeCloud, **kw) -> UplinkSettings:
-    return UplinkSettings(server=cloud.address, backoff_initial_seconds=0.05,
-                          backoff_max_seconds=0.3, connect_timeout_seconds=2.0, **kw)
+    return UplinkSettings(
+        server=cloud.address,
+        backoff_initial_seconds=0.05,
+        backoff_max_seconds=0.3,
+        connect_timeout_seconds=2.0,
+        **kw,
+    )
 
 
-async def _drain(uplink_task: asyncio.Task, spool: Spool, stop: asyncio.Event,
-                 timeout: float = 20.0, until=lambda: True) -> None:
+async def _drain(
+    uplink_task: asyncio.Task,
+    spool: Spool,
+    stop: asyncio.Event,
+    timeout: float = 20.0,
+    until=lambda: True,
+) -> None:
     """Wait until every frame is acked (and ``until()``), then stop the uplink."""
     deadline = time.monotonic() + timeout
     while (spool.depth or not until()) and time.monotonic() < deadline:
@@ -44,7 +54,7 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
     b = Backoff(0.5, 4.0, 2.0, 0.5, random.Random(1))
     delays = [b.next() for _ in range(6)]
     for i, d in enumerate(delays):
-        base = min(4.0, 0.5 * 2 ** i)
+        base = min(4.0, 0.5 * 2**i)
         assert 0.5 * base <= d <= 1.5 * base
     assert len(set(delays)) == 6
     b.reset()
@@ -60,8 +70,13 @@ def test_stream_respects_window(tmp_path: Path) -> None:
             spool.append(time.time_ns(), 0.5, b"POLC" + bytes([i]) * 50)
         results, acks = [], []
         stop = asyncio.Event()
-        up = Uplink(_settings(cloud), spool, fingerprint=b"f" * 16,
-                    on_result=results.append, on_ack=acks.append)
+        up = Uplink(
+            _settings(cloud),
+            spool,
+            fingerprint=b"f" * 16,
+            on_result=results.append,
+            on_ack=acks.append,
+        )
         task = asyncio.create_task(up.run(stop))
         await _drain(task, spool, stop, until=lambda: len(results) == 30)
         await cloud.stop()
@@ -158,16 +173,18 @@ def test_enhancement_request_answered_from_spool(tmp_path: Path) -> None:
         cloud = FakeCloud(enhancement_requests=[1, 2])
         await cloud.start()
         now = [time.time()]
-        spool = Spool(tmp_path, "cam-1", fsync=False, enhancement_retention_seconds=60,
-                      clock=lambda: now[0])
+        spool = Spool(
+            tmp_path, "cam-1", fsync=False, enhancement_retention_seconds=60, clock=lambda: now[0]
+        )
         spool.append(time.time_ns(), 0.5, b"POLC0", keep_enhancement=b"POLE-zero")
         spool.append(time.time_ns(), 0.5, b"POLC1", keep_enhancement=b"POLE-one")
         spool.append(time.time_ns(), 0.5, b"POLC2")  # never coded
         for _ in range(3):
             spool.append(time.time_ns(), 0.5, b"POLC")
         stop = asyncio.Event()
-        up = Uplink(_settings(cloud), spool, enhancement_on_demand=True,
-                    enhancement_retention_seconds=60)
+        up = Uplink(
+            _settings(cloud), spool, enhancement_on_demand=True, enhancement_retention_seconds=60
+        )
         task = asyncio.create_task(up.run(stop))
         await _drain(task, spool, stop, until=lambda: len(cloud.uploads) == 2)
         await cloud.stop()
@@ -190,7 +207,8 @@ def test_bad_token_is_fatal_and_keeps_spool(tmp_path: Path) -> None:
             await asyncio.wait_for(Uplink(_settings(cloud, token="wrong"), spool).run(stop), 10)
         assert spool.depth == 1
         task = asyncio.create_task(
-            Uplink(_settings(cloud, token="secret-token-0123456789"), spool).run(stop))
+            Uplink(_settings(cloud, token="secret-token-0123456789"), spool).run(stop)
+        )
         await _drain(task, spool, stop)
         await cloud.stop()
         _exactly_once(cloud, 1)

@@ -42,8 +42,16 @@ def test_fuzz_wire_every_answer_typed(fuzz_result: dict) -> None:
 
 
 def test_soak_short(tmp_path: Path) -> None:
-    args = _args(soak, streams=4, minutes=0.25, warmup=5, sample=1, fps=4,
-                 json=tmp_path / "soak.json", max_growth=50)
+    args = _args(
+        soak,
+        streams=4,
+        minutes=0.25,
+        warmup=5,
+        sample=1,
+        fps=4,
+        json=tmp_path / "soak.json",
+        max_growth=50,
+    )
     assert soak.run(args) == 0
     result = json.loads((tmp_path / "soak.json").read_text())
     assert not result["server_crashed"] and result["stored"] > 50

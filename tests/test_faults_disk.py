@@ -21,11 +21,13 @@ from polc.cloud.store.sqlite import SQLiteFrameStore
 BEFORE, DURING = 5, 10  # frames stored before the disk fills, frames sent while it is full
 
 
-def test_cloud_store_disk_full_then_freed(tmp_path: Path, small_codec_file: Path,
-                                          frames: dict[str, bytes]) -> None:
+def test_cloud_store_disk_full_then_freed(
+    tmp_path: Path, small_codec_file: Path, frames: dict[str, bytes]
+) -> None:
     with small_tmpfs(tmp_path / "disk", size="4m") as disk:
-        cloud = CloudProcess(small_cloud_config(disk / "store", small_codec_file, None),
-                             tmp_path).start()
+        cloud = CloudProcess(
+            small_cloud_config(disk / "store", small_codec_file, None), tmp_path
+        ).start()
         try:
             edge = EdgeClient(cloud.address, "cam-disk")
             assert edge.recv(30).HasField("hello_ack")
@@ -41,8 +43,10 @@ def test_cloud_store_disk_full_then_freed(tmp_path: Path, small_codec_file: Path
             refused = got["error"]
             assert refused, "nothing refused on a full disk: the test proves nothing"
             for err in refused:  # typed: the edge knows to keep the frame and resend it
-                assert (err.code, err.retryable) == \
-                    (grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], True), err
+                assert (err.code, err.retryable) == (
+                    grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+                    True,
+                ), err
                 assert "store full" in err.message, err
 
             filler.unlink()  # space again: the resends are stored

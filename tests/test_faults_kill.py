@@ -57,20 +57,39 @@ class EdgeProcess:
     def start(self, frames: int) -> None:
         assert self.cloud.tls is not None
         cfg = self.workdir / "edge.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "camera_id": CAMERA, "metrics_listen": "", "log_level": "warning",
-            "source": {"kind": "synthetic", "width": 128, "height": 64, "frames": frames,
-                       "fps": 30},
-            "encoder": {"weights": str(self.codec_file), "threads": 1},
-            "enhancement": {"mode": "never"}, "spool": {"path": str(self.spool)},
-            "uplink": {"server": self.cloud.address, "backoff_initial_seconds": 0.1,
-                       "backoff_max_seconds": 0.5,
-                       "tls": {"ca_file": str(self.cloud.tls.ca)}}}))
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "camera_id": CAMERA,
+                    "metrics_listen": "",
+                    "log_level": "warning",
+                    "source": {
+                        "kind": "synthetic",
+                        "width": 128,
+                        "height": 64,
+                        "frames": frames,
+                        "fps": 30,
+                    },
+                    "encoder": {"weights": str(self.codec_file), "threads": 1},
+                    "enhancement": {"mode": "never"},
+                    "spool": {"path": str(self.spool)},
+                    "uplink": {
+                        "server": self.cloud.address,
+                        "backoff_initial_seconds": 0.1,
+                        "backoff_max_seconds": 0.5,
+                        "tls": {"ca_file": str(self.cloud.tls.ca)},
+                    },
+                }
+            )
+        )
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "polc.app.cli", "edge", "run", "--config", str(cfg)],
-                env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -99,15 +118,19 @@ def stored_count(cloud: CloudProcess) -> int:
     """Frames of CAMERA stored so far (QueryService over TLS); -1 while the cloud is down."""
     try:
         with cloud.channel() as ch:
-            cams = query_pb2_grpc.QueryServiceStub(ch).ListCameras(
-                query_pb2.ListCamerasRequest(), timeout=5).cameras
+            cams = (
+                query_pb2_grpc.QueryServiceStub(ch)
+                .ListCameras(query_pb2.ListCamerasRequest(), timeout=5)
+                .cameras
+            )
     except grpc.RpcError:
         return -1
     return next((int(c.frame_count) for c in cams if c.camera_id == CAMERA), 0)
 
 
-def wait_progress(cloud: CloudProcess, edge: EdgeProcess, frames: int,
-                  timeout: float = 120.0) -> None:
+def wait_progress(
+    cloud: CloudProcess, edge: EdgeProcess, frames: int, timeout: float = 120.0
+) -> None:
     """Until ``frames`` more frames than now are stored (the moment of the next kill)."""
     deadline = time.monotonic() + timeout
     start = max(stored_count(cloud), 0)
@@ -125,9 +148,11 @@ def backend_store(backend: str, store: Path) -> Iterator[tuple[dict, dict, objec
         yield {}, {}, lambda: SQLiteFrameStore(store)
         return
     with postgres_schema(postgres_dsn_or_skip()) as dsn:
-        yield ({"backend": "postgres", "postgres_pool_size": 2},
-               {"POLC_CLOUD_STORE__POSTGRES_DSN": dsn},
-               lambda: PostgresFrameStore(store, dsn, pool_size=1))
+        yield (
+            {"backend": "postgres", "postgres_pool_size": 2},
+            {"POLC_CLOUD_STORE__POSTGRES_DSN": dsn},
+            lambda: PostgresFrameStore(store, dsn, pool_size=1),
+        )
 
 
 def check_store(store: FrameStore, produced: int, codec: Codec) -> None:
@@ -153,8 +178,15 @@ def check_store(store: FrameStore, produced: int, codec: Codec) -> None:
 
 @pytest.mark.parametrize("side", ["cloud", "edge"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_kill9_cycles(tmp_path: Path, backend: str, side: str, fault_cycles: int, pki: Path,
-                      small_codec_file: Path, small_codec: Codec) -> None:
+def test_kill9_cycles(
+    tmp_path: Path,
+    backend: str,
+    side: str,
+    fault_cycles: int,
+    pki: Path,
+    small_codec_file: Path,
+    small_codec: Codec,
+) -> None:
     rng = random.Random(f"{backend}-{side}")
     tls = TlsFiles(pki / "server.pem", pki / "server.key", pki / "ca.pem")
     with backend_store(backend, tmp_path / "store") as (store_cfg, env, open_store):
@@ -180,8 +212,7 @@ def test_kill9_cycles(tmp_path: Path, backend: str, side: str, fault_cycles: int
             wait_progress(cloud, edge, 3)  # the stream goes on after the last kill
             edge.stop()  # then: a short clip that ends, the node drains the spool and exits
             edge.start(frames=5)
-            assert edge.proc is not None and edge.proc.wait(180) == 0, \
-                edge.log.read_text()[-3000:]
+            assert edge.proc is not None and edge.proc.wait(180) == 0, edge.log.read_text()[-3000:]
             assert cloud.stop() == 0, cloud.log_tail()
         finally:
             edge.kill()

@@ -38,8 +38,14 @@ def _buf() -> str:
 
 @pytest.mark.slow
 def test_mypy_is_clean():
-    """The scope is [tool.mypy] packages / modules in pyproject.toml."""
+    """The scope is [tool.mypy] packages in pyproject.toml."""
     result = _run([sys.executable, "tools/typecheck.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    """`ruff format --check`: the tree is formatted (`make format` fixes it)."""
+    result = _run([sys.executable, "-m", "ruff", "format", "--check", "."])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

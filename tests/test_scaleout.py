@@ -17,16 +17,30 @@ from polc.bench.scaleout_cluster import add_cluster_arguments, cluster_run, ngin
 
 
 @pytest.mark.slow
-def test_replica_killed_mid_run_loses_and_duplicates_nothing(tmp_path, small_codec_file,
-                                                              teacher_file):
+def test_replica_killed_mid_run_loses_and_duplicates_nothing(
+    tmp_path, small_codec_file, teacher_file
+):
     dsn = postgres_dsn_or_skip()
     if not nginx_available():
         pytest.skip("nginx not installed (Debian package nginx; .ci/run installs it)")
     parser = argparse.ArgumentParser()
     add_cluster_arguments(parser)
-    args = parser.parse_args(["--edges", "2", "--frames", "60", "--window", "8",
-                              "--dsn", dsn, "--workdir", str(tmp_path / "run"),
-                              "--timeout", "120"])
+    args = parser.parse_args(
+        [
+            "--edges",
+            "2",
+            "--frames",
+            "60",
+            "--window",
+            "8",
+            "--dsn",
+            dsn,
+            "--workdir",
+            str(tmp_path / "run"),
+            "--timeout",
+            "120",
+        ]
+    )
     with cluster_run(args, small_codec_file, teacher_file) as run:
         result = {**scaleout.measurements(run), **store_check(run)}
     assert result["ok"] and result["store_rows"] == 120

@@ -38,18 +38,34 @@ CAMERA = "cam-t"
 GOP = 8
 
 
-def _edge_config(tmp_path: Path, address: str, weights: Path, frames: int = 40,
-                 fps: float = 40, **temporal) -> EdgeConfig:
-    return EdgeConfig.model_validate({
-        "camera_id": CAMERA, "metrics_listen": "",
-        "source": {"kind": "synthetic", "width": 128, "height": 64, "frames": frames,
-                   "fps": fps},
-        "encoder": {"weights": str(weights),
-                    "temporal": {"key_frame_interval": GOP, **temporal}},
-        "rate": {"alpha": 0.5}, "enhancement": {"mode": "on-demand"},
-        "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-        "uplink": {"server": address, "backoff_initial_seconds": 0.1,
-                   "backoff_max_seconds": 0.3}})
+def _edge_config(
+    tmp_path: Path, address: str, weights: Path, frames: int = 40, fps: float = 40, **temporal
+) -> EdgeConfig:
+    return EdgeConfig.model_validate(
+        {
+            "camera_id": CAMERA,
+            "metrics_listen": "",
+            "source": {
+                "kind": "synthetic",
+                "width": 128,
+                "height": 64,
+                "frames": frames,
+                "fps": fps,
+            },
+            "encoder": {
+                "weights": str(weights),
+                "temporal": {"key_frame_interval": GOP, **temporal},
+            },
+            "rate": {"alpha": 0.5},
+            "enhancement": {"mode": "on-demand"},
+            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
+            "uplink": {
+                "server": address,
+                "backoff_initial_seconds": 0.1,
+                "backoff_max_seconds": 0.3,
+            },
+        }
+    )
 
 
 class RecordingNode(EdgeNode):
@@ -61,13 +77,11 @@ class RecordingNode(EdgeNode):
         self.frames: dict[int, EncodedFrame] = {}
         self.requests: list[int] = []
         self.skip_mode: dict[int, bool] = {}
-        super().__init__(*args, on_encoded=lambda e: self.frames.__setitem__(e.seq, e),
-                         **kwargs)
+        super().__init__(*args, on_encoded=lambda e: self.frames.__setitem__(e.seq, e), **kwargs)
         encode_frame = self.backend.encoder.encode_frame
 
         def recording(image, alpha, seq, reference=None, enhancement=False, skip_tau=None):
-            container, state = encode_frame(image, alpha, seq, reference, enhancement,
-                                            skip_tau)
+            container, state = encode_frame(image, alpha, seq, reference, enhancement, skip_tau)
             self.symbols[seq] = state.y_symbols.copy()
             self.skip_mode[seq] = container.skip_mode
             return container, state
@@ -92,6 +106,7 @@ async def _wait(task: asyncio.Task, until, timeout: float = 60.0) -> None:
 def _run(node: EdgeNode, *phases) -> None:
     """Run ``node`` through ``phases``: conditions to wait for, or callables (``run`` on
     a worker thread) returning None, run in order; then stop it."""
+
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(node.run_async(stop))
@@ -121,9 +136,14 @@ def _drained(node: EdgeNode):
 def _check_store(config, codec, node: RecordingNode, expected: list[int]) -> list[bool]:
     """``expected`` seqs stored once each, each decoding to the edge's ŷ; returns which of
     them are P-frames."""
-    store = open_store(config.store.path, backend=config.store.backend,
-                       postgres_dsn=config.store.postgres_dsn.get_secret_value()
-                       if config.store.postgres_dsn else None, pool_size=1)
+    store = open_store(
+        config.store.path,
+        backend=config.store.backend,
+        postgres_dsn=config.store.postgres_dsn.get_secret_value()
+        if config.store.postgres_dsn
+        else None,
+        pool_size=1,
+    )
     try:
         records = store.list_frames(CAMERA, limit=10_000)
         assert [r.seq for r in records] == expected
@@ -139,8 +159,9 @@ def _check_store(config, codec, node: RecordingNode, expected: list[int]) -> lis
         store.close()
 
 
-def test_p_frame_stream_end_to_end(tmp_path: Path, small_codec, small_codec_file,
-                                   store_backend) -> None:
+def test_p_frame_stream_end_to_end(
+    tmp_path: Path, small_codec, small_codec_file, store_backend
+) -> None:
     config = make_config(tmp_path, small_codec_file, None, **store_backend)
     cloud = ServerThread(config, small_codec).start()
     try:
@@ -162,8 +183,7 @@ def test_skip_mode_p_frames_end_to_end(tmp_path: Path, small_codec, small_codec_
     config = make_config(tmp_path, small_codec_file, None)
     cloud = ServerThread(config, small_codec).start()
     try:
-        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file,
-                                          skip_tau=1.0))
+        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file, skip_tau=1.0))
         _run(node, _drained(node))
         acked = node.metrics.acked._value.get()
     finally:
@@ -174,24 +194,32 @@ def test_skip_mode_p_frames_end_to_end(tmp_path: Path, small_codec, small_codec_
     assert [node.skip_mode[s] for s in range(40)] == p_frames  # every P-frame in skip mode
 
 
-def test_reconnect_mid_gop_and_reconstruct_p_frame(tmp_path: Path, small_codec,
-                                                   small_codec_file) -> None:
+def test_reconnect_mid_gop_and_reconstruct_p_frame(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
     """The connection ages out mid-GOP (resend, then P-frames go on); Reconstruct of a
     P-frame at β 1 equals its local decode, β 0 fetches the layer on demand."""
-    config = make_config(tmp_path, small_codec_file, None, **{
-        "connection.max_connection_age_seconds": 1.0,
-        "connection.max_connection_age_grace_seconds": 0.3})
+    config = make_config(
+        tmp_path,
+        small_codec_file,
+        None,
+        **{
+            "connection.max_connection_age_seconds": 1.0,
+            "connection.max_connection_age_grace_seconds": 0.3,
+        },
+    )
     cloud = ServerThread(config, small_codec).start()
 
     def reconstruct(seq: int, beta: float) -> reconstruct_pb2.ReconstructResponse:
         with grpc.insecure_channel(cloud.address) as ch:
             return reconstruct_pb2_grpc.ReconstructServiceStub(ch).Reconstruct(
-                reconstruct_pb2.ReconstructRequest(camera_id=CAMERA, seq=seq, beta=beta),
-                timeout=30)
+                reconstruct_pb2.ReconstructRequest(camera_id=CAMERA, seq=seq, beta=beta), timeout=30
+            )
 
     try:
-        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file,
-                                          frames=60, fps=20))
+        node = RecordingNode(
+            _edge_config(tmp_path, cloud.address, small_codec_file, frames=60, fps=20)
+        )
         node.config.exit_when_drained = False
         pool = concurrent.futures.ThreadPoolExecutor(1)
         asked: list[concurrent.futures.Future] = []
@@ -212,32 +240,35 @@ def test_reconnect_mid_gop_and_reconstruct_p_frame(tmp_path: Path, small_codec,
     store = open_store(config.store.path)
     try:
         local = small_codec.reconstruct(
-            decode_stored(small_codec, lambda s: store.read_base(CAMERA, s), 13), 1.0)
+            decode_stored(small_codec, lambda s: store.read_base(CAMERA, s), 13), 1.0
+        )
     finally:
         store.close()
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(sharp.image))), local)
     assert np.asarray(Image.open(io.BytesIO(full.image))).shape == local.shape
 
 
-def test_cloud_restart_mid_gop(tmp_path: Path, small_codec, small_codec_file,
-                               store_backend) -> None:
+def test_cloud_restart_mid_gop(
+    tmp_path: Path, small_codec, small_codec_file, store_backend
+) -> None:
     """A restarted cloud holds no reference: it rebuilds it from the store."""
     config = make_config(tmp_path, small_codec_file, None, **store_backend)
     cloud = ServerThread(config, small_codec).start()
     address = cloud.address
-    node = RecordingNode(_edge_config(tmp_path, address, small_codec_file, frames=40,
-                                      fps=20, key_frame_interval=20))
+    node = RecordingNode(
+        _edge_config(tmp_path, address, small_codec_file, frames=40, fps=20, key_frame_interval=20)
+    )
     servers = [cloud]
 
     def restart() -> None:
         servers[0].stop(0.5)  # mid-GOP (frames 5-10 of a 20-frame GOP, at 20 fps)
-        servers[0] = ServerThread(make_config(tmp_path, small_codec_file, None,
-                                              listen=address, **store_backend),
-                                  small_codec).start()
+        servers[0] = ServerThread(
+            make_config(tmp_path, small_codec_file, None, listen=address, **store_backend),
+            small_codec,
+        ).start()
 
     try:
-        _run(node, lambda: node.metrics.acked._value.get() >= 5, Step(restart),
-             _drained(node))
+        _run(node, lambda: node.metrics.acked._value.get() >= 5, Step(restart), _drained(node))
     finally:
         servers[0].stop()
     p_frames = _check_store(config, small_codec, node, list(range(40)))
@@ -256,8 +287,9 @@ def _p_stream(codec, n: int, alpha: float = 0.5) -> list[bytes]:
     return out
 
 
-def test_replica_change_and_reference_missing(tmp_path: Path, small_codec,
-                                             small_codec_file) -> None:
+def test_replica_change_and_reference_missing(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
     """Two replicas on one store: a P-frame whose reference another replica stored is
     rebuilt from the store; one whose reference was never stored is refused (typed, not
     retryable, a key frame requested) and never stored."""
@@ -302,13 +334,13 @@ def _free_address() -> str:
         return f"127.0.0.1:{s.getsockname()[1]}"
 
 
-def test_refused_reference_makes_the_edge_send_a_key_frame(tmp_path: Path, small_codec,
-                                                           small_codec_file) -> None:
+def test_refused_reference_makes_the_edge_send_a_key_frame(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
     """The key frame of a spooled GOP is lost before it was sent: its P-frames are refused
     (``reference_missing``, at most one GOP), and the edge answers with a key frame."""
     address = _free_address()  # the cloud is down at first: the edge spools
-    node = RecordingNode(_edge_config(tmp_path, address, small_codec_file, frames=60,
-                                      fps=20))
+    node = RecordingNode(_edge_config(tmp_path, address, small_codec_file, frames=60, fps=20))
     config = make_config(tmp_path, small_codec_file, None, listen=address)
     servers: list[ServerThread] = []
 
@@ -317,8 +349,12 @@ def test_refused_reference_makes_the_edge_send_a_key_frame(tmp_path: Path, small
         servers.append(ServerThread(config, small_codec).start())
 
     try:
-        _run(node, lambda: node.spool.next_seq >= 3, Step(lose_key_frame_then_start_cloud),
-             _drained(node))
+        _run(
+            node,
+            lambda: node.spool.next_seq >= 3,
+            Step(lose_key_frame_then_start_cloud),
+            _drained(node),
+        )
     finally:
         for server in servers:
             server.stop()
@@ -352,8 +388,9 @@ def test_intra_only_setting(tmp_path: Path, small_codec, small_codec_file) -> No
     config = make_config(tmp_path, small_codec_file, None)
     cloud = ServerThread(config, small_codec).start()
     try:
-        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file,
-                                          frames=12, enabled=False))
+        node = RecordingNode(
+            _edge_config(tmp_path, cloud.address, small_codec_file, frames=12, enabled=False)
+        )
         _run(node, _drained(node))
     finally:
         cloud.stop()
@@ -376,14 +413,27 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
     store = make_store(tmp_path / "store")
     frames, reference = [], None
     for seq, image in enumerate(clip(12)):
-        data, reference = small_codec.encode_frame(image, 0.5, seq,
-                                                   None if seq % GOP == 0 else reference)
+        data, reference = small_codec.encode_frame(
+            image, 0.5, seq, None if seq % GOP == 0 else reference
+        )
         frames.append(data)
     try:
         for seq, data in enumerate(frames):
             c = FrameContainer.from_bytes(data)
-            store.put(FrameRecord(CAMERA, seq, 1_700_000_000_000_000 + seq, 128, 96,
-                                  c.alpha, c.fingerprint.hex(), len(data)), data, None)
+            store.put(
+                FrameRecord(
+                    CAMERA,
+                    seq,
+                    1_700_000_000_000_000 + seq,
+                    128,
+                    96,
+                    c.alpha,
+                    c.fingerprint.hex(),
+                    len(data),
+                ),
+                data,
+                None,
+            )
         total = store.stats().bytes
         # the byte limit alone would delete frame 0 (the key frame) and keep its P-frames
         assert store.enforce_retention(None, total - 1) == GOP

@@ -20,18 +20,29 @@ def test_train_codec_resume_and_ship(tmp_path):
         Image.fromarray(img).save(data / f"{i}.png")
     cfg = {
         "arch": {"N": 16, "M": 24, "aux_channels": 8, "residual_channels": 8},
-        "stage1": {"steps": 3, "batch_size": 2, "crop": 64, "eval_every": 3,
-                   "checkpoint_every": 1, "warmup_steps": 1},
-        "stage2": {"steps": 2, "batch_size": 2, "crop": 64, "eval_every": 2,
-                   "checkpoint_every": 1, "warmup_steps": 1},
+        "stage1": {
+            "steps": 3,
+            "batch_size": 2,
+            "crop": 64,
+            "eval_every": 3,
+            "checkpoint_every": 1,
+            "warmup_steps": 1,
+        },
+        "stage2": {
+            "steps": 2,
+            "batch_size": 2,
+            "crop": 64,
+            "eval_every": 2,
+            "checkpoint_every": 1,
+            "warmup_steps": 1,
+        },
         "loss": {"w_feat": 0.0},
         "data": {"source": "folder", "folder": str(data), "eval_images": 2},
     }
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
-    args = ["train", "codec", "--config", str(cfg_path), "--run-dir", str(run),
-            "--device", "cpu"]
+    args = ["train", "codec", "--config", str(cfg_path), "--run-dir", str(run), "--device", "cpu"]
     assert main([*args, "--stages", "1"]) == 0
     assert (run / "stage1_ckpt.pt").is_file() and (run / "config.yaml").is_file()
     assert (run / "stage1_eval.jsonl").read_text().count("\n") == 1

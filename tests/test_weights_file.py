@@ -42,8 +42,16 @@ LOADERS = {
 @pytest.mark.parametrize("kind", sorted(LOADERS))
 def test_a_file_carrying_a_pickled_object_is_refused(tmp_path: Path, kind: str):
     path = tmp_path / f"{kind}.pt"
-    torch.save({"format": FORMATS.get(kind, "checkpoint"), "state_dict": {},
-                "classes": ["c"], "widths": [8, 8, 8, 8], "extra": Payload()}, path)
+    torch.save(
+        {
+            "format": FORMATS.get(kind, "checkpoint"),
+            "state_dict": {},
+            "classes": ["c"],
+            "widths": [8, 8, 8, 8],
+            "extra": Payload(),
+        },
+        path,
+    )
     with pytest.raises(ModelError, match="non-tensor pickled objects") as info:
         LOADERS[kind](path)
     assert str(path) in str(info.value)
@@ -67,8 +75,10 @@ def test_teacher_round_trip_and_untagged_legacy_teacher(tmp_path: Path):
     model = small_teacher_model(num_classes=3, seed=0)
     save_teacher(tmp_path / "t.pt", model, ["a", "b", "c"])
     assert torch.load(tmp_path / "t.pt", weights_only=True)["format"] == "polc-teacher-1"
-    torch.save({"state_dict": model.state_dict(), "widths": TEACHER_WIDTHS,
-                "classes": ["a", "b", "c"]}, tmp_path / "legacy.pt")  # before the tag
+    torch.save(
+        {"state_dict": model.state_dict(), "widths": TEACHER_WIDTHS, "classes": ["a", "b", "c"]},
+        tmp_path / "legacy.pt",
+    )  # before the tag
     x = torch.rand(1, 3, 64, 64)
     for name in ("t.pt", "legacy.pt"):
         loaded = load_teacher(tmp_path / name)
@@ -77,7 +87,11 @@ def test_teacher_round_trip_and_untagged_legacy_teacher(tmp_path: Path):
 
 
 def test_every_shipped_file_loads_as_its_kind():
-    for name, kind in (("codec.pt", "codec"), ("teacher.pt", "teacher"),
-                       ("detector.pt", "detector"), ("adapter_cls.pt", "adapter_cls"),
-                       ("adapter_det.pt", "adapter_det")):
+    for name, kind in (
+        ("codec.pt", "codec"),
+        ("teacher.pt", "teacher"),
+        ("detector.pt", "detector"),
+        ("adapter_cls.pt", "adapter_cls"),
+        ("adapter_det.pt", "adapter_det"),
+    ):
         assert load_weights(WEIGHTS_DIR / name, kind)["format"] == FORMATS[kind]

@@ -29,8 +29,11 @@ def package_edges() -> dict[str, dict[str, int]]:
             if importer == imported:
                 continue
             targets = _modules(graph, imported)
-            importers = {m for m in _modules(graph, importer)
-                         if graph.find_modules_directly_imported_by(m) & targets}
+            importers = {
+                m
+                for m in _modules(graph, importer)
+                if graph.find_modules_directly_imported_by(m) & targets
+            }
             if importers:
                 edges[importer][imported] = len(importers)
     return edges

@@ -44,33 +44,45 @@ def analyse_all(model: RDCCodec, images: torch.Tensor, batch: int = 100) -> torc
     """y = g_a(x) for a uint8 image tensor (α-independent, so computed once)."""
     out = []
     for i in tqdm(range(0, len(images), batch), desc="g_a over training crops", leave=False):
-        out.append(model.g_a(images[i:i + batch].float() / 255.0))
+        out.append(model.g_a(images[i : i + batch].float() / 255.0))
     return torch.cat(out)
 
 
 def distillation(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
-    terms = [F.mse_loss(s, t) / t.pow(2).mean().clamp_min(1e-6)
-             for s, t in zip(student, teacher, strict=True)]
+    terms = [
+        F.mse_loss(s, t) / t.pow(2).mean().clamp_min(1e-6)
+        for s, t in zip(student, teacher, strict=True)
+    ]
     return sum(terms) / len(terms)
 
 
 @torch.no_grad()
-def accuracy(adapter: LatentClassifier, model: RDCCodec, y: torch.Tensor,
-             labels: torch.Tensor, alpha: float) -> float:
+def accuracy(
+    adapter: LatentClassifier, model: RDCCodec, y: torch.Tensor, labels: torch.Tensor, alpha: float
+) -> float:
     adapter.eval()
     correct = 0
     for i in range(0, len(y), 250):
-        a = torch.full((len(y[i:i + 250]),), alpha)
-        correct += (adapter(latents_at(model, y[i:i + 250], a)).argmax(1)
-                    == labels[i:i + 250]).sum().item()
+        a = torch.full((len(y[i : i + 250]),), alpha)
+        correct += (
+            (adapter(latents_at(model, y[i : i + 250], a)).argmax(1) == labels[i : i + 250])
+            .sum()
+            .item()
+        )
     adapter.train()
     return correct / len(y)
 
 
-def train_cls_adapter(codec_model: RDCCodec, teacher: SmallResNet, train_x: torch.Tensor,
-                      train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                      run_dir: Path, config: AdapterTrainConfig | None = None
-                      ) -> LatentClassifier:
+def train_cls_adapter(
+    codec_model: RDCCodec,
+    teacher: SmallResNet,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    run_dir: Path,
+    config: AdapterTrainConfig | None = None,
+) -> LatentClassifier:
     cfg = config or AdapterTrainConfig(task="cls")
     adapter, loop = start_adapter_training(LatentClassifier, teacher, codec_model, cfg, run_dir)
     y_train = analyse_all(codec_model, train_x)
@@ -85,13 +97,13 @@ def train_cls_adapter(codec_model: RDCCodec, teacher: SmallResNet, train_x: torc
             target = teacher.features(train_x[idx].float() / 255.0)[1:]
         feats = adapter.features(y_hat)
         logits = adapter.head(feats[-1])
-        return StepResult(F.cross_entropy(logits, train_y[idx])
-                          + cfg.w_distill * distillation(feats[1:], target))
+        return StepResult(
+            F.cross_entropy(logits, train_y[idx]) + cfg.w_distill * distillation(feats[1:], target)
+        )
 
     def held_out(at: int) -> str:
         accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
-        return (f"adapter step {at}: held-out top-1 alpha=0 {accs[0.0]:.3f} "
-                f"alpha=1 {accs[1.0]:.3f}")
+        return f"adapter step {at}: held-out top-1 alpha=0 {accs[0.0]:.3f} alpha=1 {accs[1.0]:.3f}"
 
     loop.run(step, held_out)
     log.info("adapter trained in %.0f s", loop.elapsed())
@@ -107,8 +119,10 @@ def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     have, want = stored.architecture, adapter.stem.architecture
     grown = {**have, "rank": want["rank"], "blocks": want["blocks"]}
     if grown != want or have["rank"] > want["rank"] or have["blocks"] > want["blocks"]:
-        raise ValueError(f"{path}: stem {have} does not match the configured stem {want} "
-                         "(only a larger rank or more blocks can be grown from a file)")
+        raise ValueError(
+            f"{path}: stem {have} does not match the configured stem {want} "
+            "(only a larger rank or more blocks can be grown from a file)"
+        )
     stem = None
     if grown != have:
         fresh = adapter.stem.state_dict()
@@ -116,14 +130,21 @@ def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
         stem = _deepen_blocks(fresh, stem, have["blocks"])
     stored.load_into(adapter, stem)
     if stored.first_stage != adapter.first_stage:  # not function-preserving: a head start
-        log.info("the file's stem fed %s, this one feeds %s: its output is re-learnt",
-                 stored.first_stage, adapter.first_stage)
+        log.info(
+            "the file's stem fed %s, this one feeds %s: its output is re-learnt",
+            stored.first_stage,
+            adapter.first_stage,
+        )
     log.info("adapter initialised from %s", path)
 
 
-def start_adapter_training(adapter_type: Callable[..., AdapterT], pixel_model: torch.nn.Module,
-                           codec_model: RDCCodec, cfg: AdapterTrainConfig, run_dir: Path
-                           ) -> tuple[AdapterT, TrainLoop]:
+def start_adapter_training(
+    adapter_type: Callable[..., AdapterT],
+    pixel_model: torch.nn.Module,
+    codec_model: RDCCodec,
+    cfg: AdapterTrainConfig,
+    run_dir: Path,
+) -> tuple[AdapterT, TrainLoop]:
     """The ``cfg.task`` adapter on the frozen ``pixel_model`` and codec, and its training
     loop: AdamW over its trainable parameters, cosine to 2 % of ``cfg.lr``; resumes from
     ``RUN_DIR/adapter_<task>_ckpt.pt`` if there is one, else warm-starts from ``cfg.init``
@@ -135,16 +156,23 @@ def start_adapter_training(adapter_type: Callable[..., AdapterT], pixel_model: t
     adapter = adapter_type(pixel_model, codec_model.arch.M, **cfg.adapter_kwargs())
     params = [p for p in adapter.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    loop = TrainLoop(f"{cfg.task} adapter", adapter, opt, steps=cfg.steps,
-                     schedule=WarmupCosine(cfg.lr, cfg.lr * 0.02, 50),
-                     checkpoint=run_dir / f"adapter_{cfg.task}_ckpt.pt", eval_every=cfg.eval_every)
+    loop = TrainLoop(
+        f"{cfg.task} adapter",
+        adapter,
+        opt,
+        steps=cfg.steps,
+        schedule=WarmupCosine(cfg.lr, cfg.lr * 0.02, 50),
+        checkpoint=run_dir / f"adapter_{cfg.task}_ckpt.pt",
+        eval_every=cfg.eval_every,
+    )
     if not loop.step and cfg.init is not None:
         init_from_adapter_file(adapter, cfg.init)
     return adapter, loop
 
 
-def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
-                rank: int) -> dict[str, torch.Tensor]:
+def _widen_rank(
+    fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], rank: int
+) -> dict[str, torch.Tensor]:
     """A stem of a larger rank that computes exactly what the trained one does: its first
     ``rank`` reduce rows are the trained ones, the new rows keep their random init and feed
     expand columns set to zero (function-preserving widening, as in Net2Net)."""
@@ -161,8 +189,9 @@ def _widen_rank(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
     return out
 
 
-def _deepen_blocks(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
-                   blocks: int) -> dict[str, torch.Tensor]:
+def _deepen_blocks(
+    fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], blocks: int
+) -> dict[str, torch.Tensor]:
     """A stem with more ConvNeXt blocks after the shuffle that computes what the trained one
     does: blocks ``blocks``, ``blocks + 1``, ... keep their random init but start with a zero
     residual scale (``gamma``), so each is the identity until it trains."""
@@ -173,6 +202,7 @@ def _deepen_blocks(fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tens
     return out
 
 
-def save_cls_adapter(adapter: LatentClassifier, classes: list[str], fingerprint: str,
-                     path: Path) -> None:
+def save_cls_adapter(
+    adapter: LatentClassifier, classes: list[str], fingerprint: str, path: Path
+) -> None:
     save_adapter_file(path, "adapter_cls", adapter, classes, fingerprint)

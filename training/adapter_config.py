@@ -23,7 +23,8 @@ Task = Literal["cls", "det"]
 #: by dotted path (a whole stage, or e.g. ``fcos.head.regression_head.bbox_reg``)
 TRAINABLE_STAGES: dict[str, tuple[str, ...]] = {
     "cls": ("layer1", "layer2", "layer3", "layer4", "fc"),
-    "det": ("layer1", "layer2", "layer3", "layer4", "fcos")}
+    "det": ("layer1", "layer2", "layer3", "layer4", "fcos"),
+}
 
 
 class StemConfig(StrictModel):
@@ -33,8 +34,10 @@ class StemConfig(StrictModel):
     latent_blocks: int = Field(0, ge=0, le=8, description="ConvNeXt blocks at 1/16 resolution")
     blocks: int = Field(1, ge=0, le=8, description="ConvNeXt blocks after the pixel shuffle")
     first_stage: Literal["layer1", "layer2"] = Field(
-        "layer2", description="the pixel backbone's stage the stem feeds (layer1: the stem "
-        "replaces only the pixel stem and the frozen layer1 runs on its output)")
+        "layer2",
+        description="the pixel backbone's stage the stem feeds (layer1: the stem "
+        "replaces only the pixel stem and the frozen layer1 runs on its output)",
+    )
 
 
 class AdapterTrainConfig(StrictModel):
@@ -45,39 +48,53 @@ class AdapterTrainConfig(StrictModel):
     w_distill: float = Field(1.0, ge=0, description="weight of the feature distillation")
     stem: StemConfig = StemConfig()
     train_stages: tuple[str, ...] = Field((), description="backbone modules to unfreeze")
-    train_norms: bool = Field(False, description="also unfreeze every norm layer of the "
-                              "reused pixel model (affine parameters + running statistics)")
+    train_norms: bool = Field(
+        False,
+        description="also unfreeze every norm layer of the "
+        "reused pixel model (affine parameters + running statistics)",
+    )
     images: int | None = Field(None, ge=1, description="training images (default: all)")
     window: int = Field(16, ge=4, le=64, description="det: latent window side (×16 px)")
     eval_every: int = Field(500, ge=1)
     seed: int = 0
-    init: Path | None = Field(None, description="start from this adapter file's weights "
-                              "(same stem sizes) when the run has no checkpoint yet")
+    init: Path | None = Field(
+        None,
+        description="start from this adapter file's weights "
+        "(same stem sizes) when the run has no checkpoint yet",
+    )
 
     @model_validator(mode="after")
     def _stages_exist(self) -> AdapterTrainConfig:
         allowed = TRAINABLE_STAGES[self.task]
         for name in self.train_stages:
             if name.split(".")[0] not in allowed:
-                raise ValueError(f"train_stages: {name!r} is not inside {list(allowed)} "
-                                 f"for task {self.task}")
+                raise ValueError(
+                    f"train_stages: {name!r} is not inside {list(allowed)} for task {self.task}"
+                )
         return self
-
 
     def adapter_kwargs(self) -> dict:
         """LatentClassifier / LatentDetector arguments after (pixel model, latent channels)."""
-        return {"rank": self.stem.rank, "train_stages": self.train_stages,
-                "latent_blocks": self.stem.latent_blocks, "blocks": self.stem.blocks,
-                "train_norms": self.train_norms, "first_stage": self.stem.first_stage}
+        return {
+            "rank": self.stem.rank,
+            "train_stages": self.train_stages,
+            "latent_blocks": self.stem.latent_blocks,
+            "blocks": self.stem.blocks,
+            "train_norms": self.train_norms,
+            "first_stage": self.stem.first_stage,
+        }
 
 
 #: each task's defaults (what the shipped adapters were trained with, bar ``steps``)
-DEFAULTS: dict[str, dict] = {"cls": {"task": "cls", "steps": 1500, "batch_size": 64},
-                             "det": {"task": "det", "steps": 3000, "batch_size": 8}}
+DEFAULTS: dict[str, dict] = {
+    "cls": {"task": "cls", "steps": 1500, "batch_size": 64},
+    "det": {"task": "det", "steps": 3000, "batch_size": 8},
+}
 
 
-def load_adapter_config(path: str | Path | None, task: Task | None = None,
-                        overrides: dict | None = None) -> AdapterTrainConfig:
+def load_adapter_config(
+    path: str | Path | None, task: Task | None = None, overrides: dict | None = None
+) -> AdapterTrainConfig:
     """The task's defaults, then the YAML file, then ``overrides`` (command-line flags).
 
     ``task`` (from the command line) must agree with the file's ``task`` when both are set.
@@ -88,11 +105,15 @@ def load_adapter_config(path: str | Path | None, task: Task | None = None,
         origin = str(path)
         raw = read_yaml_mapping(path)
     if task is not None and raw.get("task", task) != task:
-        raise ConfigError(f"{origin}: field 'task': the file says {raw['task']!r}, the command "
-                          f"line says {task!r}")
+        raise ConfigError(
+            f"{origin}: field 'task': the file says {raw['task']!r}, the command line says {task!r}"
+        )
     chosen = raw.get("task", task or "cls")
-    merged = {**DEFAULTS.get(chosen, {}), **raw,
-              **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    merged = {
+        **DEFAULTS.get(chosen, {}),
+        **raw,
+        **{k: v for k, v in (overrides or {}).items() if v is not None},
+    }
     try:
         return AdapterTrainConfig.model_validate(merged)
     except ValidationError as exc:

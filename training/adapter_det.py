@@ -45,17 +45,19 @@ def pad_frames(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:
 
 
 @torch.no_grad()
-def analyse_frames(model: RDCCodec, images: torch.Tensor, batch: int = 4,
-                   desc: str = "g_a over frames") -> torch.Tensor:
+def analyse_frames(
+    model: RDCCodec, images: torch.Tensor, batch: int = 4, desc: str = "g_a over frames"
+) -> torch.Tensor:
     """y = g_a(padded frame) for a uint8 frame tensor, stored as float16."""
     out = []
     for i in tqdm(range(0, len(images), batch), desc=desc, leave=False):
-        out.append(model.g_a(pad_frames(images[i:i + batch].float() / 255.0)).half())
+        out.append(model.g_a(pad_frames(images[i : i + batch].float() / 255.0)).half())
     return torch.cat(out)
 
 
-def cached_latents(model: RDCCodec, images: torch.Tensor, path: Path, fingerprint: str
-                   ) -> torch.Tensor:
+def cached_latents(
+    model: RDCCodec, images: torch.Tensor, path: Path, fingerprint: str
+) -> torch.Tensor:
     state = load_if_exists(path)
     if state and state["fingerprint"] == fingerprint and len(state["y"]) == len(images):
         return state["y"]
@@ -67,8 +69,9 @@ def cached_latents(model: RDCCodec, images: torch.Tensor, path: Path, fingerprin
 class LatentWindows:
     """Random latent windows with their pixel windows and boxes (padded-frame pixels)."""
 
-    def __init__(self, data: DetectionSet, y: torch.Tensor, window: int, batch_size: int,
-                 seed: int):
+    def __init__(
+        self, data: DetectionSet, y: torch.Tensor, window: int, batch_size: int, seed: int
+    ):
         self.data, self.y, self.window, self.batch_size = data, y, window, batch_size
         self.gen = torch.Generator().manual_seed(seed)
 
@@ -81,39 +84,52 @@ class LatentWindows:
         frames = pad_frames(self.data.images[idx].float() / 255.0)
         lat, pix, targets = [], [], []
         for row, (i, y0, x0) in enumerate(zip(idx, ys, xs, strict=True)):
-            lat.append(self.y[i, :, y0:y0 + k, x0:x0 + k])
-            pix.append(frames[row, :, y0 * s:(y0 + k) * s, x0 * s:(x0 + k) * s])
-            targets.append(crop_targets(self.data.targets[i], x0 * s, y0 * s, k * s, k * s,
-                                        flip=False))
+            lat.append(self.y[i, :, y0 : y0 + k, x0 : x0 + k])
+            pix.append(frames[row, :, y0 * s : (y0 + k) * s, x0 * s : (x0 + k) * s])
+            targets.append(
+                crop_targets(self.data.targets[i], x0 * s, y0 * s, k * s, k * s, flip=False)
+            )
         return torch.stack(lat).float(), torch.stack(pix), targets
 
 
 @torch.no_grad()
-def evaluate_det_adapter(adapter: LatentDetector, model: RDCCodec, y: torch.Tensor,
-                         data: DetectionSet, alpha: float, batch: int = 8) -> dict[str, float]:
+def evaluate_det_adapter(
+    adapter: LatentDetector,
+    model: RDCCodec,
+    y: torch.Tensor,
+    data: DetectionSet,
+    alpha: float,
+    batch: int = 8,
+) -> dict[str, float]:
     """mAP of the adapter on full frames at one α, boxes clipped to the original size."""
     was_training = adapter.training
     adapter.eval()
     height, width = data.images.shape[-2:]
     dets = {}
     for i in range(0, len(y), batch):
-        y_hat = latents_at(model, y[i:i + batch].float(), torch.full((len(y[i:i + batch]),),
-                                                                     alpha))
-        for image_id, det in zip(data.image_ids[i:i + batch], adapter(y_hat), strict=True):
+        y_hat = latents_at(
+            model, y[i : i + batch].float(), torch.full((len(y[i : i + batch]),), alpha)
+        )
+        for image_id, det in zip(data.image_ids[i : i + batch], adapter(y_hat), strict=True):
             dets[image_id] = keep_visible(det, width, height)
     adapter.train(was_training)
     return coco_map(data.coco, dets)
 
 
-def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: DetectionSet,
-                      held_out: DetectionSet, run_dir: Path, fingerprint: str,
-                      config: AdapterTrainConfig | None = None) -> LatentDetector:
+def train_det_adapter(
+    codec_model: RDCCodec,
+    detector: PixelDetector,
+    train: DetectionSet,
+    held_out: DetectionSet,
+    run_dir: Path,
+    fingerprint: str,
+    config: AdapterTrainConfig | None = None,
+) -> LatentDetector:
     cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
     adapter, loop = start_adapter_training(LatentDetector, detector, codec_model, cfg, run_dir)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
-    windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size,
-                            cfg.seed * 7919 + loop.step)
+    windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size, cfg.seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
         y, x, targets = windows.next()
@@ -127,18 +143,22 @@ def train_det_adapter(codec_model: RDCCodec, detector: PixelDetector, train: Det
         return StepResult(task + cfg.w_distill * distill, {"fcos": task, "distill": distill})
 
     def held_out_map(at: int) -> str:
-        maps = {a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a)
-                for a in (0.0, 1.0)}
-        return (f"det adapter step {at}: held-out mAP@0.5 alpha=0 "
-                f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
-                f"({loop.elapsed():.0f} s)")
+        maps = {
+            a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a) for a in (0.0, 1.0)
+        }
+        return (
+            f"det adapter step {at}: held-out mAP@0.5 alpha=0 "
+            f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
+            f"({loop.elapsed():.0f} s)"
+        )
 
     loop.run(step, held_out_map)
     log.info("detection adapter trained in %.0f s", loop.elapsed())
     return adapter.eval()
 
 
-def save_det_adapter(adapter: LatentDetector, classes: list[str], fingerprint: str,
-                     path: Path) -> None:
+def save_det_adapter(
+    adapter: LatentDetector, classes: list[str], fingerprint: str, path: Path
+) -> None:
     """The stem and any unfrozen modules; the rest is the shipped pixel detector's."""
     save_adapter_file(path, "adapter_det", adapter, classes, fingerprint)

@@ -18,15 +18,23 @@ def load_if_exists(path: Path) -> dict | None:
     return load_torch_file(path)
 
 
-def save_training_state(path: Path, model: torch.nn.Module, step: int,
-                        **optimizers: torch.optim.Optimizer) -> None:
+def save_training_state(
+    path: Path, model: torch.nn.Module, step: int, **optimizers: torch.optim.Optimizer
+) -> None:
     """Checkpoint {"model", "step", <name>: optimizer state} for :func:`restore_training_state`."""
-    save_torch_file({"model": model.state_dict(), "step": step,
-                     **{name: opt.state_dict() for name, opt in optimizers.items()}}, path)
+    save_torch_file(
+        {
+            "model": model.state_dict(),
+            "step": step,
+            **{name: opt.state_dict() for name, opt in optimizers.items()},
+        },
+        path,
+    )
 
 
-def restore_training_state(path: Path, model: torch.nn.Module,
-                           **optimizers: torch.optim.Optimizer) -> int:
+def restore_training_state(
+    path: Path, model: torch.nn.Module, **optimizers: torch.optim.Optimizer
+) -> int:
     """Load a checkpoint written by :func:`save_training_state`; the step to resume from
     (0 without a checkpoint)."""
     state = load_if_exists(path)
@@ -38,7 +46,9 @@ def restore_training_state(path: Path, model: torch.nn.Module,
             opt.load_state_dict(state[name])
     except (RuntimeError, ValueError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[-1].strip()[:200]
-        raise ConfigError(f"{path}: this checkpoint was written by a differently configured "
-                          f"model ({first_line}); resume with the configuration that wrote it "
-                          "or start in a new --run-dir") from None
+        raise ConfigError(
+            f"{path}: this checkpoint was written by a differently configured "
+            f"model ({first_line}); resume with the configuration that wrote it "
+            "or start in a new --run-dir"
+        ) from None
     return int(state["step"])

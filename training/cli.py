@@ -32,8 +32,14 @@ def _run_codec(args: argparse.Namespace) -> int:
     cfg = load_codec_config(args.config)
     teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
     stages = tuple(int(s) for s in args.stages.split(","))
-    train_codec(cfg, Path(args.run_dir), teacher, resolve_device(args.device), stages,
-                Path(args.init) if args.init else None)
+    train_codec(
+        cfg,
+        Path(args.run_dir),
+        teacher,
+        resolve_device(args.device),
+        stages,
+        Path(args.init) if args.init else None,
+    )
     return 0
 
 
@@ -49,12 +55,20 @@ def _run_detector(args: argparse.Namespace) -> int:
     train = DetectionSet.load(ensure_synthetic("det", args.images, TRAIN_SEED), "train")
     held_out = DetectionSet.load(ensure_synthetic("det", 24, EVAL_SEED), "held-out")
     run_dir = Path(args.run_dir)
-    detector = train_detector(teacher, train, held_out, run_dir, steps=args.steps,
-                              batch_size=args.batch_size, device=resolve_device(args.device))
+    detector = train_detector(
+        teacher,
+        train,
+        held_out,
+        run_dir,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=resolve_device(args.device),
+    )
     out = run_dir / "detector.pt"
     m = save_detector(detector, held_out, out)
-    print(f"detector saved to {out} (held-out mAP@0.5 {m['map50']:.3f}, "
-          f"mAP@[.5:.95] {m['map']:.3f})")
+    print(
+        f"detector saved to {out} (held-out mAP@0.5 {m['map50']:.3f}, mAP@[.5:.95] {m['map']:.3f})"
+    )
     return 0
 
 
@@ -69,12 +83,14 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
 
     codec = Codec.load(args.codec)
     detector = load_detector(Path(args.detector) if args.detector else default_detector_path())
-    train = DetectionSet.load(ensure_synthetic("det", 3000, TRAIN_SEED), "train",
-                              limit=config.images)
+    train = DetectionSet.load(
+        ensure_synthetic("det", 3000, TRAIN_SEED), "train", limit=config.images
+    )
     held_out = DetectionSet.load(ensure_synthetic("det", 24, EVAL_SEED), "held-out")
     run_dir = Path(args.run_dir)
-    adapter = train_det_adapter(codec.model, detector, train, held_out, run_dir,
-                                codec.fingerprint, config)
+    adapter = train_det_adapter(
+        codec.model, detector, train, held_out, run_dir, codec.fingerprint, config
+    )
     out = run_dir / "adapter_det.pt"
     save_det_adapter(adapter, detector.classes, codec.fingerprint, out)
     print(f"adapter saved to {out}")
@@ -89,18 +105,23 @@ def _run_adapter(args: argparse.Namespace) -> int:
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
     from polc.training.teacher import load_labelled_folder
 
-    config = load_adapter_config(args.config, args.task, {
-        "steps": args.steps, "images": args.images, "eval_every": args.eval_every})
+    config = load_adapter_config(
+        args.config,
+        args.task,
+        {"steps": args.steps, "images": args.images, "eval_every": args.eval_every},
+    )
     if config.task == "det":
         return _run_det_adapter(args, config)
     codec = Codec.load(args.codec)
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
-    train_x, train_y = load_labelled_folder(ensure_synthetic("cls", config.images or 20000,
-                                                             1), "train")
+    train_x, train_y = load_labelled_folder(
+        ensure_synthetic("cls", config.images or 20000, 1), "train"
+    )
     test_x, test_y = load_labelled_folder(ensure_synthetic("cls", 1000, 1001), "eval")
     run_dir = Path(args.run_dir)
-    adapter = train_cls_adapter(codec.model, teacher, train_x, train_y, test_x, test_y,
-                                run_dir, config)
+    adapter = train_cls_adapter(
+        codec.model, teacher, train_x, train_y, test_x, test_y, run_dir, config
+    )
     out = run_dir / "adapter_cls.pt"
     save_cls_adapter(adapter, list(CLASSES), codec.fingerprint, out)
     print(f"adapter saved to {out}")
@@ -113,8 +134,9 @@ def _run_temporal(args: argparse.Namespace) -> int:
     from polc.training.temporal_config import load_temporal_config
 
     cfg = load_temporal_config(args.config, {"steps": args.steps})
-    out = train_temporal(Codec.load(args.codec), cfg, Path(args.run_dir),
-                         Path(args.out) if args.out else None)
+    out = train_temporal(
+        Codec.load(args.codec), cfg, Path(args.run_dir), Path(args.out) if args.out else None
+    )
     print(f"temporal weights saved to {out}")
     return 0
 
@@ -130,8 +152,9 @@ def _run_ship(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="train_command", metavar="WHAT", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=None,
-                        help="YAML config file or preset name (tiny, paper); default tiny")
+    common.add_argument(
+        "--config", default=None, help="YAML config file or preset name (tiny, paper); default tiny"
+    )
     common.add_argument("--run-dir", default="runs/tiny", help="checkpoints and outputs")
     common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
 
@@ -140,8 +163,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     c = sub.add_parser("codec", parents=[common], help="codec stage I and II (resumable)")
     c.add_argument("--teacher", default=None, help="teacher weights (default RUN_DIR/teacher.pt)")
     c.add_argument("--stages", default="1,2", help="which stages to run, e.g. 1 or 1,2")
-    c.add_argument("--init", default=None,
-                   help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint")
+    c.add_argument(
+        "--init",
+        default=None,
+        help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint",
+    )
     c.set_defaults(handler=_run_codec)
     d = sub.add_parser("detector", help="pixel-domain FCOS detector on the teacher backbone")
     d.add_argument("--run-dir", default="runs/det")
@@ -152,26 +178,41 @@ def register(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--images", type=int, default=3000, help="synthetic training frames")
     d.set_defaults(handler=_run_detector)
     a = sub.add_parser("adapter", help="compressed-domain adapter (codec and backbone frozen)")
-    a.add_argument("--task", choices=["cls", "det"], default=None,
-                   help="default: the config's task, else cls")
-    a.add_argument("--config", default=None,
-                   help="YAML adapter config (training/configs/adapter-*.yaml); flags below "
-                   "override it")
+    a.add_argument(
+        "--task", choices=["cls", "det"], default=None, help="default: the config's task, else cls"
+    )
+    a.add_argument(
+        "--config",
+        default=None,
+        help="YAML adapter config (training/configs/adapter-*.yaml); flags below override it",
+    )
     a.add_argument("--run-dir", default="runs/tiny")
     a.add_argument("--codec", default=None, help="codec weights (default: bundled)")
     a.add_argument("--teacher", default=None, help="pixel backbone (default: bundled)")
-    a.add_argument("--steps", type=int, default=None,
-                   help="default: the config's, else 1500 (cls) / 3000 (det)")
-    a.add_argument("--images", type=int, default=None,
-                   help="training images (default: 20000 cls crops; det: all 3000 frames of "
-                   "the synthetic set, g_a computed once and cached in RUN_DIR)")
+    a.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="default: the config's, else 1500 (cls) / 3000 (det)",
+    )
+    a.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        help="training images (default: 20000 cls crops; det: all 3000 frames of "
+        "the synthetic set, g_a computed once and cached in RUN_DIR)",
+    )
     a.add_argument("--eval-every", type=int, default=None, help="eval interval (default 500)")
-    a.add_argument("--detector", default=None, help="--task det: pixel detector (default: "
-                   "bundled detector.pt)")
+    a.add_argument(
+        "--detector", default=None, help="--task det: pixel detector (default: bundled detector.pt)"
+    )
     a.set_defaults(handler=_run_adapter)
     tm = sub.add_parser("temporal", help="temporal (P-frame) entropy model h_t (codec frozen)")
-    tm.add_argument("--config", default=None,
-                    help="YAML config (training/configs/temporal-v1.yaml); flags override it")
+    tm.add_argument(
+        "--config",
+        default=None,
+        help="YAML config (training/configs/temporal-v1.yaml); flags override it",
+    )
     tm.add_argument("--run-dir", default="runs/temporal")
     tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
     tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")

@@ -42,8 +42,10 @@ def feature_loss(teacher: SmallResNet, x: torch.Tensor, x_hat: torch.Tensor) -> 
     with torch.no_grad():
         ref = teacher.features(x)[:3]
     out = teacher.features(x_hat)[:3]
-    terms = [((o - r) ** 2).flatten(1).mean(1) / (r ** 2).flatten(1).mean(1).clamp_min(1e-6)
-             for o, r in zip(out, ref, strict=True)]
+    terms = [
+        ((o - r) ** 2).flatten(1).mean(1) / (r**2).flatten(1).mean(1).clamp_min(1e-6)
+        for o, r in zip(out, ref, strict=True)
+    ]
     return sum(terms) / len(terms)
 
 
@@ -72,13 +74,16 @@ def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
     if d.source == "folder":
         assert d.folder is not None
         paths = list_images(d.folder)
-        train = load_image_tensor(paths[:-d.eval_images] or paths, "codec train")
-        evals = load_image_tensor(paths[-d.eval_images:], "codec eval")
+        train = load_image_tensor(paths[: -d.eval_images] or paths, "codec train")
+        evals = load_image_tensor(paths[-d.eval_images :], "codec eval")
         return train, evals
-    train = load_image_tensor(list_images(
-        ensure_synthetic("det", d.synthetic_images, d.synthetic_seed) / "images"), "codec train")
-    evals = load_image_tensor(list_images(
-        ensure_synthetic("det", d.eval_images, d.eval_seed) / "images"), "codec eval")
+    train = load_image_tensor(
+        list_images(ensure_synthetic("det", d.synthetic_images, d.synthetic_seed) / "images"),
+        "codec train",
+    )
+    evals = load_image_tensor(
+        list_images(ensure_synthetic("det", d.eval_images, d.eval_seed) / "images"), "codec eval"
+    )
     return train, evals
 
 
@@ -99,8 +104,7 @@ def evaluate(model: RDCCodec, images: torch.Tensor, stage: int, device: str) -> 
         row = {"level": level, "bpp_base": bpp_base, "psnr_x1": psnr(x, x1)}
         if stage == 2:
             x2 = (out["x1"] + out["r"])[..., :h, :w].clamp(0, 1)
-            row["bpp_enh"] = (bits(out["likelihoods"], ("s",)).sum()
-                              / (x.shape[0] * h * w)).item()
+            row["bpp_enh"] = (bits(out["likelihoods"], ("s",)).sum() / (x.shape[0] * h * w)).item()
             row["psnr_x2"] = psnr(x, x2)
         rows.append(row)
     model.train()
@@ -112,9 +116,15 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     return (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean().item()
 
 
-def stage_loss(model: RDCCodec, stage: int, cfg: CodecConfig, teacher: SmallResNet | None,
-               x: torch.Tensor, level: torch.Tensor, lam: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stage_loss(
+    model: RDCCodec,
+    stage: int,
+    cfg: CodecConfig,
+    teacher: SmallResNet | None,
+    x: torch.Tensor,
+    level: torch.Tensor,
+    lam: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, bpp, mse) of a batch at per-sample levels (see the module docstring); bpp and
     mse per sample."""
     out = model(x, level, stage=stage, noisy=True)
@@ -123,13 +133,14 @@ def stage_loss(model: RDCCodec, stage: int, cfg: CodecConfig, teacher: SmallResN
         bpp = bits(out["likelihoods"], ("y", "z")) / num_px
         mse = F.mse_loss(out["x1"], x, reduction="none").flatten(1).mean(1)
         feat = feature_loss(teacher, x, out["x1"]) if teacher is not None else 0 * mse
-        dist = cfg.loss.w_mse * 255 ** 2 * mse + cfg.loss.w_feat * feat
-        loss = (bpp + lam * dist + cfg.loss.lambda_local * 255 ** 2
-                * range_penalty(out["x1"], x)).mean()
+        dist = cfg.loss.w_mse * 255**2 * mse + cfg.loss.w_feat * feat
+        loss = (
+            bpp + lam * dist + cfg.loss.lambda_local * 255**2 * range_penalty(out["x1"], x)
+        ).mean()
     else:
         bpp = bits(out["likelihoods"], ("s",)) / num_px
         mse = F.mse_loss(out["x1"] + out["r"], x, reduction="none").flatten(1).mean(1)
-        loss = (bpp + lam * 255 ** 2 * mse).mean()
+        loss = (bpp + lam * 255**2 * mse).mean()
     return loss, bpp, mse
 
 
@@ -138,26 +149,42 @@ def eval_line(stage: int, step: int, rows: list[dict]) -> str:
     return f"stage {stage} step {step}: " + "  ".join(
         f"L{r['level']}: {r['bpp_base']:.3f}bpp {r['psnr_x1']:.2f}dB"
         + (f" +{r['bpp_enh']:.3f} {r['psnr_x2']:.2f}dB" if stage == 2 else "")
-        for r in rows)
+        for r in rows
+    )
 
 
-def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
-                 teacher: SmallResNet | None, train: torch.Tensor, evals: torch.Tensor,
-                 run_dir: Path, device: str) -> None:
+def _train_stage(
+    model: RDCCodec,
+    stage: int,
+    sc: StageConfig,
+    cfg: CodecConfig,
+    teacher: SmallResNet | None,
+    train: torch.Tensor,
+    evals: torch.Tensor,
+    run_dir: Path,
+    device: str,
+) -> None:
     ckpt_path = run_dir / f"stage{stage}_ckpt.pt"
     params = model.primary_parameters() if stage == 1 else model.enhancement_parameters()
     opt = torch.optim.Adam(params, lr=sc.lr)
     aux_opt = torch.optim.Adam(model.quantile_parameters(), lr=1e-3)
-    loop = TrainLoop(f"codec stage {stage}", model, opt, steps=sc.steps,
-                     schedule=WarmupCosine(sc.lr, sc.lr_final, sc.warmup_steps),
-                     checkpoint=ckpt_path, eval_every=sc.eval_every,
-                     checkpoint_every=sc.checkpoint_every, clip_norm=1.0,
-                     auxiliary=AuxiliaryLoss(aux_opt, model.aux_loss), postfix_every=10)
+    loop = TrainLoop(
+        f"codec stage {stage}",
+        model,
+        opt,
+        steps=sc.steps,
+        schedule=WarmupCosine(sc.lr, sc.lr_final, sc.warmup_steps),
+        checkpoint=ckpt_path,
+        eval_every=sc.eval_every,
+        checkpoint_every=sc.checkpoint_every,
+        clip_norm=1.0,
+        auxiliary=AuxiliaryLoss(aux_opt, model.aux_loss),
+        postfix_every=10,
+    )
     restore_constant_buffers(model)
     if loop.done:
         return
-    lambdas = torch.tensor(cfg.loss.lambdas if stage == 1 else cfg.loss.lambdas_aux,
-                           device=device)
+    lambdas = torch.tensor(cfg.loss.lambdas if stage == 1 else cfg.loss.lambdas_aux, device=device)
     batches = RandomCropBatches(train, sc.crop, sc.batch_size, cfg.seed * 1000 + stage + loop.step)
     gen = torch.Generator().manual_seed(cfg.seed * 31 + stage + loop.step)
     history_path = run_dir / f"stage{stage}_eval.jsonl"
@@ -173,13 +200,18 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
             if bad_steps >= 20:
                 raise FloatingPointError(
                     f"stage {stage}: loss not finite for 20 steps in a row at step {at}; "
-                    f"restart from {ckpt_path} with a lower learning rate")
+                    f"restart from {ckpt_path} with a lower learning rate"
+                )
             return None  # skip this batch; the next one draws other crops and levels
         bad_steps = 0
-        return StepResult(loss, {
-            "bpp": bpp.mean(),
-            "psnr": f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
-            "lr": f"{opt.param_groups[0]['lr']:.1e}"})
+        return StepResult(
+            loss,
+            {
+                "bpp": bpp.mean(),
+                "psnr": f"{-10 * math.log10(max(mse.mean().item(), 1e-10)):.2f}",
+                "lr": f"{opt.param_groups[0]['lr']:.1e}",
+            },
+        )
 
     def held_out(at: int) -> str:
         rows = evaluate(model, evals, stage, device)
@@ -190,17 +222,23 @@ def _train_stage(model: RDCCodec, stage: int, sc: StageConfig, cfg: CodecConfig,
     loop.run(step, held_out)
 
 
-def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
-                device: str = "cpu", stages: tuple[int, ...] = (1, 2),
-                init_from: Path | None = None) -> Path:
+def train_codec(
+    cfg: CodecConfig,
+    run_dir: Path,
+    teacher_path: Path | None,
+    device: str = "cpu",
+    stages: tuple[int, ...] = (1, 2),
+    init_from: Path | None = None,
+) -> Path:
     """Train (or resume) the codec; returns the path of the final float checkpoint.
 
     ``init_from``: start from shipped weights (e.g. a previous session's codec.pt) when the
     run has no checkpoint yet — how training continues across machines and sessions.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
-                                                        sort_keys=False))
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
     torch.manual_seed(cfg.seed)
     model = RDCCodec(cfg.arch).to(device)
     stage1_ckpt, stage2_ckpt = run_dir / "stage1_ckpt.pt", run_dir / "stage2_ckpt.pt"
@@ -225,6 +263,12 @@ def train_codec(cfg: CodecConfig, run_dir: Path, teacher_path: Path | None,
             restore_training_state(stage1_ckpt, model)  # stage I ran in an earlier process
         _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
     final = run_dir / "codec_float.pt"
-    save_torch_file({"model": model.cpu().state_dict(), "config": cfg.model_dump(mode="json"),
-                     "train_seconds": time.time() - t0}, final)
+    save_torch_file(
+        {
+            "model": model.cpu().state_dict(),
+            "config": cfg.model_dump(mode="json"),
+            "train_seconds": time.time() - t0,
+        },
+        final,
+    )
     return final

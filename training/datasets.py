@@ -51,8 +51,9 @@ class RandomCropBatches:
         xs = torch.randint(0, w - self.crop + 1, (self.batch_size,), generator=self.gen)
         flips = torch.rand(self.batch_size, generator=self.gen) < 0.5
         crops = []
-        for i, y0, x0, f in zip(idx.tolist(), ys.tolist(), xs.tolist(), flips.tolist(),
-                                strict=True):
-            c = self.images[i, :, y0:y0 + self.crop, x0:x0 + self.crop]
+        for i, y0, x0, f in zip(
+            idx.tolist(), ys.tolist(), xs.tolist(), flips.tolist(), strict=True
+        ):
+            c = self.images[i, :, y0 : y0 + self.crop, x0 : x0 + self.crop]
             crops.append(c.flip(-1) if f else c)
         return torch.stack(crops).float().div_(255.0)

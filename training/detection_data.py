@@ -23,8 +23,9 @@ class DetectionSet:
     coco: object  # pycocotools COCO index (for COCOeval)
 
     @classmethod
-    def load(cls, root: Path, desc: str = "detection set", limit: int | None = None
-             ) -> DetectionSet:
+    def load(
+        cls, root: Path, desc: str = "detection set", limit: int | None = None
+    ) -> DetectionSet:
         """The first ``limit`` frames (default all) of a COCO folder (``images/``)."""
         ds = CocoDetectionDataset(root / "images", root / "annotations.json")
         n = min(len(ds), limit or len(ds))
@@ -44,26 +45,40 @@ class DetectionSet:
         return len(self.images)
 
 
-def crop_targets(target: dict[str, torch.Tensor], x0: int, y0: int, w: int, h: int,
-                 flip: bool, min_visible: float = 0.4) -> dict[str, torch.Tensor]:
+def crop_targets(
+    target: dict[str, torch.Tensor],
+    x0: int,
+    y0: int,
+    w: int,
+    h: int,
+    flip: bool,
+    min_visible: float = 0.4,
+) -> dict[str, torch.Tensor]:
     boxes = target["boxes"] - torch.tensor([x0, y0, x0, y0], dtype=torch.float32)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    clipped = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
-                           boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], dim=1)
+    clipped = torch.stack(
+        [
+            boxes[:, 0].clamp(0, w),
+            boxes[:, 1].clamp(0, h),
+            boxes[:, 2].clamp(0, w),
+            boxes[:, 3].clamp(0, h),
+        ],
+        dim=1,
+    )
     cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
     keep = (cw >= 2) & (ch >= 2) & (cw * ch >= min_visible * area)
     clipped = clipped[keep]
     if flip:
-        clipped = torch.stack([w - clipped[:, 2], clipped[:, 1], w - clipped[:, 0],
-                               clipped[:, 3]], dim=1)
+        clipped = torch.stack(
+            [w - clipped[:, 2], clipped[:, 1], w - clipped[:, 0], clipped[:, 3]], dim=1
+        )
     return {"boxes": clipped, "labels": target["labels"][keep]}
 
 
 class CropBatches:
     """Batches of random ``crop`` (H, W) windows with horizontal flips, and their boxes."""
 
-    def __init__(self, data: DetectionSet, crop: tuple[int, int], batch_size: int,
-                 seed: int):
+    def __init__(self, data: DetectionSet, crop: tuple[int, int], batch_size: int, seed: int):
         self.data, self.crop, self.batch_size = data, crop, batch_size
         self.gen = torch.Generator().manual_seed(seed)
 
@@ -76,7 +91,7 @@ class CropBatches:
         flips = (torch.rand(self.batch_size, generator=self.gen) < 0.5).tolist()
         crops, targets = [], []
         for i, y0, x0, f in zip(idx, ys, xs, flips, strict=True):
-            c = self.data.images[i, :, y0:y0 + ch, x0:x0 + cw]
+            c = self.data.images[i, :, y0 : y0 + ch, x0 : x0 + cw]
             crops.append(c.flip(-1) if f else c)
             targets.append(crop_targets(self.data.targets[i], x0, y0, cw, ch, f))
         return torch.stack(crops).float().div_(255.0), targets

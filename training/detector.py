@@ -30,13 +30,16 @@ TRAIN_SEED, EVAL_SEED = 11, 12  # synthetic det sets: 3000 training frames, 24 h
 
 
 @torch.no_grad()
-def detect_all(predict: Callable[[torch.Tensor], list[dict[str, torch.Tensor]]],
-               data: DetectionSet, batch: int = 8) -> dict[int, dict[str, torch.Tensor]]:
+def detect_all(
+    predict: Callable[[torch.Tensor], list[dict[str, torch.Tensor]]],
+    data: DetectionSet,
+    batch: int = 8,
+) -> dict[int, dict[str, torch.Tensor]]:
     """Detections of ``predict`` (uint8-free float batch in [0, 1] -> dets) per image id."""
     out: dict[int, dict[str, torch.Tensor]] = {}
     for i in range(0, len(data), batch):
-        dets = predict(data.images[i:i + batch].float() / 255.0)
-        out.update(zip(data.image_ids[i:i + batch], dets, strict=True))
+        dets = predict(data.images[i : i + batch].float() / 255.0)
+        out.update(zip(data.image_ids[i : i + batch], dets, strict=True))
     return out
 
 
@@ -48,30 +51,50 @@ def evaluate_detector(detector: PixelDetector, data: DetectionSet) -> dict[str, 
     return result
 
 
-def train_detector(teacher: SmallResNet, train: DetectionSet, held_out: DetectionSet,
-                   run_dir: Path, steps: int = 2200, batch_size: int = 16, crop: int = 256,
-                   lr: float = 2e-3, seed: int = 0, device: str = "cpu") -> PixelDetector:
+def train_detector(
+    teacher: SmallResNet,
+    train: DetectionSet,
+    held_out: DetectionSet,
+    run_dir: Path,
+    steps: int = 2200,
+    batch_size: int = 16,
+    crop: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: str = "cpu",
+) -> PixelDetector:
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     detector = PixelDetector.from_teacher(teacher, len(CLASSES)).to(device)
     opt = torch.optim.AdamW(detector.parameters(), lr=lr, weight_decay=1e-4)
-    loop = TrainLoop("detector", detector, opt, steps=steps,
-                     schedule=WarmupCosine(lr, lr * 0.02, 200),
-                     checkpoint=run_dir / "detector_ckpt.pt", eval_every=1000, clip_norm=10.0)
+    loop = TrainLoop(
+        "detector",
+        detector,
+        opt,
+        steps=steps,
+        schedule=WarmupCosine(lr, lr * 0.02, 200),
+        checkpoint=run_dir / "detector_ckpt.pt",
+        eval_every=1000,
+        clip_norm=10.0,
+    )
     batches = CropBatches(train, (crop, crop), batch_size, seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
         x, targets = batches.next()
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         losses = detector(x.to(device), targets)
-        return StepResult(sum(losses.values()), {"cls": losses["classification"],
-                                                 "box": losses["bbox_regression"]})
+        return StepResult(
+            sum(losses.values()),
+            {"cls": losses["classification"], "box": losses["bbox_regression"]},
+        )
 
     def held_out_map(at: int) -> str:
         m = evaluate_detector(detector.cpu(), held_out)
         detector.to(device)
-        return (f"detector step {at}: held-out mAP@0.5 {m['map50']:.3f} "
-                f"mAP@[.5:.95] {m['map']:.3f} ({loop.elapsed():.0f} s)")
+        return (
+            f"detector step {at}: held-out mAP@0.5 {m['map50']:.3f} "
+            f"mAP@[.5:.95] {m['map']:.3f} ({loop.elapsed():.0f} s)"
+        )
 
     loop.run(step, held_out_map)
     return detector.cpu().eval()
@@ -79,7 +102,8 @@ def train_detector(teacher: SmallResNet, train: DetectionSet, held_out: Detectio
 
 def save_detector(detector: PixelDetector, held_out: DetectionSet, path: Path) -> dict:
     metrics = evaluate_detector(detector, held_out)
-    detector_file.save_detector(path, detector, list(CLASSES),
-                                held_out_map50=metrics["map50"], held_out_map=metrics["map"])
+    detector_file.save_detector(
+        path, detector, list(CLASSES), held_out_map50=metrics["map50"], held_out_map=metrics["map"]
+    )
     log.info("detector saved to %s (held-out mAP@0.5 %.3f)", path, metrics["map50"])
     return metrics

@@ -38,9 +38,10 @@ class StepResult:
     shown: Mapping[str, torch.Tensor | str] = field(default_factory=dict)
 
     def postfix(self) -> dict[str, str]:
-        return {"loss": f"{self.loss.item():.3f}",
-                **{k: v if isinstance(v, str) else f"{v.item():.3f}"
-                   for k, v in self.shown.items()}}
+        return {
+            "loss": f"{self.loss.item():.3f}",
+            **{k: v if isinstance(v, str) else f"{v.item():.3f}" for k, v in self.shown.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,21 @@ class TrainLoop:
     """Schedule, update, progress bar, checkpoint and evaluation cadence of one training run
     of ``model`` with ``optimizer`` (see the module docstring)."""
 
-    def __init__(self, desc: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
-                 steps: int, schedule: WarmupCosine, checkpoint: Path, eval_every: int,
-                 checkpoint_every: int = 250, clip_norm: float | None = None,
-                 auxiliary: AuxiliaryLoss | None = None, postfix_every: int = 1):
+    def __init__(
+        self,
+        desc: str,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        steps: int,
+        schedule: WarmupCosine,
+        checkpoint: Path,
+        eval_every: int,
+        checkpoint_every: int = 250,
+        clip_norm: float | None = None,
+        auxiliary: AuxiliaryLoss | None = None,
+        postfix_every: int = 1,
+    ):
         self.desc, self.model, self.optimizer = desc, model, optimizer
         self.steps, self.schedule, self.checkpoint = steps, schedule, checkpoint
         self.eval_every, self.checkpoint_every = eval_every, checkpoint_every
@@ -107,8 +119,7 @@ class TrainLoop:
             if self.step % self.postfix_every == 0:
                 bar.set_postfix(**result.postfix())
             if self._due(self.checkpoint_every):
-                save_training_state(self.checkpoint, self.model, self.step,
-                                    **self._optimizers())
+                save_training_state(self.checkpoint, self.model, self.step, **self._optimizers())
             if self._due(self.eval_every):
                 tqdm.write(evaluate(self.step))
         bar.close()

@@ -45,17 +45,18 @@ def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     pad = batch.shape[-1] // 16
     padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
     dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()
-    return padded[..., dy:dy + batch.shape[-2], dx:dx + batch.shape[-1]]
+    return padded[..., dy : dy + batch.shape[-2], dx : dx + batch.shape[-1]]
 
 
 @torch.no_grad()
-def evaluate(model: SmallResNet, images: torch.Tensor, labels: torch.Tensor,
-             batch: int = 200) -> float:
+def evaluate(
+    model: SmallResNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 200
+) -> float:
     model.eval()
     correct = 0
     for i in range(0, len(images), batch):
-        x = images[i:i + batch].float() / 255.0
-        correct += (model(x).argmax(1) == labels[i:i + batch]).sum().item()
+        x = images[i : i + batch].float() / 255.0
+        correct += (model(x).argmax(1) == labels[i : i + batch]).sum().item()
     model.train()
     return correct / len(images)
 
@@ -64,22 +65,29 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
     tc = cfg.teacher
     run_dir.mkdir(parents=True, exist_ok=True)
     train_x, train_y = load_labelled_folder(
-        ensure_synthetic("cls", tc.train_images, tc.seed, (tc.crop, tc.crop)), "teacher train")
+        ensure_synthetic("cls", tc.train_images, tc.seed, (tc.crop, tc.crop)), "teacher train"
+    )
     test_x, test_y = load_labelled_folder(
-        ensure_synthetic("cls", 1000, tc.seed + 1000, (tc.crop, tc.crop)), "teacher eval")
+        ensure_synthetic("cls", 1000, tc.seed + 1000, (tc.crop, tc.crop)), "teacher eval"
+    )
     torch.manual_seed(cfg.seed)
     model = SmallResNet(len(CLASSES), tc.widths).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=5e-4)
-    loop = TrainLoop("teacher", model, opt, steps=tc.steps,
-                     schedule=WarmupCosine(tc.lr, tc.lr * 0.01, 100),
-                     checkpoint=run_dir / "teacher_ckpt.pt", eval_every=500)
+    loop = TrainLoop(
+        "teacher",
+        model,
+        opt,
+        steps=tc.steps,
+        schedule=WarmupCosine(tc.lr, tc.lr * 0.01, 100),
+        checkpoint=run_dir / "teacher_ckpt.pt",
+        eval_every=500,
+    )
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
         idx = torch.randint(0, len(train_x), (tc.batch_size,), generator=gen)
         x = augment(train_x[idx].float() / 255.0, gen).to(device)
-        return StepResult(F.cross_entropy(model(x), train_y[idx].to(device),
-                                          label_smoothing=0.05))
+        return StepResult(F.cross_entropy(model(x), train_y[idx].to(device), label_smoothing=0.05))
 
     def held_out(step: int) -> str:
         acc = evaluate(model.cpu(), test_x, test_y)

@@ -59,30 +59,42 @@ class ClipSymbols:
     pixels: int  # width·height of one frame
 
     def save(self, path: Path) -> None:
-        save_torch_file({k: torch.from_numpy(getattr(self, k)) for k in ("z", "y", "mu", "idx")}
-                        | {"alphas": self.alphas, "pixels": self.pixels}, path)
+        save_torch_file(
+            {k: torch.from_numpy(getattr(self, k)) for k in ("z", "y", "mu", "idx")}
+            | {"alphas": self.alphas, "pixels": self.pixels},
+            path,
+        )
 
     @classmethod
     def load(cls, path: Path) -> ClipSymbols:
         raw = load_torch_file(path)
-        return cls(list(raw["alphas"]), *(raw[k].numpy() for k in ("z", "y", "mu", "idx")),
-                   int(raw["pixels"]))
+        return cls(
+            list(raw["alphas"]),
+            *(raw[k].numpy() for k in ("z", "y", "mu", "idx")),
+            int(raw["pixels"]),
+        )
 
     def reference(self, c: int, a: int, t: int) -> ReferenceState:
         """Frame t of clip c at α index a as a ReferenceState (seq t; no container)."""
         y = self.y[c, a, t].astype(np.int64)
-        return ReferenceState(t, round(self.alphas[a] * 65535), self.z[c, a, t].astype(np.int64),
-                              y, self.mu[c, a, t] / 2 ** A_FRAC,
-                              self.idx[c, a, t].astype(np.int32), 0)
+        return ReferenceState(
+            t,
+            round(self.alphas[a] * 65535),
+            self.z[c, a, t].astype(np.int64),
+            y,
+            self.mu[c, a, t] / 2**A_FRAC,
+            self.idx[c, a, t].astype(np.int32),
+            0,
+        )
 
     def params(self, c: int, a: int, t: int) -> EntropyParameters:
-        return EntropyParameters(self.mu[c, a, t] / 2 ** A_FRAC,
-                                 self.idx[c, a, t].astype(np.int32))
+        return EntropyParameters(self.mu[c, a, t] / 2**A_FRAC, self.idx[c, a, t].astype(np.int32))
 
 
 @torch.no_grad()
-def clip_symbols(codec: Codec, seeds: list[int], frames: int, size: tuple[int, int],
-                 alphas: list[float]) -> ClipSymbols:
+def clip_symbols(
+    codec: Codec, seeds: list[int], frames: int, size: tuple[int, int], alphas: list[float]
+) -> ClipSymbols:
     """Render the clips, run g_a once per frame, then h_a / integer h_s per α (exact)."""
     wire, transforms = codec.wire, codec.encoder.transforms
     out: dict[str, list] = {"z": [], "y": [], "mu": [], "idx": []}
@@ -99,22 +111,24 @@ def clip_symbols(codec: Codec, seeds: list[int], frames: int, size: tuple[int, i
                 y_sym = np.round(v[0].astype(np.float64) - params.means).astype(np.int64)
                 per_alpha["z"][a].append(z_sym.astype(np.int32))
                 per_alpha["y"][a].append(y_sym.astype(np.int32))
-                per_alpha["mu"][a].append(np.round(params.means * 2 ** A_FRAC).astype(np.int32))
+                per_alpha["mu"][a].append(np.round(params.means * 2**A_FRAC).astype(np.int32))
                 per_alpha["idx"][a].append(params.indexes.astype(np.uint8))
             bar.update(1)
         for k in out:
             out[k].append(np.stack([np.stack(f) for f in per_alpha[k]]))
     bar.close()
-    return ClipSymbols(alphas, *(np.stack(out[k]) for k in ("z", "y", "mu", "idx")),
-                       size[0] * size[1])
+    return ClipSymbols(
+        alphas, *(np.stack(out[k]) for k in ("z", "y", "mu", "idx")), size[0] * size[1]
+    )
 
 
-def code_length_bits(values: np.ndarray, table_ids: np.ndarray,
-                     tables: CategoricalTables) -> float:
+def code_length_bits(values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables) -> float:
     """Exact ideal code length (bits) of ``values`` under ``tables[table_ids]``; an escape
     costs its table's escape symbol plus 32 raw bits (what entropy_coder.encode sends)."""
-    values, table_ids = values.ravel().astype(np.int64), np.broadcast_to(
-        table_ids, values.shape).ravel().astype(np.int64)
+    values, table_ids = (
+        values.ravel().astype(np.int64),
+        np.broadcast_to(table_ids, values.shape).ravel().astype(np.int64),
+    )
     bits = 0.0
     for k in np.unique(table_ids):
         f = tables.freqs[k]
@@ -142,9 +156,15 @@ def z_scale_indexes(data: ClipSymbols, tables: CategoricalTables) -> np.ndarray:
     return best
 
 
-def rate_bits(model: TemporalContext, gaussian: GaussianConditional, y_ref: torch.Tensor,
-              mu_shift: torch.Tensor, idx_t: torch.Tensor, idx_ref: torch.Tensor,
-              y_sym: torch.Tensor) -> torch.Tensor:
+def rate_bits(
+    model: TemporalContext,
+    gaussian: GaussianConditional,
+    y_ref: torch.Tensor,
+    mu_shift: torch.Tensor,
+    idx_t: torch.Tensor,
+    idx_ref: torch.Tensor,
+    y_sym: torch.Tensor,
+) -> torch.Tensor:
     """Bits of y_sym coded as y_sym − round(μ_P) under N(0, σ_P) (straight-through round)."""
     mu_p, sigma_p = model(y_ref, mu_shift, idx_t, idx_ref)
     r = y_sym - ((torch.round(mu_p) - mu_p).detach() + mu_p)
@@ -162,8 +182,9 @@ def _batch(data: ClipSymbols, picks: np.ndarray) -> list[torch.Tensor]:
     return [y_ref, mu_shift, idx_t, idx_ref, torch.from_numpy(data.y[c, a, t].astype(np.float32))]
 
 
-def evaluate(codec: Codec, model: TemporalContext, z_indexes: np.ndarray,
-             data: ClipSymbols) -> dict[float, dict[str, float]]:
+def evaluate(
+    codec: Codec, model: TemporalContext, z_indexes: np.ndarray, data: ClipSymbols
+) -> dict[float, dict[str, float]]:
     """Exact code lengths (bpp) of every frame pair of ``data`` with the integer h_t:
     per α, key frames (intra ẑ, ŷ) vs P-frames (ẑ, ŷ)."""
     state = export_temporal(copy.deepcopy(model), z_indexes, codec.wire.fingerprint, {})
@@ -178,15 +199,21 @@ def evaluate(codec: Codec, model: TemporalContext, z_indexes: np.ndarray,
                 ref, params = data.reference(c, a, t - 1), data.params(c, a, t)
                 z, y = data.z[c, a, t], data.y[c, a, t]
                 mu_sym, idx_p = temporal.p_parameters(params, ref)
-                sums += (code_length_bits(z, wire._channel_ids(z.shape), wire.tables_z),
-                         code_length_bits(y, params.indexes, wire.tables_y),
-                         code_length_bits(z - ref.z_symbols, z_indexes[:, None, None],
-                                          wire.tables_y),
-                         code_length_bits(y - mu_sym, idx_p, wire.tables_y))
+                sums += (
+                    code_length_bits(z, wire._channel_ids(z.shape), wire.tables_z),
+                    code_length_bits(y, params.indexes, wire.tables_y),
+                    code_length_bits(z - ref.z_symbols, z_indexes[:, None, None], wire.tables_y),
+                    code_length_bits(y - mu_sym, idx_p, wire.tables_y),
+                )
                 n += 1
         s = sums / n / data.pixels
-        out[alpha] = {"intra_z": s[0], "intra_y": s[1], "p_z": s[2], "p_y": s[3],
-                      "saving": 1 - (s[2] + s[3]) / (s[0] + s[1])}
+        out[alpha] = {
+            "intra_z": s[0],
+            "intra_y": s[1],
+            "p_z": s[2],
+            "p_y": s[3],
+            "saving": 1 - (s[2] + s[3]) / (s[0] + s[1]),
+        }
     return out
 
 
@@ -194,7 +221,9 @@ def _eval_line(step: int, result: dict[float, dict[str, float]]) -> str:
     return "\n".join(
         f"temporal step {step} α={alpha:.2f}: intra {r['intra_z'] + r['intra_y']:.4f} bpp "
         f"(ẑ {r['intra_z']:.4f}) | P {r['p_z'] + r['p_y']:.4f} bpp (ẑ {r['p_z']:.4f}): "
-        f"{100 * r['saving']:.1f} % fewer" for alpha, r in result.items())
+        f"{100 * r['saving']:.1f} % fewer"
+        for alpha, r in result.items()
+    )
 
 
 def _cached(path: Path, build) -> ClipSymbols:
@@ -205,30 +234,46 @@ def _cached(path: Path, build) -> ClipSymbols:
     return data
 
 
-def train_temporal(codec: Codec, cfg: TemporalTrainConfig, run_dir: Path,
-                   out: Path | None = None) -> Path:
+def train_temporal(
+    codec: Codec, cfg: TemporalTrainConfig, run_dir: Path, out: Path | None = None
+) -> Path:
     """Train h_t for ``codec`` (frozen); writes the shipped weights to ``out``
     (default RUN_DIR/temporal.pt) and returns that path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     alphas = alpha_grid(codec.model.arch.levels, cfg.alpha_steps)
     seeds = [cfg.seed_base + i for i in range(cfg.clips)]
-    train = _cached(run_dir / "temporal_train_symbols.pt",
-                    lambda: clip_symbols(codec, seeds, cfg.frames, cfg.size, alphas))
-    held_out = _cached(run_dir / "temporal_eval_symbols.pt",
-                       lambda: clip_symbols(codec, [cfg.eval_seed], cfg.eval_frames, cfg.size,
-                                            [0.0, 0.5, 1.0]))
+    train = _cached(
+        run_dir / "temporal_train_symbols.pt",
+        lambda: clip_symbols(codec, seeds, cfg.frames, cfg.size, alphas),
+    )
+    held_out = _cached(
+        run_dir / "temporal_eval_symbols.pt",
+        lambda: clip_symbols(codec, [cfg.eval_seed], cfg.eval_frames, cfg.size, [0.0, 0.5, 1.0]),
+    )
     z_indexes = z_scale_indexes(train, codec.wire.tables_y)
     model = TemporalContext(codec.model.arch.M, cfg.hidden)
     gaussian = GaussianConditional(scale_table().tolist())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loop = TrainLoop("temporal h_t", model, opt, steps=cfg.steps,
-                     schedule=WarmupCosine(cfg.lr, cfg.lr_final, cfg.warmup),
-                     checkpoint=run_dir / "temporal_ckpt.pt", eval_every=cfg.eval_every,
-                     checkpoint_every=cfg.eval_every)
+    loop = TrainLoop(
+        "temporal h_t",
+        model,
+        opt,
+        steps=cfg.steps,
+        schedule=WarmupCosine(cfg.lr, cfg.lr_final, cfg.warmup),
+        checkpoint=run_dir / "temporal_ckpt.pt",
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.eval_every,
+    )
     rng = np.random.default_rng([cfg.seed, loop.step])  # a resumed run draws new batches
-    pairs = np.array([(c, a, t) for c in range(train.z.shape[0]) for a in range(len(alphas))
-                      for t in range(1, train.z.shape[2])])
+    pairs = np.array(
+        [
+            (c, a, t)
+            for c in range(train.z.shape[0])
+            for a in range(len(alphas))
+            for t in range(1, train.z.shape[2])
+        ]
+    )
 
     def step(_: int) -> StepResult:
         picks = pairs[rng.integers(0, len(pairs), cfg.batch_size)]
@@ -243,10 +288,13 @@ def train_temporal(codec: Codec, cfg: TemporalTrainConfig, run_dir: Path,
 
     loop.run(step, evaluate_at)
     out = out or run_dir / "temporal.pt"
-    meta = {"config": cfg.model_dump(mode="json"), "steps": loop.step,
-            "train_seconds": loop.elapsed(),
-            "train_seeds": seeds, "eval_seed": cfg.eval_seed}
-    save_weights(out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint,
-                                                  meta))
+    meta = {
+        "config": cfg.model_dump(mode="json"),
+        "steps": loop.step,
+        "train_seconds": loop.elapsed(),
+        "train_seeds": seeds,
+        "eval_seed": cfg.eval_seed,
+    }
+    save_weights(out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, meta))
     log.info("temporal weights written to %s", out)
     return out

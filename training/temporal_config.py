@@ -24,8 +24,12 @@ class TemporalTrainConfig(StrictModel):
     eval_seed: int = Field(1999, ge=MIN_TRAIN_SEED, description="held-out training-seed clip")
     eval_frames: int = Field(8, ge=2)
     size: tuple[int, int] = Field((512, 288), description="clip width, height")
-    alpha_steps: int = Field(2, ge=1, description="α grid: the codec's levels with this many "
-                             "steps between neighbours (2: levels and midpoints)")
+    alpha_steps: int = Field(
+        2,
+        ge=1,
+        description="α grid: the codec's levels with this many "
+        "steps between neighbours (2: levels and midpoints)",
+    )
     steps: int = Field(1500, ge=1)
     batch_size: int = Field(8, ge=1, description="frame pairs (t−1, t) per step")
     lr: float = Field(1e-3, gt=0, description="peak Adam learning rate (cosine to lr_final)")
@@ -35,8 +39,9 @@ class TemporalTrainConfig(StrictModel):
     seed: int = 0
 
 
-def load_temporal_config(path: str | Path | None,
-                         overrides: dict | None = None) -> TemporalTrainConfig:
+def load_temporal_config(
+    path: str | Path | None, overrides: dict | None = None
+) -> TemporalTrainConfig:
     """Defaults, then the YAML file, then ``overrides`` (command-line flags)."""
     raw: dict = read_yaml_mapping(path) if path is not None else {}
     merged = {**raw, **{k: v for k, v in (overrides or {}).items() if v is not None}}

@@ -22,10 +22,18 @@ def run_codec_only(args: argparse.Namespace) -> int:
     codec = Codec.load(args.weights)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
-          f"{args.width}x{args.height}")
+    print(
+        f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
+        f"{args.width}x{args.height}"
+    )
     totals: dict[str, list[float]] = {
-        "bpp_base": [], "bpp_enh": [], "psnr1": [], "psnr0": [], "enc": [], "dec": []}
+        "bpp_base": [],
+        "bpp_enh": [],
+        "psnr1": [],
+        "psnr0": [],
+        "enc": [],
+        "dec": [],
+    }
     frames = render_video_frames(args.frames, args.seed, (args.width, args.height))
     for i, (image, objects) in enumerate(frames):
         t0 = time.perf_counter()
@@ -39,16 +47,20 @@ def run_codec_only(args: argparse.Namespace) -> int:
         p1, p0 = psnr(image, x1), psnr(image, x0)
         for k, v in zip(totals, (base, enh, p1, p0, t1 - t0, t2 - t1), strict=True):
             totals[k].append(v)
-        print(f"frame {i:3d}  objects {len(objects):2d}  alpha {args.alpha:.2f}  "
-              f"base {base:.3f} bpp + enh {enh:.3f} bpp  PSNR beta=1 {p1:5.2f} dB  "
-              f"beta=0 {p0:5.2f} dB")
+        print(
+            f"frame {i:3d}  objects {len(objects):2d}  alpha {args.alpha:.2f}  "
+            f"base {base:.3f} bpp + enh {enh:.3f} bpp  PSNR beta=1 {p1:5.2f} dB  "
+            f"beta=0 {p0:5.2f} dB"
+        )
         if i == 0:
             Image.fromarray(image).save(out / "original.png")
             for beta in BETAS:
                 Image.fromarray(codec.reconstruct(frame, beta)).save(out / f"beta{beta}.png")
     m = {k: float(np.mean(v)) for k, v in totals.items()}
-    print(f"summary: {args.frames} frames, mean base {m['bpp_base']:.3f} bpp, enhancement "
-          f"{m['bpp_enh']:.3f} bpp, PSNR beta=1 {m['psnr1']:.2f} dB, beta=0 {m['psnr0']:.2f} dB"
-          f", encode {1e3 * m['enc']:.1f} ms, decode {1e3 * m['dec']:.1f} ms per frame")
+    print(
+        f"summary: {args.frames} frames, mean base {m['bpp_base']:.3f} bpp, enhancement "
+        f"{m['bpp_enh']:.3f} bpp, PSNR beta=1 {m['psnr1']:.2f} dB, beta=0 {m['psnr0']:.2f} dB"
+        f", encode {1e3 * m['enc']:.1f} ms, decode {1e3 * m['dec']:.1f} ms per frame"
+    )
     print(f"reconstructions at beta = 0, 0.5, 1: {out}/beta*.png")
     return 0

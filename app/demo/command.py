@@ -35,18 +35,32 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=6.0, help="capture rate of the clip")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--alpha", type=float, default=0.5, help="fixed rate parameter α")
-    parser.add_argument("--target-kbps", type=float, default=None,
-                        help="rate control instead of a fixed α")
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                        help="edge encoder backend")
+    parser.add_argument(
+        "--target-kbps", type=float, default=None, help="rate control instead of a fixed α"
+    )
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch", help="edge encoder backend"
+    )
     parser.add_argument("--out", default="polc-demo-output")
     parser.add_argument("--weights", default=None, help="codec weights (default: bundled)")
-    parser.add_argument("--teacher", default=None,
-                        help="teacher weights of the cloud analyzer (default: bundled)")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds to wait for the cloud to store and analyse the clip")
-    parser.add_argument("--hold", type=float, default=0.0,
-                        help="keep the cloud, edge and metrics up this many seconds at the end")
-    parser.add_argument("--codec-only", action="store_true",
-                        help="skip the edge/cloud streaming, run the codec path only")
+    parser.add_argument(
+        "--teacher", default=None, help="teacher weights of the cloud analyzer (default: bundled)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the cloud to store and analyse the clip",
+    )
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        help="keep the cloud, edge and metrics up this many seconds at the end",
+    )
+    parser.add_argument(
+        "--codec-only",
+        action="store_true",
+        help="skip the edge/cloud streaming, run the codec path only",
+    )
     parser.set_defaults(handler=lambda a: run_codec_only(a) if a.codec_only else run(a))

@@ -24,7 +24,8 @@ class DemoFrame:
     ack_s: float | None = None
     top: list[tuple[str, float]] = field(default_factory=list)
     boxes: list[tuple[str, float, Box]] = field(
-        default_factory=list)  # detections from the cloud: label, score, x0 y0 x1 y1
+        default_factory=list
+    )  # detections from the cloud: label, score, x0 y0 x1 y1
     truth_boxes: list[tuple[str, Box]] = field(default_factory=list)
     printed: bool = False
 
@@ -36,6 +37,10 @@ def truth_classes(annotations: list[dict] | None) -> list[str]:
 
 def truth_boxes(annotations: list[dict] | None) -> list[tuple[str, Box]]:
     """The frame's ground-truth boxes (COCO ``x, y, w, h`` -> ``x0, y0, x1, y1``)."""
-    return [(CLASSES[a["category_id"] - 1],
-             (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-              a["bbox"][1] + a["bbox"][3])) for a in annotations or []]
+    return [
+        (
+            CLASSES[a["category_id"] - 1],
+            (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]),
+        )
+        for a in annotations or []
+    ]

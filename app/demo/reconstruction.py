@@ -27,14 +27,15 @@ def reconstruct_all(address: str, camera_id: str, seqs: list[int]) -> Reconstruc
         for seq in seqs:
             images[seq] = {}
             for beta in BETAS:
-                resp = stub.Reconstruct(reconstruct_pb2.ReconstructRequest(
-                    camera_id=camera_id, seq=seq, beta=beta), timeout=60)
+                resp = stub.Reconstruct(
+                    reconstruct_pb2.ReconstructRequest(camera_id=camera_id, seq=seq, beta=beta),
+                    timeout=60,
+                )
                 images[seq][beta] = resp.image
     return images
 
 
-def psnr_by_beta(frames: dict[int, DemoFrame], images: Reconstructions
-                 ) -> dict[float, list[float]]:
+def psnr_by_beta(frames: dict[int, DemoFrame], images: Reconstructions) -> dict[float, list[float]]:
     """β -> PSNR (dB) of each reconstruction against its captured frame."""
     by_beta: dict[float, list[float]] = {b: [] for b in BETAS}
     for seq, pngs in images.items():

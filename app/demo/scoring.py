@@ -28,8 +28,9 @@ def classification_score(frames: list[DemoFrame]) -> ClassificationScore | None:
     hit = np.mean([f.top[0][0] in f.truth for f in scored])
     # the classifier was trained on single-object crops: on a full frame its top-k
     # should name the classes present; recall of those in the top 3
-    recall3 = np.mean([len(set(f.truth) & {c for c, _ in f.top[:3]}) / len(f.truth)
-                       for f in scored])
+    recall3 = np.mean(
+        [len(set(f.truth) & {c for c, _ in f.top[:3]}) / len(f.truth) for f in scored]
+    )
     return ClassificationScore(len(scored), float(hit), float(recall3))
 
 
@@ -43,8 +44,9 @@ def detection_matches(frames: list[DemoFrame], iou: float = 0.5) -> tuple[int, i
         if not f.boxes or not f.truth_boxes:
             continue
         dets = sorted(f.boxes, key=lambda d: -d[1])
-        ious = box_iou(torch.tensor([d[2] for d in dets]),
-                       torch.tensor([g for _, g in f.truth_boxes]))
+        ious = box_iou(
+            torch.tensor([d[2] for d in dets]), torch.tensor([g for _, g in f.truth_boxes])
+        )
         same = torch.tensor([[d[0] == gl for gl, _ in f.truth_boxes] for d in dets])
         ious = torch.where(same, ious, torch.zeros(()))
         for row in ious:

@@ -54,41 +54,77 @@ def run_streaming(args: argparse.Namespace) -> int:
     # weights are bundled, else the pixel teacher on the decoded x̂₁
     adapters = has_teacher and (WEIGHTS_DIR / "adapter_cls.pt").is_file() and not args.teacher
     analyzer = "adapter" if adapters else "pixel-teacher" if has_teacher else "none"
-    analyzer_text = {"adapter": "POLC adapters on the latent (classes + boxes, no pixel "
-                                "decoding)", "pixel-teacher": "pixel teacher on x̂₁",
-                     "none": "off (no teacher weights)"}[analyzer]
+    analyzer_text = {
+        "adapter": "POLC adapters on the latent (classes + boxes, no pixel decoding)",
+        "pixel-teacher": "pixel teacher on x̂₁",
+        "none": "off (no teacher weights)",
+    }[analyzer]
     work = tempfile.TemporaryDirectory(prefix="polc-demo-")
     tmp = Path(work.name)
-    cloud_config = load_cloud_config(None, {
-        "listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0",
-        "store.path": str(tmp / "cloud-store"), "store.synchronous": "normal",
-        "codec.weights": args.weights,
-        "analyzer.kind": analyzer,
-        "analyzer.teacher_weights": str(teacher) if has_teacher else None,
-        "batching.max_queue_delay_ms": 2.0, "connection.shutdown_grace_seconds": 2.0})
-    rate = ({"mode": "target", "target_kbps": args.target_kbps} if args.target_kbps
-            else {"mode": "fixed", "alpha": args.alpha})
-    edge_config = EdgeConfig.model_validate({
-        "camera_id": "demo-cam", "edge_id": "demo-edge", "metrics_listen": "127.0.0.1:0",
-        "source": {"kind": "synthetic", "width": args.width, "height": args.height,
-                   "frames": args.frames, "fps": args.fps, "seed": args.seed},
-        "encoder": {"backend": args.backend, "weights": args.weights,
-                    "cache_dir": str(tmp / "onnx")},
-        "rate": rate, "enhancement": {"mode": "on-demand"},
-        "spool": {"path": str(tmp / "edge-spool")},
-        "uplink": {"server": "127.0.0.1:1", "backoff_initial_seconds": 0.2},
-        "exit_when_drained": False})
-    backend = (EncoderBackend(codec, codec.encoder, "torch:cpu") if args.backend == "torch"
-               else build_encoder(EncoderSettings(backend="onnx", weights=args.weights,
-                                                  cache_dir=tmp / "onnx"), codec))
-    print(f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
-          f"{args.width}x{args.height} at {args.fps:g} fps, edge backend {backend.name}, "
-          f"analyzer: {analyzer_text}",
-          flush=True)
+    cloud_config = load_cloud_config(
+        None,
+        {
+            "listen": "127.0.0.1:0",
+            "metrics_listen": "127.0.0.1:0",
+            "store.path": str(tmp / "cloud-store"),
+            "store.synchronous": "normal",
+            "codec.weights": args.weights,
+            "analyzer.kind": analyzer,
+            "analyzer.teacher_weights": str(teacher) if has_teacher else None,
+            "batching.max_queue_delay_ms": 2.0,
+            "connection.shutdown_grace_seconds": 2.0,
+        },
+    )
+    rate = (
+        {"mode": "target", "target_kbps": args.target_kbps}
+        if args.target_kbps
+        else {"mode": "fixed", "alpha": args.alpha}
+    )
+    edge_config = EdgeConfig.model_validate(
+        {
+            "camera_id": "demo-cam",
+            "edge_id": "demo-edge",
+            "metrics_listen": "127.0.0.1:0",
+            "source": {
+                "kind": "synthetic",
+                "width": args.width,
+                "height": args.height,
+                "frames": args.frames,
+                "fps": args.fps,
+                "seed": args.seed,
+            },
+            "encoder": {
+                "backend": args.backend,
+                "weights": args.weights,
+                "cache_dir": str(tmp / "onnx"),
+            },
+            "rate": rate,
+            "enhancement": {"mode": "on-demand"},
+            "spool": {"path": str(tmp / "edge-spool")},
+            "uplink": {"server": "127.0.0.1:1", "backoff_initial_seconds": 0.2},
+            "exit_when_drained": False,
+        }
+    )
+    backend = (
+        EncoderBackend(codec, codec.encoder, "torch:cpu")
+        if args.backend == "torch"
+        else build_encoder(
+            EncoderSettings(backend="onnx", weights=args.weights, cache_dir=tmp / "onnx"), codec
+        )
+    )
+    print(
+        f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
+        f"{args.width}x{args.height} at {args.fps:g} fps, edge backend {backend.name}, "
+        f"analyzer: {analyzer_text}",
+        flush=True,
+    )
 
     cloud = ServerThread(cloud_config, codec).start()
-    cloud_metrics = (f"http://127.0.0.1:{cloud.server.metrics_port}/metrics"
-                     if cloud.server.metrics_port else None)
+    cloud_metrics = (
+        f"http://127.0.0.1:{cloud.server.metrics_port}/metrics"
+        if cloud.server.metrics_port
+        else None
+    )
     print(f"cloud: serving on {cloud.address}, metrics {cloud_metrics}", flush=True)
     edge_config.uplink.server = cloud.address
     frames: dict[int, DemoFrame] = {}
@@ -102,14 +138,23 @@ def run_streaming(args: argparse.Namespace) -> int:
                 print_frame(seq, f)
         else:  # a FrameResult
             f.top = [(c.label, c.score) for c in event.classes]
-            f.boxes = [(d.label, d.score, (d.box.x_min, d.box.y_min, d.box.x_max,
-                                           d.box.y_max)) for d in event.detections]
+            f.boxes = [
+                (d.label, d.score, (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max))
+                for d in event.detections
+            ]
             print_frame(seq, f)
 
     def on_encoded(e: Any) -> None:
-        f = DemoFrame(e.captured.image, truth_classes(e.captured.annotations), e.alpha,
-                      e.base_bpp, e.encode_seconds, e.base_bytes, e.key_frame,
-                      truth_boxes=truth_boxes(e.captured.annotations))
+        f = DemoFrame(
+            e.captured.image,
+            truth_classes(e.captured.annotations),
+            e.alpha,
+            e.base_bpp,
+            e.encode_seconds,
+            e.base_bytes,
+            e.key_frame,
+            truth_boxes=truth_boxes(e.captured.annotations),
+        )
         with lock:
             frames[e.seq] = f
             for event in early.pop(e.seq, []):
@@ -124,10 +169,14 @@ def run_streaming(args: argparse.Namespace) -> int:
                 apply(event.seq, f, event)
 
     try:
-        node = EdgeNode(edge_config, backend=backend, on_encoded=on_encoded, on_ack=on_event,
-                        on_result=on_event)
-        chosen, images = asyncio.run(_stream_and_reconstruct(
-            node, cloud.address, frames, has_teacher, args.timeout, args.hold, cloud_metrics))
+        node = EdgeNode(
+            edge_config, backend=backend, on_encoded=on_encoded, on_ack=on_event, on_result=on_event
+        )
+        chosen, images = asyncio.run(
+            _stream_and_reconstruct(
+                node, cloud.address, frames, has_teacher, args.timeout, args.hold, cloud_metrics
+            )
+        )
         print(f"edge: metrics {node.metrics_url}", flush=True)
         _scrape(cloud_metrics, out / "metrics-cloud.txt")
         _scrape(node.metrics_url, out / "metrics-edge.txt")
@@ -144,18 +193,24 @@ def run_streaming(args: argparse.Namespace) -> int:
     print_summary(done, args.frames, psnr_by_beta(frames, images), len(images))
     # what intra coding would have cost: the same frames, at the same α, as key frames
     print_rate(done, sum(len(codec.encode(f.image, f.alpha)) for f in done), args.fps)
-    print(f"reconstructions of frame {chosen} at beta = 0, 0.5, 1: {out}/beta*.png "
-          f"(original: {out}/original.png); metrics scraped to {out}/metrics-*.txt")
-    print(f"metrics URLs (live while the demo ran): cloud {cloud_metrics}, edge "
-          f"{node.metrics_url}")
+    print(
+        f"reconstructions of frame {chosen} at beta = 0, 0.5, 1: {out}/beta*.png "
+        f"(original: {out}/original.png); metrics scraped to {out}/metrics-*.txt"
+    )
+    print(f"metrics URLs (live while the demo ran): cloud {cloud_metrics}, edge {node.metrics_url}")
     print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
-async def _stream_and_reconstruct(node: EdgeNode, address: str, frames: dict[int, DemoFrame],
-                                  expect_results: bool, timeout: float, hold: float = 0.0,
-                                  cloud_metrics: str | None = None
-                                  ) -> tuple[int, Reconstructions]:
+async def _stream_and_reconstruct(
+    node: EdgeNode,
+    address: str,
+    frames: dict[int, DemoFrame],
+    expect_results: bool,
+    timeout: float,
+    hold: float = 0.0,
+    cloud_metrics: str | None = None,
+) -> tuple[int, Reconstructions]:
     """Stream the clip, wait for every ack (and result), then reconstruct at each β.
     Returns the chosen frame (the one with the most objects) and every reconstruction."""
     stop = asyncio.Event()
@@ -170,12 +225,17 @@ async def _stream_and_reconstruct(node: EdgeNode, address: str, frames: dict[int
             if node.capture_done.is_set() and node.spool.depth == 0:
                 results_deadline = results_deadline or time.monotonic() + 30
                 acked = [f for f in frames.values() if f.ack_s is not None]
-                if (not expect_results or all(f.top for f in acked)
-                        or time.monotonic() > results_deadline):
+                if (
+                    not expect_results
+                    or all(f.top for f in acked)
+                    or time.monotonic() > results_deadline
+                ):
                     break
             elif time.monotonic() > deadline:
-                raise PolcError(f"demo timed out after {timeout:.0f} s "
-                                f"({node.spool.depth} frames still spooled)")
+                raise PolcError(
+                    f"demo timed out after {timeout:.0f} s "
+                    f"({node.spool.depth} frames still spooled)"
+                )
             await asyncio.sleep(0.05)
         for seq, f in frames.items():
             print_frame(seq, f)  # frames whose result never came
@@ -186,13 +246,20 @@ async def _stream_and_reconstruct(node: EdgeNode, address: str, frames: dict[int
             raise PolcError("the cloud stored none of the frames")
         chosen = max(stored, key=lambda s: (len(frames[s].truth), -s))
 
-        print("operator: Reconstruct(beta = 1, 0.5, 0) of every frame through the cloud; "
-              "beta < 1 pulls the enhancement layers from the edge on demand", flush=True)
+        print(
+            "operator: Reconstruct(beta = 1, 0.5, 0) of every frame through the cloud; "
+            "beta < 1 pulls the enhancement layers from the edge on demand",
+            flush=True,
+        )
         images = await asyncio.get_running_loop().run_in_executor(
-            None, reconstruct_all, address, node.config.camera_id, stored)
+            None, reconstruct_all, address, node.config.camera_id, stored
+        )
         if hold > 0:
-            print(f"holding for {hold:g} s: cloud {address} (metrics {cloud_metrics}), edge "
-                  f"metrics {node.metrics_url}", flush=True)
+            print(
+                f"holding for {hold:g} s: cloud {address} (metrics {cloud_metrics}), edge "
+                f"metrics {node.metrics_url}",
+                flush=True,
+            )
             await asyncio.sleep(hold)
         return chosen, images
     finally:

@@ -55,9 +55,15 @@ class PendingAnalysis:
 class AnalysisBacklog:
     """Bounded FIFO of frames to analyse, refilled from the store (module docstring)."""
 
-    def __init__(self, store: FrameStore, io: concurrent.futures.Executor, *,
-                 capacity: int, lease_s: float,
-                 on_depth: Callable[[int], None] = lambda depth: None):
+    def __init__(
+        self,
+        store: FrameStore,
+        io: concurrent.futures.Executor,
+        *,
+        capacity: int,
+        lease_s: float,
+        on_depth: Callable[[int], None] = lambda depth: None,
+    ):
         self.store, self.io, self.capacity, self.lease_s = store, io, capacity, lease_s
         self.on_depth = on_depth
         self._queue: deque[PendingAnalysis] = deque()
@@ -118,8 +124,7 @@ class AnalysisBacklog:
         dropped = self._dropped
         limit = space + len(self._keys)  # what is queued / in analysis comes back too
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self.io, self.store.claim_pending, limit,
-                                          self.lease_s)
+        rows = await loop.run_in_executor(self.io, self.store.claim_pending, limit, self.lease_s)
         left_out = False
         for camera_id, seq, stored_us in rows:
             if (camera_id, seq) in self._keys:

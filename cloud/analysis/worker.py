@@ -48,23 +48,34 @@ def _lower_priority() -> None:
 class AnalysisWorker:
     """Runs the analyzer over the backlog (see the module docstring)."""
 
-    def __init__(self, *, codec: Codec, analyzer: FrameAnalyzer, store: FrameStore,
-                 backlog: AnalysisBacklog,
-                 current_stream: Callable[[str], ResultStream | None], metrics: CloudMetrics,
-                 io: concurrent.futures.Executor, max_batch_size: int,
-                 max_queue_delay_s: float = 0.0):
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        analyzer: FrameAnalyzer,
+        store: FrameStore,
+        backlog: AnalysisBacklog,
+        current_stream: Callable[[str], ResultStream | None],
+        metrics: CloudMetrics,
+        io: concurrent.futures.Executor,
+        max_batch_size: int,
+        max_queue_delay_s: float = 0.0,
+    ):
         self.codec, self.analyzer, self.store, self.backlog = codec, analyzer, store, backlog
         self.current_stream, self.metrics, self.io = current_stream, metrics, io
         self.chain = ReferenceChain(codec, store)  # stored P-frames: decoded via their chain
         self.max_batch_size, self.max_queue_delay_s = max_batch_size, max_queue_delay_s
         self._thread = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="analyze", initializer=_lower_priority)
+            1, thread_name_prefix="analyze", initializer=_lower_priority
+        )
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run(), name="analysis"),
-                       loop.create_task(self._maintain(), name="analysis-leases")]
+        self._tasks = [
+            loop.create_task(self._run(), name="analysis"),
+            loop.create_task(self._maintain(), name="analysis-leases"),
+        ]
 
     async def close(self) -> None:
         """Finish the batch at hand, then let others take the backlog over."""
@@ -96,12 +107,16 @@ class AnalysisWorker:
                 t0 = time.perf_counter()
                 results = await loop.run_in_executor(self._thread, self._analyze, batch)
                 self.metrics.batch(len(batch), time.perf_counter() - t0)
-                stored = await loop.run_in_executor(self.io, self.store.put_results, [
-                    (e.camera_id, e.seq, r.to_dict() if r.analyzer else None)
-                    for e, r in zip(batch, results, strict=True)])
+                stored = await loop.run_in_executor(
+                    self.io,
+                    self.store.put_results,
+                    [
+                        (e.camera_id, e.seq, r.to_dict() if r.analyzer else None)
+                        for e, r in zip(batch, results, strict=True)
+                    ],
+                )
             except Exception:  # e.g. the store is down: the frames stay pending
-                log.exception("analysis of %d frames failed; retrying from the store",
-                              len(batch))
+                log.exception("analysis of %d frames failed; retrying from the store", len(batch))
                 self.backlog.done(batch)
                 await asyncio.sleep(1.0)
                 self.backlog.recheck()
@@ -132,8 +147,11 @@ class AnalysisWorker:
                 try:
                     frame = self._decode_stored(entry)
                 except Exception:  # it decoded when it was stored: a lost layer file?
-                    log.exception("stored frame %s/%d does not decode; stored without a "
-                                  "result", entry.camera_id, entry.seq)
+                    log.exception(
+                        "stored frame %s/%d does not decode; stored without a result",
+                        entry.camera_id,
+                        entry.seq,
+                    )
                     continue
             decoded.append(frame)
             slots.append(i)
@@ -148,8 +166,7 @@ class AnalysisWorker:
     def _decode_stored(self, entry: PendingAnalysis) -> DecodedFrame:
         t0 = time.perf_counter()
         base = self.store.read_base(entry.camera_id, entry.seq)
-        frame = self.chain.decode(entry.camera_id, entry.seq,
-                                  FrameContainer.from_bytes(base))
+        frame = self.chain.decode(entry.camera_id, entry.seq, FrameContainer.from_bytes(base))
         self.metrics.decode_time(time.perf_counter() - t0)
         return frame
 
@@ -164,8 +181,9 @@ class AnalysisWorker:
         if session is None or session.closed:
             session = current
         if session is not None:
-            session.send(ingest_pb2.IngestResponse(
-                result=result_message(entry.camera_id, entry.seq, result)))
+            session.send(
+                ingest_pb2.IngestResponse(result=result_message(entry.camera_id, entry.seq, result))
+            )
 
     # -- leases and metrics -----------------------------------------------------------------
     async def _maintain(self) -> None:
@@ -176,11 +194,13 @@ class AnalysisWorker:
             try:
                 count, oldest = await loop.run_in_executor(self.io, self.store.pending_summary)
                 self.metrics.analysis_backlog(
-                    count, max(0.0, (now_us() - oldest) / 1e6) if oldest else 0.0)
+                    count, max(0.0, (now_us() - oldest) / 1e6) if oldest else 0.0
+                )
                 if time.monotonic() - last_renew >= period:
                     last_renew = time.monotonic()
-                    await loop.run_in_executor(self.io, self.store.renew_leases,
-                                               self.backlog.lease_s)
+                    await loop.run_in_executor(
+                        self.io, self.store.renew_leases, self.backlog.lease_s
+                    )
                     self.backlog.recheck()  # orphaned frames of a dead replica?
             except Exception:
                 log.exception("analysis backlog upkeep failed")

@@ -27,19 +27,29 @@ Code = grpc.StatusCode
 class StreamAdmission:
     """The checks before a stream is served (see the module docstring)."""
 
-    def __init__(self, auth: Authenticator, metrics: CloudMetrics, settings: IngestSettings,
-                 fingerprint: bytes, shutting_down: asyncio.Event):
+    def __init__(
+        self,
+        auth: Authenticator,
+        metrics: CloudMetrics,
+        settings: IngestSettings,
+        fingerprint: bytes,
+        shutting_down: asyncio.Event,
+    ):
         self.auth, self.metrics, self.settings = auth, metrics, settings
         self.fingerprint, self.shutting_down = fingerprint, shutting_down
 
-    async def refuse(self, context: grpc.aio.ServicerContext, reason: str,
-                     code: grpc.StatusCode, message: str) -> None:
+    async def refuse(
+        self, context: grpc.aio.ServicerContext, reason: str, code: grpc.StatusCode, message: str
+    ) -> None:
         """End the stream before it is served (counted by reason)."""
         self.metrics.stream_refused(reason)
         await context.abort(code, message)
 
-    async def _hello(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
-                     context: grpc.aio.ServicerContext) -> ingest_pb2.Hello | None:
+    async def _hello(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> ingest_pb2.Hello | None:
         """The stream's Hello, within ``hello_timeout_seconds`` (None: the edge closed)."""
         timeout = self.settings.hello_timeout_seconds
         try:
@@ -47,21 +57,28 @@ class StreamAdmission:
         except StopAsyncIteration:
             return None
         except TimeoutError:
-            await self.refuse(context, "hello_timeout", Code.DEADLINE_EXCEEDED,
-                              f"no Hello within {timeout:g} s "
-                              "(ingest.hello_timeout_seconds): a stream must start with one")
+            await self.refuse(
+                context,
+                "hello_timeout",
+                Code.DEADLINE_EXCEEDED,
+                f"no Hello within {timeout:g} s "
+                "(ingest.hello_timeout_seconds): a stream must start with one",
+            )
         if first.WhichOneof("kind") != "hello":
-            await self.refuse(context, "invalid_hello", Code.INVALID_ARGUMENT,
-                              "the first message must be a Hello")
+            await self.refuse(
+                context, "invalid_hello", Code.INVALID_ARGUMENT, "the first message must be a Hello"
+            )
         try:
             check_hello(first.hello)
         except FrameRefused as exc:
             await self.refuse(context, "invalid_hello", Code.INVALID_ARGUMENT, exc.message)
         return first.hello
 
-    async def admit(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
-                    context: grpc.aio.ServicerContext
-                    ) -> tuple[Principal, ingest_pb2.Hello] | None:
+    async def admit(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> tuple[Principal, ingest_pb2.Hello] | None:
         """(caller, Hello) of an admitted stream; None: the edge closed before its Hello.
         A refusal aborts the call."""
         try:
@@ -69,12 +86,16 @@ class StreamAdmission:
         except AuthError as exc:
             await self.refuse(context, "unauthenticated", exc.code, str(exc))
         if not principal.may_ingest_any:
-            await self.refuse(context, "permission_denied", Code.PERMISSION_DENIED,
-                              f"'{principal.name}' has role {principal.role}, which may "
-                              "not ingest")
+            await self.refuse(
+                context,
+                "permission_denied",
+                Code.PERMISSION_DENIED,
+                f"'{principal.name}' has role {principal.role}, which may not ingest",
+            )
         if self.shutting_down.is_set():
-            await self.refuse(context, "shutting_down", Code.UNAVAILABLE,
-                              "server is shutting down; reconnect")
+            await self.refuse(
+                context, "shutting_down", Code.UNAVAILABLE, "server is shutting down; reconnect"
+            )
         hello = await self._hello(request_iterator, context)
         if hello is None:
             return None
@@ -84,7 +105,10 @@ class StreamAdmission:
             await self.refuse(context, "permission_denied", exc.code, str(exc))
         if hello.model_fingerprint and hello.model_fingerprint != self.fingerprint:
             await self.refuse(
-                context, "fingerprint", Code.FAILED_PRECONDITION,
+                context,
+                "fingerprint",
+                Code.FAILED_PRECONDITION,
                 f"edge encodes with model {hello.model_fingerprint.hex()}, this server "
-                f"decodes model {self.fingerprint.hex()}")
+                f"decodes model {self.fingerprint.hex()}",
+            )
         return principal, hello

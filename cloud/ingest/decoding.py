@@ -49,16 +49,26 @@ REFERENCE_MISSING = "reference_missing"  # FrameError.reason of a P-frame refuse
 
 def reference_refusal(exc: ReferenceMismatch) -> FrameRefused:
     """The typed refusal of a P-frame whose reference cannot be had (asks for a key frame)."""
-    return FrameRefused(Code.FAILED_PRECONDITION, REFERENCE_MISSING,
-                        f"{exc}; send a key frame", retryable=False)
+    return FrameRefused(
+        Code.FAILED_PRECONDITION, REFERENCE_MISSING, f"{exc}; send a key frame", retryable=False
+    )
 
 
 def frame_record(item: IncomingFrame, analysis_pending: bool = False) -> FrameRecord:
     """The index entry of a parsed frame (without results)."""
     c = item.container
-    return FrameRecord(item.camera_id, item.seq, item.capture_time_us, c.geometry.width,
-                       c.geometry.height, c.alpha, c.fingerprint.hex(), len(item.base),
-                       len(item.enhancement or b""), analysis_pending=analysis_pending)
+    return FrameRecord(
+        item.camera_id,
+        item.seq,
+        item.capture_time_us,
+        c.geometry.width,
+        c.geometry.height,
+        c.alpha,
+        c.fingerprint.hex(),
+        len(item.base),
+        len(item.enhancement or b""),
+        analysis_pending=analysis_pending,
+    )
 
 
 class DecodeTurn:
@@ -76,9 +86,14 @@ class DecodeTurn:
 class OrderedDecoder:
     """Entropy decoding in one worker thread, in read order per camera."""
 
-    def __init__(self, codec: Codec, metrics: CloudMetrics,
-                 executor: concurrent.futures.Executor, chain: ReferenceChain | None = None,
-                 max_cameras: int = MAX_CAMERAS):
+    def __init__(
+        self,
+        codec: Codec,
+        metrics: CloudMetrics,
+        executor: concurrent.futures.Executor,
+        chain: ReferenceChain | None = None,
+        max_cameras: int = MAX_CAMERAS,
+    ):
         self.codec, self.metrics, self.executor = codec, metrics, executor
         self.chain, self.max_cameras = chain, max_cameras
         self._tails: dict[str, asyncio.Future] = {}  # camera -> the newest turn
@@ -130,8 +145,9 @@ class OrderedDecoder:
                 self._references.popitem(last=False)
         return frame
 
-    async def decode(self, turn: DecodeTurn, container: FrameContainer,
-                     camera_id: str = "", seq: int = 0) -> DecodedFrame:
+    async def decode(
+        self, turn: DecodeTurn, container: FrameContainer, camera_id: str = "", seq: int = 0
+    ) -> DecodedFrame:
         """Decode once the camera's previous frame is done; FrameRefused if it does not
         decode (``enhancement`` / ``malformed``; ``reference_missing`` for a P-frame whose
         reference cannot be had; ``fingerprint`` for a P-frame of a temporal model this
@@ -142,19 +158,20 @@ class OrderedDecoder:
             t0 = time.perf_counter()
             try:
                 return await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self._decode, camera_id, seq, container)
+                    self.executor, self._decode, camera_id, seq, container
+                )
             except ReferenceMismatch as exc:
                 raise reference_refusal(exc) from None
             except BitstreamError as exc:
                 reason = "enhancement" if "enhancement" in str(exc) else "malformed"
                 raise FrameRefused(Code.INVALID_ARGUMENT, reason, str(exc)) from None
             except ModelError as exc:
-                raise FrameRefused(Code.FAILED_PRECONDITION, "fingerprint",
-                                   f"P-frame: {exc}") from None
+                raise FrameRefused(
+                    Code.FAILED_PRECONDITION, "fingerprint", f"P-frame: {exc}"
+                ) from None
             except Exception as exc:  # a decoder bug must not take the stream down
                 log.exception("decoding failed")
-                raise FrameRefused(Code.INTERNAL, "internal",
-                                   f"decoder failure: {exc}") from None
+                raise FrameRefused(Code.INTERNAL, "internal", f"decoder failure: {exc}") from None
             finally:
                 self.metrics.decode_time(time.perf_counter() - t0)
         finally:

@@ -65,12 +65,22 @@ RESULT_LINGER_S = 10.0
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, *, codec: Codec, store: FrameStore, committer: GroupCommitter,
-                 decoder: OrderedDecoder | None, backlog: AnalysisBacklog | None,
-                 auth: Authenticator, metrics: CloudMetrics, settings: IngestSettings,
-                 registry: EdgeRegistry, server_id: str,
-                 io_executor: concurrent.futures.Executor,
-                 codec_executor: concurrent.futures.Executor):
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        store: FrameStore,
+        committer: GroupCommitter,
+        decoder: OrderedDecoder | None,
+        backlog: AnalysisBacklog | None,
+        auth: Authenticator,
+        metrics: CloudMetrics,
+        settings: IngestSettings,
+        registry: EdgeRegistry,
+        server_id: str,
+        io_executor: concurrent.futures.Executor,
+        codec_executor: concurrent.futures.Executor,
+    ):
         """``decoder`` None: frames are stored without decoding or analysis (benchmarks);
         ``backlog``: where stored frames wait for their analysis."""
         self.codec, self.store, self.committer = codec, store, committer
@@ -81,12 +91,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.fingerprint = codec.wire.fingerprint
         self.open_streams = 0
         self.shutting_down = asyncio.Event()
-        self.admission = StreamAdmission(auth, metrics, settings, self.fingerprint,
-                                         self.shutting_down)
+        self.admission = StreamAdmission(
+            auth, metrics, settings, self.fingerprint, self.shutting_down
+        )
         self.uploads = EnhancementUploads(
-            codec=codec, store=store, settings=settings, metrics=metrics, io=io_executor,
-            codec_pool=codec_executor, store_refusal=self._store_refusal,
-            stored=self._stored_ok, error=self._error)
+            codec=codec,
+            store=store,
+            settings=settings,
+            metrics=metrics,
+            io=io_executor,
+            codec_pool=codec_executor,
+            store_refusal=self._store_refusal,
+            stored=self._stored_ok,
+            error=self._error,
+        )
         # the store's disk is full (frames are refused with store_full until one is stored)
         self.store_full = False
         self.on_store_state: Callable[[bool], None] = lambda full: None
@@ -105,8 +123,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         await self.uploads.accept(camera_id, seq, data)
 
     # -- the RPC --------------------------------------------------------------------------
-    async def Ingest(self, request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[ingest_pb2.IngestResponse]:
+    async def Ingest(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.IngestRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[ingest_pb2.IngestResponse]:
         """Admission (token, Hello within the timeout, role, model, ``max_streams`` — a slot
         is taken only from a valid Hello of a caller that may ingest that camera), then the
         stream: see the module docstring."""
@@ -116,8 +137,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         principal, hello = admitted
         if self.open_streams >= self.settings.max_streams:
             await self.admission.refuse(
-                context, "too_many_streams", Code.RESOURCE_EXHAUSTED,
-                f"too many open ingest streams ({self.settings.max_streams})")
+                context,
+                "too_many_streams",
+                Code.RESOURCE_EXHAUSTED,
+                f"too many open ingest streams ({self.settings.max_streams})",
+            )
         self.open_streams += 1
         self.metrics.streams(+1)
         session: StreamSession | None = None
@@ -126,12 +150,22 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             last = await self._io(self.store.last_seq, hello.camera_id)
             session = StreamSession(hello.camera_id, hello.capabilities, asyncio.Queue())
             self.registry.attach(session)
-            log.info("ingest stream open: camera %s (%s, edge %s)", hello.camera_id,
-                     principal.name, hello.edge_id or "?")
-            yield ingest_pb2.IngestResponse(hello_ack=ingest_pb2.HelloAck(
-                window=self.settings.window, model_fingerprint=self.fingerprint,
-                has_stored=last is not None, last_stored_seq=last or 0,
-                max_frame_bytes=self.settings.max_frame_bytes, server_id=self.server_id))
+            log.info(
+                "ingest stream open: camera %s (%s, edge %s)",
+                hello.camera_id,
+                principal.name,
+                hello.edge_id or "?",
+            )
+            yield ingest_pb2.IngestResponse(
+                hello_ack=ingest_pb2.HelloAck(
+                    window=self.settings.window,
+                    model_fingerprint=self.fingerprint,
+                    has_stored=last is not None,
+                    last_stored_seq=last or 0,
+                    max_frame_bytes=self.settings.max_frame_bytes,
+                    server_id=self.server_id,
+                )
+            )
             self._max_seq.setdefault(hello.camera_id, -1 if last is None else last)
             reader = asyncio.create_task(self._read(request_iterator, session))
             self._readers.add(reader)
@@ -142,9 +176,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     if slot is not None:
                         slot.release()
             if reader.done() and not reader.cancelled() and reader.result() == "shutdown":
-                await context.abort(Code.UNAVAILABLE,
-                                    "server is shutting down; reconnect and resend un-acked "
-                                    "frames")
+                await context.abort(
+                    Code.UNAVAILABLE,
+                    "server is shutting down; reconnect and resend un-acked frames",
+                )
         finally:
             if reader is not None and not reader.done():
                 reader.cancel()
@@ -161,8 +196,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for reader in list(self._readers):
             reader.cancel()
 
-    async def _read(self, requests: AsyncIterator[ingest_pb2.IngestRequest],
-                    session: StreamSession) -> str:
+    async def _read(
+        self, requests: AsyncIterator[ingest_pb2.IngestRequest], session: StreamSession
+    ) -> str:
         """Read the edge's messages until it half-closes (or the server shuts down)."""
         window = asyncio.Semaphore(self.settings.window)
         tasks: set[asyncio.Task] = set()
@@ -184,15 +220,22 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         continue
                     window.release()
                     if kind == "enhancement_upload":
-                        task = asyncio.create_task(self.uploads.receive(
-                            msg.enhancement_upload, session))
+                        task = asyncio.create_task(
+                            self.uploads.receive(msg.enhancement_upload, session)
+                        )
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     else:
-                        session.send(ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
-                            camera_id=session.camera_id, code=Code.INVALID_ARGUMENT.value[0],
-                            reason="malformed", message=f"unexpected {kind or 'empty'} "
-                            "message after the Hello")))
+                        session.send(
+                            ingest_pb2.IngestResponse(
+                                error=ingest_pb2.FrameError(
+                                    camera_id=session.camera_id,
+                                    code=Code.INVALID_ARGUMENT.value[0],
+                                    reason="malformed",
+                                    message=f"unexpected {kind or 'empty'} message after the Hello",
+                                )
+                            )
+                        )
             except asyncio.CancelledError:
                 if not self.shutting_down.is_set():
                     raise
@@ -215,20 +258,40 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             session.close()
         return outcome
 
-    def _error_message(self, camera_id: str, seq: int, exc: FrameRefused,
-                       upload: bool = False) -> ingest_pb2.IngestResponse:
+    def _error_message(
+        self, camera_id: str, seq: int, exc: FrameRefused, upload: bool = False
+    ) -> ingest_pb2.IngestResponse:
         self.metrics.frame_failed(exc.reason)
-        return ingest_pb2.IngestResponse(error=ingest_pb2.FrameError(
-            camera_id=camera_id, seq=seq, code=exc.code.value[0], reason=exc.reason,
-            message=exc.message, enhancement_upload=upload, retryable=exc.retryable,
-            key_frame_requested=exc.reason == REFERENCE_MISSING))
+        return ingest_pb2.IngestResponse(
+            error=ingest_pb2.FrameError(
+                camera_id=camera_id,
+                seq=seq,
+                code=exc.code.value[0],
+                reason=exc.reason,
+                message=exc.message,
+                enhancement_upload=upload,
+                retryable=exc.retryable,
+                key_frame_requested=exc.reason == REFERENCE_MISSING,
+            )
+        )
 
-    def _error(self, session: StreamSession, camera_id: str, seq: int, exc: FrameRefused,
-               upload: bool = False) -> None:  # (a refused upload)
+    def _error(
+        self,
+        session: StreamSession,
+        camera_id: str,
+        seq: int,
+        exc: FrameRefused,
+        upload: bool = False,
+    ) -> None:  # (a refused upload)
         session.send(self._error_message(camera_id, seq, exc, upload))
 
-    def _on_frame(self, msg: ingest_pb2.Frame, session: StreamSession,
-                  window: asyncio.Semaphore, tasks: set[asyncio.Task]) -> None:
+    def _on_frame(
+        self,
+        msg: ingest_pb2.Frame,
+        session: StreamSession,
+        window: asyncio.Semaphore,
+        tasks: set[asyncio.Task],
+    ) -> None:
         """One frame. The common case (a new frame, decoding off) costs no task: it is
         parsed here and handed to the group commit, whose callback sends the ack. Frames to
         decode (their decode turn is taken here, in read order) and possible resends take
@@ -242,11 +305,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             frame = parse_frame(msg, session.camera_id, self.fingerprint, self.settings)
         except FrameRefused as exc:
             session.outbound.put_nowait(
-                (self._error_message(msg.camera_id or session.camera_id, msg.seq, exc), window))
+                (self._error_message(msg.camera_id or session.camera_id, msg.seq, exc), window)
+            )
             return
         key = (frame.camera_id, frame.seq)
-        if (self.decoder is not None or key in self._inflight
-                or frame.seq <= self._max_seq.get(frame.camera_id, -1)):
+        if (
+            self.decoder is not None
+            or key in self._inflight
+            or frame.seq <= self._max_seq.get(frame.camera_id, -1)
+        ):
             turn = self.decoder.reserve(frame.camera_id) if self.decoder else None
             task = asyncio.create_task(self._frame(frame, session, window, t0, turn))
             tasks.add(task)
@@ -273,8 +340,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         except BatcherClosed as exc:
             done(exc)
 
-    async def _frame(self, frame: IncomingFrame, session: StreamSession,
-                     window: asyncio.Semaphore, t0: float, turn: DecodeTurn | None) -> None:
+    async def _frame(
+        self,
+        frame: IncomingFrame,
+        session: StreamSession,
+        window: asyncio.Semaphore,
+        t0: float,
+        turn: DecodeTurn | None,
+    ) -> None:
         """A frame that needs awaiting: decoding, or a possible resend."""
         outcome: Outcome | Exception
         try:
@@ -292,14 +365,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             session.results_due.add(frame.seq)  # queued after the ack: the result follows it
             self.backlog.add(outcome[2])
 
-    def _reply(self, session: StreamSession, window: asyncio.Semaphore, frame: IncomingFrame,
-               t0: float, outcome: Outcome | BaseException) -> None:
+    def _reply(
+        self,
+        session: StreamSession,
+        window: asyncio.Semaphore,
+        frame: IncomingFrame,
+        t0: float,
+        outcome: Outcome | BaseException,
+    ) -> None:
         """Queue a frame's answer: its ack, or one typed error; it carries the window slot."""
         camera_id, seq = frame.camera_id, frame.seq
         if isinstance(outcome, tuple):
             duplicate, stored_enh, _ = outcome
-            ack = ingest_pb2.FrameAck(camera_id=camera_id, seq=seq, duplicate=duplicate,
-                                      enhancement_stored=stored_enh)
+            ack = ingest_pb2.FrameAck(
+                camera_id=camera_id, seq=seq, duplicate=duplicate, enhancement_stored=stored_enh
+            )
             self.metrics.ack_latency(time.perf_counter() - t0)
             if session.capabilities.batched_acks:
                 session.outbound.put_nowait((ack, window))  # may join an AckBatch
@@ -310,12 +390,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         elif isinstance(outcome, StoreFull | RecordRejected):
             answer = self._error_message(camera_id, seq, self._store_refusal(outcome))
         elif isinstance(outcome, BatcherClosed):
-            answer = self._error_message(camera_id, seq, FrameRefused(
-                Code.INTERNAL, "internal", "server shutting down; resend later"))
+            answer = self._error_message(
+                camera_id,
+                seq,
+                FrameRefused(Code.INTERNAL, "internal", "server shutting down; resend later"),
+            )
         else:
             log.error("frame %s/%d failed", camera_id, seq, exc_info=outcome)
-            answer = self._error_message(camera_id, seq, FrameRefused(
-                Code.INTERNAL, "internal", f"server error: {outcome}; resend later"))
+            answer = self._error_message(
+                camera_id,
+                seq,
+                FrameRefused(Code.INTERNAL, "internal", f"server error: {outcome}; resend later"),
+            )
         session.outbound.put_nowait((answer, window))
 
     def _store_refusal(self, exc: StoreFull | RecordRejected) -> FrameRefused:
@@ -323,9 +409,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if isinstance(exc, RecordRejected):
             return FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc))
         self.store_state(full=True)
-        return FrameRefused(Code.RESOURCE_EXHAUSTED, "store_full",
-                            f"store full ({exc.strerror or exc}); resend later",
-                            retryable=True)
+        return FrameRefused(
+            Code.RESOURCE_EXHAUSTED,
+            "store_full",
+            f"store full ({exc.strerror or exc}); resend later",
+            retryable=True,
+        )
 
     def store_state(self, full: bool) -> None:
         """Record whether the store is full; ``on_store_state`` hears every change."""
@@ -338,8 +427,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if self.store_full:
             self.store_state(full=False)
 
-    def _stored(self, frame: IncomingFrame, record: FrameRecord, inserted: bool,
-                analysis: PendingAnalysis | None = None) -> Outcome:
+    def _stored(
+        self,
+        frame: IncomingFrame,
+        record: FrameRecord,
+        inserted: bool,
+        analysis: PendingAnalysis | None = None,
+    ) -> Outcome:
         """Bookkeeping once the store said whether the frame was new."""
         self._stored_ok()
         if not inserted:
@@ -350,8 +444,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self._max_seq[frame.camera_id] = frame.seq
         return False, frame.enhancement is not None, analysis
 
-    async def _store_once(self, frame: IncomingFrame, session: StreamSession,
-                          turn: DecodeTurn | None) -> Outcome:
+    async def _store_once(
+        self, frame: IncomingFrame, session: StreamSession, turn: DecodeTurn | None
+    ) -> Outcome:
         """Decode + store a frame unless already stored (see :data:`Outcome`)."""
         key = (frame.camera_id, frame.seq)
         while key in self._inflight:  # the same frame is being processed (e.g. a resend
@@ -378,8 +473,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 turn.release()  # a duplicate is not decoded again
             self.metrics.frame_duplicate()
             if frame.enhancement and not existing.has_enhancement:
-                await self._io(self.store.put_enhancement, frame.camera_id, frame.seq,
-                               frame.enhancement)
+                await self._io(
+                    self.store.put_enhancement, frame.camera_id, frame.seq, frame.enhancement
+                )
                 return True, True, None
             return True, existing.has_enhancement, None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -388,8 +484,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             record = frame_record(frame, analysis_pending=self.decoder is not None)
             if self.decoder is not None and turn is not None:
-                decoded = await self.decoder.decode(turn, frame.container,
-                                                    frame.camera_id, frame.seq)
+                decoded = await self.decoder.decode(
+                    turn, frame.container, frame.camera_id, frame.seq
+                )
                 analysis = PendingAnalysis(frame.camera_id, frame.seq, 0, decoded, session)
             inserted = await self.committer.put((record, frame.base, frame.enhancement))
             fut.set_result(inserted)

@@ -130,9 +130,12 @@ class EdgeRegistry:
             del self.sessions[session.camera_id]
         for _, fut in session.pending.values():
             if not fut.done():
-                fut.set_exception(EnhancementUnavailable(
-                    f"the edge of camera {session.camera_id!r} disconnected before "
-                    "uploading the enhancement layer"))
+                fut.set_exception(
+                    EnhancementUnavailable(
+                        f"the edge of camera {session.camera_id!r} disconnected before "
+                        "uploading the enhancement layer"
+                    )
+                )
 
     def connected(self, camera_id: str) -> bool:
         return camera_id in self.sessions
@@ -144,22 +147,32 @@ class EdgeRegistry:
         if session is None:
             raise EnhancementUnavailable(
                 f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
-                "layer and the camera's edge is not connected to fetch it from", "no_edge")
+                "layer and the camera's edge is not connected to fetch it from",
+                "no_edge",
+            )
         if not session.capabilities.enhancement_on_demand:
             raise EnhancementUnavailable(
                 f"frame {seq} of camera {camera_id!r} was stored without its enhancement "
                 "layer and the camera's edge does not serve enhancement layers on demand",
-                "no_edge")
+                "no_edge",
+            )
         request_id = uuid.uuid4().hex
         fut = asyncio.get_running_loop().create_future()
         session.pending[request_id] = (seq, fut)
-        session.send(ingest_pb2.IngestResponse(enhancement_request=ingest_pb2.EnhancementRequest(
-            request_id=request_id, camera_id=camera_id, seq=seq)))
+        session.send(
+            ingest_pb2.IngestResponse(
+                enhancement_request=ingest_pb2.EnhancementRequest(
+                    request_id=request_id, camera_id=camera_id, seq=seq
+                )
+            )
+        )
         try:
             await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise EnhancementUnavailable(
                 f"the edge of camera {camera_id!r} did not upload the enhancement layer of "
-                f"frame {seq} within {timeout:g} s", "timeout") from None
+                f"frame {seq} within {timeout:g} s",
+                "timeout",
+            ) from None
         finally:
             session.pending.pop(request_id, None)

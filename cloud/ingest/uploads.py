@@ -28,12 +28,19 @@ Code = grpc.StatusCode
 class EnhancementUploads:
     """Receives uploads on the ingest streams and stores the layers they carry."""
 
-    def __init__(self, *, codec: Codec, store: FrameStore, settings: IngestSettings,
-                 metrics: CloudMetrics, io: concurrent.futures.Executor,
-                 codec_pool: concurrent.futures.Executor,
-                 store_refusal: Callable[[StoreFull | RecordRejected], FrameRefused],
-                 stored: Callable[[], None],
-                 error: Callable[[StreamSession, str, int, FrameRefused, bool], None]):
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        store: FrameStore,
+        settings: IngestSettings,
+        metrics: CloudMetrics,
+        io: concurrent.futures.Executor,
+        codec_pool: concurrent.futures.Executor,
+        store_refusal: Callable[[StoreFull | RecordRejected], FrameRefused],
+        stored: Callable[[], None],
+        error: Callable[[StreamSession, str, int, FrameRefused, bool], None],
+    ):
         self.codec, self.store, self.settings, self.metrics = codec, store, settings, metrics
         self.io, self.codec_pool = io, codec_pool
         self.chain = ReferenceChain(codec, store)  # a P-frame decodes against its reference
@@ -45,19 +52,25 @@ class EnhancementUploads:
     async def receive(self, msg: ingest_pb2.EnhancementUpload, session: StreamSession) -> None:
         """One upload on ``session``: store it and wake the requests waiting for it."""
         camera_id = msg.camera_id or session.camera_id
-        pending = [(rid, fut) for rid, (seq, fut) in session.pending.items()
-                   if rid == msg.request_id or (not msg.request_id and seq == msg.seq)]
+        pending = [
+            (rid, fut)
+            for rid, (seq, fut) in session.pending.items()
+            if rid == msg.request_id or (not msg.request_id and seq == msg.seq)
+        ]
         try:
             check_upload(msg)
             if camera_id != session.camera_id:
-                raise FrameRefused(Code.PERMISSION_DENIED, "camera_mismatch",
-                                   f"upload for camera {camera_id!r} on the stream of "
-                                   f"{session.camera_id!r}")
+                raise FrameRefused(
+                    Code.PERMISSION_DENIED,
+                    "camera_mismatch",
+                    f"upload for camera {camera_id!r} on the stream of {session.camera_id!r}",
+                )
             if msg.unavailable or not msg.enhancement_layer:
                 why = msg.message or "no reason given"
                 raise EnhancementUnavailable(
                     f"the edge of camera {camera_id!r} no longer holds the enhancement layer "
-                    f"of frame {msg.seq} ({why})")
+                    f"of frame {msg.seq} ({why})"
+                )
             await self.accept(camera_id, msg.seq, msg.enhancement_layer)
             self.metrics.enhancement_received(len(msg.enhancement_layer))
             for _, fut in pending:
@@ -71,19 +84,24 @@ class EnhancementUploads:
             self._error(session, camera_id, msg.seq, exc, True)
             for _, fut in pending:
                 if not fut.done():
-                    fut.set_exception(EnhancementUnavailable(
-                        f"the edge of camera {camera_id!r} uploaded an invalid enhancement "
-                        f"layer for frame {msg.seq}: {exc.message}"))
+                    fut.set_exception(
+                        EnhancementUnavailable(
+                            f"the edge of camera {camera_id!r} uploaded an invalid enhancement "
+                            f"layer for frame {msg.seq}: {exc.message}"
+                        )
+                    )
 
     async def accept(self, camera_id: str, seq: int, data: bytes) -> None:
         """Validate (decode) an enhancement layer against the stored frame and store it."""
         if len(data) > self.settings.max_frame_bytes:
-            raise FrameRefused(Code.RESOURCE_EXHAUSTED, "too_large",
-                               f"enhancement layer is {len(data)} bytes")
+            raise FrameRefused(
+                Code.RESOURCE_EXHAUSTED, "too_large", f"enhancement layer is {len(data)} bytes"
+            )
         record = await self._io(self.store.get, camera_id, seq)
         if record is None:
-            raise FrameRefused(Code.NOT_FOUND, "enhancement",
-                               f"frame {seq} of camera {camera_id!r} is not stored")
+            raise FrameRefused(
+                Code.NOT_FOUND, "enhancement", f"frame {seq} of camera {camera_id!r} is not stored"
+            )
         if record.has_enhancement:
             return
         base = await self._io(self.store.read_base, camera_id, seq)

@@ -26,8 +26,9 @@ class FrameRefused(Exception):
 
     ``retryable``: resending the same frame later may succeed (default: code INTERNAL)."""
 
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str,
-                 retryable: bool | None = None):
+    def __init__(
+        self, code: grpc.StatusCode, reason: str, message: str, retryable: bool | None = None
+    ):
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.retryable = code == Code.INTERNAL if retryable is None else retryable
@@ -61,15 +62,17 @@ def check_hello(hello: ingest_pb2.Hello) -> None:
     except InvalidField as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range", str(exc)) from None
     if len(hello.model_fingerprint) > 64:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           "hello.model_fingerprint: longer than 64 bytes")
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT, "out_of_range", "hello.model_fingerprint: longer than 64 bytes"
+        )
 
 
 def check_upload(msg: ingest_pb2.EnhancementUpload) -> None:
     """FrameRefused(INVALID_ARGUMENT) unless the upload's fields are usable."""
     if msg.seq > MAX_SEQ:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"seq {msg.seq} above the maximum {MAX_SEQ}")
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT, "out_of_range", f"seq {msg.seq} above the maximum {MAX_SEQ}"
+        )
     try:
         text(msg.request_id, "enhancement_upload.request_id", 64)
         text(msg.message, "enhancement_upload.message", 1024)
@@ -85,25 +88,33 @@ def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementL
     except BitstreamError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
     if layer.base_payload_crc != container.payload_crc:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement",
-                           "enhancement layer belongs to another frame")
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT, "enhancement", "enhancement layer belongs to another frame"
+        )
     if layer.fingerprint != container.fingerprint:
-        raise FrameRefused(Code.FAILED_PRECONDITION, "fingerprint",
-                           "enhancement layer was encoded by another model")
+        raise FrameRefused(
+            Code.FAILED_PRECONDITION,
+            "fingerprint",
+            "enhancement layer was encoded by another model",
+        )
     return layer
 
 
-def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
-                settings: IngestSettings) -> IncomingFrame:
+def parse_frame(
+    msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes, settings: IngestSettings
+) -> IncomingFrame:
     """All checks that need no entropy decoding; raises FrameRefused."""
     camera_id = msg.camera_id or stream_camera
     if camera_id != stream_camera:
-        raise FrameRefused(Code.PERMISSION_DENIED, "camera_mismatch",
-                           f"frame for camera {camera_id!r} on the stream of "
-                           f"{stream_camera!r}")
+        raise FrameRefused(
+            Code.PERMISSION_DENIED,
+            "camera_mismatch",
+            f"frame for camera {camera_id!r} on the stream of {stream_camera!r}",
+        )
     if msg.seq > MAX_SEQ:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"seq {msg.seq} above the maximum {MAX_SEQ}")
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT, "out_of_range", f"seq {msg.seq} above the maximum {MAX_SEQ}"
+        )
     capture = now_us()
     if msg.HasField("capture_time"):
         try:
@@ -113,8 +124,11 @@ def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
     extra = msg.enhancement_layer if msg.HasField("enhancement_layer") else b""
     size = len(msg.base_layer) + len(extra)
     if size > settings.max_frame_bytes:
-        raise FrameRefused(Code.RESOURCE_EXHAUSTED, "too_large",
-                           f"frame is {size} bytes, the limit is {settings.max_frame_bytes}")
+        raise FrameRefused(
+            Code.RESOURCE_EXHAUSTED,
+            "too_large",
+            f"frame is {size} bytes, the limit is {settings.max_frame_bytes}",
+        )
     if not msg.base_layer:
         raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", "empty base_layer")
     try:
@@ -122,20 +136,28 @@ def parse_frame(msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes,
     except BitstreamError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", str(exc)) from None
     if container.fingerprint != fingerprint:
-        raise FrameRefused(Code.FAILED_PRECONDITION, "fingerprint",
-                           f"frame was encoded by model {container.fingerprint.hex()}, "
-                           f"this server decodes model {fingerprint.hex()}")
+        raise FrameRefused(
+            Code.FAILED_PRECONDITION,
+            "fingerprint",
+            f"frame was encoded by model {container.fingerprint.hex()}, "
+            f"this server decodes model {fingerprint.hex()}",
+        )
     g = container.geometry
     if g.width * g.height > settings.max_frame_pixels:
-        raise FrameRefused(Code.INVALID_ARGUMENT, "out_of_range",
-                           f"frame is {g.width}x{g.height}, more than the server's "
-                           f"{settings.max_frame_pixels} pixels")
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT,
+            "out_of_range",
+            f"frame is {g.width}x{g.height}, more than the server's "
+            f"{settings.max_frame_pixels} pixels",
+        )
     if extra:
         if container.enhancement is not None:
-            raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement",
-                               "enhancement layer both inside base_layer and separate")
+            raise FrameRefused(
+                Code.INVALID_ARGUMENT,
+                "enhancement",
+                "enhancement layer both inside base_layer and separate",
+            )
         container.enhancement = validate_enhancement(container, extra)
     enhancement = container.enhancement.to_bytes() if container.enhancement else None
     base = container.base_bytes() if enhancement else bytes(msg.base_layer)
     return IncomingFrame(camera_id, msg.seq, capture, container, base, enhancement)
-

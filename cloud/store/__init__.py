@@ -22,8 +22,14 @@ from polc.cloud.store.sqlite import SQLiteFrameStore
 from polc.shared.errors import ConfigError
 
 
-def open_store(path: str | Path, synchronous: str = "full", *, backend: str = "sqlite",
-               postgres_dsn: str | None = None, pool_size: int = 8) -> FrameStore:
+def open_store(
+    path: str | Path,
+    synchronous: str = "full",
+    *,
+    backend: str = "sqlite",
+    postgres_dsn: str | None = None,
+    pool_size: int = 8,
+) -> FrameStore:
     """The configured backend: SQLite in ``path``, or PostgreSQL with layer files in
     ``path`` (see :mod:`polc.cloud.store.postgres`)."""
     if backend == "postgres":

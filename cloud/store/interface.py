@@ -132,13 +132,19 @@ class FrameStore(abc.ABC):
         """Every camera with stored frames."""
 
     @abc.abstractmethod
-    def list_frames(self, camera_id: str, start_us: int | None = None,
-                    end_us: int | None = None, after_seq: int = -1,
-                    limit: int = 100) -> list[FrameRecord]:
+    def list_frames(
+        self,
+        camera_id: str,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        after_seq: int = -1,
+        limit: int = 100,
+    ) -> list[FrameRecord]:
         """Frames of a camera with capture time in [start, end] and seq > after_seq, by seq."""
 
-    def enforce_retention(self, max_age_s: float | None, max_bytes: int | None,
-                          now: int | None = None) -> int:
+    def enforce_retention(
+        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
+    ) -> int:
         """Delete frames older than ``max_age_s`` and then the oldest ones until the total is
         at most ``max_bytes``, whole GOPs only: the P-frames left without the key frame they
         decode from are deleted with it (a kept P-frame always decodes; the age or byte
@@ -149,8 +155,9 @@ class FrameStore(abc.ABC):
         return deleted
 
     @abc.abstractmethod
-    def _expire(self, max_age_s: float | None, max_bytes: int | None,
-                now: int | None = None) -> int:
+    def _expire(
+        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
+    ) -> int:
         """The age and byte limits frame by frame (oldest first); the number deleted."""
 
     @abc.abstractmethod
@@ -177,8 +184,7 @@ class FrameStore(abc.ABC):
     replica: str = ""
 
     @abc.abstractmethod
-    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]
-                    ) -> list[bool]:
+    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]) -> list[bool]:
         """Store the results of pending frames this replica holds; per item False (nothing
         written) when the frame is no longer pending or another replica took it over — a
         frame is analysed at most once."""
@@ -220,4 +226,3 @@ def _reference_of(base: bytes) -> ReferenceLink | None:
 
 def now_us() -> int:
     return time.time_ns() // 1000
-

@@ -56,8 +56,11 @@ from polc.shared.errors import ConfigError
 
 #: (version, description, statements). Append only: never edit an applied migration.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "frames index and segment registry", [
-        """CREATE TABLE frames (
+    (
+        1,
+        "frames index and segment registry",
+        [
+            """CREATE TABLE frames (
             id BIGSERIAL PRIMARY KEY,
             camera_id TEXT NOT NULL,
             seq BIGINT NOT NULL CHECK (seq >= 0),
@@ -78,22 +81,27 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             enh_segment TEXT,
             enh_offset BIGINT,
             UNIQUE (camera_id, seq))""",
-        "CREATE INDEX frames_capture ON frames (camera_id, capture_time_us)",
-        "CREATE INDEX frames_received ON frames (received_time_us, id)",
-        "CREATE INDEX frames_base_segment ON frames (base_segment)",
-        "CREATE INDEX frames_enh_segment ON frames (enh_segment)",
-        """CREATE TABLE segments (
+            "CREATE INDEX frames_capture ON frames (camera_id, capture_time_us)",
+            "CREATE INDEX frames_received ON frames (received_time_us, id)",
+            "CREATE INDEX frames_base_segment ON frames (base_segment)",
+            "CREATE INDEX frames_enh_segment ON frames (enh_segment)",
+            """CREATE TABLE segments (
             name TEXT PRIMARY KEY,
             replica TEXT NOT NULL,
             created_us BIGINT NOT NULL,
             sealed BOOLEAN NOT NULL DEFAULT FALSE)""",
-    ]),
-    (2, "analysis backlog: pending frames, their replica and its lease", [
-        "ALTER TABLE frames ADD COLUMN analysis_pending BOOLEAN NOT NULL DEFAULT FALSE",
-        "ALTER TABLE frames ADD COLUMN analysis_owner TEXT",
-        "ALTER TABLE frames ADD COLUMN analysis_lease_us BIGINT NOT NULL DEFAULT 0",
-        "CREATE INDEX frames_pending ON frames (received_time_us, id) WHERE analysis_pending",
-    ]),
+        ],
+    ),
+    (
+        2,
+        "analysis backlog: pending frames, their replica and its lease",
+        [
+            "ALTER TABLE frames ADD COLUMN analysis_pending BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE frames ADD COLUMN analysis_owner TEXT",
+            "ALTER TABLE frames ADD COLUMN analysis_lease_us BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX frames_pending ON frames (received_time_us, id) WHERE analysis_pending",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_KEY = 0x706F6C63  # "polc": advisory lock serialising migrations across replicas
@@ -104,20 +112,26 @@ def apply_migrations(conn: psycopg.Connection) -> int:
     applied_now = 0
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                     "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
-                     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
         if done and max(done) > SCHEMA_VERSION:
-            raise ConfigError(f"the PostgreSQL store has schema version {max(done)}, this "
-                              f"server knows up to {SCHEMA_VERSION}: upgrade the server")
+            raise ConfigError(
+                f"the PostgreSQL store has schema version {max(done)}, this "
+                f"server knows up to {SCHEMA_VERSION}: upgrade the server"
+            )
         for version, description, statements in MIGRATIONS:
             if version in done:
                 continue
             for sql in statements:
                 conn.execute(sql)
-            conn.execute("INSERT INTO schema_migrations (version, description) "
-                         "VALUES (%s, %s)", (version, description))
+            conn.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES (%s, %s)",
+                (version, description),
+            )
             applied_now += 1
     return applied_now
 
@@ -137,28 +151,45 @@ class PostgresFrameStore(SqlFrameStore):
 
     local_reads = False  # a network round trip: callers keep it off their event loop
 
-    def __init__(self, root: str | Path, dsn: str, *, pool_size: int = 8,
-                 orphan_grace_seconds: float = 3600.0, connect_timeout: float = 30.0):
+    def __init__(
+        self,
+        root: str | Path,
+        dsn: str,
+        *,
+        pool_size: int = 8,
+        orphan_grace_seconds: float = 3600.0,
+        connect_timeout: float = 30.0,
+    ):
         self.root = Path(root)
         self.replica = _replica_tag()
         self.orphan_grace_us = int(orphan_grace_seconds * 1e6)
         # a segment is appended to for at most a sixth of the grace period, so an unsealed
         # segment older than the grace period belongs to a replica that died
-        self.segment_log = SegmentLog(self.root / "segments", self.replica, unique_names=True,
-                                      max_age_s=orphan_grace_seconds / 6,
-                                      on_create=self._register_segment,
-                                      on_seal=self._seal_segment)
+        self.segment_log = SegmentLog(
+            self.root / "segments",
+            self.replica,
+            unique_names=True,
+            max_age_s=orphan_grace_seconds / 6,
+            on_create=self._register_segment,
+            on_seal=self._seal_segment,
+        )
         try:
-            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size),
-                                        kwargs={"autocommit": True}, open=False,
-                                        check=ConnectionPool.check_connection,
-                                        name="polc-store")
+            self._pool = ConnectionPool(
+                dsn,
+                min_size=1,
+                max_size=max(2, pool_size),
+                kwargs={"autocommit": True},
+                open=False,
+                check=ConnectionPool.check_connection,
+                name="polc-store",
+            )
             self._pool.open(wait=True, timeout=connect_timeout)
         except Exception as exc:  # psycopg.Error, PoolTimeout
             with contextlib.suppress(Exception):
                 self._pool.close()
-            raise ConfigError(f"config field 'store.postgres_dsn': cannot connect to "
-                              f"PostgreSQL: {exc}") from exc
+            raise ConfigError(
+                f"config field 'store.postgres_dsn': cannot connect to PostgreSQL: {exc}"
+            ) from exc
         try:
             with self._pool.connection() as conn:
                 apply_migrations(conn)
@@ -182,8 +213,10 @@ class PostgresFrameStore(SqlFrameStore):
     # -- segments -------------------------------------------------------------------------
     def _register_segment(self, name: str) -> None:
         """A new segment is registered (committed) before its file is created."""
-        self._query("INSERT INTO segments (name, replica, created_us) VALUES (%s, %s, %s)",
-                    (name, self.replica, now_us()))
+        self._query(
+            "INSERT INTO segments (name, replica, created_us) VALUES (%s, %s, %s)",
+            (name, self.replica, now_us()),
+        )
 
     def _seal_segment(self, name: str) -> None:
         try:
@@ -198,13 +231,15 @@ class PostgresFrameStore(SqlFrameStore):
         cutoff = now_us() - self.orphan_grace_us
         for name in sorted(names):
             with self._pool.connection() as conn, conn.transaction():
-                row = conn.execute("SELECT sealed, created_us FROM segments WHERE name = %s "
-                                   "FOR UPDATE", (name,)).fetchone()
+                row = conn.execute(
+                    "SELECT sealed, created_us FROM segments WHERE name = %s FOR UPDATE", (name,)
+                ).fetchone()
                 if row is not None and not row[0] and row[1] >= cutoff:
                     continue  # another replica may still be appending to it
                 used = conn.execute(
                     "SELECT 1 FROM frames WHERE base_segment = %s OR enh_segment = %s LIMIT 1",
-                    (name, name)).fetchone()
+                    (name, name),
+                ).fetchone()
                 if used is not None:
                     continue
                 conn.execute("DELETE FROM segments WHERE name = %s", (name,))
@@ -220,8 +255,9 @@ class PostgresFrameStore(SqlFrameStore):
         registered = {name: (sealed, created) for name, sealed, created in rows}
         for name in files - registered.keys():
             self.segment_log.delete(name)
-        self._drop_segments({n for n, (sealed, created) in registered.items()
-                             if sealed or created < cutoff})
+        self._drop_segments(
+            {n for n, (sealed, created) in registered.items() if sealed or created < cutoff}
+        )
 
     # -- writes ---------------------------------------------------------------------------
     def put_many(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]]) -> list[bool]:
@@ -231,10 +267,14 @@ class PostgresFrameStore(SqlFrameStore):
         keys = [(r.camera_id, r.seq) for r, _, _ in items]
         existing = set()
         if keys:
-            existing = {tuple(r) for r in self._query(
-                "SELECT f.camera_id, f.seq FROM frames f JOIN unnest(%s::text[], %s::bigint[]) "
-                "AS k(camera_id, seq) ON f.camera_id = k.camera_id AND f.seq = k.seq",
-                ([k[0] for k in keys], [k[1] for k in keys]))}
+            existing = {
+                tuple(r)
+                for r in self._query(
+                    "SELECT f.camera_id, f.seq FROM frames f JOIN unnest(%s::text[], %s::bigint[]) "
+                    "AS k(camera_id, seq) ON f.camera_id = k.camera_id AND f.seq = k.seq",
+                    ([k[0] for k in keys], [k[1] for k in keys]),
+                )
+            }
         todo, seen = [], set()
         for i, key in enumerate(keys):
             if key not in seen and key not in existing:
@@ -254,7 +294,8 @@ class PostgresFrameStore(SqlFrameStore):
                     "%s::jsonb[], %s::text[], %s::bigint[], %s::text[], %s::bigint[], "
                     "%s::bool[], %s::text[], %s::bigint[]) "
                     "ON CONFLICT (camera_id, seq) DO NOTHING RETURNING camera_id, seq",
-                    cols).fetchall()
+                    cols,
+                ).fetchall()
         done = {tuple(r) for r in stored}
         for i in todo:
             inserted[i] = keys[i] in done
@@ -279,23 +320,27 @@ class PostgresFrameStore(SqlFrameStore):
         rows = self._query(
             "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
             "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes)::bigint FROM frames "
-            "GROUP BY camera_id ORDER BY camera_id COLLATE \"C\"")
+            'GROUP BY camera_id ORDER BY camera_id COLLATE "C"'
+        )
         return [CameraSummary(*row) for row in rows]
 
     # -- retention ------------------------------------------------------------------------
     def _delete_where(self, where: str, params: Sequence[Any]) -> int:
-        rows = self._query(f"DELETE FROM frames WHERE {where} "
-                           "RETURNING base_segment, enh_segment", params)
+        rows = self._query(
+            f"DELETE FROM frames WHERE {where} RETURNING base_segment, enh_segment", params
+        )
         touched = {s for row in rows for s in row if s}
         self._drop_segments(touched)
         return len(rows)
 
     def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
-        return self._delete_where("camera_id = %s AND seq = ANY(%s)",
-                                  (camera_id, [int(s) for s in seqs]))
+        return self._delete_where(
+            "camera_id = %s AND seq = ANY(%s)", (camera_id, [int(s) for s in seqs])
+        )
 
-    def _expire(self, max_age_s: float | None, max_bytes: int | None,
-                now: int | None = None) -> int:
+    def _expire(
+        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
+    ) -> int:
         deleted = 0
         if max_age_s is not None:
             cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
@@ -306,7 +351,9 @@ class PostgresFrameStore(SqlFrameStore):
                 deleted += self._delete_where(
                     "id IN (SELECT id FROM (SELECT id, SUM(base_bytes + enhancement_bytes) "
                     "OVER (ORDER BY received_time_us, id) - (base_bytes + enhancement_bytes) "
-                    "AS before FROM frames) t WHERE before < %s)", (excess,))
+                    "AS before FROM frames) t WHERE before < %s)",
+                    (excess,),
+                )
         return deleted
 
     def _disconnect(self) -> None:

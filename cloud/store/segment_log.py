@@ -42,10 +42,16 @@ class SegmentLog:
     ``on_seal(name)`` after one was closed for good (rotation, failed write, close).
     """
 
-    def __init__(self, directory: Path, tag: str, *, unique_names: bool = False,
-                 max_age_s: float | None = None,
-                 on_create: Callable[[str], None] = _nothing,
-                 on_seal: Callable[[str], None] = _nothing):
+    def __init__(
+        self,
+        directory: Path,
+        tag: str,
+        *,
+        unique_names: bool = False,
+        max_age_s: float | None = None,
+        on_create: Callable[[str], None] = _nothing,
+        on_seal: Callable[[str], None] = _nothing,
+    ):
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tag, self.unique_names, self.max_age_s = tag, unique_names, max_age_s
@@ -56,9 +62,11 @@ class SegmentLog:
         self._size, self._since = 0, 0.0
 
     def _full(self) -> bool:
-        return (self._file is None or self._size >= SEGMENT_BYTES
-                or (self.max_age_s is not None
-                    and time.monotonic() - self._since > self.max_age_s))
+        return (
+            self._file is None
+            or self._size >= SEGMENT_BYTES
+            or (self.max_age_s is not None and time.monotonic() - self._since > self.max_age_s)
+        )
 
     def seal(self) -> None:
         """Stop appending to the active segment (if any)."""

@@ -33,13 +33,17 @@ from polc.cloud.store.interface import (
 )
 from polc.cloud.store.segment_log import SegmentLog
 
-COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-           "fingerprint, base_bytes, enhancement_bytes, result_json, analysis_pending")
+COLUMNS = (
+    "camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
+    "fingerprint, base_bytes, enhancement_bytes, result_json, analysis_pending"
+)
 #: the columns of a new row, in the order :meth:`SqlFrameStore._rows` produces them
-INSERT_COLUMNS = ("camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-                  "fingerprint, base_bytes, enhancement_bytes, base_bpp, enhancement_bpp, "
-                  "has_enhancement, result_json, base_segment, base_offset, enh_segment, "
-                  "enh_offset, analysis_pending, analysis_owner, analysis_lease_us")
+INSERT_COLUMNS = (
+    "camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
+    "fingerprint, base_bytes, enhancement_bytes, base_bpp, enhancement_bpp, "
+    "has_enhancement, result_json, base_segment, base_offset, enh_segment, "
+    "enh_offset, analysis_pending, analysis_owner, analysis_lease_us"
+)
 #: how long a replica's claim on its pending frames lasts without being renewed
 ANALYSIS_LEASE_S = 30.0
 
@@ -81,9 +85,11 @@ class SqlFrameStore(FrameStore):
         except (StoreFull, RecordRejected):
             raise
         except Exception as exc:
-            typed = (StoreFull(exc.errno, f"store full: {exc.strerror or exc}")
-                     if isinstance(exc, OSError) and is_no_space(exc)
-                     else self._typed_error(exc))
+            typed = (
+                StoreFull(exc.errno, f"store full: {exc.strerror or exc}")
+                if isinstance(exc, OSError) and is_no_space(exc)
+                else self._typed_error(exc)
+            )
             if typed is None:
                 raise
             raise typed from exc
@@ -99,7 +105,8 @@ class SqlFrameStore(FrameStore):
     def stats(self) -> StoreStats:
         count, total = self._query(
             "SELECT COUNT(*), COALESCE(SUM(base_bytes + enhancement_bytes), 0)"
-            f"{self.SUM_CAST} FROM frames")[0]
+            f"{self.SUM_CAST} FROM frames"
+        )[0]
         return StoreStats(count, total)
 
     def close(self) -> None:
@@ -119,10 +126,34 @@ class SqlFrameStore(FrameStore):
         return sql.replace("?", self.PLACEHOLDER)
 
     def _row(self, row: tuple) -> FrameRecord:
-        (camera_id, seq, capture, received, width, height, alpha, fp, base_b, enh_b,
-         result, pending) = row
-        return FrameRecord(camera_id, seq, capture, width, height, alpha, fp, base_b, enh_b,
-                           received, self._result(result), bool(pending))
+        (
+            camera_id,
+            seq,
+            capture,
+            received,
+            width,
+            height,
+            alpha,
+            fp,
+            base_b,
+            enh_b,
+            result,
+            pending,
+        ) = row
+        return FrameRecord(
+            camera_id,
+            seq,
+            capture,
+            width,
+            height,
+            alpha,
+            fp,
+            base_b,
+            enh_b,
+            received,
+            self._result(result),
+            bool(pending),
+        )
 
     @abc.abstractmethod
     def _write(self, sql: str, params: Sequence[Any]) -> None:
@@ -134,44 +165,71 @@ class SqlFrameStore(FrameStore):
         holds the write lock)."""
 
     # -- the analysis backlog ---------------------------------------------------------------
-    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]
-                    ) -> list[bool]:
-        sql = self._sql(f"UPDATE frames SET result_json = {self.JSON_PARAM}, "
-                        "analysis_pending = FALSE WHERE camera_id = ? AND seq = ? AND "
-                        "analysis_pending AND analysis_owner = ?")
-        rows = [(json.dumps(result) if result is not None else None, camera_id, seq,
-                 self.replica) for camera_id, seq, result in items]
+    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]) -> list[bool]:
+        sql = self._sql(
+            f"UPDATE frames SET result_json = {self.JSON_PARAM}, "
+            "analysis_pending = FALSE WHERE camera_id = ? AND seq = ? AND "
+            "analysis_pending AND analysis_owner = ?"
+        )
+        rows = [
+            (json.dumps(result) if result is not None else None, camera_id, seq, self.replica)
+            for camera_id, seq, result in items
+        ]
         with self._lock, self._typed_errors():
             return self._update_each(sql, rows)
 
     def claim_pending(self, limit: int, lease_s: float) -> list[tuple[str, int, int]]:
         now = now_us()
         with self._lock, self._typed_errors():
-            self._update_each(self._sql(
-                "UPDATE frames SET analysis_owner = ?, analysis_lease_us = ? WHERE id IN ("
-                "SELECT id FROM frames WHERE analysis_pending AND analysis_lease_us < ? AND "
-                "(analysis_owner IS NULL OR analysis_owner <> ?) "
-                f"ORDER BY received_time_us, id LIMIT ?{self.SKIP_LOCKED})"),
-                [(self.replica, now + int(lease_s * 1e6), now, self.replica, limit)])
-        return [tuple(r) for r in self._query(self._sql(
-            "SELECT camera_id, seq, received_time_us FROM frames WHERE analysis_pending AND "
-            "analysis_owner = ? ORDER BY received_time_us, id LIMIT ?"), (self.replica, limit))]
+            self._update_each(
+                self._sql(
+                    "UPDATE frames SET analysis_owner = ?, analysis_lease_us = ? WHERE id IN ("
+                    "SELECT id FROM frames WHERE analysis_pending AND analysis_lease_us < ? AND "
+                    "(analysis_owner IS NULL OR analysis_owner <> ?) "
+                    f"ORDER BY received_time_us, id LIMIT ?{self.SKIP_LOCKED})"
+                ),
+                [(self.replica, now + int(lease_s * 1e6), now, self.replica, limit)],
+            )
+        return [
+            tuple(r)
+            for r in self._query(
+                self._sql(
+                    "SELECT camera_id, seq, received_time_us FROM frames "
+                    "WHERE analysis_pending AND analysis_owner = ? "
+                    "ORDER BY received_time_us, id LIMIT ?"
+                ),
+                (self.replica, limit),
+            )
+        ]
 
     def renew_leases(self, lease_s: float) -> None:
         with self._lock:
-            self._write(self._sql("UPDATE frames SET analysis_lease_us = ? WHERE "
-                                  "analysis_pending AND analysis_owner = ?"),
-                        (now_us() + int(lease_s * 1e6), self.replica))
+            self._write(
+                self._sql(
+                    "UPDATE frames SET analysis_lease_us = ? WHERE "
+                    "analysis_pending AND analysis_owner = ?"
+                ),
+                (now_us() + int(lease_s * 1e6), self.replica),
+            )
 
     def release_leases(self) -> None:
         with self._lock:
-            self._write(self._sql("UPDATE frames SET analysis_lease_us = 0 WHERE "
-                                  "analysis_pending AND analysis_owner = ?"), (self.replica,))
+            self._write(
+                self._sql(
+                    "UPDATE frames SET analysis_lease_us = 0 WHERE "
+                    "analysis_pending AND analysis_owner = ?"
+                ),
+                (self.replica,),
+            )
 
     def pending_summary(self) -> tuple[int, int | None]:
-        count, oldest = self._query(self._sql(
-            "SELECT COUNT(*), MIN(received_time_us) FROM frames WHERE analysis_pending AND "
-            "analysis_owner = ?"), (self.replica,))[0]
+        count, oldest = self._query(
+            self._sql(
+                "SELECT COUNT(*), MIN(received_time_us) FROM frames WHERE analysis_pending AND "
+                "analysis_owner = ?"
+            ),
+            (self.replica,),
+        )[0]
         return count, oldest
 
     def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
@@ -180,14 +238,18 @@ class SqlFrameStore(FrameStore):
             raise KeyError((camera_id, seq))
         with self._lock, self._typed_errors():
             segment, (offset,) = self.segment_log.append([data])
-            self._write(self._sql(
-                "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "
-                "has_enhancement = TRUE, enh_segment = ?, enh_offset = ? "
-                "WHERE camera_id = ? AND seq = ? AND NOT has_enhancement"),
-                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq))
+            self._write(
+                self._sql(
+                    "UPDATE frames SET enhancement_bytes = ?, enhancement_bpp = ?, "
+                    "has_enhancement = TRUE, enh_segment = ?, enh_offset = ? "
+                    "WHERE camera_id = ? AND seq = ? AND NOT has_enhancement"
+                ),
+                (len(data), len(data) * 8 / record.pixels, segment, offset, camera_id, seq),
+            )
 
-    def _rows(self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]],
-              todo: list[int]) -> list[tuple]:
+    def _rows(
+        self, items: Sequence[tuple[FrameRecord, bytes, bytes | None]], todo: list[int]
+    ) -> list[tuple]:
         """Append the layers of ``items[todo]`` durably (caller holds the write lock) and
         return their index rows, in the column order of ``frames`` (fills in the records'
         sizes and received time)."""
@@ -210,37 +272,66 @@ class SqlFrameStore(FrameStore):
                 k += 1
             record.base_bytes, record.enhancement_bytes = len(base), len(enh or b"")
             record.received_time_us = received
-            rows.append((
-                record.camera_id, record.seq, record.capture_time_us, received,
-                record.width, record.height, record.alpha, record.fingerprint,
-                record.base_bytes, record.enhancement_bytes, record.base_bpp,
-                record.enhancement_bpp, bool(enh),
-                json.dumps(record.result) if record.result is not None else None,
-                segment, base_off, segment if enh else None, enh_off,
-                record.analysis_pending, self.replica,
-                received + int(self.analysis_lease_s * 1e6) if record.analysis_pending
-                else 0))
+            rows.append(
+                (
+                    record.camera_id,
+                    record.seq,
+                    record.capture_time_us,
+                    received,
+                    record.width,
+                    record.height,
+                    record.alpha,
+                    record.fingerprint,
+                    record.base_bytes,
+                    record.enhancement_bytes,
+                    record.base_bpp,
+                    record.enhancement_bpp,
+                    bool(enh),
+                    json.dumps(record.result) if record.result is not None else None,
+                    segment,
+                    base_off,
+                    segment if enh else None,
+                    enh_off,
+                    record.analysis_pending,
+                    self.replica,
+                    received + int(self.analysis_lease_s * 1e6) if record.analysis_pending else 0,
+                )
+            )
         return rows
 
     def get(self, camera_id: str, seq: int) -> FrameRecord | None:
         if not 0 <= seq <= MAX_SEQ:
             return None
-        rows = self._query(self._sql(
-            f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND seq = ?"), (camera_id, seq))
+        rows = self._query(
+            self._sql(f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND seq = ?"),
+            (camera_id, seq),
+        )
         return self._row(rows[0]) if rows else None
 
     def find_at(self, camera_id: str, time_us: int) -> FrameRecord | None:
-        rows = self._query(self._sql(
-            f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND capture_time_us <= ? "
-            "ORDER BY capture_time_us DESC, seq DESC LIMIT 1"), (camera_id, time_us))
+        rows = self._query(
+            self._sql(
+                f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND capture_time_us <= ? "
+                "ORDER BY capture_time_us DESC, seq DESC LIMIT 1"
+            ),
+            (camera_id, time_us),
+        )
         return self._row(rows[0]) if rows else None
 
     def _layer(self, camera_id: str, seq: int, enh: bool) -> bytes | None:
-        cols = ("enh_segment, enh_offset, enhancement_bytes" if enh
-                else "base_segment, base_offset, base_bytes")
-        rows = (self._query(self._sql(f"SELECT {cols} FROM frames WHERE camera_id = ? AND "
-                                      "seq = ?"), (camera_id, seq))
-                if 0 <= seq <= MAX_SEQ else [])
+        cols = (
+            "enh_segment, enh_offset, enhancement_bytes"
+            if enh
+            else "base_segment, base_offset, base_bytes"
+        )
+        rows = (
+            self._query(
+                self._sql(f"SELECT {cols} FROM frames WHERE camera_id = ? AND seq = ?"),
+                (camera_id, seq),
+            )
+            if 0 <= seq <= MAX_SEQ
+            else []
+        )
         if not rows:
             raise KeyError((camera_id, seq))
         segment, offset, length = rows[0]
@@ -258,12 +349,18 @@ class SqlFrameStore(FrameStore):
             return None
 
     def last_seq(self, camera_id: str) -> int | None:
-        return self._query(self._sql("SELECT MAX(seq) FROM frames WHERE camera_id = ?"),
-                           (camera_id,))[0][0]
+        return self._query(
+            self._sql("SELECT MAX(seq) FROM frames WHERE camera_id = ?"), (camera_id,)
+        )[0][0]
 
-    def list_frames(self, camera_id: str, start_us: int | None = None,
-                    end_us: int | None = None, after_seq: int = -1,
-                    limit: int = 100) -> list[FrameRecord]:
+    def list_frames(
+        self,
+        camera_id: str,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        after_seq: int = -1,
+        limit: int = 100,
+    ) -> list[FrameRecord]:
         sql = f"SELECT {COLUMNS} FROM frames WHERE camera_id = ? AND seq > ?"
         params: list[Any] = [camera_id, after_seq]
         if start_us is not None:

@@ -78,8 +78,10 @@ _ANALYSIS_COLUMNS = (
     "WHERE analysis_pending",
 )
 SCHEMA_VERSION = "3"
-_INSERT = (f"INSERT INTO frames ({INSERT_COLUMNS}) VALUES "
-           f"({', '.join(['?'] * len(INSERT_COLUMNS.split(',')))})")
+_INSERT = (
+    f"INSERT INTO frames ({INSERT_COLUMNS}) VALUES "
+    f"({', '.join(['?'] * len(INSERT_COLUMNS.split(',')))})"
+)
 
 
 class SQLiteFrameStore(SqlFrameStore):
@@ -95,16 +97,18 @@ class SQLiteFrameStore(SqlFrameStore):
         self._sync = "FULL" if synchronous == "full" else "NORMAL"
         self._db = self._connect()
         self._db.executescript(_SCHEMA)
-        version = self._db.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is not None and version[0] not in ("2", SCHEMA_VERSION):
-            raise ConfigError(f"store {self.root} has schema version {version[0]}, this "
-                              f"server needs {SCHEMA_VERSION}")
+            raise ConfigError(
+                f"store {self.root} has schema version {version[0]}, this "
+                f"server needs {SCHEMA_VERSION}"
+            )
         if version is None or version[0] == "2":
             for sql in _ANALYSIS_COLUMNS:
                 self._db.execute(sql)
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                         (SCHEMA_VERSION,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+        )
         # one process owns a SQLite store: what the previous process left pending is ours
         self.replica = f"sqlite.{os.getpid()}"
         self._db.execute("UPDATE frames SET analysis_lease_us = 0 WHERE analysis_pending")
@@ -134,8 +138,8 @@ class SQLiteFrameStore(SqlFrameStore):
         dead = []
         for seg in segments - {self.segment_log.active_name}:
             used = self._db.execute(
-                "SELECT 1 FROM frames WHERE base_segment = ?1 OR enh_segment = ?1 LIMIT 1",
-                (seg,)).fetchone()
+                "SELECT 1 FROM frames WHERE base_segment = ?1 OR enh_segment = ?1 LIMIT 1", (seg,)
+            ).fetchone()
             if used is None:
                 dead.append(seg)
         return dead
@@ -185,8 +189,10 @@ class SQLiteFrameStore(SqlFrameStore):
                 self._db.execute("ROLLBACK")
 
     def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
-        if isinstance(exc, sqlite3.Error) and getattr(
-                exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        if (
+            isinstance(exc, sqlite3.Error)
+            and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        ):
             return StoreFull(28, f"store full: the index database: {exc}")
         if isinstance(exc, OverflowError):  # a value beyond SQLite's 64-bit INTEGER
             return RecordRejected(f"a value does not fit the index: {exc}")
@@ -196,12 +202,15 @@ class SQLiteFrameStore(SqlFrameStore):
         """Which (camera_id, seq) keys are stored (caller holds the write transaction)."""
         found: set[tuple[str, int]] = set()
         for start in range(0, len(keys), 400):  # ≤ 800 parameters (old SQLite: 999)
-            chunk = keys[start:start + 400]
+            chunk = keys[start : start + 400]
             values = ", ".join(["(?, ?)"] * len(chunk))
-            found.update(self._db.execute(
-                f"WITH k(c, s) AS (VALUES {values}) SELECT f.camera_id, f.seq FROM k "
-                "JOIN frames f ON f.camera_id = k.c AND f.seq = k.s",
-                [v for key in chunk for v in key]).fetchall())
+            found.update(
+                self._db.execute(
+                    f"WITH k(c, s) AS (VALUES {values}) SELECT f.camera_id, f.seq FROM k "
+                    "JOIN frames f ON f.camera_id = k.c AND f.seq = k.s",
+                    [v for key in chunk for v in key],
+                ).fetchall()
+            )
         return found
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
@@ -222,7 +231,8 @@ class SQLiteFrameStore(SqlFrameStore):
         rows = self._query(
             "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
             "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes) FROM frames "
-            "GROUP BY camera_id ORDER BY camera_id")
+            "GROUP BY camera_id ORDER BY camera_id"
+        )
         return [CameraSummary(*row) for row in rows]
 
     # -- retention ------------------------------------------------------------------------
@@ -235,8 +245,8 @@ class SQLiteFrameStore(SqlFrameStore):
             try:
                 for i in ids:
                     row = self._db.execute(
-                        "SELECT base_segment, enh_segment FROM frames WHERE id = ?",
-                        (i,)).fetchone()
+                        "SELECT base_segment, enh_segment FROM frames WHERE id = ?", (i,)
+                    ).fetchone()
                     if row is None:
                         continue
                     segments.update(s for s in row if s)
@@ -249,18 +259,26 @@ class SQLiteFrameStore(SqlFrameStore):
                 self.segment_log.delete(seg)
 
     def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
-        ids = [r[0] for seq in seqs for r in self._query(
-            "SELECT id FROM frames WHERE camera_id = ? AND seq = ?", (camera_id, seq))]
+        ids = [
+            r[0]
+            for seq in seqs
+            for r in self._query(
+                "SELECT id FROM frames WHERE camera_id = ? AND seq = ?", (camera_id, seq)
+            )
+        ]
         self._delete(ids)
         return len(ids)
 
-    def _expire(self, max_age_s: float | None, max_bytes: int | None,
-                now: int | None = None) -> int:
+    def _expire(
+        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
+    ) -> int:
         deleted = 0
         if max_age_s is not None:
             cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
-            ids = [r[0] for r in self._query("SELECT id FROM frames WHERE received_time_us < ?",
-                                             (cutoff,))]
+            ids = [
+                r[0]
+                for r in self._query("SELECT id FROM frames WHERE received_time_us < ?", (cutoff,))
+            ]
             self._delete(ids)
             deleted += len(ids)
         if max_bytes is not None:
@@ -268,8 +286,9 @@ class SQLiteFrameStore(SqlFrameStore):
             if excess > 0:
                 victims, freed = [], 0
                 for row_id, size in self._query(
-                        "SELECT id, base_bytes + enhancement_bytes FROM frames "
-                        "ORDER BY received_time_us, id"):
+                    "SELECT id, base_bytes + enhancement_bytes FROM frames "
+                    "ORDER BY received_time_us, id"
+                ):
                     if freed >= excess:
                         break
                     victims.append(row_id)

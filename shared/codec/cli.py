@@ -36,6 +36,7 @@ def _unit_interval(name: str):
         if not 0.0 <= value <= 1.0:
             raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {value}")
         return value
+
     return parse
 
 
@@ -68,16 +69,26 @@ def header_dict(data: bytes) -> dict:
     px = g.width * g.height
     enh = c.enhancement.nbytes if c.enhancement is not None else 0
     return {
-        "format_version": data[4], "model_fingerprint": c.fingerprint.hex(), "alpha": c.alpha,
-        "width": g.width, "height": g.height, "padded": list(g.padded[::-1]),
+        "format_version": data[4],
+        "model_fingerprint": c.fingerprint.hex(),
+        "alpha": c.alpha,
+        "width": g.width,
+        "height": g.height,
+        "padded": list(g.padded[::-1]),
         "latent_shape": [c.channels[0], *g.latent_hw],
         "hyper_shape": [c.channels[1], *g.hyper_hw],
-        "bytes": {"total": len(data), "base": c.base_nbytes, "enhancement": enh,
-                  "z": len(c.z_payload), "y": len(c.y_payload),
-                  "escapes": int(c.z_escapes.size + c.y_escapes.size)},
+        "bytes": {
+            "total": len(data),
+            "base": c.base_nbytes,
+            "enhancement": enh,
+            "z": len(c.z_payload),
+            "y": len(c.y_payload),
+            "escapes": int(c.z_escapes.size + c.y_escapes.size),
+        },
         "bpp": {"base": c.base_nbytes * 8 / px, "enhancement": enh * 8 / px},
         "has_enhancement": c.enhancement is not None,
-        "params_crc": f"{c.params_crc:08x}", "latent_crc": f"{c.latent_crc:08x}",
+        "params_crc": f"{c.params_crc:08x}",
+        "latent_crc": f"{c.latent_crc:08x}",
     }
 
 
@@ -92,17 +103,28 @@ def register(parser: argparse.ArgumentParser) -> None:
     e = sub.add_parser("encode", help="image -> .polc")
     e.add_argument("image")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--alpha", type=_unit_interval("--alpha"), default=0.5,
-                   help="rate in [0, 1] (0 lowest, 1 highest)")
-    e.add_argument("--enhancement", action="store_true",
-                   help="also code the enhancement layer (needed for beta < 1)")
+    e.add_argument(
+        "--alpha",
+        type=_unit_interval("--alpha"),
+        default=0.5,
+        help="rate in [0, 1] (0 lowest, 1 highest)",
+    )
+    e.add_argument(
+        "--enhancement",
+        action="store_true",
+        help="also code the enhancement layer (needed for beta < 1)",
+    )
     e.add_argument("--weights", default=None, help="codec weights (default: bundled)")
     e.set_defaults(handler=_encode)
     d = sub.add_parser("decode", help=".polc -> PNG/JPEG at beta")
     d.add_argument("file")
     d.add_argument("-o", "--output", required=True)
-    d.add_argument("--beta", type=_unit_interval("--beta"), default=1.0,
-                   help="1 = machine-oriented, 0 = best fidelity (needs enhancement layer)")
+    d.add_argument(
+        "--beta",
+        type=_unit_interval("--beta"),
+        default=1.0,
+        help="1 = machine-oriented, 0 = best fidelity (needs enhancement layer)",
+    )
     d.add_argument("--weights", default=None)
     d.set_defaults(handler=_decode)
     i = sub.add_parser("info", help="print the container header as JSON")

@@ -41,7 +41,8 @@ class LossConfig(StrictModel):
     lambda_local: float = Field(1e-5, ge=0)
     # Stage II: R(s) + lambda_m * 255^2 * MSE(x, x_hat_2)
     lambdas_aux: list[float] = Field(
-        default_factory=lambda: [0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
+        default_factory=lambda: [0.004, 0.008, 0.016, 0.032, 0.064, 0.128]
+    )
 
 
 class DataConfig(StrictModel):
@@ -70,7 +71,8 @@ class CodecConfig(StrictModel):
             raise ValueError(f"loss.lambdas has {len(self.loss.lambdas)} values, arch.levels={L}")
         if len(self.loss.lambdas_aux) != L:
             raise ValueError(
-                f"loss.lambdas_aux has {len(self.loss.lambdas_aux)} values, arch.levels={L}")
+                f"loss.lambdas_aux has {len(self.loss.lambdas_aux)} values, arch.levels={L}"
+            )
         if self.data.source == "folder" and self.data.folder is None:
             raise ValueError("data.folder is required when data.source is 'folder'")
         return self

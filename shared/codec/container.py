@@ -55,18 +55,17 @@ _ENH = struct.Struct(_ENH_V1.format + "I")  # version 2: + header_crc
 def header_crc(data: bytes, header_size: int, crc_offset: int) -> int:
     """CRC-32 of the header bytes ``[0, header_size)`` without the 4-byte CRC field at
     ``crc_offset``: every field, flag and reserved byte (docs/bitstream.md)."""
-    return zlib.crc32(data[crc_offset + 4:header_size], zlib.crc32(data[:crc_offset]))
+    return zlib.crc32(data[crc_offset + 4 : header_size], zlib.crc32(data[:crc_offset]))
 
 
 def _seal(head: bytes, crc_offset: int | None = None) -> bytes:
     """Fill the header CRC at ``crc_offset`` (default: the last 4 bytes of the header)."""
     crc_offset = len(head) - 4 if crc_offset is None else crc_offset
     crc = struct.pack("<I", header_crc(head, len(head), crc_offset))
-    return head[:crc_offset] + crc + head[crc_offset + 4:]
+    return head[:crc_offset] + crc + head[crc_offset + 4 :]
 
 
-def _layout(data: bytes, magic: bytes, v1: struct.Struct, v2: struct.Struct,
-            what: str) -> tuple:
+def _layout(data: bytes, magic: bytes, v1: struct.Struct, v2: struct.Struct, what: str) -> tuple:
     """Check magic, version, header size and (version 2) the header CRC; unpack the fields.
 
     The fields come back in version 1's order (version 2's header CRC is dropped)."""
@@ -127,16 +126,25 @@ class EnhancementLayer:
     def to_bytes(self) -> bytes:
         esc = self.s_escapes.astype("<i4").tobytes()
         payload = self.s_payload + esc
-        head = _ENH.pack(ENH_MAGIC, FORMAT_VERSION, 0, _ENH.size, self.fingerprint,
-                         self.base_payload_crc, len(self.s_payload), self.s_escapes.size,
-                         zlib.crc32(payload), self.enh_crc, 0)
+        head = _ENH.pack(
+            ENH_MAGIC,
+            FORMAT_VERSION,
+            0,
+            _ENH.size,
+            self.fingerprint,
+            self.base_payload_crc,
+            len(self.s_payload),
+            self.s_escapes.size,
+            zlib.crc32(payload),
+            self.enh_crc,
+            0,
+        )
         return _seal(head) + payload
 
     @classmethod
     def from_bytes(cls, data: bytes, max_symbols: int | None = None) -> EnhancementLayer:
         fields = _layout(data, ENH_MAGIC, _ENH_V1, _ENH, "enhancement layer")
-        (_magic, _version, flags, header_size, fp, base_crc, s_len, s_esc, crc,
-         enh_crc) = fields
+        (_magic, _version, flags, header_size, fp, base_crc, s_len, s_esc, crc, enh_crc) = fields
         if flags:
             raise BitstreamError(f"enhancement layer flags {flags:#04x}: reserved bits set")
         if max_symbols is not None and s_esc > max_symbols:
@@ -144,11 +152,17 @@ class EnhancementLayer:
         payload = data[header_size:]
         if len(payload) != s_len + 4 * s_esc:
             raise BitstreamError(
-                f"enhancement payload is {len(payload)} bytes, header says {s_len + 4 * s_esc}")
+                f"enhancement payload is {len(payload)} bytes, header says {s_len + 4 * s_esc}"
+            )
         if zlib.crc32(payload) != crc:
             raise BitstreamError("enhancement payload CRC mismatch (corrupted in transit)")
-        return cls(fp, base_crc, payload[:s_len],
-                   np.frombuffer(payload[s_len:], "<i4").astype(np.int64), enh_crc)
+        return cls(
+            fp,
+            base_crc,
+            payload[:s_len],
+            np.frombuffer(payload[s_len:], "<i4").astype(np.int64),
+            enh_crc,
+        )
 
 
 @dataclass(frozen=True)
@@ -187,8 +201,12 @@ class FrameContainer:
     @cached_property
     def base_payload(self) -> bytes:
         """The base layer's payload (the layers never change once a container exists)."""
-        return (self.z_payload + self.z_escapes.astype("<i4").tobytes()
-                + self.y_payload + self.y_escapes.astype("<i4").tobytes())
+        return (
+            self.z_payload
+            + self.z_escapes.astype("<i4").tobytes()
+            + self.y_payload
+            + self.y_escapes.astype("<i4").tobytes()
+        )
 
     @cached_property
     def payload_crc(self) -> int:
@@ -212,23 +230,59 @@ class FrameContainer:
         payload = self.base_payload
         g = self.geometry
         ref = self.reference
-        flags = ((FLAG_ENHANCEMENT if enh else 0) | (FLAG_P_FRAME if ref else 0)
-                 | (FLAG_SKIP if ref and self.skip_mode else 0))
-        extension = (_P_REF.pack(ref.seq, ref.checksum, ref.temporal_fingerprint)
-                     if ref else b"")
-        head = _BASE.pack(BASE_MAGIC, FORMAT_VERSION, flags, _BASE.size + len(extension),
-                          self.fingerprint, self.alpha_code, g.width, g.height,
-                          *self.channels, len(self.z_payload), self.z_escapes.size,
-                          len(self.y_payload), self.y_escapes.size, self.payload_crc,
-                          self.params_crc, self.latent_crc, len(enh), 0)
+        flags = (
+            (FLAG_ENHANCEMENT if enh else 0)
+            | (FLAG_P_FRAME if ref else 0)
+            | (FLAG_SKIP if ref and self.skip_mode else 0)
+        )
+        extension = _P_REF.pack(ref.seq, ref.checksum, ref.temporal_fingerprint) if ref else b""
+        head = _BASE.pack(
+            BASE_MAGIC,
+            FORMAT_VERSION,
+            flags,
+            _BASE.size + len(extension),
+            self.fingerprint,
+            self.alpha_code,
+            g.width,
+            g.height,
+            *self.channels,
+            len(self.z_payload),
+            self.z_escapes.size,
+            len(self.y_payload),
+            self.y_escapes.size,
+            self.payload_crc,
+            self.params_crc,
+            self.latent_crc,
+            len(enh),
+            0,
+        )
         return _seal(head + extension, _BASE_V1.size) + payload + enh
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
         data = bytes(data)
         fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
-        (_magic, _version, flags, header_size, fp, alpha_code, width, height, M, N, aux,
-         z_len, z_esc, y_len, y_esc, crc, params_crc, latent_crc, enh_len) = fields
+        (
+            _magic,
+            _version,
+            flags,
+            header_size,
+            fp,
+            alpha_code,
+            width,
+            height,
+            M,
+            N,
+            aux,
+            z_len,
+            z_esc,
+            y_len,
+            y_esc,
+            crc,
+            params_crc,
+            latent_crc,
+            enh_len,
+        ) = fields
         allowed = FLAG_ENHANCEMENT | (FLAG_P_FRAME | FLAG_SKIP if data[4] >= 2 else 0)
         if flags & ~allowed:
             raise BitstreamError(f"container flags {flags:#04x}: reserved bits set")
@@ -244,8 +298,7 @@ class FrameContainer:
             ref_seq, ref_crc, temporal_fp = _P_REF.unpack_from(data, _BASE.size)
             reference = ReferenceLink(ref_seq, ref_crc, temporal_fp)
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
-            raise BitstreamError(f"frame size {width}x{height} outside "
-                                 f"[{MIN_SIDE}, {MAX_SIDE}]")
+            raise BitstreamError(f"frame size {width}x{height} outside [{MIN_SIDE}, {MAX_SIDE}]")
         if not (1 <= M <= 4096 and 1 <= N <= 4096 and 1 <= aux <= 4096):
             raise BitstreamError("latent channel counts out of range")
         geometry = FrameGeometry(width, height)
@@ -258,28 +311,42 @@ class FrameContainer:
             raise BitstreamError("enhancement flag and length disagree")
         base_len = z_len + 4 * z_esc + y_len + 4 * y_esc
         if len(data) != header_size + base_len + enh_len:
-            raise BitstreamError(f"container is {len(data)} bytes, header says "
-                                 f"{header_size + base_len + enh_len}")
-        payload = data[header_size:header_size + base_len]
+            raise BitstreamError(
+                f"container is {len(data)} bytes, header says {header_size + base_len + enh_len}"
+            )
+        payload = data[header_size : header_size + base_len]
         if zlib.crc32(payload) != crc:
             raise BitstreamError("payload CRC mismatch (corrupted in transit)")
         o = 0
-        z_payload = payload[o:o + z_len]
+        z_payload = payload[o : o + z_len]
         o += z_len
-        z_escapes = _escapes(payload[o:o + 4 * z_esc])
+        z_escapes = _escapes(payload[o : o + 4 * z_esc])
         o += 4 * z_esc
-        y_payload = payload[o:o + y_len]
+        y_payload = payload[o : o + y_len]
         o += y_len
-        y_escapes = _escapes(payload[o:o + 4 * y_esc])
+        y_escapes = _escapes(payload[o : o + 4 * y_esc])
         enhancement = None
         if enh_len:
-            enhancement = EnhancementLayer.from_bytes(data[header_size + base_len:],
-                                                      max_symbols=aux * (ph // 16) * (pw // 16))
+            enhancement = EnhancementLayer.from_bytes(
+                data[header_size + base_len :], max_symbols=aux * (ph // 16) * (pw // 16)
+            )
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
-        container = cls(fp, alpha_code, geometry, (M, N, aux), z_payload, z_escapes,
-                        y_payload, y_escapes, params_crc, latent_crc, enhancement, reference,
-                        skip_mode)
+        container = cls(
+            fp,
+            alpha_code,
+            geometry,
+            (M, N, aux),
+            z_payload,
+            z_escapes,
+            y_payload,
+            y_escapes,
+            params_crc,
+            latent_crc,
+            enhancement,
+            reference,
+            skip_mode,
+        )
         container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
         return container
 

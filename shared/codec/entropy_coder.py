@@ -34,13 +34,17 @@ class CategoricalTables:
         return self._models[k]
 
     def to_state(self) -> dict:
-        return {"freqs": [f.astype(np.int64) for f in self.freqs],
-                "offsets": self.offsets.astype(np.int64)}
+        return {
+            "freqs": [f.astype(np.int64) for f in self.freqs],
+            "offsets": self.offsets.astype(np.int64),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> CategoricalTables:
-        return cls([np.asarray(f, np.int64) for f in state["freqs"]],
-                   np.asarray(state["offsets"], np.int64))
+        return cls(
+            [np.asarray(f, np.int64) for f in state["freqs"]],
+            np.asarray(state["offsets"], np.int64),
+        )
 
     def __len__(self) -> int:
         return len(self.freqs)
@@ -50,16 +54,18 @@ def _groups(table_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stable grouping of flat, non-negative table ids: (order, used ids, [start, count])."""
     counts = np.bincount(table_ids)
     # a stable sort has one answer; on ≤ 16-bit keys numpy's stable sort is a radix sort
-    key = table_ids.astype(np.uint8 if counts.size <= 256 else
-                           np.uint16 if counts.size <= 65536 else np.int64)
+    key = table_ids.astype(
+        np.uint8 if counts.size <= 256 else np.uint16 if counts.size <= 65536 else np.int64
+    )
     order = np.argsort(key, kind="stable")
     ids = np.flatnonzero(counts)
     starts = np.cumsum(counts) - counts
     return order, ids, np.stack([starts[ids], counts[ids]], 1)
 
 
-def encode(values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables
-           ) -> tuple[bytes, np.ndarray]:
+def encode(
+    values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables
+) -> tuple[bytes, np.ndarray]:
     """Code flat int ``values`` with ``tables[table_ids]``. Returns (payload, escapes int32)."""
     values = values.astype(np.int64).ravel()
     table_ids = table_ids.astype(np.int64).ravel()
@@ -67,11 +73,11 @@ def encode(values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables
     sorted_vals = values[order]
     group_syms, escapes = [], []
     for k, (start, count) in zip(ids.tolist(), spans.tolist(), strict=True):
-        v = sorted_vals[start:start + count] - tables.offsets[k]
+        v = sorted_vals[start : start + count] - tables.offsets[k]
         esc_cat = len(tables.freqs[k]) - 1
         is_esc = (v < 0) | (v >= esc_cat)
         if is_esc.any():
-            escapes.append(sorted_vals[start:start + count][is_esc])
+            escapes.append(sorted_vals[start : start + count][is_esc])
             v = np.where(is_esc, esc_cat, v)
         group_syms.append((k, v.astype(np.int32)))
     coder = constriction.stream.stack.AnsCoder()
@@ -79,13 +85,14 @@ def encode(values: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables
         coder.encode_reverse(syms, tables.model(k))
     words = coder.get_compressed()
     esc = np.concatenate(escapes).astype(np.int32) if escapes else np.zeros(0, np.int32)
-    if np.any(np.abs(esc.astype(np.int64)) > 2 ** 30):
+    if np.any(np.abs(esc.astype(np.int64)) > 2**30):
         raise BitstreamError("latent value out of codable range (|v| > 2^30)")
     return words.astype("<u4").tobytes(), esc
 
 
-def decode(payload: bytes, escapes: np.ndarray, table_ids: np.ndarray,
-           tables: CategoricalTables) -> np.ndarray:
+def decode(
+    payload: bytes, escapes: np.ndarray, table_ids: np.ndarray, tables: CategoricalTables
+) -> np.ndarray:
     """Inverse of :func:`encode`. Any inconsistency raises :class:`BitstreamError`."""
     if len(payload) % 4:
         raise BitstreamError("entropy-coded section length is not a multiple of 4 bytes")
@@ -107,9 +114,9 @@ def decode(payload: bytes, escapes: np.ndarray, table_ids: np.ndarray,
             if n_esc:
                 if esc_pos + n_esc > escapes.size:
                     raise BitstreamError("escape section shorter than the coded escapes")
-                vals[is_esc] = escapes[esc_pos:esc_pos + n_esc]
+                vals[is_esc] = escapes[esc_pos : esc_pos + n_esc]
                 esc_pos += n_esc
-            out_sorted[start:start + count] = vals
+            out_sorted[start : start + count] = vals
         leftover = not coder.is_empty()
     except BitstreamError:
         raise

@@ -30,8 +30,10 @@ def export_codec(model: RDCCodec, meta: dict) -> dict:
     # GDN pedestals) stay fp32: a 1e-9 likelihood bound rounds to 0 in fp16, and training
     # that continues from shipped weights then takes log2(0).
     learned = {name for name, _ in model.named_parameters()}
-    half = {k: (v.half() if v.is_floating_point() and k in learned else v)
-            for k, v in model.state_dict().items()}
+    half = {
+        k: (v.half() if v.is_floating_point() and k in learned else v)
+        for k, v in model.state_dict().items()
+    }
     # the shipped model is the fp16-rounded one: tables must come from the same numbers
     model.load_state_dict({k: v.float() for k, v in half.items()})
     model.eval()
@@ -46,8 +48,15 @@ def export_codec(model: RDCCodec, meta: dict) -> dict:
         "tables_s": bottleneck_tables(model.entropy_s).to_state(),
         "channels": [model.arch.M, model.arch.N, model.arch.aux_channels],
     }
-    return tagged("codec", {"arch": model.arch.model_dump(), "state_dict": half,
-                            "wire": to_tensors(wire), "meta": meta})
+    return tagged(
+        "codec",
+        {
+            "arch": model.arch.model_dump(),
+            "state_dict": half,
+            "wire": to_tensors(wire),
+            "meta": meta,
+        },
+    )
 
 
 def ship_run(run_dir: Path, out_dir: Path | None = None) -> Path:
@@ -57,18 +66,30 @@ def ship_run(run_dir: Path, out_dir: Path | None = None) -> Path:
     cfg = CodecConfig.model_validate(raw["config"])
     model = RDCCodec(cfg.arch)
     model.load_state_dict(raw["model"])
-    meta = {"config_name": cfg.name, "train_seconds": float(raw.get("train_seconds", 0)),
-            "stage1_steps": cfg.stage1.steps, "stage2_steps": cfg.stage2.steps}
+    meta = {
+        "config_name": cfg.name,
+        "train_seconds": float(raw.get("train_seconds", 0)),
+        "stage1_steps": cfg.stage1.steps,
+        "stage2_steps": cfg.stage2.steps,
+    }
     shipped = export_codec(model, meta)
     save_weights(out_dir / "codec.pt", "codec", shipped)
-    (out_dir / "codec.json").write_text(json.dumps(
-        {"fingerprint": shipped["wire"]["fingerprint"].numpy().tobytes().hex(),
-         "config": raw["config"], "meta": meta}, indent=2))
+    (out_dir / "codec.json").write_text(
+        json.dumps(
+            {
+                "fingerprint": shipped["wire"]["fingerprint"].numpy().tobytes().hex(),
+                "config": raw["config"],
+                "meta": meta,
+            },
+            indent=2,
+        )
+    )
     teacher = run_dir / "teacher.pt"
     if teacher.is_file():
         t = load_weights(teacher, "teacher")
-        t["state_dict"] = {k: (v.half() if v.is_floating_point() else v)
-                           for k, v in t["state_dict"].items()}
+        t["state_dict"] = {
+            k: (v.half() if v.is_floating_point() else v) for k, v in t["state_dict"].items()
+        }
         save_weights(out_dir / "teacher.pt", "teacher", t)
     for name in ("adapter_cls.pt", "detector.pt", "adapter_det.pt"):  # already fp16
         if (run_dir / name).is_file():

@@ -41,14 +41,15 @@ log = logging.getLogger(__name__)
 
 W_FRAC = 12  # fractional bits of the weights
 A_FRAC = 8  # fractional bits of activations and outputs
-A_LIMIT = 2 ** 24  # |activation| bound (real value 65536): keeps partial sums < 2**53
-W_LIMIT = 2 ** 16  # |weight| bound (real value 16)
-Z_LIMIT = 2 ** 12  # |ẑ| bound
+A_LIMIT = 2**24  # |activation| bound (real value 65536): keeps partial sums < 2**53
+W_LIMIT = 2**16  # |weight| bound (real value 16)
+Z_LIMIT = 2**12  # |ẑ| bound
 DIGIT_BITS = 7  # balanced base-128 digits in [-64, 63] for the int8 GEMM
 
 
 #: one exported layer: integer weight and bias arrays, the input's fractional bits
 FixedPointLayer = dict[str, np.ndarray | np.int64]
+
 
 def _digits(t: torch.Tensor) -> torch.Tensor:
     """int64 tensor -> (n, *shape) int8 balanced base-128 digits with t = Σ_i d_i·128^i."""
@@ -94,10 +95,11 @@ class IntegerConv:
         # Exactness bound: |Σ_k w_ok·a_k + b_o| ≤ max_o Σ_k |w_ok| · in_limit + max|b| for
         # every partial sum (the input is clipped to in_limit before this layer).
         bound = np.abs(self.weight).sum(1).max(initial=0) * in_limit + np.abs(self.bias).max(
-            initial=0)
-        if bound >= 2 ** 53:
+            initial=0
+        )
+        if bound >= 2**53:
             raise ValueError(f"integer h_s layer can reach {bound:.3g} >= 2^53: not exact")
-        assert k * 64 * 64 < 2 ** 31  # int32 accumulation of digit products cannot overflow
+        assert k * 64 * 64 < 2**31  # int32 accumulation of digit products cannot overflow
         w_digits = _digits(torch.from_numpy(self.weight.astype(np.int64)))  # (nw, O, K)
         self.n_w = w_digits.shape[0]
         self.w_stack = w_digits.reshape(self.n_w * out_ch, k).contiguous()
@@ -138,9 +140,15 @@ class IntegerHyperSynthesis:
     """Exact h_s: integer ẑ (N, h, w) -> (μ·2^A_FRAC, σ·2^A_FRAC), int64 (M, 4h, 4w)."""
 
     def __init__(self, layers: list[FixedPointLayer]):
-        self.layers = [IntegerConv(np.asarray(layer["weight"]), np.asarray(layer["bias"]),
-                                   int(layer["in_frac"]), Z_LIMIT if i == 0 else A_LIMIT)
-                       for i, layer in enumerate(layers)]
+        self.layers = [
+            IntegerConv(
+                np.asarray(layer["weight"]),
+                np.asarray(layer["bias"]),
+                int(layer["in_frac"]),
+                Z_LIMIT if i == 0 else A_LIMIT,
+            )
+            for i, layer in enumerate(layers)
+        ]
 
     @classmethod
     def from_float(cls, h_s: HyperSynthesis) -> IntegerHyperSynthesis:
@@ -156,30 +164,34 @@ class IntegerHyperSynthesis:
         return out[:m], np.abs(out[m:])
 
 
-def fixed_point_conv(conv: torch.nn.Conv2d, in_frac: int, what: str = "h_s"
-                     ) -> FixedPointLayer:
+def fixed_point_conv(conv: torch.nn.Conv2d, in_frac: int, what: str = "h_s") -> FixedPointLayer:
     """One trained 3×3 convolution in fixed point (the layer format of :class:`IntegerConv`):
     weights at W_FRAC bits, bias at in_frac + W_FRAC bits."""
     w = conv.weight.detach().double().cpu()
-    wi = torch.round(w * 2 ** W_FRAC)
+    wi = torch.round(w * 2**W_FRAC)
     if wi.abs().max() > W_LIMIT:
         raise ValueError(f"{what} weight {w.abs().max():.2f} exceeds the fixed-point range")
     if conv.bias is None:
         raise ValueError(f"{what}: a fixed-point layer needs a bias")
     b = torch.round(conv.bias.detach().double().cpu() * 2 ** (W_FRAC + in_frac))
-    return {"weight": wi.reshape(wi.shape[0], -1).to(torch.int64).numpy(),
-            "bias": b.to(torch.int64).numpy(), "in_frac": np.int64(in_frac)}
+    return {
+        "weight": wi.reshape(wi.shape[0], -1).to(torch.int64).numpy(),
+        "bias": b.to(torch.int64).numpy(),
+        "in_frac": np.int64(in_frac),
+    }
 
 
 def export_layers(h_s: HyperSynthesis) -> list[FixedPointLayer]:
     """Fixed-point weights of a trained h_s (the arrays are stored in the shipped weights)."""
-    return [fixed_point_conv(conv, in_frac)
-            for conv, in_frac in ((h_s.conv1, 0), (h_s.conv2, A_FRAC), (h_s.conv3, A_FRAC))]
+    return [
+        fixed_point_conv(conv, in_frac)
+        for conv, in_frac in ((h_s.conv1, 0), (h_s.conv2, A_FRAC), (h_s.conv3, A_FRAC))
+    ]
 
 
 def scale_thresholds(table: torch.Tensor) -> np.ndarray:
     """Integer scale-table thresholds at A_FRAC bits: index = #thresholds < σ_int."""
-    return np.floor(table.double().numpy()[:-1] * 2 ** A_FRAC).astype(np.int64)
+    return np.floor(table.double().numpy()[:-1] * 2**A_FRAC).astype(np.int64)
 
 
 def scale_indexes(sigma_int: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -24,23 +24,36 @@ from polc.shared.codec.integer_hyper import (
 )
 from polc.shared.models.codec.temporal import IDX_SCALE, TemporalContext
 
-_IDX_MUL = int(2 ** A_FRAC / IDX_SCALE)  # idx / IDX_SCALE at A_FRAC bits, exactly
-assert _IDX_MUL * IDX_SCALE == 2 ** A_FRAC
+_IDX_MUL = int(2**A_FRAC / IDX_SCALE)  # idx / IDX_SCALE at A_FRAC bits, exactly
+assert _IDX_MUL * IDX_SCALE == 2**A_FRAC
 
 
 class IntegerTemporalContext:
     """Exact h_t: reference and intra parameters (ints) -> (round(μ_P), σ_P·2^A_FRAC)."""
 
     def __init__(self, layers: list[FixedPointLayer]):
-        self.layers = [IntegerConv(np.asarray(layer["weight"]), np.asarray(layer["bias"]),
-                                   int(layer["in_frac"]), A_LIMIT) for layer in layers]
+        self.layers = [
+            IntegerConv(
+                np.asarray(layer["weight"]),
+                np.asarray(layer["bias"]),
+                int(layer["in_frac"]),
+                A_LIMIT,
+            )
+            for layer in layers
+        ]
 
     @classmethod
     def from_float(cls, h_t: TemporalContext) -> IntegerTemporalContext:
         return cls(export_temporal_layers(h_t))
 
-    def __call__(self, y_ref: np.ndarray, mu_ref: np.ndarray, idx_ref: np.ndarray,
-                 mu_t: np.ndarray, idx_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self,
+        y_ref: np.ndarray,
+        mu_ref: np.ndarray,
+        idx_ref: np.ndarray,
+        mu_t: np.ndarray,
+        idx_t: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """y_ref int symbols; mu_* means·2^A_FRAC (ints); idx_* scale indexes; all (M, h, w).
 
         Returns round(μ_P) (int64 symbols) and σ_P at A_FRAC bits (int64, ≥ 0)."""

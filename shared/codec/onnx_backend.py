@@ -70,8 +70,7 @@ class Latents(nn.Module):
         super().__init__()
         self.g_a, self.h_a = g_a, h_a
 
-    def forward(self, x: torch.Tensor, gain: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.g_a(x) * gain[None, :, None, None]
         return v, self.h_a(v)
 
@@ -82,24 +81,36 @@ def export_onnx(model: RDCCodec, out_dir: Path, opset: int = 17) -> dict[str, Pa
     M = model.arch.M
     image, latent = {2: "h", 3: "w"}, {2: "lh", 3: "lw"}
     specs = {  # name: (module, example inputs, input names -> axes, output names -> axes)
-        "latents": (Latents(model.g_a, model.h_a), (torch.zeros(1, 3, 128, 128),
-                                                    torch.ones(M)),
-                    {"input": image, "gain": {}}, {"v": latent, "z": {2: "zh", 3: "zw"}}),
-        "g_a": (model.g_a, (torch.zeros(1, 3, 128, 128),), {"input": image},
-                {"output": latent}),
-        "h_a": (model.h_a, (torch.zeros(1, M, 8, 8),), {"input": latent},
-                {"output": {2: "zh", 3: "zw"}}),
-        "t_enc": (model.t_enc, (torch.zeros(1, M, 8, 8),), {"input": latent},
-                  {"output": latent})}
+        "latents": (
+            Latents(model.g_a, model.h_a),
+            (torch.zeros(1, 3, 128, 128), torch.ones(M)),
+            {"input": image, "gain": {}},
+            {"v": latent, "z": {2: "zh", 3: "zw"}},
+        ),
+        "g_a": (model.g_a, (torch.zeros(1, 3, 128, 128),), {"input": image}, {"output": latent}),
+        "h_a": (
+            model.h_a,
+            (torch.zeros(1, M, 8, 8),),
+            {"input": latent},
+            {"output": {2: "zh", 3: "zw"}},
+        ),
+        "t_enc": (model.t_enc, (torch.zeros(1, M, 8, 8),), {"input": latent}, {"output": latent}),
+    }
     paths = {}
     for name, (module, example, inputs, outputs) in specs.items():
         path = out_dir / f"{name}.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(freeze_for_export(module), example, str(path),
-                              input_names=list(inputs), output_names=list(outputs),
-                              dynamic_axes={**inputs, **outputs}, opset_version=opset,
-                              dynamo=False)
+            torch.onnx.export(
+                freeze_for_export(module),
+                example,
+                str(path),
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes={**inputs, **outputs},
+                opset_version=opset,
+                dynamo=False,
+            )
         paths[name] = path
     return paths
 
@@ -112,8 +123,9 @@ def make_session(path: Path, provider: str = "cpu", threads: int = 0, warn: bool
 
     wanted = PROVIDERS.get(provider)
     if wanted is None:
-        raise ValueError(f"unknown ONNX Runtime provider '{provider}' "
-                         f"(choose from {', '.join(PROVIDERS)})")
+        raise ValueError(
+            f"unknown ONNX Runtime provider '{provider}' (choose from {', '.join(PROVIDERS)})"
+        )
     available = ort.get_available_providers()
     providers = [p for p in wanted if p in available]
     # A GPU provider whose libraries are missing makes ORT log errors (its default logger)
@@ -133,9 +145,12 @@ def make_session(path: Path, provider: str = "cpu", threads: int = 0, warn: bool
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     active = session.get_providers()
     if warn and wanted[0] not in active:
-        log.warning("ONNX Runtime provider %s is not usable on this machine "
-                    "(missing GPU or CUDA/TensorRT libraries); running on %s",
-                    wanted[0], active[0])
+        log.warning(
+            "ONNX Runtime provider %s is not usable on this machine "
+            "(missing GPU or CUDA/TensorRT libraries); running on %s",
+            wanted[0],
+            active[0],
+        )
     return session
 
 
@@ -157,9 +172,12 @@ class OrtTransforms:
 
     def _session(self, name: str):
         if name not in self.sessions:
-            self.sessions[name] = make_session(self.onnx_dir / f"{name}.onnx",
-                                               self.provider_request, self.threads,
-                                               warn=not self.sessions)
+            self.sessions[name] = make_session(
+                self.onnx_dir / f"{name}.onnx",
+                self.provider_request,
+                self.threads,
+                warn=not self.sessions,
+            )
         return self.sessions[name]
 
     def _run(self, name: str, a: np.ndarray) -> np.ndarray:

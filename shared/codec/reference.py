@@ -38,22 +38,42 @@ class ReferenceState:
     skip_flags: np.ndarray | None = None  # bool (h, w): a skip-mode P-frame's skip map
 
     @classmethod
-    def of(cls, seq: int, container: FrameContainer, z_symbols: np.ndarray,
-           y_symbols: np.ndarray, params: EntropyParameters,
-           skip_flags: np.ndarray | None = None) -> ReferenceState:
+    def of(
+        cls,
+        seq: int,
+        container: FrameContainer,
+        z_symbols: np.ndarray,
+        y_symbols: np.ndarray,
+        params: EntropyParameters,
+        skip_flags: np.ndarray | None = None,
+    ) -> ReferenceState:
         """The state after coding (or decoding) ``container`` as frame ``seq``."""
-        return cls(int(seq), container.alpha_code, z_symbols, y_symbols, params.means,
-                   params.indexes, container.latent_crc, skip_flags)
+        return cls(
+            int(seq),
+            container.alpha_code,
+            z_symbols,
+            y_symbols,
+            params.means,
+            params.indexes,
+            container.latent_crc,
+            skip_flags,
+        )
 
     @classmethod
     def from_decoded(cls, seq: int, latent: DecodedLatent) -> ReferenceState:
         """The decoder's state after decoding frame ``seq`` (key or P-frame)."""
         if latent.z_symbols is None:
             raise ValueError("this decoded latent carries no ẑ symbols")
-        return cls.of(seq, latent.container, latent.z_symbols, latent.y_symbols,
-                      latent.params, latent.skip_flags)
+        return cls.of(
+            seq,
+            latent.container,
+            latent.z_symbols,
+            latent.y_symbols,
+            latent.params,
+            latent.skip_flags,
+        )
 
     @property
     def means_int(self) -> np.ndarray:
         """μ·2^A_FRAC as int64 (exact)."""
-        return np.round(self.means * 2 ** A_FRAC).astype(np.int64)
+        return np.round(self.means * 2**A_FRAC).astype(np.int64)

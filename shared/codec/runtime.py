@@ -90,24 +90,27 @@ def image_to_array(image: np.ndarray) -> tuple[np.ndarray, FrameGeometry]:
     x = np.empty((1, 3, ph, pw), np.float32)
     # float32(u8) / float32(255) straight into place (the values of astype + / 255 + np.pad,
     # 5-9x faster); then replicate the last row and column into the padding
-    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=x[0, :, :h, :w],
-              dtype=np.float32)
-    x[0, :, h:, :w] = x[0, :, h - 1:h, :w]
-    x[0, :, :, w:] = x[0, :, :, w - 1:w]
+    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=x[0, :, :h, :w], dtype=np.float32)
+    x[0, :, h:, :w] = x[0, :, h - 1 : h, :w]
+    x[0, :, :, w:] = x[0, :, :, w - 1 : w]
     return x, geometry
 
 
 class FrameEncoder:
-    def __init__(self, wire: WireModel, transforms: EncoderTransforms,
-                 temporal: TemporalWireModel | None = None):
+    def __init__(
+        self,
+        wire: WireModel,
+        transforms: EncoderTransforms,
+        temporal: TemporalWireModel | None = None,
+    ):
         self.wire, self.transforms, self.temporal = wire, transforms, temporal
 
-    def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False
-               ) -> FrameContainer:
+    def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False) -> FrameContainer:
         return self.encode_with_symbols(image, alpha, enhancement)[0]
 
-    def encode_with_symbols(self, image: np.ndarray, alpha: float, enhancement: bool = False
-                            ) -> tuple[FrameContainer, np.ndarray]:
+    def encode_with_symbols(
+        self, image: np.ndarray, alpha: float, enhancement: bool = False
+    ) -> tuple[FrameContainer, np.ndarray]:
         """Like :meth:`encode`, also returning the ŷ symbols the encoder coded."""
         x, geometry = image_to_array(image)
         v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
@@ -116,10 +119,15 @@ class FrameEncoder:
             self._attach_enhancement(container, alpha, v[0], y_sym, params)
         return container, y_sym
 
-    def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
-                     reference: ReferenceState | None = None, enhancement: bool = False,
-                     skip_tau: float | None = None
-                     ) -> tuple[FrameContainer, ReferenceState]:
+    def encode_frame(
+        self,
+        image: np.ndarray,
+        alpha: float,
+        seq: int,
+        reference: ReferenceState | None = None,
+        enhancement: bool = False,
+        skip_tau: float | None = None,
+    ) -> tuple[FrameContainer, ReferenceState]:
         """Frame ``seq``: a key frame without ``reference`` (byte for byte :meth:`encode`),
         else a P-frame coded against it (same ŷ; α must be the reference's, else
         ValueError: α changes only at key frames). ``skip_tau`` None: a lossless
@@ -136,25 +144,35 @@ class FrameEncoder:
                 raise ModelError("P-frames need a temporal model (FrameEncoder(temporal=...))")
             x, geometry = image_to_array(image)
             if alpha_to_code(alpha) != reference.alpha_code:  # before any transform runs
-                raise ValueError(f"alpha {alpha} differs from the reference's: α changes "
-                                 "only at key frames")
+                raise ValueError(
+                    f"alpha {alpha} differs from the reference's: α changes only at key frames"
+                )
             if skip_tau is not None:
                 v, _ = self.transforms.latents(x, self.wire.gain_y(alpha))  # ẑ is not sent
                 container, params, y_sym, skip = self.temporal.encode_skip_symbols(
-                    geometry, alpha, v[0], reference, skip_tau)
+                    geometry, alpha, v[0], reference, skip_tau
+                )
                 if enhancement:
                     self._attach_enhancement(container, alpha, v[0], y_sym, params)
-                return container, ReferenceState.of(seq, container, reference.z_symbols,
-                                                     y_sym, params, skip)
+                return container, ReferenceState.of(
+                    seq, container, reference.z_symbols, y_sym, params, skip
+                )
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
             container, params, y_sym, z_sym = self.temporal.encode_symbols(
-                geometry, alpha, z[0], v[0], reference)
+                geometry, alpha, z[0], v[0], reference
+            )
         if enhancement:
             self._attach_enhancement(container, alpha, v[0], y_sym, params)
         return container, ReferenceState.of(seq, container, z_sym, y_sym, params)
 
-    def _attach_enhancement(self, container: FrameContainer, alpha: float, v: np.ndarray,
-                            y_sym: np.ndarray, params: EntropyParameters) -> None:
+    def _attach_enhancement(
+        self,
+        container: FrameContainer,
+        alpha: float,
+        v: np.ndarray,
+        y_sym: np.ndarray,
+        params: EntropyParameters,
+    ) -> None:
         v_hat = y_sym + params.means  # float64
         residual = (v.astype(np.float64) - v_hat).astype(np.float32)[None]
         s = self.transforms.scalable(residual)[0] * self.wire.gain_s(alpha)[:, None, None]
@@ -183,16 +201,26 @@ class Codec:
     """The full codec on one machine: torch transforms + the shared WireModel (+ the
     TemporalWireModel for P-frames, loaded on first use from the bundled / given file)."""
 
-    def __init__(self, model: RDCCodec, wire: WireModel, device: str = "cpu",
-                 meta: dict | None = None, temporal_path: str | Path | None = None):
+    def __init__(
+        self,
+        model: RDCCodec,
+        wire: WireModel,
+        device: str = "cpu",
+        meta: dict | None = None,
+        temporal_path: str | Path | None = None,
+    ):
         self.model, self.wire, self.device = model, wire, device
         self.meta = meta or {}
         self.temporal_path = Path(temporal_path) if temporal_path else None
         self.encoder = FrameEncoder(wire, TorchTransforms(model, device))
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "cpu",
-             temporal_path: str | Path | None = None) -> Codec:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str = "cpu",
+        temporal_path: str | Path | None = None,
+    ) -> Codec:
         state = read_codec_file(Path(path) if path else None)
         model, wire = build_model(state, device)
         return cls(model, wire, device, state.get("meta"), temporal_path)
@@ -202,17 +230,25 @@ class Codec:
         """The P-frame wire model (ModelError when missing or trained for another codec)."""
         if self.encoder.temporal is None:
             self.encoder.temporal = build_temporal_wire(
-                read_temporal_file(self.temporal_path), self.wire)
+                read_temporal_file(self.temporal_path), self.wire
+            )
         return self.encoder.temporal
 
-    def encode_frame(self, image: np.ndarray, alpha: float, seq: int,
-                     reference: ReferenceState | None = None, enhancement: bool = False,
-                     skip_tau: float | None = None) -> tuple[bytes, ReferenceState]:
+    def encode_frame(
+        self,
+        image: np.ndarray,
+        alpha: float,
+        seq: int,
+        reference: ReferenceState | None = None,
+        enhancement: bool = False,
+        skip_tau: float | None = None,
+    ) -> tuple[bytes, ReferenceState]:
         """Key frame (``reference`` None) or P-frame; see :meth:`FrameEncoder.encode_frame`."""
         if reference is not None:
             _ = self.temporal
-        container, state = self.encoder.encode_frame(image, alpha, seq, reference, enhancement,
-                                                     skip_tau)
+        container, state = self.encoder.encode_frame(
+            image, alpha, seq, reference, enhancement, skip_tau
+        )
         return container.to_bytes(), state
 
     @property
@@ -222,8 +258,9 @@ class Codec:
     def encode(self, image: np.ndarray, alpha: float, enhancement: bool = False) -> bytes:
         return self.encoder.encode(image, alpha, enhancement).to_bytes()
 
-    def decode(self, data: bytes | FrameContainer,
-               reference: ReferenceState | None = None) -> DecodedFrame:
+    def decode(
+        self, data: bytes | FrameContainer, reference: ReferenceState | None = None
+    ) -> DecodedFrame:
         """Decode a key frame, or a P-frame against ``reference`` (ReferenceMissing /
         ReferenceMismatch when it is not the one the P-frame names)."""
         container = data if isinstance(data, FrameContainer) else FrameContainer.from_bytes(data)
@@ -252,14 +289,15 @@ class Codec:
             if frame.latent.s_symbols is None:
                 raise BitstreamError(
                     f"beta={beta} needs the enhancement layer, and this frame has none "
-                    "(encode with --enhancement, or fetch it from the edge)")
+                    "(encode with --enhancement, or fetch it from the edge)"
+                )
             alpha = frame.container.alpha
             gs = torch.from_numpy(self.wire.gain_s(alpha))[None, :, None, None].to(self.device)
             s_hat = torch.from_numpy(frame.latent.s_symbols).float()[None].to(self.device) / gs
             y2 = frame.y_hat + self.model.t_dec(s_hat)
             x = x1 + (1.0 - beta) * self.model.residual(y2, feats)
         g = frame.container.geometry
-        x = x[0, :, :g.height, :g.width].clamp(0, 1)
+        x = x[0, :, : g.height, : g.width].clamp(0, 1)
         return (x * 255.0 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
 
     def bits_per_pixel(self, frame: DecodedFrame) -> tuple[float, float]:
@@ -269,4 +307,3 @@ class Codec:
         base = c.base_nbytes * 8 / px
         enh = c.enhancement.nbytes * 8 / px if c.enhancement is not None else 0.0
         return base, enh
-

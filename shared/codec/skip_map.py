@@ -68,13 +68,15 @@ def encode_skip_map(flags: np.ndarray, ref_flags: np.ndarray | None) -> bytes:
             probs[i * w + j] = counts.p_one(ctx)
             counts.update(ctx, int(flags[i, j]))
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(flags.ravel().astype(np.int32),
-                         constriction.stream.model.Bernoulli(perfect=False), probs)
+    coder.encode_reverse(
+        flags.ravel().astype(np.int32), constriction.stream.model.Bernoulli(perfect=False), probs
+    )
     return coder.get_compressed().astype("<u4").tobytes()
 
 
-def decode_skip_map(payload: bytes, shape: tuple[int, ...],
-                    ref_flags: np.ndarray | None) -> np.ndarray:
+def decode_skip_map(
+    payload: bytes, shape: tuple[int, ...], ref_flags: np.ndarray | None
+) -> np.ndarray:
     """Inverse of :func:`encode_skip_map` (BitstreamError on inconsistent data)."""
     if len(payload) % 4:
         raise BitstreamError("skip map length is not a multiple of 4 bytes")

@@ -23,7 +23,7 @@ def gaussian_tables(gc: GaussianConditional) -> CategoricalTables:
     offsets = gc._offset.cpu().numpy().astype(np.int64)
     freqs = []
     for k in range(len(lengths)):
-        f = np.diff(cdf[k, :lengths[k]])  # last bin is CompressAI's overflow bin = escape
+        f = np.diff(cdf[k, : lengths[k]])  # last bin is CompressAI's overflow bin = escape
         freqs.append(np.maximum(f, 1))
     return CategoricalTables(freqs, offsets)
 
@@ -43,6 +43,6 @@ def bottleneck_tables(eb: EntropyBottleneck, tail_margin: int = 1) -> Categorica
         pmf = lik[c, 0].double().clamp_min(0)
         tail = max(0.0, 1.0 - pmf.sum().item())
         probs = torch.cat([pmf, torch.tensor([tail], dtype=torch.float64)])
-        freqs.append(np.maximum(np.round(probs.numpy() * 2 ** PRECISION), 1).astype(np.int64))
+        freqs.append(np.maximum(np.round(probs.numpy() * 2**PRECISION), 1).astype(np.int64))
         offsets.append(lo[c].item())
     return CategoricalTables(freqs, np.asarray(offsets, np.int64))

@@ -18,8 +18,13 @@ from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, DecodedFrame
 
 
-def encode_clip_temporal(codec: Codec, frames: Iterable[np.ndarray], alpha: float,
-                         gop: int, skip_tau: float | None = None) -> list[bytes]:
+def encode_clip_temporal(
+    codec: Codec,
+    frames: Iterable[np.ndarray],
+    alpha: float,
+    gop: int,
+    skip_tau: float | None = None,
+) -> list[bytes]:
     """Containers of ``frames`` (uint8 H×W×3) at ``alpha``: frame i is a key frame when
     i % gop == 0, else a P-frame against frame i − 1 (seq = index in the clip): lossless
     conditional (``skip_tau`` None, ŷ = intra's) or skip mode at threshold ``skip_tau``."""
@@ -28,9 +33,9 @@ def encode_clip_temporal(codec: Codec, frames: Iterable[np.ndarray], alpha: floa
     out: list[bytes] = []
     reference: ReferenceState | None = None
     for seq, image in enumerate(frames):
-        data, reference = codec.encode_frame(image, alpha, seq,
-                                             None if seq % gop == 0 else reference,
-                                             skip_tau=skip_tau)
+        data, reference = codec.encode_frame(
+            image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
+        )
         out.append(data)
     return out
 

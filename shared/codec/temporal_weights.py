@@ -25,31 +25,47 @@ from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import default_temporal_path, load_weights, tagged
 
 
-def export_temporal(model: TemporalContext, z_indexes: np.ndarray, codec_fingerprint: bytes,
-                    meta: dict) -> dict:
+def export_temporal(
+    model: TemporalContext, z_indexes: np.ndarray, codec_fingerprint: bytes, meta: dict
+) -> dict:
     """Round h_t to fp16 (what ships), derive the integer layers from those numbers."""
     half = {k: v.detach().half() for k, v in model.state_dict().items()}
     model.load_state_dict({k: v.float() for k, v in half.items()})
     z_indexes = np.asarray(z_indexes, np.int64)
     layers = export_temporal_layers(model)
-    fingerprint = fingerprint_of({**{f"ht.{i}.{k}": np.asarray(v) for i, layer in
-                                     enumerate(layers) for k, v in layer.items()},
-                                  "z_indexes": z_indexes,
-                                  "codec": np.frombuffer(codec_fingerprint, np.uint8)})
+    fingerprint = fingerprint_of(
+        {
+            **{
+                f"ht.{i}.{k}": np.asarray(v)
+                for i, layer in enumerate(layers)
+                for k, v in layer.items()
+            },
+            "z_indexes": z_indexes,
+            "codec": np.frombuffer(codec_fingerprint, np.uint8),
+        }
+    )
     wire = {"fingerprint": fingerprint, "integer_ht": layers, "z_indexes": z_indexes}
-    return tagged("temporal", {
-        "arch": {"M": model.M, "hidden": model.hidden}, "state_dict": half,
-        "wire": to_tensors(wire),
-        "codec_fingerprint": torch.frombuffer(bytearray(codec_fingerprint),
-                                              dtype=torch.uint8).clone(),
-        "meta": meta})
+    return tagged(
+        "temporal",
+        {
+            "arch": {"M": model.M, "hidden": model.hidden},
+            "state_dict": half,
+            "wire": to_tensors(wire),
+            "codec_fingerprint": torch.frombuffer(
+                bytearray(codec_fingerprint), dtype=torch.uint8
+            ).clone(),
+            "meta": meta,
+        },
+    )
 
 
 def read_temporal_file(path: Path | None = None) -> dict:
     path = Path(path) if path is not None else default_temporal_path()
     if not path.is_file():
-        raise ModelError(f"temporal weights not found: {path} (train with `polc train "
-                         "temporal`, or set POLC_TEMPORAL_WEIGHTS)")
+        raise ModelError(
+            f"temporal weights not found: {path} (train with `polc train "
+            "temporal`, or set POLC_TEMPORAL_WEIGHTS)"
+        )
     return load_weights(path, "temporal")
 
 

@@ -48,36 +48,48 @@ class TemporalWireModel:
         if codec_fp != wire.fingerprint:
             raise ModelError(
                 f"temporal model was trained for codec {codec_fp.hex()[:12]}, this codec is "
-                f"{wire.fingerprint.hex()[:12]} (retrain with `polc train temporal`)")
+                f"{wire.fingerprint.hex()[:12]} (retrain with `polc train temporal`)"
+            )
         self.wire = wire
         self.fingerprint: bytes = bytes(state["fingerprint"])
         self.context = IntegerTemporalContext(state["integer_ht"])
         self.z_indexes = np.asarray(state["z_indexes"], np.int64)
-        if self.z_indexes.shape != (wire.N,) or self.z_indexes.min() < 0 or \
-                self.z_indexes.max() >= len(wire.tables_y):
+        if (
+            self.z_indexes.shape != (wire.N,)
+            or self.z_indexes.min() < 0
+            or self.z_indexes.max() >= len(wire.tables_y)
+        ):
             raise ModelError("temporal model's ẑ scale indexes do not fit the codec")
 
     # ------------------------------------------------------------------ shared helpers
     def _z_table_ids(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(self.z_indexes[:, None, None], shape)
 
-    def p_parameters(self, params: EntropyParameters, reference: ReferenceState
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def p_parameters(
+        self, params: EntropyParameters, reference: ReferenceState
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(round(μ_P) int64, idx_P int32) of a frame with intra ``params``."""
-        mu_t = np.round(params.means * 2 ** A_FRAC).astype(np.int64)
-        mu_sym, sigma_int = self.context(reference.y_symbols, reference.means_int,
-                                         reference.indexes, mu_t, params.indexes)
+        mu_t = np.round(params.means * 2**A_FRAC).astype(np.int64)
+        mu_sym, sigma_int = self.context(
+            reference.y_symbols, reference.means_int, reference.indexes, mu_t, params.indexes
+        )
         return mu_sym, scale_indexes(sigma_int, self.wire.thresholds)
 
     @staticmethod
     def params_crc(params: EntropyParameters, mu_sym: np.ndarray, idx_p: np.ndarray) -> int:
-        return zlib.crc32(idx_p.astype("<u1").tobytes() + mu_sym.astype("<i8").tobytes(),
-                          params.crc())
+        return zlib.crc32(
+            idx_p.astype("<u1").tobytes() + mu_sym.astype("<i8").tobytes(), params.crc()
+        )
 
     # ---------------------------------------------------------------------- encoding
-    def encode_symbols(self, geometry: FrameGeometry, alpha: float, z: np.ndarray,
-                       v: np.ndarray, reference: ReferenceState
-                       ) -> tuple[FrameContainer, EntropyParameters, np.ndarray, np.ndarray]:
+    def encode_symbols(
+        self,
+        geometry: FrameGeometry,
+        alpha: float,
+        z: np.ndarray,
+        v: np.ndarray,
+        reference: ReferenceState,
+    ) -> tuple[FrameContainer, EntropyParameters, np.ndarray, np.ndarray]:
         """Like WireModel.encode_symbols, coded against ``reference``.
 
         Returns (container, intra params, y_sym, z_sym). Raises ValueError when the frame
@@ -88,32 +100,50 @@ class TemporalWireModel:
         params = wire.entropy_parameters(z_sym)
         y_sym = np.round(v.astype(np.float64) - params.means).astype(np.int64)
         mu_sym, idx_p = self.p_parameters(params, reference)
-        z_pay, z_esc = encode(z_sym - reference.z_symbols, self._z_table_ids(z_sym.shape),
-                              wire.tables_y)
+        z_pay, z_esc = encode(
+            z_sym - reference.z_symbols, self._z_table_ids(z_sym.shape), wire.tables_y
+        )
         y_pay, y_esc = encode(y_sym - mu_sym, idx_p, wire.tables_y)
         link = ReferenceLink(reference.seq, reference.checksum, self.fingerprint)
         container = FrameContainer(
-            wire.fingerprint, alpha_to_code(alpha), geometry, (wire.M, wire.N, wire.aux),
-            z_pay, z_esc, y_pay, y_esc, self.params_crc(params, mu_sym, idx_p),
-            latent_checksum(y_sym), reference=link)
+            wire.fingerprint,
+            alpha_to_code(alpha),
+            geometry,
+            (wire.M, wire.N, wire.aux),
+            z_pay,
+            z_esc,
+            y_pay,
+            y_esc,
+            self.params_crc(params, mu_sym, idx_p),
+            latent_checksum(y_sym),
+            reference=link,
+        )
         return container, params, y_sym, z_sym
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
         """The reference's μ and scale indexes: what a skip-mode P-frame reuses."""
         return EntropyParameters(reference.means, reference.indexes)
 
-    def _check_encodable(self, geometry: FrameGeometry, alpha: float,
-                         reference: ReferenceState) -> None:
+    def _check_encodable(
+        self, geometry: FrameGeometry, alpha: float, reference: ReferenceState
+    ) -> None:
         if alpha_to_code(alpha) != reference.alpha_code:
-            raise ValueError(f"alpha {alpha} differs from the reference's "
-                             f"{reference.alpha_code / 65535:.4f}: α changes only at key frames")
+            raise ValueError(
+                f"alpha {alpha} differs from the reference's "
+                f"{reference.alpha_code / 65535:.4f}: α changes only at key frames"
+            )
         if reference.y_symbols.shape != (self.wire.M, *geometry.latent_hw):
             raise ValueError("frame size differs from the reference's: send a key frame")
 
-    def encode_skip_symbols(self, geometry: FrameGeometry, alpha: float, v: np.ndarray,
-                            reference: ReferenceState, tau: float, snap: float = SNAP_TAU
-                            ) -> tuple[FrameContainer, EntropyParameters, np.ndarray,
-                                       np.ndarray]:
+    def encode_skip_symbols(
+        self,
+        geometry: FrameGeometry,
+        alpha: float,
+        v: np.ndarray,
+        reference: ReferenceState,
+        tau: float,
+        snap: float = SNAP_TAU,
+    ) -> tuple[FrameContainer, EntropyParameters, np.ndarray, np.ndarray]:
         """A skip-mode P-frame of latent ``v`` against ``reference``, threshold ``tau``
         (values within min(``snap``, τ) steps of the prediction take it: residual 0).
 
@@ -134,36 +164,49 @@ class TemporalWireModel:
         y_pay, y_esc = encode((y_sym - mu_sym)[coded], idx_p[coded], wire.tables_y)
         link = ReferenceLink(reference.seq, reference.checksum, self.fingerprint)
         container = FrameContainer(
-            wire.fingerprint, alpha_to_code(alpha), geometry, (wire.M, wire.N, wire.aux),
-            encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64), y_pay, y_esc,
-            self.params_crc(params, mu_sym, idx_p), latent_checksum(y_sym), reference=link,
-            skip_mode=True)
+            wire.fingerprint,
+            alpha_to_code(alpha),
+            geometry,
+            (wire.M, wire.N, wire.aux),
+            encode_skip_map(skip, reference.skip_flags),
+            np.zeros(0, np.int64),
+            y_pay,
+            y_esc,
+            self.params_crc(params, mu_sym, idx_p),
+            latent_checksum(y_sym),
+            reference=link,
+            skip_mode=True,
+        )
         return container, params, y_sym, skip
 
     # ---------------------------------------------------------------------- decoding
-    def check_reference(self, container: FrameContainer,
-                        reference: ReferenceState | None) -> None:
+    def check_reference(self, container: FrameContainer, reference: ReferenceState | None) -> None:
         link = container.reference
         if link is None:
             raise BitstreamError("not a P-frame")
         if link.temporal_fingerprint != self.fingerprint:
             raise BitstreamError(
                 f"P-frame was coded by temporal model {link.temporal_fingerprint.hex()[:12]}, "
-                f"this decoder runs {self.fingerprint.hex()[:12]}")
+                f"this decoder runs {self.fingerprint.hex()[:12]}"
+            )
         if reference is None:
-            raise ReferenceMissing(f"P-frame refers to frame {link.seq} and no reference "
-                                   "is held: a key frame is needed")
+            raise ReferenceMissing(
+                f"P-frame refers to frame {link.seq} and no reference "
+                "is held: a key frame is needed"
+            )
         if link.seq != reference.seq or link.checksum != reference.checksum:
             raise ReferenceMismatch(
                 f"P-frame refers to frame {link.seq} (checksum {link.checksum:08x}), the "
-                f"reference held is frame {reference.seq} ({reference.checksum:08x})")
+                f"reference held is frame {reference.seq} ({reference.checksum:08x})"
+            )
         if container.alpha_code != reference.alpha_code:
             raise ReferenceMismatch("P-frame α differs from its reference's")
         if reference.y_symbols.shape != (self.wire.M, *container.geometry.latent_hw):
             raise ReferenceMismatch("P-frame size differs from its reference's")
 
-    def decode_symbols(self, container: FrameContainer,
-                       reference: ReferenceState | None) -> DecodedLatent:
+    def decode_symbols(
+        self, container: FrameContainer, reference: ReferenceState | None
+    ) -> DecodedLatent:
         wire = self.wire
         wire.check_model(container)
         self.check_reference(container, reference)
@@ -174,24 +217,28 @@ class TemporalWireModel:
         else:
             z_shape = reference.z_symbols.shape
             z_sym = reference.z_symbols + decode(
-                container.z_payload, container.z_escapes, self._z_table_ids(z_shape),
-                wire.tables_y).reshape(z_shape)
+                container.z_payload, container.z_escapes, self._z_table_ids(z_shape), wire.tables_y
+            ).reshape(z_shape)
             params = wire.entropy_parameters(z_sym)
         mu_sym, idx_p = self.p_parameters(params, reference)
         if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
             raise BitstreamError(
                 "P-frame entropy parameters differ from the encoder's (backend mismatch or "
-                "corrupted data); refusing to decode")
+                "corrupted data); refusing to decode"
+            )
         if container.skip_mode:  # skipped positions copy the reference's symbols
-            skip = decode_skip_map(container.z_payload, reference.y_symbols.shape[1:],
-                                   reference.skip_flags)
+            skip = decode_skip_map(
+                container.z_payload, reference.y_symbols.shape[1:], reference.skip_flags
+            )
             coded = np.broadcast_to(~skip[None], idx_p.shape)
             y_sym = reference.y_symbols.copy()
-            y_sym[coded] = mu_sym[coded] + decode(container.y_payload, container.y_escapes,
-                                                  idx_p[coded], wire.tables_y)
+            y_sym[coded] = mu_sym[coded] + decode(
+                container.y_payload, container.y_escapes, idx_p[coded], wire.tables_y
+            )
         else:
-            y_sym = mu_sym + decode(container.y_payload, container.y_escapes, idx_p,
-                                    wire.tables_y).reshape(idx_p.shape)
+            y_sym = mu_sym + decode(
+                container.y_payload, container.y_escapes, idx_p, wire.tables_y
+            ).reshape(idx_p.shape)
         if latent_checksum(y_sym) != container.latent_crc:
             raise BitstreamError("decoded latent checksum mismatch")
         s_sym = None

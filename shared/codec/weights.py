@@ -34,7 +34,7 @@ def to_tensors(obj):
     """numpy containers -> torch tensors (so the file loads with weights_only=True)."""
     if isinstance(obj, np.ndarray | np.generic):
         arr = np.array(obj)
-        if arr.dtype == np.int64 and (arr.size == 0 or np.abs(arr).max() < 2 ** 31):
+        if arr.dtype == np.int64 and (arr.size == 0 or np.abs(arr).max() < 2**31):
             arr = arr.astype(np.int32)  # halves the shipped size; values are all small
         return torch.from_numpy(arr)
     if isinstance(obj, bytes):
@@ -49,8 +49,10 @@ def to_tensors(obj):
 def read_codec_file(path: Path | None = None) -> dict:
     path = Path(path) if path is not None else default_codec_path()
     if not path.is_file():
-        raise ModelError(f"codec weights not found: {path} (train with `polc train codec` "
-                         "and `polc train ship`, or set POLC_CODEC_WEIGHTS)")
+        raise ModelError(
+            f"codec weights not found: {path} (train with `polc train codec` "
+            "and `polc train ship`, or set POLC_CODEC_WEIGHTS)"
+        )
     return load_weights(path, "codec")
 
 
@@ -58,11 +60,14 @@ def build_model(state: dict, device: str = "cpu") -> tuple[RDCCodec, WireModel]:
     arch = ArchitectureConfig.model_validate(state["arch"])
     model = RDCCodec(arch)
     missing, unexpected = model.load_state_dict(
-        {k: v.float() for k, v in state["state_dict"].items()}, strict=False)
+        {k: v.float() for k, v in state["state_dict"].items()}, strict=False
+    )
     missing = [m for m in missing if not m.startswith(("gaussian.", "entropy_"))]
     if missing or unexpected:
-        raise ModelError(f"weights do not fit the architecture: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+        raise ModelError(
+            f"weights do not fit the architecture: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
     wire_state = to_numpy(state["wire"])
     wire_state["fingerprint"] = bytes(wire_state["fingerprint"].astype(np.uint8).tobytes())
     return model.to(device).eval(), WireModel(wire_state)

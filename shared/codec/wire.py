@@ -40,7 +40,7 @@ class EntropyParameters:
     indexes: np.ndarray  # int32 (M, h, w)
 
     def crc(self) -> int:
-        mu_int = np.round(self.means * 2 ** A_FRAC).astype("<i4")
+        mu_int = np.round(self.means * 2**A_FRAC).astype("<i4")
         return zlib.crc32(self.indexes.astype("<u1").tobytes() + mu_int.tobytes())
 
 
@@ -75,16 +75,18 @@ class WireModel:
 
     def entropy_parameters(self, z_symbols: np.ndarray) -> EntropyParameters:
         mu_int, sigma_int = self.hyper(z_symbols)
-        return EntropyParameters(mu_int.astype(np.float64) / 2 ** A_FRAC,
-                                 scale_indexes(sigma_int, self.thresholds))
+        return EntropyParameters(
+            mu_int.astype(np.float64) / 2**A_FRAC, scale_indexes(sigma_int, self.thresholds)
+        )
 
     @staticmethod
     def _channel_ids(shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
 
     # ---------------------------------------------------------------------- encoding
-    def encode_symbols(self, geometry: FrameGeometry, alpha: float, z: np.ndarray,
-                       v: np.ndarray) -> tuple[FrameContainer, EntropyParameters, np.ndarray]:
+    def encode_symbols(
+        self, geometry: FrameGeometry, alpha: float, z: np.ndarray, v: np.ndarray
+    ) -> tuple[FrameContainer, EntropyParameters, np.ndarray]:
         """z: h_a output (N,hh,hw) float; v = y·G_y(α) (M,lh,lw) float -> container."""
         z_sym = np.round(z).astype(np.int64)
         params = self.entropy_parameters(z_sym)
@@ -92,9 +94,17 @@ class WireModel:
         z_pay, z_esc = encode(z_sym, self._channel_ids(z_sym.shape), self.tables_z)
         y_pay, y_esc = encode(y_sym, params.indexes, self.tables_y)
         container = FrameContainer(
-            self.fingerprint, alpha_to_code(alpha), geometry, (self.M, self.N, self.aux),
-            z_pay, z_esc, y_pay, y_esc, params.crc(),
-            zlib.crc32(y_sym.astype("<i4").tobytes()))
+            self.fingerprint,
+            alpha_to_code(alpha),
+            geometry,
+            (self.M, self.N, self.aux),
+            z_pay,
+            z_esc,
+            y_pay,
+            y_esc,
+            params.crc(),
+            zlib.crc32(y_sym.astype("<i4").tobytes()),
+        )
         return container, params, y_sym
 
     def encode_enhancement(self, container: FrameContainer, s: np.ndarray) -> None:
@@ -102,34 +112,43 @@ class WireModel:
         s_sym = np.round(s).astype(np.int64)
         pay, esc = encode(s_sym, self._channel_ids(s_sym.shape), self.tables_s)
         container.enhancement = EnhancementLayer(
-            self.fingerprint, container.payload_crc, pay, esc,
-            zlib.crc32(s_sym.astype("<i4").tobytes()))
+            self.fingerprint,
+            container.payload_crc,
+            pay,
+            esc,
+            zlib.crc32(s_sym.astype("<i4").tobytes()),
+        )
 
     # ---------------------------------------------------------------------- decoding
     def check_model(self, container: FrameContainer) -> None:
         if container.fingerprint != self.fingerprint:
             raise BitstreamError(
                 f"frame was encoded by model {container.fingerprint.hex()[:12]}, "
-                f"this decoder runs {self.fingerprint.hex()[:12]}")
+                f"this decoder runs {self.fingerprint.hex()[:12]}"
+            )
         if container.channels != (self.M, self.N, self.aux):
             raise BitstreamError("latent channel counts do not match the model")
 
     def decode_symbols(self, container: FrameContainer) -> DecodedLatent:
         self.check_model(container)
         if container.is_p_frame:
-            raise BitstreamError("this is a P-frame: decode it with its reference "
-                                 "(polc.shared.codec.temporal_wire)")
+            raise BitstreamError(
+                "this is a P-frame: decode it with its reference (polc.shared.codec.temporal_wire)"
+            )
         g = container.geometry
         z_shape = (self.N, *g.hyper_hw)
-        z_sym = decode(container.z_payload, container.z_escapes,
-                       self._channel_ids(z_shape), self.tables_z).reshape(z_shape)
+        z_sym = decode(
+            container.z_payload, container.z_escapes, self._channel_ids(z_shape), self.tables_z
+        ).reshape(z_shape)
         params = self.entropy_parameters(z_sym)
         if params.crc() != container.params_crc:
             raise BitstreamError(
                 "entropy parameters differ from the encoder's (backend mismatch or "
-                "corrupted hyper-latent); refusing to decode")
-        y_sym = decode(container.y_payload, container.y_escapes, params.indexes,
-                       self.tables_y).reshape(params.indexes.shape)
+                "corrupted hyper-latent); refusing to decode"
+            )
+        y_sym = decode(
+            container.y_payload, container.y_escapes, params.indexes, self.tables_y
+        ).reshape(params.indexes.shape)
         if zlib.crc32(y_sym.astype("<i4").tobytes()) != container.latent_crc:
             raise BitstreamError("decoded latent checksum mismatch")
         s_sym = None
@@ -137,15 +156,15 @@ class WireModel:
             s_sym = self.decode_enhancement(container, container.enhancement)
         return DecodedLatent(container, y_sym, params, s_sym, z_sym)
 
-    def decode_enhancement(self, container: FrameContainer,
-                           layer: EnhancementLayer) -> np.ndarray:
+    def decode_enhancement(self, container: FrameContainer, layer: EnhancementLayer) -> np.ndarray:
         if layer.fingerprint != self.fingerprint:
             raise BitstreamError("enhancement layer was encoded by another model")
         if layer.base_payload_crc != container.payload_crc:
             raise BitstreamError("enhancement layer belongs to another frame")
         shape = (self.aux, *container.geometry.latent_hw)
-        s_sym = decode(layer.s_payload, layer.s_escapes, self._channel_ids(shape),
-                       self.tables_s).reshape(shape)
+        s_sym = decode(
+            layer.s_payload, layer.s_escapes, self._channel_ids(shape), self.tables_s
+        ).reshape(shape)
         if zlib.crc32(s_sym.astype("<i4").tobytes()) != layer.enh_crc:
             raise BitstreamError("decoded enhancement checksum mismatch")
         return s_sym

@@ -21,13 +21,22 @@ from .synth import (
 )
 
 _LAZY = {
-    "ImageFolderDataset": "loaders", "CocoDetectionDataset": "loaders",
-    "ImageTreeDataset": "loaders", "collate_detection": "loaders",
+    "ImageFolderDataset": "loaders",
+    "CocoDetectionDataset": "loaders",
+    "ImageTreeDataset": "loaders",
+    "collate_detection": "loaders",
 }
 
 __all__ = [
-    "CLASSES", "GENERATOR_VERSION", "cache_root", "ensure_synthetic", "render_cls_crop",
-    "render_scene", "render_video_frames", "write_dataset", *_LAZY,
+    "CLASSES",
+    "GENERATOR_VERSION",
+    "cache_root",
+    "ensure_synthetic",
+    "render_cls_crop",
+    "render_scene",
+    "render_video_frames",
+    "write_dataset",
+    *_LAZY,
 ]
 
 

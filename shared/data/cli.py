@@ -34,11 +34,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     t0 = time.time()
-    out = write_dataset(args.task, args.n, args.seed, args.out, size=size,
-                        workers=args.workers, progress=not args.no_progress)
+    out = write_dataset(
+        args.task,
+        args.n,
+        args.seed,
+        args.out,
+        size=size,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
     what = {"cls": "crops", "det": "scenes", "video": "frames"}[args.task]
-    print(f"wrote {args.n} {args.task} {what} ({size[0]}x{size[1]}, seed {args.seed}) "
-          f"to {out} in {time.time() - t0:.1f} s")
+    print(
+        f"wrote {args.n} {args.task} {what} ({size[0]}x{size[1]}, seed {args.seed}) "
+        f"to {out} in {time.time() - t0:.1f} s"
+    )
     return 0
 
 
@@ -46,17 +55,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``polc data`` sub-commands to ``parser``."""
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     p = sub.add_parser(
-        "synth", help="render a synthetic dataset (deterministic per seed)",
+        "synth",
+        help="render a synthetic dataset (deterministic per seed)",
         description="Render a procedural traffic-camera dataset: 'cls' = object-centred "
-                    "crops in ImageFolder layout, 'det' = scenes + COCO boxes, 'video' = a "
-                    "fixed-camera sequence + COCO boxes with track ids.")
+        "crops in ImageFolder layout, 'det' = scenes + COCO boxes, 'video' = a "
+        "fixed-camera sequence + COCO boxes with track ids.",
+    )
     p.add_argument("--task", choices=TASKS, required=True, help="what to render")
     p.add_argument("--n", type=int, required=True, help="number of crops / scenes / frames")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--size", default=None, metavar="WxH",
-                   help="image size (default 128x128 for cls, 512x288 otherwise)")
-    p.add_argument("--workers", type=int, default=None,
-                   help=f"worker processes (default {default_workers()})")
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="image size (default 128x128 for cls, 512x288 otherwise)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help=f"worker processes (default {default_workers()})"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_synth)

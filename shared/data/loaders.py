@@ -57,8 +57,9 @@ class _Folder(ImageFolder):
     """ImageFolder whose class order is :data:`CLASSES` when the folders are those classes."""
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        names = sorted(e.name for e in Path(directory).iterdir() if e.is_dir()
-                       and not e.name.startswith("."))
+        names = sorted(
+            e.name for e in Path(directory).iterdir() if e.is_dir() and not e.name.startswith(".")
+        )
         if not names:
             raise DatasetError(f"no class folders in {directory}")
         if set(names) == set(CLASSES):
@@ -73,8 +74,9 @@ class ImageFolderDataset(Dataset):
     ``transform`` receives the image tensor, e.g. :func:`~.transforms.train_transform`.
     """
 
-    def __init__(self, root: str | Path, transform: Callable[[torch.Tensor], Any] | None = None
-                 ) -> None:
+    def __init__(
+        self, root: str | Path, transform: Callable[[torch.Tensor], Any] | None = None
+    ) -> None:
         self.root = _require_dir(root, "dataset folder")
         try:
             folder = _Folder(str(self.root), loader=load_rgb, allow_empty=True)
@@ -115,10 +117,10 @@ def _load_coco_json(annotation_file: Path) -> dict:
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             raise DatasetError(f"{annotation_file}: every image needs 'id' and 'file_name'")
     for a in data["annotations"]:
-        if not isinstance(a, dict) or any(k not in a for k in ("image_id", "bbox",
-                                                                 "category_id")):
-            raise DatasetError(f"{annotation_file}: every annotation needs 'image_id', "
-                               "'bbox' and 'category_id'")
+        if not isinstance(a, dict) or any(k not in a for k in ("image_id", "bbox", "category_id")):
+            raise DatasetError(
+                f"{annotation_file}: every annotation needs 'image_id', 'bbox' and 'category_id'"
+            )
         if not isinstance(a["bbox"], list) or len(a["bbox"]) != 4:
             raise DatasetError(f"{annotation_file}: annotation {a.get('id')} has a bad bbox")
     return data
@@ -133,8 +135,12 @@ class CocoDetectionDataset(Dataset):
     ``transform(image, target)`` must return ``(image, target)``.
     """
 
-    def __init__(self, root_images: str | Path, annotation_file: str | Path,
-                 transform: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        root_images: str | Path,
+        annotation_file: str | Path,
+        transform: Callable[..., Any] | None = None,
+    ) -> None:
         self.root = _require_dir(root_images, "image folder")
         self.annotation_file = Path(annotation_file)
         data = _load_coco_json(self.annotation_file)
@@ -145,8 +151,9 @@ class CocoDetectionDataset(Dataset):
         with contextlib.redirect_stdout(io.StringIO()):
             self.coco.createIndex()
         self.ids: list[int] = sorted(self.coco.imgs)
-        self.categories: dict[int, str] = {c["id"]: c.get("name", str(c["id"]))
-                                           for c in data["categories"]}
+        self.categories: dict[int, str] = {
+            c["id"]: c.get("name", str(c["id"])) for c in data["categories"]
+        }
         self.transform = transform
 
     def __len__(self) -> int:
@@ -156,19 +163,32 @@ class CocoDetectionDataset(Dataset):
         image_id = self.ids[index]
         info = self.coco.imgs[image_id]
         image = to_tensor(load_rgb(self.root / info["file_name"]))
-        anns = [a for a in self.coco.imgToAnns.get(image_id, [])
-                if a["bbox"][2] > 0 and a["bbox"][3] > 0]
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                               a["bbox"][1] + a["bbox"][3]] for a in anns],
-                             dtype=torch.float32).reshape(-1, 4)
+        anns = [
+            a
+            for a in self.coco.imgToAnns.get(image_id, [])
+            if a["bbox"][2] > 0 and a["bbox"][3] > 0
+        ]
+        boxes = torch.tensor(
+            [
+                [
+                    a["bbox"][0],
+                    a["bbox"][1],
+                    a["bbox"][0] + a["bbox"][2],
+                    a["bbox"][1] + a["bbox"][3],
+                ]
+                for a in anns
+            ],
+            dtype=torch.float32,
+        ).reshape(-1, 4)
         target: dict[str, Any] = {
             "boxes": boxes,
             "labels": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64),
             "image_id": int(image_id),
-            "area": torch.tensor([float(a.get("area", a["bbox"][2] * a["bbox"][3]))
-                                  for a in anns], dtype=torch.float32),
-            "iscrowd": torch.tensor([int(a.get("iscrowd", 0)) for a in anns],
-                                    dtype=torch.int64),
+            "area": torch.tensor(
+                [float(a.get("area", a["bbox"][2] * a["bbox"][3])) for a in anns],
+                dtype=torch.float32,
+            ),
+            "iscrowd": torch.tensor([int(a.get("iscrowd", 0)) for a in anns], dtype=torch.int64),
             "orig_size": torch.tensor(image.shape[-2:], dtype=torch.int64),
         }
         if anns and all("track_id" in a for a in anns):
@@ -187,8 +207,9 @@ class ImageTreeDataset(Dataset):
 
     def __init__(self, root: str | Path, crop: int = 128, train: bool = True) -> None:
         self.root = _require_dir(root, "image folder")
-        self.paths = sorted(p for p in self.root.rglob("*")
-                            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self.paths = sorted(
+            p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
         if not self.paths:
             raise DatasetError(f"no JPEG/PNG images under {self.root}")
         self.crop, self.train = crop, train
@@ -205,8 +226,9 @@ class ImageTreeDataset(Dataset):
         return image
 
 
-def collate_detection(batch: list[tuple[torch.Tensor, dict[str, Any]]]
-                      ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+def collate_detection(
+    batch: list[tuple[torch.Tensor, dict[str, Any]]],
+) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """Stack detection samples: images zero-padded (bottom / right) to the largest size in
     the batch -> [B, 3, H, W]; targets stay a list (boxes are unaffected by the padding)."""
     if not batch:
@@ -216,5 +238,5 @@ def collate_detection(batch: list[tuple[torch.Tensor, dict[str, Any]]]
     w = max(im.shape[-1] for im in images)
     out = images[0].new_zeros((len(images), images[0].shape[0], h, w))
     for i, im in enumerate(images):
-        out[i, :, :im.shape[-2], :im.shape[-1]] = im
+        out[i, :, : im.shape[-2], : im.shape[-1]] = im
     return out, list(targets)

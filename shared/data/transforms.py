@@ -46,8 +46,7 @@ def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(image.unsqueeze(0), (0, pw, 0, ph), mode=mode).squeeze(0)
 
 
-def crop_target(target: Target, x0: int, y0: int, w: int, h: int, min_side: float = 2.0
-                ) -> Target:
+def crop_target(target: Target, x0: int, y0: int, w: int, h: int, min_side: float = 2.0) -> Target:
     """Shift boxes into a crop window, clip them and drop the ones that fall outside."""
     out = dict(target)
     boxes = target["boxes"].clone()
@@ -56,8 +55,12 @@ def crop_target(target: Target, x0: int, y0: int, w: int, h: int, min_side: floa
         boxes[:, 1::2] = (boxes[:, 1::2] - y0).clamp(0, h)
         keep = ((boxes[:, 2] - boxes[:, 0]) >= min_side) & ((boxes[:, 3] - boxes[:, 1]) >= min_side)
         for key, value in target.items():
-            if isinstance(value, torch.Tensor) and value.ndim >= 1 and len(value) == len(keep) \
-                    and key != "orig_size":
+            if (
+                isinstance(value, torch.Tensor)
+                and value.ndim >= 1
+                and len(value) == len(keep)
+                and key != "orig_size"
+            ):
                 out[key] = value[keep]
         boxes = boxes[keep]
     out["boxes"] = boxes
@@ -82,7 +85,7 @@ class RandomCrop:
         H, W = img.shape[-2:]
         y0 = int(torch.randint(0, H - self.h + 1, (1,)))
         x0 = int(torch.randint(0, W - self.w + 1, (1,)))
-        img = img[:, y0:y0 + self.h, x0:x0 + self.w]
+        img = img[:, y0 : y0 + self.h, x0 : x0 + self.w]
         if target is not None:
             target = crop_target(target, x0, y0, self.w, self.h)
         return _out(img, target)
@@ -98,7 +101,7 @@ class CenterCrop:
         img = pad_to(to_tensor(image), self.h, self.w)
         H, W = img.shape[-2:]
         y0, x0 = (H - self.h) // 2, (W - self.w) // 2
-        img = img[:, y0:y0 + self.h, x0:x0 + self.w]
+        img = img[:, y0 : y0 + self.h, x0 : x0 + self.w]
         if target is not None:
             target = crop_target(target, x0, y0, self.w, self.h)
         return _out(img, target)

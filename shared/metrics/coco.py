@@ -10,8 +10,9 @@ from pycocotools.cocoeval import COCOeval
 from torch import Tensor
 
 
-def coco_map(coco_gt, detections: dict[int, dict[str, Tensor]],
-             label_to_category: list[int] | None = None) -> dict[str, float]:
+def coco_map(
+    coco_gt, detections: dict[int, dict[str, Tensor]], label_to_category: list[int] | None = None
+) -> dict[str, float]:
     """{"map50": AP@0.5, "map": AP@[.5:.95]} over the images in ``detections``.
 
     ``detections`` maps a COCO image id to ``{"boxes" (xyxy pixels), "scores", "labels"}``;

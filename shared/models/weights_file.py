@@ -38,8 +38,7 @@ import torch
 from polc.shared.durable import atomic_write
 from polc.shared.errors import ModelError
 
-WeightsKind = Literal["codec", "teacher", "detector", "adapter_cls", "adapter_det",
-                      "temporal"]
+WeightsKind = Literal["codec", "teacher", "detector", "adapter_cls", "adapter_det", "temporal"]
 
 #: the current format tag of each kind of weights file
 FORMATS: dict[str, str] = {
@@ -103,8 +102,10 @@ def load_torch_file(path: Path) -> Any:
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f" ({found.group(1)})" if found else ""
-        raise ModelError(f"{path}: refused, the file holds non-tensor pickled objects{what}; "
-                         "polc reads weights files with weights_only=True only") from None
+        raise ModelError(
+            f"{path}: refused, the file holds non-tensor pickled objects{what}; "
+            "polc reads weights files with weights_only=True only"
+        ) from None
     except FileNotFoundError:
         raise ModelError(f"{path}: no such weights file") from None
     except Exception as exc:

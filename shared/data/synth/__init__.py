@@ -19,6 +19,13 @@ from .video import VideoWorld, render_video_frames
 from .writer import GENERATOR_VERSION, cache_root, ensure_synthetic, write_dataset
 
 __all__ = [
-    "CLASSES", "GENERATOR_VERSION", "VideoWorld", "cache_root", "ensure_synthetic",
-    "render_cls_crop", "render_scene", "render_video_frames", "write_dataset",
+    "CLASSES",
+    "GENERATOR_VERSION",
+    "VideoWorld",
+    "cache_root",
+    "ensure_synthetic",
+    "render_cls_crop",
+    "render_scene",
+    "render_video_frames",
+    "write_dataset",
 ]

@@ -63,13 +63,21 @@ class _Ground:
         return [self.pt(x0, d0), self.pt(x1, d0), self.pt(x1, d1), self.pt(x0, d1)]
 
 
-def _x_range(cam: StreetCamera, width: int, depth: float, margin: float = 2.0
-             ) -> tuple[float, float]:
+def _x_range(
+    cam: StreetCamera, width: int, depth: float, margin: float = 2.0
+) -> tuple[float, float]:
     return (cam.world_x(0.0, depth) - margin, cam.world_x(float(width), depth) + margin)
 
 
-def _draw_prop(img: Image.Image, em: Image.Image | None, rng: np.random.Generator,
-               name: str, cam: StreetCamera, x: float, depth: float) -> None:
+def _draw_prop(
+    img: Image.Image,
+    em: Image.Image | None,
+    rng: np.random.Generator,
+    name: str,
+    cam: StreetCamera,
+    x: float,
+    depth: float,
+) -> None:
     """Draw a prop (tree, lamp, hedge) standing at (x, depth) straight onto the canvas."""
     s = cam.scale(depth) * SS
     spec = sample_spec(rng, name)
@@ -82,8 +90,14 @@ def _draw_prop(img: Image.Image, em: Image.Image | None, rng: np.random.Generato
     draw_spec(pen, spec)
 
 
-def render_backdrop(cam: StreetCamera, layout: StreetLayout, width: int, height: int,
-                    rng: np.random.Generator, look: Look) -> Backdrop:
+def render_backdrop(
+    cam: StreetCamera,
+    layout: StreetLayout,
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    look: Look,
+) -> Backdrop:
     """Render the static background of a ``width`` x ``height`` view."""
     W, H = width * SS, height * SS
     img = Image.new("RGB", (W, H))
@@ -113,8 +127,9 @@ def render_backdrop(cam: StreetCamera, layout: StreetLayout, width: int, height:
         while x < xb:
             _draw_prop(img, em, rng, "lamp", cam, x, lamp_d)
             if look.lights_on:
-                lamps.append((cam.column(x + 0.65, lamp_d), cam.ground_row(lamp_d - 2.0),
-                              cam.scale(lamp_d)))
+                lamps.append(
+                    (cam.column(x + 0.65, lamp_d), cam.ground_row(lamp_d - 2.0), cam.scale(lamp_d))
+                )
             x += pitch
     small = img.reduce(SS)
     rgb = np.asarray(small, np.float32) * (1.0 / 255.0)
@@ -134,10 +149,18 @@ def render_backdrop(cam: StreetCamera, layout: StreetLayout, width: int, height:
     return Backdrop(rgb=np.clip(rgb, 0, 1), depth=depth, emission=emission, lamps=lamps)
 
 
-def _draw_far_side(draw: ImageDraw.ImageDraw, em_draw: ImageDraw.ImageDraw | None,
-                   img: Image.Image, em: Image.Image | None, rng: np.random.Generator,
-                   cam: StreetCamera, layout: StreetLayout, width: int, look: Look,
-                   lamps: list[tuple[float, float, float]]) -> None:
+def _draw_far_side(
+    draw: ImageDraw.ImageDraw,
+    em_draw: ImageDraw.ImageDraw | None,
+    img: Image.Image,
+    em: Image.Image | None,
+    rng: np.random.Generator,
+    cam: StreetCamera,
+    layout: StreetLayout,
+    width: int,
+    look: Look,
+    lamps: list[tuple[float, float, float]],
+) -> None:
     """Buildings with windows and shop fronts, or a park with trees and hedges."""
     d = layout.facade
     s = cam.scale(d) * SS
@@ -170,9 +193,17 @@ def _draw_far_side(draw: ImageDraw.ImageDraw, em_draw: ImageDraw.ImageDraw | Non
             x += float(rng.uniform(2.0, 4.0))
 
 
-def _building(draw: ImageDraw.ImageDraw, em_draw: ImageDraw.ImageDraw | None,
-              rng: np.random.Generator, c0: float, c1: float, base: float, s: float,
-              bh: float, look: Look) -> None:
+def _building(
+    draw: ImageDraw.ImageDraw,
+    em_draw: ImageDraw.ImageDraw | None,
+    rng: np.random.Generator,
+    c0: float,
+    c1: float,
+    base: float,
+    s: float,
+    bh: float,
+    look: Look,
+) -> None:
     """One facade between canvas columns ``c0`` and ``c1`` (supersampled pixels)."""
     wall = P.jitter(rng, P.pick(rng, P.BUILDING), 10)
     top = base - bh * s
@@ -187,13 +218,19 @@ def _building(draw: ImageDraw.ImageDraw, em_draw: ImageDraw.ImageDraw | None,
     # shop front / ground floor
     shop = rng.random() < 0.5
     if shop:
-        _rect(draw, [c0 + 0.3 * s, base - 2.6 * s, c1 - 0.3 * s, base - 0.2 * s],
-                       fill=P.shade(glass, 1.1))
+        _rect(
+            draw,
+            [c0 + 0.3 * s, base - 2.6 * s, c1 - 0.3 * s, base - 0.2 * s],
+            fill=P.shade(glass, 1.1),
+        )
         awning = P.pick(rng, P.CLOTHES)
         _rect(draw, [c0 + 0.1 * s, base - 3.1 * s, c1 - 0.1 * s, base - 2.6 * s], fill=awning)
         if em_draw is not None and rng.random() < 0.7:
-            _rect(em_draw, [c0 + 0.3 * s, base - 2.6 * s, c1 - 0.3 * s, base - 0.2 * s],
-                              fill=(180, 160, 110))
+            _rect(
+                em_draw,
+                [c0 + 0.3 * s, base - 2.6 * s, c1 - 0.3 * s, base - 0.2 * s],
+                fill=(180, 160, 110),
+            )
     n_floors = int((bh - 3.2) / floor_h)
     if win_w * s < 1.0:
         return
@@ -203,16 +240,25 @@ def _building(draw: ImageDraw.ImageDraw, em_draw: ImageDraw.ImageDraw | None,
         y0 = y1 - win_h * s
         for cx in cols:
             on = lit > 0 and rng.random() < lit
-            _rect(draw, [cx - 0.08 * s, y0 - 0.08 * s, cx + win_w * s + 0.08 * s,
-                            y1 + 0.08 * s], fill=frame)
-            _rect(draw, [cx, y0, cx + win_w * s, y1],
-                           fill=(230, 200, 130) if on else glass)
+            _rect(
+                draw,
+                [cx - 0.08 * s, y0 - 0.08 * s, cx + win_w * s + 0.08 * s, y1 + 0.08 * s],
+                fill=frame,
+            )
+            _rect(draw, [cx, y0, cx + win_w * s, y1], fill=(230, 200, 130) if on else glass)
             if on and em_draw is not None:
                 _rect(em_draw, [cx, y0, cx + win_w * s, y1], fill=(200, 170, 100))
 
 
-def _draw_ground(draw: ImageDraw.ImageDraw, g: _Ground, rng: np.random.Generator,
-                 cam: StreetCamera, layout: StreetLayout, width: int, H: int) -> None:
+def _draw_ground(
+    draw: ImageDraw.ImageDraw,
+    g: _Ground,
+    rng: np.random.Generator,
+    cam: StreetCamera,
+    layout: StreetLayout,
+    width: int,
+    H: int,
+) -> None:
     """Sidewalks with kerbs and tile seams, the road with wear, markings and a crossing."""
     W = width * SS
     big = 1e5
@@ -224,10 +270,12 @@ def _draw_ground(draw: ImageDraw.ImageDraw, g: _Ground, rng: np.random.Generator
             return
         _rect(draw, [0, y_far, W, y_near], fill=colour)
 
-    walk = P.jitter(rng, P.pick(rng, [(175, 170, 160), (150, 145, 140), (190, 180, 165),
-                                      (160, 130, 120)]), 8)
-    asphalt = P.jitter(rng, P.pick(rng, [(85, 85, 88), (70, 70, 72), (100, 100, 100),
-                                         (60, 62, 66)]), 5)
+    walk = P.jitter(
+        rng, P.pick(rng, [(175, 170, 160), (150, 145, 140), (190, 180, 165), (160, 130, 120)]), 8
+    )
+    asphalt = P.jitter(
+        rng, P.pick(rng, [(85, 85, 88), (70, 70, 72), (100, 100, 100), (60, 62, 66)]), 5
+    )
     verge = P.pick(rng, [(90, 120, 60), (150, 145, 140), (120, 110, 90)])
     band(0.1, layout.near_walk[0], verge)
     band(*layout.near_walk, walk)
@@ -238,8 +286,7 @@ def _draw_ground(draw: ImageDraw.ImageDraw, g: _Ground, rng: np.random.Generator
     band(layout.near_walk[1] - 0.2, layout.near_walk[1], kerb)
     band(layout.far_walk[0], layout.far_walk[0] + 0.2, kerb)
     rf = g.row(layout.road[1])
-    _rect(draw, [0, rf - 0.15 * cam.scale(layout.road[1]) * SS, W, rf],
-                   fill=P.shade(kerb, 0.92))
+    _rect(draw, [0, rf - 0.15 * cam.scale(layout.road[1]) * SS, W, rf], fill=P.shade(kerb, 0.92))
     # tile seams converging to the vanishing point
     seam = P.shade(walk, 0.82)
     for d0, d1 in (layout.near_walk, layout.far_walk):
@@ -258,15 +305,16 @@ def _draw_ground(draw: ImageDraw.ImageDraw, g: _Ground, rng: np.random.Generator
     for lane in layout.road_lanes():
         for t in (0.3, 0.7):
             dc = lane.near + t * (lane.far - lane.near)
-            _rect(draw, [0, g.row(dc + 0.35), W, g.row(dc - 0.35)],
-                           fill=P.shade(asphalt, 0.9))
+            _rect(draw, [0, g.row(dc + 0.35), W, g.row(dc - 0.35)], fill=P.shade(asphalt, 0.9))
     xa, xb = _x_range(cam, width, layout.road[0], 1.0)
     for _ in range(int(rng.integers(0, 4))):
         x = float(rng.uniform(xa, xb))
         dd = float(rng.uniform(*layout.road))
         w, dl = float(rng.uniform(1.0, 5.0)), float(rng.uniform(0.5, 2.5))
-        draw.polygon(g.quad(x, x + w, dd, min(dd + dl, layout.road[1])),
-                     fill=P.shade(asphalt, float(rng.uniform(0.8, 1.15))))
+        draw.polygon(
+            g.quad(x, x + w, dd, min(dd + dl, layout.road[1])),
+            fill=P.shade(asphalt, float(rng.uniform(0.8, 1.15))),
+        )
     if rng.random() < 0.3:
         x, dd = float(rng.uniform(xa, xb)), float(rng.uniform(*layout.road))
         c, r = g.pt(x, dd), 0.35 * cam.scale(dd) * SS
@@ -278,8 +326,7 @@ def _draw_ground(draw: ImageDraw.ImageDraw, g: _Ground, rng: np.random.Generator
         xc = float(rng.uniform(xa, xb))
         for i in range(int(rng.integers(6, 12))):
             x = xc + i * 1.0
-            draw.polygon(g.quad(x, x + 0.5, layout.road[0] + 0.3, layout.road[1] - 0.3),
-                         fill=white)
+            draw.polygon(g.quad(x, x + 0.5, layout.road[0] + 0.3, layout.road[1] - 0.3), fill=white)
     # lane markings: dashed white between lanes, double yellow at the centre
     dash, gap = float(rng.uniform(2.0, 3.5)), float(rng.uniform(4.0, 9.0))
     phase = float(rng.uniform(0.0, dash + gap))

@@ -9,7 +9,15 @@ and wheel count, motorcycle vs bicycle in solid wheels + engine vs thin spokes.
 from __future__ import annotations
 
 CLASSES: tuple[str, ...] = (
-    "car", "taxi", "police", "van", "bus", "truck", "motorcycle", "bicycle", "person",
+    "car",
+    "taxi",
+    "police",
+    "van",
+    "bus",
+    "truck",
+    "motorcycle",
+    "bicycle",
+    "person",
 )
 CLASS_INDEX: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
 
@@ -19,8 +27,15 @@ VEHICLES: frozenset[str] = frozenset({"car", "taxi", "police", "van", "bus", "tr
 #: Relative frequency of each class in full scenes and videos (cars are the most common,
 #: but every class must show up regularly so detection training sees all of them).
 SCENE_WEIGHTS: dict[str, float] = {
-    "car": 0.20, "taxi": 0.09, "police": 0.08, "van": 0.11, "bus": 0.07, "truck": 0.09,
-    "motorcycle": 0.10, "bicycle": 0.10, "person": 0.16,
+    "car": 0.20,
+    "taxi": 0.09,
+    "police": 0.08,
+    "van": 0.11,
+    "bus": 0.07,
+    "truck": 0.09,
+    "motorcycle": 0.10,
+    "bicycle": 0.10,
+    "person": 0.16,
 }
 
 
@@ -31,5 +46,7 @@ def category_id(name: str) -> int:
 
 def coco_categories() -> list[dict[str, object]]:
     """The ``categories`` list of a COCO annotation file."""
-    return [{"id": i + 1, "name": name, "supercategory": "vehicle" if name != "person"
-             else "person"} for i, name in enumerate(CLASSES)]
+    return [
+        {"id": i + 1, "name": name, "supercategory": "vehicle" if name != "person" else "person"}
+        for i, name in enumerate(CLASSES)
+    ]

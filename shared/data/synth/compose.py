@@ -59,10 +59,11 @@ class Canvas:
         if xa >= xb or ya >= yb:
             return
         m = Image.new("L", (w, h))
-        ImageDraw.Draw(m).ellipse([half_w * 0.3, half_h * 0.6, w - half_w * 0.3 - 2,
-                                   h - half_h * 0.6 - 2], fill=255)
+        ImageDraw.Draw(m).ellipse(
+            [half_w * 0.3, half_h * 0.6, w - half_w * 0.3 - 2, h - half_h * 0.6 - 2], fill=255
+        )
         m = m.filter(ImageFilter.BoxBlur(max(1.0, half_h * 0.5)))
-        a = np.asarray(m, np.float32)[ya - y0:yb - y0, xa - x0:xb - x0] * (strength / 255.0)
+        a = np.asarray(m, np.float32)[ya - y0 : yb - y0, xa - x0 : xb - x0] * (strength / 255.0)
         self.rgb[ya:yb, xa:xb] *= (1.0 - a)[..., None]
 
     def paste(self, sprite: Sprite, u: float, v: float, depth: float, obj_id: int = 0) -> None:
@@ -76,7 +77,7 @@ class Canvas:
             self.placements.append(Placement(obj_id, x0, y0, sprite))
         if xa >= xb or ya >= yb:
             return
-        src = sprite.rgba[ya - y0:yb - y0, xa - x0:xb - x0]
+        src = sprite.rgba[ya - y0 : yb - y0, xa - x0 : xb - x0]
         a = src[..., 3:]
         dst = self.rgb[ya:yb, xa:xb]
         dst *= 1.0 - a
@@ -88,7 +89,7 @@ class Canvas:
             e = self.emission[ya:yb, xa:xb]
             e *= 1.0 - a
             if sprite.emission is not None:
-                e += sprite.emission[ya - y0:yb - y0, xa - x0:xb - x0] * a
+                e += sprite.emission[ya - y0 : yb - y0, xa - x0 : xb - x0] * a
 
     def visibility(self) -> list[Visibility]:
         """Visible box and pixel counts of every annotated placement."""
@@ -101,15 +102,22 @@ class Canvas:
                 out.append(Visibility(p.obj_id, None, 0, p.sprite.full_area, 0))
                 continue
             mask = self.label[ya:yb, xa:xb] == p.obj_id
-            in_image = int(np.count_nonzero(
-                p.sprite.rgba[ya - p.y0:yb - p.y0, xa - p.x0:xb - p.x0, 3] > 0.5))
+            in_image = int(
+                np.count_nonzero(
+                    p.sprite.rgba[ya - p.y0 : yb - p.y0, xa - p.x0 : xb - p.x0, 3] > 0.5
+                )
+            )
             n = int(np.count_nonzero(mask))
             bbox = None
             if n:
                 rows = np.flatnonzero(mask.any(axis=1))
                 cols = np.flatnonzero(mask.any(axis=0))
-                bbox = (xa + int(cols[0]), ya + int(rows[0]), int(cols[-1] - cols[0] + 1),
-                        int(rows[-1] - rows[0] + 1))
+                bbox = (
+                    xa + int(cols[0]),
+                    ya + int(rows[0]),
+                    int(cols[-1] - cols[0] + 1),
+                    int(rows[-1] - rows[0] + 1),
+                )
             out.append(Visibility(p.obj_id, bbox, n, p.sprite.full_area, in_image))
         return out
 
@@ -120,5 +128,9 @@ def keep_annotation(v: Visibility, min_side: int = 6, min_visible: float = 0.3) 
     at least 15 % of the whole object is inside the image."""
     if v.bbox is None or v.full == 0 or v.in_image == 0:
         return False
-    return (v.bbox[2] >= min_side and v.bbox[3] >= min_side
-            and v.visible >= min_visible * v.in_image and v.in_image >= 0.15 * v.full)
+    return (
+        v.bbox[2] >= min_side
+        and v.bbox[3] >= min_side
+        and v.visible >= min_visible * v.in_image
+        and v.in_image >= 0.15 * v.full
+    )

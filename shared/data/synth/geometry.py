@@ -117,14 +117,22 @@ def sample_layout(rng: np.random.Generator, near_start: float | None = None) -> 
     lanes.append(Lane("sidewalk", far_walk[0] + 0.4, far_walk[1] - 0.6, 0))
     if centre is not None and centre in edges:
         edges.remove(centre)
-    return StreetLayout(near_walk=near_walk, road=road, far_walk=far_walk,
-                        facade=far_walk[1], lanes=tuple(lanes), lane_edges=tuple(edges),
-                        centre_edge=centre, bike_lane=bike,
-                        has_buildings=bool(rng.random() < 0.85))
+    return StreetLayout(
+        near_walk=near_walk,
+        road=road,
+        far_walk=far_walk,
+        facade=far_walk[1],
+        lanes=tuple(lanes),
+        lane_edges=tuple(edges),
+        centre_edge=centre,
+        bike_lane=bike,
+        has_buildings=bool(rng.random() < 0.85),
+    )
 
 
-def scene_camera(rng: np.random.Generator, layout: StreetLayout, width: int,
-                 height: int) -> StreetCamera:
+def scene_camera(
+    rng: np.random.Generator, layout: StreetLayout, width: int, height: int
+) -> StreetCamera:
     """A camera whose bottom row sees the near sidewalk/road and whose view covers the street."""
     cam_h = float(rng.uniform(4.0, 11.0))
     horizon = float(rng.uniform(-0.45, 0.25)) * height

@@ -47,27 +47,68 @@ def sample_look(rng: np.random.Generator, mode: str | None = None) -> Look:
     u = rng.uniform
     if mode == "day":
         wb = (float(u(0.94, 1.06)), 1.0, float(u(0.94, 1.08)))
-        return Look(mode, (int(u(60, 120)), int(u(120, 170)), int(u(190, 240))),
-                    (int(u(170, 215)), int(u(195, 225)), int(u(220, 245))), float(u(0.85, 1.15)),
-                    wb, 1.0, (0.8, 0.8, 0.8), 0.0, 0.15, float(u(0.3, 0.5)), float(u(1.5, 5.0)),
-                    0.0)
+        return Look(
+            mode,
+            (int(u(60, 120)), int(u(120, 170)), int(u(190, 240))),
+            (int(u(170, 215)), int(u(195, 225)), int(u(220, 245))),
+            float(u(0.85, 1.15)),
+            wb,
+            1.0,
+            (0.8, 0.8, 0.8),
+            0.0,
+            0.15,
+            float(u(0.3, 0.5)),
+            float(u(1.5, 5.0)),
+            0.0,
+        )
     if mode == "dusk":
-        return Look(mode, (int(u(40, 80)), int(u(50, 80)), int(u(100, 140))),
-                    (int(u(220, 250)), int(u(130, 170)), int(u(80, 120))), float(u(0.55, 0.8)),
-                    (1.0, float(u(0.78, 0.88)), float(u(0.6, 0.75))), 1.0, (0.8, 0.7, 0.6),
-                    float(u(0.0, 0.006)), 0.6, float(u(0.15, 0.3)), float(u(3.0, 7.0)), 0.25)
+        return Look(
+            mode,
+            (int(u(40, 80)), int(u(50, 80)), int(u(100, 140))),
+            (int(u(220, 250)), int(u(130, 170)), int(u(80, 120))),
+            float(u(0.55, 0.8)),
+            (1.0, float(u(0.78, 0.88)), float(u(0.6, 0.75))),
+            1.0,
+            (0.8, 0.7, 0.6),
+            float(u(0.0, 0.006)),
+            0.6,
+            float(u(0.15, 0.3)),
+            float(u(3.0, 7.0)),
+            0.25,
+        )
     if mode == "night":
-        return Look(mode, (int(u(5, 15)), int(u(8, 20)), int(u(20, 40))),
-                    (int(u(20, 40)), int(u(25, 45)), int(u(45, 70))), 1.0,
-                    (float(u(0.8, 0.95)), float(u(0.85, 0.95)), 1.0), float(u(0.22, 0.4)),
-                    (0.1, 0.1, 0.12), 0.0, 1.0, 0.1, float(u(4.0, 10.0)), 0.4)
+        return Look(
+            mode,
+            (int(u(5, 15)), int(u(8, 20)), int(u(20, 40))),
+            (int(u(20, 40)), int(u(25, 45)), int(u(45, 70))),
+            1.0,
+            (float(u(0.8, 0.95)), float(u(0.85, 0.95)), 1.0),
+            float(u(0.22, 0.4)),
+            (0.1, 0.1, 0.12),
+            0.0,
+            1.0,
+            0.1,
+            float(u(4.0, 10.0)),
+            0.4,
+        )
     if mode == "fog":
         g = float(u(0.72, 0.86))
         fog = (g, g, g * float(u(1.0, 1.05)))
         sky = (int(255 * fog[0]), int(255 * fog[1]), int(255 * fog[2]))
-        return Look(mode, sky, sky, float(u(0.8, 1.0)), (1.0, 1.0, 1.0), 1.0,
-                    fog, float(u(0.02, 0.06)), 0.4, float(u(0.05, 0.15)), float(u(2.0, 5.0)),
-                    0.1)
+        return Look(
+            mode,
+            sky,
+            sky,
+            float(u(0.8, 1.0)),
+            (1.0, 1.0, 1.0),
+            1.0,
+            fog,
+            float(u(0.02, 0.06)),
+            0.4,
+            float(u(0.05, 0.15)),
+            float(u(2.0, 5.0)),
+            0.1,
+        )
     raise ValueError(f"unknown look mode {mode!r}")
 
 
@@ -87,8 +128,13 @@ def light_pools(shape: tuple[int, ...], lamps: list[tuple[float, float, float]])
     return out
 
 
-def apply_look(rgb: np.ndarray, depth: np.ndarray, emission: np.ndarray | None, look: Look,
-               lamps: list[tuple[float, float, float]]) -> np.ndarray:
+def apply_look(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    emission: np.ndarray | None,
+    look: Look,
+    lamps: list[tuple[float, float, float]],
+) -> np.ndarray:
     """Light a linear-ish RGB frame (H, W, 3 float in [0, 1]); returns a new float array."""
     out = rgb * (look.gain * np.asarray(look.tint, np.float32))
     if look.ambient < 1.0:

@@ -26,8 +26,16 @@ class Pen:
     onto an emission canvas (created on first use unless one is given).
     """
 
-    def __init__(self, img: Image.Image, k: float, xscale: float, ox: float, oy: float,
-                 em: Image.Image | None = None, emit: bool = True) -> None:
+    def __init__(
+        self,
+        img: Image.Image,
+        k: float,
+        xscale: float,
+        ox: float,
+        oy: float,
+        em: Image.Image | None = None,
+        emit: bool = True,
+    ) -> None:
         self.img, self.k, self.xscale, self.ox, self.oy = img, k, xscale, ox, oy
         self.size = img.size
         self.draw = ImageDraw.Draw(img)
@@ -56,10 +64,22 @@ class Pen:
     def rect(self, x0: float, y0: float, x1: float, y1: float, fill: Colour) -> None:
         self.poly([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], fill)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: Colour | None,
-                outline: Colour | None = None, width: float = 0.0) -> None:
-        self.draw.ellipse(self._box(cx, cy, rx, ry), fill=fill, outline=outline,
-                          width=self.px(width) if outline is not None else 0)
+    def ellipse(
+        self,
+        cx: float,
+        cy: float,
+        rx: float,
+        ry: float,
+        fill: Colour | None,
+        outline: Colour | None = None,
+        width: float = 0.0,
+    ) -> None:
+        self.draw.ellipse(
+            self._box(cx, cy, rx, ry),
+            fill=fill,
+            outline=outline,
+            width=self.px(width) if outline is not None else 0,
+        )
 
     def _box(self, cx: float, cy: float, rx: float, ry: float) -> list[float]:
         x0, y0 = self.p(cx - rx, cy + ry)
@@ -68,8 +88,9 @@ class Pen:
         return [x0, y0, x1, max(y0, y1)]
 
     def line(self, pts: Sequence[Point], width: float, fill: Colour) -> None:
-        self.draw.line([self.p(x, y) for x, y in pts], fill=fill, width=self.px(width),
-                       joint="curve")
+        self.draw.line(
+            [self.p(x, y) for x, y in pts], fill=fill, width=self.px(width), joint="curve"
+        )
 
     def _emission(self) -> ImageDraw.ImageDraw | None:
         if not self.emit:
@@ -86,12 +107,14 @@ class Pen:
         if em is not None:
             em.polygon([self.p(x, y) for x, y in pts], fill=glow)
 
-    def light_rect(self, x0: float, y0: float, x1: float, y1: float, fill: Colour,
-                   glow: Colour) -> None:
+    def light_rect(
+        self, x0: float, y0: float, x1: float, y1: float, fill: Colour, glow: Colour
+    ) -> None:
         self.light_poly([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], fill, glow)
 
-    def light_ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: Colour,
-                      glow: Colour) -> None:
+    def light_ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, fill: Colour, glow: Colour
+    ) -> None:
         self.ellipse(cx, cy, rx, ry, fill)
         em = self._emission()
         if em is not None:

@@ -51,8 +51,11 @@ def sample_figure(rng: np.random.Generator, helmet_p: float = 0.0) -> Figure:
         top=P.jitter(rng, P.pick(rng, P.CLOTHES), 10),
         bottom=P.jitter(rng, P.pick(rng, P.CLOTHES[:8]), 8),
         shoes=P.pick(rng, [(20, 20, 20), (60, 40, 30), (230, 230, 230), (90, 90, 95)]),
-        helmet=P.pick(rng, [(220, 30, 30), (240, 240, 240), (20, 20, 20), (40, 80, 200),
-                            (230, 200, 30)]) if rng.random() < helmet_p else None,
+        helmet=P.pick(
+            rng, [(220, 30, 30), (240, 240, 240), (20, 20, 20), (40, 80, 200), (230, 200, 30)]
+        )
+        if rng.random() < helmet_p
+        else None,
         backpack=P.pick(rng, P.CLOTHES) if rng.random() < 0.25 else None,
         skirt=bool(rng.random() < 0.15),
         coat=bool(rng.random() < 0.25),
@@ -68,8 +71,17 @@ def _knee(a: Point, t: Point, l1: float, l2: float, bend: float) -> Point:
     return (a[0] + l1 * math.cos(ang), a[1] + l1 * math.sin(ang))
 
 
-def _limb(pen: Pen, a: Point, t: Point, l1: float, l2: float, bend: float, width: float,
-          colour: Colour, end: Colour | None = None) -> Point:
+def _limb(
+    pen: Pen,
+    a: Point,
+    t: Point,
+    l1: float,
+    l2: float,
+    bend: float,
+    width: float,
+    colour: Colour,
+    end: Colour | None = None,
+) -> Point:
     m = _knee(a, t, l1, l2, bend)
     dx, dy = t[0] - m[0], t[1] - m[1]
     norm = max(1e-6, math.hypot(dx, dy))
@@ -80,8 +92,14 @@ def _limb(pen: Pen, a: Point, t: Point, l1: float, l2: float, bend: float, width
     return e
 
 
-def draw_figure(pen: Pen, f: Figure, hip: Point, lean: float, feet: tuple[Point, Point],
-                hands: tuple[Point, Point] | None) -> None:
+def draw_figure(
+    pen: Pen,
+    f: Figure,
+    hip: Point,
+    lean: float,
+    feet: tuple[Point, Point],
+    hands: tuple[Point, Point] | None,
+) -> None:
     """Draw a person whose hip is at ``hip``; ``lean`` tilts the torso forward (radians).
 
     ``feet`` / ``hands`` are targets of the far and the near limb; ``hands=None`` lets the
@@ -107,20 +125,38 @@ def draw_figure(pen: Pen, f: Figure, hip: Point, lean: float, feet: tuple[Point,
     # torso (a tapered quad), optional coat / skirt
     half = (0.2 if f.frontal else 0.13) * s
     low = hip[1] - (0.3 * s if f.coat else 0.0)
-    pen.poly([(hip[0] - half * 0.9, low), (sh[0] - half, sh[1]), (sh[0] + half, sh[1]),
-              (hip[0] + half * 0.9, low)], f.top)
+    pen.poly(
+        [
+            (hip[0] - half * 0.9, low),
+            (sh[0] - half, sh[1]),
+            (sh[0] + half, sh[1]),
+            (hip[0] + half * 0.9, low),
+        ],
+        f.top,
+    )
     if f.skirt:
-        pen.poly([(hip[0] - 0.12 * s, hip[1] + 0.05 * s), (hip[0] + 0.12 * s, hip[1] + 0.05 * s),
-                  (hip[0] + 0.2 * s, hip[1] - 0.3 * s), (hip[0] - 0.2 * s, hip[1] - 0.3 * s)],
-                 f.bottom)
+        pen.poly(
+            [
+                (hip[0] - 0.12 * s, hip[1] + 0.05 * s),
+                (hip[0] + 0.12 * s, hip[1] + 0.05 * s),
+                (hip[0] + 0.2 * s, hip[1] - 0.3 * s),
+                (hip[0] - 0.2 * s, hip[1] - 0.3 * s),
+            ],
+            f.bottom,
+        )
     pen.line([sh, (head[0], head[1] - 0.08 * s)], 0.07 * s, f.skin)
     # head (+ hair or helmet)
     hr = 0.115 * s
     pen.ellipse(head[0], head[1], hr * 0.9, hr, f.skin)
     if f.helmet is not None:
         pen.ellipse(head[0] - 0.01 * s, head[1] + 0.02 * s, hr * 1.12, hr * 1.05, f.helmet)
-        pen.rect(head[0] + 0.02 * s, head[1] - 0.03 * s, head[0] + hr * 1.1, head[1] + 0.04 * s,
-                 (30, 30, 35))
+        pen.rect(
+            head[0] + 0.02 * s,
+            head[1] - 0.03 * s,
+            head[0] + hr * 1.1,
+            head[1] + 0.04 * s,
+            (30, 30, 35),
+        )
     else:
         pen.ellipse(head[0] - 0.03 * s, head[1] + 0.04 * s, hr * 0.9, hr * 0.75, f.hair)
     # near limbs
@@ -131,11 +167,16 @@ def draw_figure(pen: Pen, f: Figure, hip: Point, lean: float, feet: tuple[Point,
 def sample_person(rng: np.random.Generator, name: str) -> Spec:
     f = sample_figure(rng)
     f.frontal = bool(rng.random() < 0.25)
-    p = {"figure": f, "stride": float(rng.uniform(0.25, 0.4)),
-         "phase0": float(rng.uniform(0, 6.3)), "walking": bool(rng.random() < 0.8),
-         "lean": float(rng.uniform(-0.03, 0.1))}
-    return Spec(name=name, xmin=-0.45 * f.s, xmax=0.45 * f.s, height=f.height + 0.02,
-                anchor_x=0.0, params=p)
+    p = {
+        "figure": f,
+        "stride": float(rng.uniform(0.25, 0.4)),
+        "phase0": float(rng.uniform(0, 6.3)),
+        "walking": bool(rng.random() < 0.8),
+        "lean": float(rng.uniform(-0.03, 0.1)),
+    }
+    return Spec(
+        name=name, xmin=-0.45 * f.s, xmax=0.45 * f.s, height=f.height + 0.02, anchor_x=0.0, params=p
+    )
 
 
 def draw_person(pen: Pen, spec: Spec, phase: float) -> None:
@@ -146,15 +187,18 @@ def draw_person(pen: Pen, spec: Spec, phase: float) -> None:
     st = p["stride"] * s
     ph = p["phase0"] + 2 * math.pi * phase / (4 * st)  # one gait cycle = two steps
     if p["walking"] and not f.frontal:
-        feet = ((-st * math.sin(ph), max(0.0, 0.08 * s * math.cos(ph))),
-                (st * math.sin(ph), max(0.0, -0.08 * s * math.cos(ph))))
+        feet = (
+            (-st * math.sin(ph), max(0.0, 0.08 * s * math.cos(ph))),
+            (st * math.sin(ph), max(0.0, -0.08 * s * math.cos(ph))),
+        )
         sh_y = hip[1] + 0.55 * s
         sw = 0.2 * s
-        hands = ((sw * math.sin(ph) + 0.03, sh_y - 0.56 * s),
-                 (-sw * math.sin(ph) + 0.03, sh_y - 0.56 * s))
+        hands = (
+            (sw * math.sin(ph) + 0.03, sh_y - 0.56 * s),
+            (-sw * math.sin(ph) + 0.03, sh_y - 0.56 * s),
+        )
     else:
         spread = 0.1 * s if f.frontal else 0.04 * s
         feet = ((-spread, 0.0), (spread, 0.0))
         hands = None
     draw_figure(pen, f, hip, p["lean"], feet, hands)
-

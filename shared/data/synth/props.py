@@ -23,10 +23,17 @@ def sample_prop(rng: np.random.Generator, name: str) -> Spec:
         return Spec(name, -0.9, 0.9, h + 0.2, 0.0, {"h": h, "col": grey, "w": float(u(0.12, 0.2))})
     if name == "sign":
         h = float(u(2.2, 3.0))
-        face = P.pick(rng, [(30, 80, 170), (200, 30, 30), (240, 240, 240), (230, 190, 30),
-                            (40, 120, 60)])
-        return Spec(name, -0.45, 0.45, h + 0.1, 0.0,
-                    {"h": h, "col": grey, "face": face, "round": bool(rng.random() < 0.5)})
+        face = P.pick(
+            rng, [(30, 80, 170), (200, 30, 30), (240, 240, 240), (230, 190, 30), (40, 120, 60)]
+        )
+        return Spec(
+            name,
+            -0.45,
+            0.45,
+            h + 0.1,
+            0.0,
+            {"h": h, "col": grey, "face": face, "round": bool(rng.random() < 0.5)},
+        )
     if name == "bollard":
         return Spec(name, -0.15, 0.15, 1.0, 0.0, {"h": float(u(0.8, 1.0)), "col": grey})
     if name == "bin":
@@ -34,16 +41,36 @@ def sample_prop(rng: np.random.Generator, name: str) -> Spec:
         return Spec(name, -0.35, 0.35, 1.1, 0.0, {"h": float(u(0.9, 1.1)), "col": col})
     if name == "hedge":
         w = float(u(1.5, 4.0))
-        return Spec(name, -w / 2, w / 2, 1.3, 0.0,
-                    {"w": w, "h": float(u(0.7, 1.25)), "col": P.pick(rng, P.FOLIAGE),
-                     "blobs": rng.uniform(0, 1, (int(w * 4), 3)).tolist()})
+        return Spec(
+            name,
+            -w / 2,
+            w / 2,
+            1.3,
+            0.0,
+            {
+                "w": w,
+                "h": float(u(0.7, 1.25)),
+                "col": P.pick(rng, P.FOLIAGE),
+                "blobs": rng.uniform(0, 1, (int(w * 4), 3)).tolist(),
+            },
+        )
     if name == "tree":
         h = float(u(4.0, 9.0))
         r = float(u(1.3, 2.6))
-        return Spec(name, -r * 1.5, r * 1.5, h + r * 1.15, 0.0,
-                    {"h": h, "r": r, "col": P.pick(rng, P.FOLIAGE),
-                     "trunk": P.pick(rng, [(80, 60, 45), (100, 90, 80), (60, 50, 40)]),
-                     "blobs": rng.uniform(0, 1, (9, 4)).tolist()})
+        return Spec(
+            name,
+            -r * 1.5,
+            r * 1.5,
+            h + r * 1.15,
+            0.0,
+            {
+                "h": h,
+                "r": r,
+                "col": P.pick(rng, P.FOLIAGE),
+                "trunk": P.pick(rng, [(80, 60, 45), (100, 90, 80), (60, 50, 40)]),
+                "blobs": rng.uniform(0, 1, (9, 4)).tolist(),
+            },
+        )
     raise ValueError(f"unknown prop {name!r}")
 
 
@@ -75,8 +102,9 @@ def draw_prop(pen: Pen, spec: Spec, phase: float) -> None:
         pen.rect(-w / 2, 0.0, w / 2, h * 0.8, P.shade(col, 0.85))
         for bx, by, bs in p["blobs"]:
             cx = -w / 2 + 0.25 + bx * (w - 0.5)
-            pen.ellipse(cx, h * (0.6 + 0.2 * by), 0.3, 0.22 + 0.1 * bs,
-                        P.shade(col, 0.8 + 0.4 * bs))
+            pen.ellipse(
+                cx, h * (0.6 + 0.2 * by), 0.3, 0.22 + 0.1 * bs, P.shade(col, 0.8 + 0.4 * bs)
+            )
     elif name == "tree":
         h, r, col = p["h"], p["r"], p["col"]
         pen.poly([(-0.18, 0.0), (0.18, 0.0), (0.1, h), (-0.1, h)], p["trunk"])
@@ -85,4 +113,3 @@ def draw_prop(pen: Pen, spec: Spec, phase: float) -> None:
             cy = h - 0.2 * r + (by - 0.3) * 0.9 * r
             rr = r * (0.45 + 0.3 * bs)
             pen.ellipse(cx, cy, rr, rr * 0.9, P.shade(col, 0.7 + 0.5 * bc))
-

@@ -38,19 +38,31 @@ def paste_items(canvas: Canvas, cam: StreetCamera, items: list[Item], shadow: fl
     for it in items:
         if it.obj_id:
             s = cam.scale(it.depth)
-            canvas.shadow(it.u, cam.ground_row(it.depth), 0.5 * it.spec.length * it.pose.xscale
-                          * s, 0.5 * s * cam.cam_height / it.depth * 1.5, shadow)
+            canvas.shadow(
+                it.u,
+                cam.ground_row(it.depth),
+                0.5 * it.spec.length * it.pose.xscale * s,
+                0.5 * s * cam.cam_height / it.depth * 1.5,
+                shadow,
+            )
     for it in sorted(items, key=lambda i: -i.depth):
         s = cam.scale(it.depth)
         if max(it.spec.length, it.spec.height) * s < 1.5:
             continue
-        sp = render_sprite(it.spec, s, flip=it.pose.flip, angle=it.pose.angle,
-                           xscale=it.pose.xscale, phase=it.pose.phase)
+        sp = render_sprite(
+            it.spec,
+            s,
+            flip=it.pose.flip,
+            angle=it.pose.angle,
+            xscale=it.pose.xscale,
+            phase=it.pose.phase,
+        )
         canvas.paste(sp, it.u, cam.ground_row(it.depth), it.depth, it.obj_id)
 
 
-def render_cls_crop(seed: int, index: int, size: tuple[int, int] = (128, 128)
-                    ) -> tuple[np.ndarray, int]:
+def render_cls_crop(
+    seed: int, index: int, size: tuple[int, int] = (128, 128)
+) -> tuple[np.ndarray, int]:
     """Object-centred crop of class ``index % 9``; returns (H, W, 3) uint8 and class index.
 
     The object spans 40-90 % of the crop (largest side), sits on a matching street backdrop
@@ -76,8 +88,13 @@ def render_cls_crop(seed: int, index: int, size: tuple[int, int] = (128, 128)
         cut = float(rng.uniform(0.05, 0.25)) * lp
         u = width - lp / 2 + cut if rng.random() < 0.5 else lp / 2 - cut
     cam_h = float(rng.uniform(4.0, 11.0))
-    cam = StreetCamera(focal=s * depth, cam_height=cam_h, horizon=v - cam_h * s, cx=u,
-                       x0=float(rng.uniform(-500, 500)))
+    cam = StreetCamera(
+        focal=s * depth,
+        cam_height=cam_h,
+        horizon=v - cam_h * s,
+        cx=u,
+        x0=float(rng.uniform(-500, 500)),
+    )
     backdrop = render_backdrop(cam, layout, width, height, rng, look)
     canvas = Canvas(backdrop)
     items = [Item(spec, pose, depth, u, obj_id=1)]
@@ -97,10 +114,18 @@ def render_cls_crop(seed: int, index: int, size: tuple[int, int] = (128, 128)
         pdepth = max(cam.focal / (s * 4.0), depth - float(rng.uniform(1.0, 4.0)))
         lp = spec.length * pose.xscale * s
         pu = u + float(rng.uniform(-0.45, 0.45)) * lp
-        saved = (canvas.rgb.copy(), canvas.label.copy(), canvas.depth.copy(),
-                 None if canvas.emission is None else canvas.emission.copy())
-        paste_items(canvas, cam, [Item(sample_spec(rng, prop), sample_pose(rng, prop, None),
-                                       pdepth, pu)], look.shadow)
+        saved = (
+            canvas.rgb.copy(),
+            canvas.label.copy(),
+            canvas.depth.copy(),
+            None if canvas.emission is None else canvas.emission.copy(),
+        )
+        paste_items(
+            canvas,
+            cam,
+            [Item(sample_spec(rng, prop), sample_pose(rng, prop, None), pdepth, pu)],
+            look.shadow,
+        )
         vis = canvas.visibility()[0]
         if vis.visible < 0.6 * vis.in_image:
             canvas.rgb, canvas.label, canvas.depth, canvas.emission = saved
@@ -108,8 +133,9 @@ def render_cls_crop(seed: int, index: int, size: tuple[int, int] = (128, 128)
     return apply_sensor(lit, look, sample_sensor(rng), rng), CLASS_INDEX[name]
 
 
-def render_scene(seed: int, index: int, size: tuple[int, int] = (512, 288)
-                 ) -> tuple[np.ndarray, list[dict]]:
+def render_scene(
+    seed: int, index: int, size: tuple[int, int] = (512, 288)
+) -> tuple[np.ndarray, list[dict]]:
     """A full street scene with 3-12 objects.
 
     Returns the (H, W, 3) uint8 image and annotations ``{"bbox": [x, y, w, h],
@@ -132,9 +158,14 @@ def render_scene(seed: int, index: int, size: tuple[int, int] = (512, 288)
         for vis in canvas.visibility():
             if keep_annotation(vis):
                 assert vis.bbox is not None
-                anns.append({"bbox": [int(c) for c in vis.bbox],
-                             "category_id": category_id(names[vis.obj_id]),
-                             "area": float(vis.visible), "iscrowd": 0})
+                anns.append(
+                    {
+                        "bbox": [int(c) for c in vis.bbox],
+                        "category_id": category_id(names[vis.obj_id]),
+                        "area": float(vis.visible),
+                        "iscrowd": 0,
+                    }
+                )
         if len(anns) >= 3:
             break
     lit = apply_look(canvas.rgb, canvas.depth, canvas.emission, look, backdrop.lamps)
@@ -142,8 +173,9 @@ def render_scene(seed: int, index: int, size: tuple[int, int] = (512, 288)
     return image, anns
 
 
-def place_objects(rng: np.random.Generator, cam: StreetCamera, layout: StreetLayout,
-                  width: int, n: int) -> list[Item]:
+def place_objects(
+    rng: np.random.Generator, cam: StreetCamera, layout: StreetLayout, width: int, n: int
+) -> list[Item]:
     """Place ``n`` objects, avoiding large overlaps within the same lane."""
     items: list[Item] = []
     taken: dict[int, list[tuple[float, float]]] = {}
@@ -167,14 +199,21 @@ def place_objects(rng: np.random.Generator, cam: StreetCamera, layout: StreetLay
     return items
 
 
-def place_props(rng: np.random.Generator, cam: StreetCamera, layout: StreetLayout,
-                width: int) -> list[Item]:
+def place_props(
+    rng: np.random.Generator, cam: StreetCamera, layout: StreetLayout, width: int
+) -> list[Item]:
     """Street furniture on the near sidewalk (potential occluders)."""
     items = []
     d0, d1 = layout.near_walk
     for _ in range(int(rng.choice([0, 1, 1, 2, 3]))):
         name = str(rng.choice(OCCLUDERS))
         depth = d1 - 0.4 if rng.random() < 0.7 else d0 + 0.5
-        items.append(Item(sample_spec(rng, name), sample_pose(rng, name, None), depth,
-                          float(rng.uniform(0, width))))
+        items.append(
+            Item(
+                sample_spec(rng, name),
+                sample_pose(rng, name, None),
+                depth,
+                float(rng.uniform(0, width)),
+            )
+        )
     return items

@@ -34,8 +34,9 @@ def sample_sensor(rng: np.random.Generator, jpeg_p: float = 0.5) -> SensorSettin
     return SensorSettings(vignette, blur, motion, q)
 
 
-def apply_sensor(rgb: np.ndarray, look: Look, settings: SensorSettings,
-                 rng: np.random.Generator) -> np.ndarray:
+def apply_sensor(
+    rgb: np.ndarray, look: Look, settings: SensorSettings, rng: np.random.Generator
+) -> np.ndarray:
     """Turn a lit float frame (H, W, 3) into the uint8 image the camera delivers.
 
     ``rng`` only draws the per-frame sensor noise (its strength comes from the look).
@@ -55,8 +56,11 @@ def apply_sensor(rgb: np.ndarray, look: Look, settings: SensorSettings,
     img8 = np.clip((out + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     im = Image.fromarray(img8)
     if settings.blur > 0:
-        f = (ImageFilter.BoxBlur(settings.blur) if settings.motion
-             else ImageFilter.GaussianBlur(settings.blur))
+        f = (
+            ImageFilter.BoxBlur(settings.blur)
+            if settings.motion
+            else ImageFilter.GaussianBlur(settings.blur)
+        )
         im = im.filter(f)
     if settings.jpeg_quality is not None:
         buf = io.BytesIO()

@@ -28,17 +28,25 @@ class Sprite:
     full_area: int  #: number of pixels with alpha > 0.5 (before any clipping)
 
 
-def _rotate_point(x: float, y: float, w: int, h: int, nw: int, nh: int,
-                  angle_deg: float) -> Point:
+def _rotate_point(x: float, y: float, w: int, h: int, nw: int, nh: int, angle_deg: float) -> Point:
     """Where PIL's ``rotate(angle, expand=True)`` moves pixel (x, y)."""
     a = math.radians(angle_deg)
     dx, dy = x - w / 2.0, y - h / 2.0
-    return (nw / 2.0 + dx * math.cos(a) + dy * math.sin(a),
-            nh / 2.0 - dx * math.sin(a) + dy * math.cos(a))
+    return (
+        nw / 2.0 + dx * math.cos(a) + dy * math.sin(a),
+        nh / 2.0 - dx * math.sin(a) + dy * math.cos(a),
+    )
 
 
-def render_sprite(spec: Spec, px_per_m: float, *, flip: bool = False, angle: float = 0.0,
-                  xscale: float = 1.0, phase: float = 0.0) -> Sprite:
+def render_sprite(
+    spec: Spec,
+    px_per_m: float,
+    *,
+    flip: bool = False,
+    angle: float = 0.0,
+    xscale: float = 1.0,
+    phase: float = 0.0,
+) -> Sprite:
     """Draw ``spec`` at ``px_per_m`` pixels per metre.
 
     ``flip`` mirrors the object (facing left), ``angle`` rotates it (degrees, CCW) and

@@ -26,7 +26,8 @@ def sample_motorcycle(rng: np.random.Generator, name: str) -> Spec:
     length = float(rng.uniform(1.95, 2.3))
     rider = rng.random() < 0.6
     p: dict[str, Any] = {
-        "L": length, "r": float(rng.uniform(0.29, 0.33)),
+        "L": length,
+        "r": float(rng.uniform(0.29, 0.33)),
         "body": P.jitter(rng, P.pick_weighted(rng, P.VEHICLE_COLOURS), 10),
         "engine": P.pick(rng, [(70, 70, 75), (140, 140, 145), (40, 40, 42), (170, 170, 175)]),
         "disc": P.pick(rng, [(40, 40, 42), (90, 90, 95), (150, 150, 155), (25, 25, 25)]),
@@ -68,25 +69,36 @@ def draw_motorcycle(pen: Pen, spec: Spec, phase: float) -> None:
         pen.ellipse(cx, cy, 0.72 * r, 0.72 * r, p["disc"])
         for i in range(3):
             a = phase / r + 2 * math.pi * i / 3
-            pen.line([(cx, cy), (cx + 0.7 * r * math.cos(a), cy + 0.7 * r * math.sin(a))],
-                     0.05, P.shade(p["disc"], 0.6))
+            pen.line(
+                [(cx, cy), (cx + 0.7 * r * math.cos(a), cy + 0.7 * r * math.sin(a))],
+                0.05,
+                P.shade(p["disc"], 0.6),
+            )
         pen.ellipse(cx, cy, 0.18 * r, 0.18 * r, (170, 170, 175))
     if rider is not None:
         hip = (0.36 * L, 0.95)
-        draw_figure(pen, rider, hip, p["lean"],
-                    ((0.48 * L, 0.42), (0.5 * L, 0.42)),
-                    ((0.74 * L, 1.12), (0.76 * L, 1.12)))
+        draw_figure(
+            pen,
+            rider,
+            hip,
+            p["lean"],
+            ((0.48 * L, 0.42), (0.5 * L, 0.42)),
+            ((0.74 * L, 1.12), (0.76 * L, 1.12)),
+        )
 
 
 def sample_bicycle(rng: np.random.Generator, name: str) -> Spec:
     length = float(rng.uniform(1.65, 1.85))
     rider = rng.random() < 0.6
     p: dict[str, Any] = {
-        "L": length, "r": float(rng.uniform(0.32, 0.36)),
+        "L": length,
+        "r": float(rng.uniform(0.32, 0.36)),
         "frame": P.jitter(rng, P.pick(rng, P.CLOTHES + [(200, 200, 205)]), 10),
-        "spokes": int(rng.choice([12, 16, 18])), "tyre": float(rng.uniform(0.03, 0.045)),
+        "spokes": int(rng.choice([12, 16, 18])),
+        "tyre": float(rng.uniform(0.03, 0.045)),
         "rider": sample_figure(rng, helmet_p=0.35) if rider else None,
-        "lean": float(rng.uniform(0.0, 0.4)), "basket": bool(rng.random() < 0.15),
+        "lean": float(rng.uniform(0.0, 0.4)),
+        "basket": bool(rng.random() < 0.15),
     }
     height = 1.05 if not rider else 0.96 + 0.93 * p["rider"].s
     return Spec(name=name, xmin=0.0, xmax=length, height=height, anchor_x=length / 2, params=p)
@@ -101,21 +113,37 @@ def draw_bicycle(pen: Pen, spec: Spec, phase: float) -> None:
     for cx, cy in (rear, front):
         for i in range(p["spokes"]):
             a = phase / r + 2 * math.pi * i / p["spokes"]
-            pen.line([(cx, cy), (cx + r * math.cos(a), cy + r * math.sin(a))], 0.006,
-                     (150, 150, 155))
+            pen.line(
+                [(cx, cy), (cx + r * math.cos(a), cy + r * math.sin(a))], 0.006, (150, 150, 155)
+            )
         pen.ellipse(cx, cy, r, r, None, outline=TYRE, width=p["tyre"])
-        pen.ellipse(cx, cy, r - p["tyre"], r - p["tyre"], None, outline=(170, 170, 175),
-                    width=0.012)
+        pen.ellipse(
+            cx, cy, r - p["tyre"], r - p["tyre"], None, outline=(170, 170, 175), width=0.012
+        )
         pen.ellipse(cx, cy, 0.04, 0.04, (120, 120, 125))
     bb = (0.46 * L, 0.3)
     seat = (0.36 * L, 0.88)
     head_top, head_bot = (0.78 * L, 0.92), (0.8 * L, 0.78)
     w = 0.035
-    for a, b in ((bb, seat), (seat, head_top), (bb, head_bot), (rear, bb), (rear, seat),
-                 (head_bot, front), (head_top, head_bot)):
+    for a, b in (
+        (bb, seat),
+        (seat, head_top),
+        (bb, head_bot),
+        (rear, bb),
+        (rear, seat),
+        (head_bot, front),
+        (head_top, head_bot),
+    ):
         pen.line([a, b], w, frame)
-    pen.poly([(seat[0] - 0.12, seat[1] + 0.05), (seat[0] + 0.1, seat[1] + 0.07),
-              (seat[0] + 0.08, seat[1] + 0.02), (seat[0] - 0.1, seat[1] + 0.01)], (25, 25, 25))
+    pen.poly(
+        [
+            (seat[0] - 0.12, seat[1] + 0.05),
+            (seat[0] + 0.1, seat[1] + 0.07),
+            (seat[0] + 0.08, seat[1] + 0.02),
+            (seat[0] - 0.1, seat[1] + 0.01),
+        ],
+        (25, 25, 25),
+    )
     pen.line([head_top, (0.74 * L, 1.0)], 0.03, (30, 30, 30))
     crank = 0.17
     ca = phase / r
@@ -128,6 +156,4 @@ def draw_bicycle(pen: Pen, spec: Spec, phase: float) -> None:
     rider: Figure | None = p["rider"]
     if rider is not None:
         hip = (seat[0] - 0.02, seat[1] + 0.08)
-        draw_figure(pen, rider, hip, p["lean"], (pedal2, pedal),
-                    ((0.73 * L, 1.0), (0.75 * L, 1.0)))
-
+        draw_figure(pen, rider, hip, p["lean"], (pedal2, pedal), ((0.73 * L, 1.0), (0.75 * L, 1.0)))

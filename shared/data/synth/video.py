@@ -133,22 +133,36 @@ class VideoWorld:
             speed = st.speed
             depth = st.lane.center + float(rng.uniform(-0.25, 0.25))
         else:
-            speed = float(rng.uniform(1.0, 1.8)) if name == "person" else float(
-                rng.uniform(3.0, 5.0))
+            speed = (
+                float(rng.uniform(1.0, 1.8)) if name == "person" else float(rng.uniform(3.0, 5.0))
+            )
             depth = float(rng.uniform(st.lane.near, st.lane.far))
         margin = length / 2 + 1.0
         xa, xb = st.x_range
-        x_start, x_end = (xa - margin, xb + margin) if st.direction > 0 else (xb + margin,
-                                                                               xa - margin)
-        self.tracks.append(Track(
-            track_id=len(self.tracks) + 1, spec=spec, depth=depth, direction=st.direction,
-            speed=speed, t0=st.next_t, x_start=x_start, x_end=x_end,
-            angle=float(np.clip(rng.normal(0.0, 1.0), -3, 3)),
-            xscale=float(rng.uniform(0.85, 1.0)) if name != "person" else 1.0,
-            wobble=(float(rng.uniform(0.0, 0.3)), float(rng.uniform(0.6, 2.0)),
-                    float(rng.uniform(0, 6.3)))))
+        x_start, x_end = (
+            (xa - margin, xb + margin) if st.direction > 0 else (xb + margin, xa - margin)
+        )
+        self.tracks.append(
+            Track(
+                track_id=len(self.tracks) + 1,
+                spec=spec,
+                depth=depth,
+                direction=st.direction,
+                speed=speed,
+                t0=st.next_t,
+                x_start=x_start,
+                x_end=x_end,
+                angle=float(np.clip(rng.normal(0.0, 1.0), -3, 3)),
+                xscale=float(rng.uniform(0.85, 1.0)) if name != "person" else 1.0,
+                wobble=(
+                    float(rng.uniform(0.0, 0.3)),
+                    float(rng.uniform(0.6, 2.0)),
+                    float(rng.uniform(0, 6.3)),
+                ),
+            )
+        )
         # gap to the next object: its front must stay clear of this one's back
-        gap_m = (length + 2.5 + float(rng.exponential(st.mean_gap)))
+        gap_m = length + 2.5 + float(rng.exponential(st.mean_gap))
         st.next_t += gap_m / speed
 
     def render_frame(self, index: int) -> tuple[np.ndarray, list[dict]]:
@@ -166,15 +180,18 @@ class VideoWorld:
             half = 0.5 * tr.spec.length * self.cam.scale(tr.depth)
             if u + half < 0 or u - half > width:
                 continue
-            pose = Pose(flip=tr.direction < 0, angle=tr.angle, xscale=tr.xscale,
-                        phase=tr.speed * (t - tr.t0))
+            pose = Pose(
+                flip=tr.direction < 0,
+                angle=tr.angle,
+                xscale=tr.xscale,
+                phase=tr.speed * (t - tr.t0),
+            )
             items.append(Item(tr.spec, pose, tr.depth, u, obj_id=len(items) + 1))
             ids[len(items)] = tr
         items += self.props
         canvas = Canvas(self.backdrop)
         paste_items(canvas, self.cam, items, self.look.shadow)
-        lit = apply_look(canvas.rgb, canvas.depth, canvas.emission, self.look,
-                         self.backdrop.lamps)
+        lit = apply_look(canvas.rgb, canvas.depth, canvas.emission, self.look, self.backdrop.lamps)
         noise_rng = np.random.default_rng([self.seed, TAG_VIDEO, 7, index])
         image = apply_sensor(lit, self.look, self.sensor, noise_rng)
         anns = []
@@ -182,15 +199,21 @@ class VideoWorld:
             if keep_annotation(vis):
                 assert vis.bbox is not None
                 tr = ids[vis.obj_id]
-                anns.append({"bbox": [int(c) for c in vis.bbox],
-                             "category_id": category_id(tr.spec.name),
-                             "area": float(vis.visible), "iscrowd": 0,
-                             "track_id": tr.track_id})
+                anns.append(
+                    {
+                        "bbox": [int(c) for c in vis.bbox],
+                        "category_id": category_id(tr.spec.name),
+                        "area": float(vis.visible),
+                        "iscrowd": 0,
+                        "track_id": tr.track_id,
+                    }
+                )
         return image, anns
 
 
-def render_video_frames(n_frames: int, seed: int, size: tuple[int, int] = (512, 288)
-                        ) -> Iterator[tuple[np.ndarray, list[dict]]]:
+def render_video_frames(
+    n_frames: int, seed: int, size: tuple[int, int] = (512, 288)
+) -> Iterator[tuple[np.ndarray, list[dict]]]:
     """Render ``n_frames`` consecutive frames in memory (no files): yields (image, anns)."""
     world = VideoWorld(seed, size)
     for i in range(n_frames):

@@ -27,8 +27,11 @@ from .video import VideoWorld
 #: bump whenever the generator's output changes: cached datasets are then regenerated
 GENERATOR_VERSION = "synth-3"
 TASKS = ("cls", "det", "video")
-DEFAULT_SIZES: dict[str, tuple[int, int]] = {"cls": (128, 128), "det": (512, 288),
-                                             "video": (512, 288)}
+DEFAULT_SIZES: dict[str, tuple[int, int]] = {
+    "cls": (128, 128),
+    "det": (512, 288),
+    "video": (512, 288),
+}
 PNG_LEVEL = 1  # fast PNG compression: writing is part of the generation budget
 
 
@@ -69,8 +72,9 @@ def default_workers() -> int:
 _Result = TypeVar("_Result")
 
 
-def _run(job: Callable[[int], _Result], n: int, workers: int, desc: str,
-         progress: bool) -> list[_Result]:
+def _run(
+    job: Callable[[int], _Result], n: int, workers: int, desc: str, progress: bool
+) -> list[_Result]:
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
     results: list[_Result] = []
     try:
@@ -91,8 +95,7 @@ def _run(job: Callable[[int], _Result], n: int, workers: int, desc: str,
         bar.close()
 
 
-def _coco(task: str, n: int, seed: int, size: tuple[int, int],
-          per_image: list[list[dict]]) -> dict:
+def _coco(task: str, n: int, seed: int, size: tuple[int, int], per_image: list[list[dict]]) -> dict:
     images: list[dict] = []
     annotations: list[dict] = []
     for i, anns in enumerate(per_image):
@@ -103,8 +106,13 @@ def _coco(task: str, n: int, seed: int, size: tuple[int, int],
         for a in anns:
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, **a})
     return {
-        "info": {"description": f"polc synthetic traffic-camera {task} data",
-                 "version": GENERATOR_VERSION, "seed": seed, "n": n, "task": task},
+        "info": {
+            "description": f"polc synthetic traffic-camera {task} data",
+            "version": GENERATOR_VERSION,
+            "seed": seed,
+            "n": n,
+            "task": task,
+        },
         "licenses": [],
         "images": images,
         "annotations": annotations,
@@ -123,9 +131,15 @@ def _check(task: str, n: int, size: tuple[int, int] | None) -> tuple[int, int]:
     return int(sides[0]), int(sides[1])
 
 
-def write_dataset(task: str, n: int, seed: int, out: str | os.PathLike, size:
-                  tuple[int, int] | None = None, workers: int | None = None,
-                  progress: bool = True) -> Path:
+def write_dataset(
+    task: str,
+    n: int,
+    seed: int,
+    out: str | os.PathLike,
+    size: tuple[int, int] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Render ``n`` items of ``task`` ("cls", "det" or "video") into ``out``.
 
     Layouts: ``cls`` -> ``out/<class>/<index:06d>.png`` (ImageFolder); ``det`` ->
@@ -160,8 +174,14 @@ def cache_root() -> Path:
     return (Path(base) if base else Path.home() / ".cache" / "polc") / "data"
 
 
-def ensure_synthetic(task: str, n: int, seed: int, size: tuple[int, int] | None = None,
-                     workers: int | None = None, progress: bool = True) -> Path:
+def ensure_synthetic(
+    task: str,
+    n: int,
+    seed: int,
+    size: tuple[int, int] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Return the cached dataset directory, generating it first if it is not complete.
 
     The directory is ``<cache_root()>/<task>-n<N>-s<seed>-<W>x<H>``; it is generated in a

@@ -37,22 +37,32 @@ class AdapterFile:
     first_stage: str = "layer2"  # the backbone stage the stem feeds (older files: layer2)
 
     @classmethod
-    def read(cls, path: Path, kind: WeightsKind | tuple[WeightsKind, ...] = ADAPTER_KINDS
-             ) -> AdapterFile:
+    def read(
+        cls, path: Path, kind: WeightsKind | tuple[WeightsKind, ...] = ADAPTER_KINDS
+    ) -> AdapterFile:
         """The file at ``path``; ``kind`` restricts it to one adapter kind (default: any)."""
         state = load_weights(path, kind)
-        stem = {("blocks.0." + k.removeprefix("block.")) if k.startswith("block.") else k: v
-                for k, v in _as_float(state["stem"]).items()}
-        return cls({"latent_channels": int(state["latent_channels"]),
-                    "rank": int(state["rank"]),
-                    "latent_blocks": int(state.get("latent_blocks", 0)),
-                    "blocks": int(state.get("blocks", 1))},
-                   stem, {name: _as_float(w) for name, w in state.get("stages", {}).items()},
-                   list(state["classes"]), state.get("codec_fingerprint"),
-                   str(state.get("first_stage", "layer2")))
+        stem = {
+            ("blocks.0." + k.removeprefix("block.")) if k.startswith("block.") else k: v
+            for k, v in _as_float(state["stem"]).items()
+        }
+        return cls(
+            {
+                "latent_channels": int(state["latent_channels"]),
+                "rank": int(state["rank"]),
+                "latent_blocks": int(state.get("latent_blocks", 0)),
+                "blocks": int(state.get("blocks", 1)),
+            },
+            stem,
+            {name: _as_float(w) for name, w in state.get("stages", {}).items()},
+            list(state["classes"]),
+            state.get("codec_fingerprint"),
+            str(state.get("first_stage", "layer2")),
+        )
 
-    def load_into(self, model: StemFedBackbone, stem: dict[str, torch.Tensor] | None = None
-                  ) -> None:
+    def load_into(
+        self, model: StemFedBackbone, stem: dict[str, torch.Tensor] | None = None
+    ) -> None:
         """The stem (``stem`` instead of the file's, e.g. a widened copy) and the stored
         modules into ``model`` (a LatentClassifier / LatentDetector)."""
         model.stem.load_state_dict(self.stem if stem is None else stem)
@@ -60,17 +70,26 @@ class AdapterFile:
             model.get_submodule(name).load_state_dict(weights)
 
 
-def save_adapter_file(path: Path, kind: WeightsKind, adapter: StemFedBackbone, classes: list[str],
-                      fingerprint: str) -> None:
+def save_adapter_file(
+    path: Path, kind: WeightsKind, adapter: StemFedBackbone, classes: list[str], fingerprint: str
+) -> None:
     """Write an adapter file: the trained stem (fp16), its sizes, the backbone modules that
     were unfrozen (their weights; the rest comes from the shipped pixel model), class names
     and the codec it was trained on (what ``polc.cloud.latent_runners`` loads back)."""
+
     def half(module: nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v.half() if v.is_floating_point() else v
-                for k, v in module.state_dict().items()}
+        return {k: v.half() if v.is_floating_point() else v for k, v in module.state_dict().items()}
 
     stages = {name: half(adapter.get_submodule(name)) for name in adapter.train_stages}
-    save_weights(path, kind, {"stem": half(adapter.stem), "stages": stages,
-                              "classes": list(classes), **adapter.stem.architecture,
-                              "first_stage": adapter.first_stage,
-                              "codec_fingerprint": fingerprint})
+    save_weights(
+        path,
+        kind,
+        {
+            "stem": half(adapter.stem),
+            "stages": stages,
+            "classes": list(classes),
+            **adapter.stem.architecture,
+            "first_stage": adapter.first_stage,
+            "codec_fingerprint": fingerprint,
+        },
+    )

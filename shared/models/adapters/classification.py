@@ -17,17 +17,36 @@ from polc.shared.models.vision.backbone import SmallResNet
 
 
 class LatentClassifier(StemFedBackbone):
-    def __init__(self, backbone: SmallResNet, latent_channels: int, rank: int = 32,
-                 train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
-                 blocks: int = 1, train_norms: bool = False, first_stage: str = "layer2"):
+    def __init__(
+        self,
+        backbone: SmallResNet,
+        latent_channels: int,
+        rank: int = 32,
+        train_stages: tuple[str, ...] = (),
+        *,
+        latent_blocks: int = 0,
+        blocks: int = 1,
+        train_norms: bool = False,
+        first_stage: str = "layer2",
+    ):
         super().__init__()
         backbone = copy.deepcopy(backbone)
-        self._reuse_backbone(LatentStem(latent_channels, backbone.widths[0], scale=4,
-                                        rank=rank, latent_blocks=latent_blocks, blocks=blocks),
-                             backbone, first_stage)
+        self._reuse_backbone(
+            LatentStem(
+                latent_channels,
+                backbone.widths[0],
+                scale=4,
+                rank=rank,
+                latent_blocks=latent_blocks,
+                blocks=blocks,
+            ),
+            backbone,
+            first_stage,
+        )
         self.avgpool, self.fc = backbone.avgpool, backbone.fc
-        self.train_stages = freeze_except(self, (*self.backbone_stages, "fc"),
-                                          train_stages, train_norms)
+        self.train_stages = freeze_except(
+            self, (*self.backbone_stages, "fc"), train_stages, train_norms
+        )
 
     def head(self, f4: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(f4), 1))

@@ -24,26 +24,46 @@ LATENT_STRIDE = 16
 
 
 class LatentDetector(StemFedBackbone):
-    def __init__(self, detector: PixelDetector, latent_channels: int, rank: int = 32,
-                 train_stages: tuple[str, ...] = (), *, latent_blocks: int = 0,
-                 blocks: int = 1, train_norms: bool = False, first_stage: str = "layer2"):
+    def __init__(
+        self,
+        detector: PixelDetector,
+        latent_channels: int,
+        rank: int = 32,
+        train_stages: tuple[str, ...] = (),
+        *,
+        latent_blocks: int = 0,
+        blocks: int = 1,
+        train_norms: bool = False,
+        first_stage: str = "layer2",
+    ):
         super().__init__()
         detector = copy.deepcopy(detector)
         body = detector.body
-        self._reuse_backbone(LatentStem(latent_channels, body.widths[0], scale=4, rank=rank,
-                                        latent_blocks=latent_blocks, blocks=blocks),
-                             body, first_stage)
+        self._reuse_backbone(
+            LatentStem(
+                latent_channels,
+                body.widths[0],
+                scale=4,
+                rank=rank,
+                latent_blocks=latent_blocks,
+                blocks=blocks,
+            ),
+            body,
+            first_stage,
+        )
         self.fcos = detector.fcos
-        self.train_stages = freeze_except(self, (*self.backbone_stages, "fcos"), train_stages,
-                                          train_norms)
+        self.train_stages = freeze_except(
+            self, (*self.backbone_stages, "fcos"), train_stages, train_norms
+        )
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
     def stages(self, y_hat: Tensor) -> list[Tensor]:
         """[C3, C4, C5]: what the pixel detector's layer2..layer4 output on the image."""
         return self.features(y_hat)[1:]
 
-    def forward(self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None
-                ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+    def forward(
+        self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Training: FCOS losses (targets in padded-frame pixels); eval: detections."""
         size = (y_hat.shape[-2] * LATENT_STRIDE, y_hat.shape[-1] * LATENT_STRIDE)
         return self.fcos(self.stages(y_hat), size, targets)
@@ -57,11 +77,11 @@ def clip_to_frame(boxes: Tensor, width: int, height: int) -> Tensor:
     return out
 
 
-def keep_visible(det: dict[str, Tensor], width: int, height: int,
-                 min_side: float = 1.0) -> dict[str, Tensor]:
+def keep_visible(
+    det: dict[str, Tensor], width: int, height: int, min_side: float = 1.0
+) -> dict[str, Tensor]:
     """Clip a detection dict to the frame and drop boxes left (almost) empty by the clip
     (those found entirely in the replicate-padded border)."""
     boxes = clip_to_frame(det["boxes"], width, height)
     keep = ((boxes[:, 2] - boxes[:, 0]) >= min_side) & ((boxes[:, 3] - boxes[:, 1]) >= min_side)
     return {"boxes": boxes[keep], "scores": det["scores"][keep], "labels": det["labels"][keep]}
-

@@ -36,8 +36,15 @@ class ConvNeXtBlock(nn.Module):
 
 
 class LatentStem(nn.Module):
-    def __init__(self, latent_channels: int, out_channels: int, scale: int = 4,
-                 rank: int = 32, latent_blocks: int = 0, blocks: int = 1):
+    def __init__(
+        self,
+        latent_channels: int,
+        out_channels: int,
+        scale: int = 4,
+        rank: int = 32,
+        latent_blocks: int = 0,
+        blocks: int = 1,
+    ):
         super().__init__()
         self.reduce = nn.Conv2d(latent_channels, rank, 1)
         self.latent_blocks = nn.Sequential(*(ConvNeXtBlock(rank) for _ in range(latent_blocks)))
@@ -48,8 +55,12 @@ class LatentStem(nn.Module):
     @property
     def architecture(self) -> dict[str, int]:
         """What an adapter file records to rebuild this stem."""
-        return {"latent_channels": self.reduce.in_channels, "rank": self.reduce.out_channels,
-                "latent_blocks": len(self.latent_blocks), "blocks": len(self.blocks)}
+        return {
+            "latent_channels": self.reduce.in_channels,
+            "rank": self.reduce.out_channels,
+            "latent_blocks": len(self.latent_blocks),
+            "blocks": len(self.blocks),
+        }
 
     def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
         x = self.latent_blocks(self.reduce(y_hat))
@@ -66,7 +77,7 @@ def backbone_stages(first_stage: str) -> tuple[str, ...]:
     """The ResNet stages an adapter runs after its stem, ``first_stage`` first."""
     if first_stage not in FIRST_STAGES:
         raise ValueError(f"first_stage must be one of {FIRST_STAGES}, not {first_stage!r}")
-    return ("layer1", "layer2", "layer3", "layer4")[FIRST_STAGES.index(first_stage):]
+    return ("layer1", "layer2", "layer3", "layer4")[FIRST_STAGES.index(first_stage) :]
 
 
 class StemFedBackbone(nn.Module):
@@ -83,8 +94,7 @@ class StemFedBackbone(nn.Module):
     backbone_stages: tuple[str, ...]
     train_stages: tuple[str, ...]
 
-    def _reuse_backbone(self, stem: LatentStem, backbone: SmallResNet, first_stage: str
-                        ) -> None:
+    def _reuse_backbone(self, stem: LatentStem, backbone: SmallResNet, first_stage: str) -> None:
         self.stem = stem
         self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
         self.layer1 = backbone.layer1 if first_stage == "layer1" else None
@@ -108,9 +118,12 @@ class StemFedBackbone(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
-                  train_stages: tuple[str, ...], train_norms: bool = False
-                  ) -> tuple[str, ...]:
+def freeze_except(
+    model: nn.Module,
+    frozen_roots: tuple[str, ...],
+    train_stages: tuple[str, ...],
+    train_norms: bool = False,
+) -> tuple[str, ...]:
     """Freeze the modules ``frozen_roots`` (the pixel model's parts the adapter reuses),
     then unfreeze ``train_stages``: dotted module paths inside them (``layer4``,
     ``fcos.head.classification_head.cls_logits``, ...), and with ``train_norms`` every
@@ -134,8 +147,9 @@ def freeze_except(model: nn.Module, frozen_roots: tuple[str, ...],
     return tuple(train_stages)
 
 
-def keep_frozen_statistics(model: nn.Module, stages: tuple[str, ...],
-                           train_stages: tuple[str, ...], mode: bool) -> None:
+def keep_frozen_statistics(
+    model: nn.Module, stages: tuple[str, ...], train_stages: tuple[str, ...], mode: bool
+) -> None:
     """After ``model.train(mode)``: frozen backbone stages stay in eval mode (their batch
     norm statistics are the pixel model's); unfrozen ones follow ``mode``."""
     for name in stages:
@@ -149,6 +163,9 @@ def norm_layer_paths(model: nn.Module, roots: tuple[str, ...]) -> tuple[str, ...
     ``roots``: unfreezing only these (a few hundred parameters per stage, plus their running
     statistics) lets the reused pixel stages re-centre on the stem's features."""
     norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
-    return tuple(f"{root}.{name}" for root in roots
-                 for name, m in model.get_submodule(root).named_modules()
-                 if name and isinstance(m, norms))
+    return tuple(
+        f"{root}.{name}"
+        for root in roots
+        for name, m in model.get_submodule(root).named_modules()
+        if name and isinstance(m, norms)
+    )

@@ -22,9 +22,12 @@ class ScalableTransform(nn.Module):
     def __init__(self, cin: int, cout: int, hidden: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(cin, hidden, 3, padding=1), nn.LeakyReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.LeakyReLU(inplace=True),
-            nn.Conv2d(hidden, cout, 3, padding=1))
+            nn.Conv2d(cin, hidden, 3, padding=1),
+            nn.LeakyReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.LeakyReLU(inplace=True),
+            nn.Conv2d(hidden, cout, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -39,8 +39,9 @@ class GainUnit(nn.Module):
 
 def default_log_gains(levels: int, low: float = 0.5, high: float = 4.0) -> list[float]:
     """Initial per-level gains spaced geometrically (higher alpha = finer quantisation)."""
-    return [math.log(low) + (math.log(high) - math.log(low)) * i / (levels - 1)
-            for i in range(levels)]
+    return [
+        math.log(low) + (math.log(high) - math.log(low)) * i / (levels - 1) for i in range(levels)
+    ]
 
 
 def as_map(gain: torch.Tensor) -> torch.Tensor:

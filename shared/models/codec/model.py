@@ -30,8 +30,11 @@ SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 
 
 def scale_table() -> torch.Tensor:
-    return torch.exp(torch.linspace(torch.log(torch.tensor(SCALES_MIN)),
-                                    torch.log(torch.tensor(SCALES_MAX)), SCALES_LEVELS))
+    return torch.exp(
+        torch.linspace(
+            torch.log(torch.tensor(SCALES_MIN)), torch.log(torch.tensor(SCALES_MAX)), SCALES_LEVELS
+        )
+    )
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -87,12 +90,25 @@ class RDCCodec(nn.Module):
         v_hat = ste_round(v - mu) + mu
         y_hat = v_hat / g
         x1, feats = self.g_s(y_hat)
-        return {"y": y, "v": v, "y_hat": y_hat, "x1": x1, "feats": feats,
-                "likelihoods": {"y": v_lik, "z": z_lik}}
+        return {
+            "y": y,
+            "v": v,
+            "y_hat": y_hat,
+            "x1": x1,
+            "feats": feats,
+            "likelihoods": {"y": v_lik, "z": z_lik},
+        }
 
     # ---------------------------------------------------------------- auxiliary branch
-    def enhancement(self, y: torch.Tensor, y_hat: torch.Tensor, gain_y: torch.Tensor,
-                    gain_s: torch.Tensor, feats: list[torch.Tensor], noisy: bool) -> dict:
+    def enhancement(
+        self,
+        y: torch.Tensor,
+        y_hat: torch.Tensor,
+        gain_y: torch.Tensor,
+        gain_s: torch.Tensor,
+        feats: list[torch.Tensor],
+        noisy: bool,
+    ) -> dict:
         gs = as_map(gain_s)
         s = self.t_enc((y - y_hat) * as_map(gain_y)) * gs
         if noisy:
@@ -104,16 +120,18 @@ class RDCCodec(nn.Module):
         residual = self.residual(y_hat + self.t_dec(s_q / gs), feats)
         return {"r": residual, "likelihoods": {"s": s_lik}}
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor, stage: int = 1,
-                noisy: bool = True) -> dict:
+    def forward(
+        self, x: torch.Tensor, level: torch.Tensor, stage: int = 1, noisy: bool = True
+    ) -> dict:
         """Training/eval forward at trained levels ``level`` (B,) long."""
         gain_y = self.gain_y.level(level)
         if stage == 1:
             return self.primary(x, gain_y, noisy)
         with torch.no_grad():
             out = self.primary(x, gain_y, noisy=False)
-        aux = self.enhancement(out["y"], out["y_hat"], gain_y, self.gain_s.level(level),
-                               out["feats"], noisy)
+        aux = self.enhancement(
+            out["y"], out["y_hat"], gain_y, self.gain_s.level(level), out["feats"], noisy
+        )
         out["r"] = aux["r"]
         out["likelihoods"] = {**out["likelihoods"], **aux["likelihoods"]}
         return out

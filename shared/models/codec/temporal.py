@@ -36,13 +36,19 @@ class TemporalContext(nn.Module):
         self.conv3 = nn.Conv2d(hidden, 2 * M, 3, padding=1)
 
     @staticmethod
-    def features(y_ref: torch.Tensor, mu_shift: torch.Tensor, idx_t: torch.Tensor,
-                 idx_ref: torch.Tensor) -> torch.Tensor:
+    def features(
+        y_ref: torch.Tensor, mu_shift: torch.Tensor, idx_t: torch.Tensor, idx_ref: torch.Tensor
+    ) -> torch.Tensor:
         """(B, 4M, h, w): y_ref and μ_ref − μ_t in symbol units, scale indexes / IDX_SCALE."""
         return torch.cat([y_ref, mu_shift, idx_t / IDX_SCALE, idx_ref / IDX_SCALE], 1)
 
-    def forward(self, y_ref: torch.Tensor, mu_shift: torch.Tensor, idx_t: torch.Tensor,
-                idx_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        y_ref: torch.Tensor,
+        mu_shift: torch.Tensor,
+        idx_t: torch.Tensor,
+        idx_ref: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """All inputs (B, M, h, w) float. Returns μ_P (symbol units) and σ_P (≥ 0)."""
         h = torch.relu(self.conv1(self.features(y_ref, mu_shift, idx_t, idx_ref)))
         h = torch.relu(self.conv2(h))

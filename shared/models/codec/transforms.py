@@ -20,8 +20,9 @@ def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
 
 
 def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2,
-                              output_padding=stride - 1)
+    return nn.ConvTranspose2d(
+        cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1
+    )
 
 
 class AnalysisTransform(nn.Module):
@@ -29,8 +30,9 @@ class AnalysisTransform(nn.Module):
 
     def __init__(self, N: int, M: int):
         super().__init__()
-        self.net = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N),
-                                 conv(N, M))
+        self.net = nn.Sequential(
+            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -58,8 +60,13 @@ class HyperAnalysis(nn.Module):
 
     def __init__(self, N: int, M: int):
         super().__init__()
-        self.net = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
-                                 nn.LeakyReLU(inplace=True), conv(N, N))
+        self.net = nn.Sequential(
+            conv(M, N, 3, 1),
+            nn.LeakyReLU(inplace=True),
+            conv(N, N),
+            nn.LeakyReLU(inplace=True),
+            conv(N, N),
+        )
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return self.net(v)

@@ -31,8 +31,12 @@ def _stage(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
 
 
 class SmallResNet(nn.Module):
-    def __init__(self, num_classes: int, widths: tuple[int, int, int, int] = (24, 48, 96, 192),
-                 blocks: tuple[int, int, int, int] = (1, 1, 1, 1)):
+    def __init__(
+        self,
+        num_classes: int,
+        widths: tuple[int, int, int, int] = (24, 48, 96, 192),
+        blocks: tuple[int, int, int, int] = (1, 1, 1, 1),
+    ):
         super().__init__()
         self.widths = tuple(widths)
         self.classes: list[str] = []  # class names, set when loaded from a teacher file

@@ -55,28 +55,46 @@ class StageFCOS(FCOS):
     losses in training mode and per-image detections (xyxy in input pixels) in eval mode.
     """
 
-    def __init__(self, in_channels: list[int], num_classes: int, channels: int = 64,
-                 head_convs: int = 2, score_thresh: float = 0.05, nms_thresh: float = 0.6,
-                 detections_per_img: int = 100):
+    def __init__(
+        self,
+        in_channels: list[int],
+        num_classes: int,
+        channels: int = 64,
+        head_convs: int = 2,
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.6,
+        detections_per_img: int = 100,
+    ):
         fpn = FeaturePyramidNetwork(list(in_channels), channels)
         fpn.out_channels = channels
-        anchors = AnchorGenerator(tuple((s,) for s in LEVEL_STRIDES),
-                                  ((1.0,),) * len(LEVEL_STRIDES))
+        anchors = AnchorGenerator(
+            tuple((s,) for s in LEVEL_STRIDES), ((1.0,),) * len(LEVEL_STRIDES)
+        )
         head = FCOSHead(channels, 1, num_classes, num_convs=head_convs)
-        super().__init__(fpn, num_classes, anchor_generator=anchors, head=head,
-                         score_thresh=score_thresh, nms_thresh=nms_thresh,
-                         detections_per_img=detections_per_img)
+        super().__init__(
+            fpn,
+            num_classes,
+            anchor_generator=anchors,
+            head=head,
+            score_thresh=score_thresh,
+            nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+        )
         self.transform = None  # images never pass through GeneralizedRCNNTransform
         self.num_classes = num_classes
 
     def pyramid(self, stages: list[Tensor]) -> list[Tensor]:
         """[C3, C4, C5] -> [P3, P4, P5]."""
-        return list(self.backbone(OrderedDict(zip(("p3", "p4", "p5"), stages,
-                                                  strict=True))).values())
+        return list(
+            self.backbone(OrderedDict(zip(("p3", "p4", "p5"), stages, strict=True))).values()
+        )
 
-    def forward(self, stages: list[Tensor], image_size: tuple[int, int],
-                targets: list[dict[str, Tensor]] | None = None
-                ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+    def forward(
+        self,
+        stages: list[Tensor],
+        image_size: tuple[int, int],
+        targets: list[dict[str, Tensor]] | None = None,
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         features = self.pyramid(stages)
         head_outputs = self.head(features)
         images = placeholder_images(features[0].shape[0], image_size, features[0])
@@ -94,14 +112,19 @@ class StageFCOS(FCOS):
 class PixelDetector(nn.Module):
     """FCOS on a :class:`SmallResNet` (images in [0, 1], any size multiple of 32)."""
 
-    def __init__(self, backbone: SmallResNet, num_classes: int, channels: int = 64,
-                 head_convs: int = 2):
+    def __init__(
+        self, backbone: SmallResNet, num_classes: int, channels: int = 64, head_convs: int = 2
+    ):
         super().__init__()
         self.body = backbone
         self.body.fc = nn.Identity()  # type: ignore[assignment]  # no classifier head here
         self.fcos = StageFCOS(list(backbone.widths[1:]), num_classes, channels, head_convs)
-        self.config = {"widths": list(backbone.widths), "num_classes": num_classes,
-                       "channels": channels, "head_convs": head_convs}
+        self.config = {
+            "widths": list(backbone.widths),
+            "num_classes": num_classes,
+            "channels": channels,
+            "head_convs": head_convs,
+        }
         self.classes: list[str] = []  # class names, set when loaded from a detector file
 
     @classmethod
@@ -113,6 +136,7 @@ class PixelDetector(nn.Module):
         """[C3, C4, C5] = outputs of layer2..layer4 (the distillation targets)."""
         return self.body.features(images)[1:]
 
-    def forward(self, images: Tensor, targets: list[dict[str, Tensor]] | None = None
-                ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+    def forward(
+        self, images: Tensor, targets: list[dict[str, Tensor]] | None = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         return self.fcos(self.stages(images), tuple(images.shape[-2:]), targets)

@@ -14,9 +14,16 @@ from polc.shared.models.weights_file import load_weights, save_weights
 
 
 def save_teacher(path: Path, model: SmallResNet, classes: list[str], **extra: Any) -> None:
-    save_weights(path, "teacher", {"state_dict": model.state_dict(),
-                                   "widths": list(model.widths), "classes": list(classes),
-                                   **extra})
+    save_weights(
+        path,
+        "teacher",
+        {
+            "state_dict": model.state_dict(),
+            "widths": list(model.widths),
+            "classes": list(classes),
+            **extra,
+        },
+    )
 
 
 def load_teacher(path: Path, device: str = "cpu") -> SmallResNet:
