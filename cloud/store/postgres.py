@@ -44,7 +44,6 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from polc.cloud.store.interface import (
-    CameraSummary,
     FrameRecord,
     RecordRejected,
     StoreFull,
@@ -146,6 +145,7 @@ class PostgresFrameStore(SqlFrameStore):
 
     PLACEHOLDER = "%s"
     SUM_CAST = "::bigint"  # SUM over BIGINT is NUMERIC in PostgreSQL
+    BYTE_ORDER = ' COLLATE "C"'  # the database's collation may not be byte order
     JSON_PARAM = "?::jsonb"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"  # two replicas never claim the same frame
 
@@ -315,14 +315,7 @@ class PostgresFrameStore(SqlFrameStore):
             return RecordRejected(f"a value does not fit the index: {exc}")
         return None
 
-    # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
-    def list_cameras(self) -> list[CameraSummary]:
-        rows = self._query(
-            "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
-            "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes)::bigint FROM frames "
-            'GROUP BY camera_id ORDER BY camera_id COLLATE "C"'
-        )
-        return [CameraSummary(*row) for row in rows]
+    # -- reads (get, find_at, layers, last_seq, list_frames, list_cameras: SqlFrameStore)
 
     # -- retention ------------------------------------------------------------------------
     def _delete_where(self, where: str, params: Sequence[Any]) -> int:

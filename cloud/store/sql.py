@@ -23,6 +23,7 @@ from typing import Any
 
 from polc.cloud.store.interface import (
     MAX_SEQ,
+    CameraSummary,
     FrameRecord,
     FrameStore,
     RecordRejected,
@@ -55,6 +56,7 @@ class SqlFrameStore(FrameStore):
 
     PLACEHOLDER = "?"
     SUM_CAST = ""  # appended to a SUM(...) to read it back as an integer
+    BYTE_ORDER = ""  # appended to ORDER BY camera_id: byte order (SQLite's default)
     JSON_PARAM = "?"  # a JSON text parameter, in this backend's style
     SKIP_LOCKED = ""  # row locking of the claim's subquery (PostgreSQL: skip taken rows)
     analysis_lease_s = ANALYSIS_LEASE_S
@@ -347,6 +349,14 @@ class SqlFrameStore(FrameStore):
             return self._layer(camera_id, seq, True)
         except KeyError:
             return None
+
+    def list_cameras(self) -> list[CameraSummary]:
+        rows = self._query(
+            "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
+            f"MAX(capture_time_us), SUM(base_bytes + enhancement_bytes){self.SUM_CAST} "
+            f"FROM frames GROUP BY camera_id ORDER BY camera_id{self.BYTE_ORDER}"
+        )
+        return [CameraSummary(*row) for row in rows]
 
     def last_seq(self, camera_id: str) -> int | None:
         return self._query(

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from polc.cloud.store.interface import (
-    CameraSummary,
     FrameRecord,
     RecordRejected,
     StoreFull,
@@ -226,14 +225,7 @@ class SQLiteFrameStore(SqlFrameStore):
             raise
         return changed
 
-    # -- reads (get, find_at, layers, last_seq, list_frames: SqlFrameStore) -------
-    def list_cameras(self) -> list[CameraSummary]:
-        rows = self._query(
-            "SELECT camera_id, COUNT(*), MIN(seq), MAX(seq), MIN(capture_time_us), "
-            "MAX(capture_time_us), SUM(base_bytes + enhancement_bytes) FROM frames "
-            "GROUP BY camera_id ORDER BY camera_id"
-        )
-        return [CameraSummary(*row) for row in rows]
+    # -- reads (get, find_at, layers, last_seq, list_frames, list_cameras: SqlFrameStore)
 
     # -- retention ------------------------------------------------------------------------
     def _delete(self, ids: list[int]) -> None:

@@ -104,21 +104,43 @@ class TemporalWireModel:
             z_sym - reference.z_symbols, self._z_table_ids(z_sym.shape), wire.tables_y
         )
         y_pay, y_esc = encode(y_sym - mu_sym, idx_p, wire.tables_y)
-        link = ReferenceLink(reference.seq, reference.checksum, self.fingerprint)
-        container = FrameContainer(
+        container = self._p_container(
+            geometry,
+            alpha,
+            reference,
+            (z_pay, z_esc),
+            (y_pay, y_esc),
+            self.params_crc(params, mu_sym, idx_p),
+            y_sym,
+            skip_mode=False,
+        )
+        return container, params, y_sym, z_sym
+
+    def _p_container(
+        self,
+        geometry: FrameGeometry,
+        alpha: float,
+        reference: ReferenceState,
+        z_section: tuple[bytes, np.ndarray],
+        y_section: tuple[bytes, np.ndarray],
+        params_crc: int,
+        y_sym: np.ndarray,
+        skip_mode: bool,
+    ) -> FrameContainer:
+        """The container of a P-frame naming ``reference`` (both modes)."""
+        wire = self.wire
+        return FrameContainer(
             wire.fingerprint,
             alpha_to_code(alpha),
             geometry,
             (wire.M, wire.N, wire.aux),
-            z_pay,
-            z_esc,
-            y_pay,
-            y_esc,
-            self.params_crc(params, mu_sym, idx_p),
+            *z_section,
+            *y_section,
+            params_crc,
             latent_checksum(y_sym),
-            reference=link,
+            reference=ReferenceLink(reference.seq, reference.checksum, self.fingerprint),
+            skip_mode=skip_mode,
         )
-        return container, params, y_sym, z_sym
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
         """The reference's μ and scale indexes: what a skip-mode P-frame reuses."""
@@ -162,19 +184,14 @@ class TemporalWireModel:
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
         coded = np.broadcast_to(~skip[None], y_sym.shape)
         y_pay, y_esc = encode((y_sym - mu_sym)[coded], idx_p[coded], wire.tables_y)
-        link = ReferenceLink(reference.seq, reference.checksum, self.fingerprint)
-        container = FrameContainer(
-            wire.fingerprint,
-            alpha_to_code(alpha),
+        container = self._p_container(
             geometry,
-            (wire.M, wire.N, wire.aux),
-            encode_skip_map(skip, reference.skip_flags),
-            np.zeros(0, np.int64),
-            y_pay,
-            y_esc,
+            alpha,
+            reference,
+            (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64)),
+            (y_pay, y_esc),
             self.params_crc(params, mu_sym, idx_p),
-            latent_checksum(y_sym),
-            reference=link,
+            y_sym,
             skip_mode=True,
         )
         return container, params, y_sym, skip
