@@ -106,6 +106,16 @@ class IntegerConv:
         self.bias_int = torch.from_numpy(self.bias.astype(np.int64))
         self.w64 = torch.from_numpy(self.weight)
 
+    @classmethod
+    def from_layer(cls, layer: FixedPointLayer, in_limit: int) -> IntegerConv:
+        """The convolution of an exported layer (:func:`fixed_point_conv`)."""
+        return cls(
+            np.asarray(layer["weight"]),
+            np.asarray(layer["bias"]),
+            int(layer["in_frac"]),
+            in_limit,
+        )
+
     def _cols(self, a: torch.Tensor) -> torch.Tensor:
         """(D, C, H, W) -> (C*9, D*H*W) im2col, rows ordered (c, dy, dx) like the weights."""
         d, c, h, w = a.shape
@@ -141,12 +151,7 @@ class IntegerHyperSynthesis:
 
     def __init__(self, layers: list[FixedPointLayer]):
         self.layers = [
-            IntegerConv(
-                np.asarray(layer["weight"]),
-                np.asarray(layer["bias"]),
-                int(layer["in_frac"]),
-                Z_LIMIT if i == 0 else A_LIMIT,
-            )
+            IntegerConv.from_layer(layer, Z_LIMIT if i == 0 else A_LIMIT)
             for i, layer in enumerate(layers)
         ]
 

@@ -32,15 +32,7 @@ class IntegerTemporalContext:
     """Exact h_t: reference and intra parameters (ints) -> (round(μ_P), σ_P·2^A_FRAC)."""
 
     def __init__(self, layers: list[FixedPointLayer]):
-        self.layers = [
-            IntegerConv(
-                np.asarray(layer["weight"]),
-                np.asarray(layer["bias"]),
-                int(layer["in_frac"]),
-                A_LIMIT,
-            )
-            for layer in layers
-        ]
+        self.layers = [IntegerConv.from_layer(layer, A_LIMIT) for layer in layers]
 
     @classmethod
     def from_float(cls, h_t: TemporalContext) -> IntegerTemporalContext:
