@@ -207,6 +207,53 @@ class AuthSettings(_Section):
         return bool(self.tokens)
 
 
+class EventSettings(_Section):
+    enabled: bool = Field(
+        True, description="index detections for search and track them into events"
+    )
+    iou_threshold: float = Field(
+        0.3, gt=0, le=1, description="a detection continues a track of its class at this IoU"
+    )
+    min_score: float = Field(
+        0.3, ge=0, le=1, description="a detection scoring less starts no event"
+    )
+    end_after_frames: int = Field(
+        5, ge=1, le=10_000, description="an event ends when unseen for this many frames"
+    )
+    end_after_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=86_400,
+        description="... or for this long (capture time; wall clock once the camera is quiet)",
+    )
+    watch_queue: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="updates queued per WatchResults call; a watcher that falls this far "
+        "behind is dropped (RESOURCE_EXHAUSTED)",
+    )
+
+
+class MqttSettings(_Section):
+    enabled: bool = Field(False, description="publish events and object counts to a broker")
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("polc", min_length=1, pattern=r"^[^#+]+$")
+    client_id: str = Field("", description="'' = polc-cloud-<server_id>")
+    username: str | None = None
+    password_env: str | None = Field(
+        None, description="name of the environment variable holding the password"
+    )
+    tls: bool = Field(False, description="connect with TLS")
+    ca_file: Path | None = Field(None, description="CA of the broker (tls; unset: system CAs)")
+    keepalive_seconds: int = Field(30, ge=5, le=3600)
+    queue_size: int = Field(
+        10_000, ge=1, le=1_000_000, description="messages waiting for the broker; more: dropped"
+    )
+    publish_results: bool = Field(False, description="also <prefix>/<camera>/results per frame")
+
+
 class CloudConfig(BaseSettings):
     """Everything `polc cloud serve` needs."""
 
@@ -227,6 +274,8 @@ class CloudConfig(BaseSettings):
     connection: ConnectionSettings = ConnectionSettings()
     tls: TlsSettings = TlsSettings()
     auth: AuthSettings = AuthSettings()
+    events: EventSettings = EventSettings()
+    mqtt: MqttSettings = MqttSettings()
 
     @field_validator("listen")
     @classmethod

@@ -2,9 +2,12 @@
 
     grpc.aio server ─ IngestService ─┐                      ┌─ FrameStore (SQLite + files)
      (TLS / mTLS,    ReconstructSvc ─┼─► servicers ─────────┤  or PostgreSQL + files
-      max conn age)  QueryService ──┘   │                   ├─ OrderedDecoder, GroupCommitter
-                     grpc.health.v1     └─ CloudMetrics     └─ AnalysisBacklog ─►
-                     reflection            ─► /metrics         AnalysisWorker (analyzer)
+      max conn age)  QueryService ──┤   │                   ├─ OrderedDecoder, GroupCommitter
+                     SearchService ─┘   │                   └─ AnalysisBacklog ─►
+                     grpc.health.v1     └─ CloudMetrics        AnalysisWorker (analyzer) ─►
+                     reflection            ─► /metrics         LiveResults: EventRecorder
+                                                               (tracker → events), LiveHub
+                                                               ─► WatchResults, MQTT
 
 Store full (no space for the layer files or the index): frames are refused with
 RESOURCE_EXHAUSTED "store_full" (retryable), ``polc_cloud_store_full`` is 1 and the health
@@ -42,6 +45,10 @@ from polc.cloud.analyzer import build_analyzer
 from polc.cloud.auth import Authenticator, server_credentials
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import CloudConfig
+from polc.cloud.events.hub import LiveHub
+from polc.cloud.events.live import LiveResults
+from polc.cloud.events.metrics import ObservationMetrics
+from polc.cloud.events.recorder import EventRecorder
 from polc.cloud.ingest.decoding import OrderedDecoder
 from polc.cloud.ingest.servicer import IngestServicer
 from polc.cloud.ingest.session import EdgeRegistry
@@ -49,6 +56,8 @@ from polc.cloud.metrics import CloudMetrics
 from polc.cloud.query_service import QueryServicer
 from polc.cloud.reconstruct_service import ReconstructServicer
 from polc.cloud.reference_chain import ReferenceChain
+from polc.cloud.search.queries import SearchQueries
+from polc.cloud.search_service import SearchServicer
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameStore
 from polc.shared.codec.runtime import Codec
@@ -61,6 +70,8 @@ from polc.v1 import (
     query_pb2_grpc,
     reconstruct_pb2,
     reconstruct_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +80,7 @@ SERVICE_NAMES = (
     INGEST_SERVICE,
     reconstruct_pb2.DESCRIPTOR.services_by_name["ReconstructService"].full_name,
     query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
 )
 
 
@@ -152,6 +164,29 @@ class CloudServer:
         registry = EdgeRegistry()
         decoder = backlog = None
         self.analysis: AnalysisWorker | None = None
+        # what the analysis saw: events (tracker), live watchers and MQTT, search queries
+        self.observation_metrics = ObservationMetrics(self.metrics.registry, cfg.site)
+        self.hub = LiveHub()
+        ev = cfg.events
+        recorder = EventRecorder(
+            store,
+            self.observation_metrics,
+            iou_threshold=ev.iou_threshold,
+            min_score=ev.min_score,
+            end_after_frames=ev.end_after_frames,
+            end_after_s=ev.end_after_seconds,
+            track=ev.enabled,
+        )
+        self.live = LiveResults(recorder, self.hub, self._io)
+        self.live.start()
+        self.queries = SearchQueries(store, self.observation_metrics)
+        self.mqtt = None
+        if cfg.mqtt.enabled:
+            from polc.cloud.events.mqtt import MqttPublisher  # paho: only when configured
+
+            self.mqtt = MqttPublisher(cfg.mqtt, cfg.server_id, self.observation_metrics)
+            self.mqtt.start()
+            self.hub.subscribe(self.mqtt)
         if cfg.analyzer.decode:
             self._decode_pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="decode"
@@ -176,6 +211,7 @@ class CloudServer:
                 io=self._io,
                 max_batch_size=b.max_batch_size,
                 max_queue_delay_s=b.max_queue_delay_ms / 1000,
+                on_results=self.live.results,
             )
             self.analysis.start()
         # bounded by the ack windows: every frame waiting here holds a window slot
@@ -206,10 +242,19 @@ class CloudServer:
             codec_executor=self._codec_pool,
         )
         query = QueryServicer(store=self.store, auth=auth, registry=registry, io_executor=self._io)
+        search = SearchServicer(
+            queries=self.queries,
+            hub=self.hub,
+            auth=auth,
+            io_executor=self._io,
+            metrics=self.observation_metrics,
+            watch_queue=ev.watch_queue,
+        )
         server = grpc.aio.server(options=grpc_options(cfg))
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, server)
         reconstruct_pb2_grpc.add_ReconstructServiceServicer_to_server(reconstruct, server)
         query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)
+        search_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -338,6 +383,11 @@ class CloudServer:
         analysis = getattr(self, "analysis", None)
         if analysis is not None:
             await analysis.close()
+        live = getattr(self, "live", None)
+        if live is not None:
+            await live.close()  # ends the live events (stored, watchers, MQTT)
+        if getattr(self, "mqtt", None) is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.mqtt.close)
         if hasattr(self, "_decode_pool"):
             self._decode_pool.shutdown(wait=True)
         if hasattr(self, "_io"):

@@ -3,7 +3,8 @@
     AnalysisBacklog.take(max_batch_size) ─► (decode the refilled ones from the store)
         ─► analyzer (one call per batch, own thread) ─► FrameStore.put_results
         (conditional: only frames still pending and still this replica's) ─► FrameResult
-        on the camera's open stream, in the order the frames were analysed
+        on the camera's open stream, in the order the frames were analysed ─► on_results
+        (events, live watchers: polc.cloud.events.live)
 
 A frame's result goes out on the stream only if this replica stored it, so a frame is
 analysed (and reported) at most once. Every ``lease_s / 3`` the worker renews the lease of
@@ -23,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from polc.cloud.analysis.backlog import AnalysisBacklog, PendingAnalysis, ResultStream
 from polc.cloud.analyzer import AnalysisResult, FrameAnalyzer
@@ -60,11 +61,14 @@ class AnalysisWorker:
         io: concurrent.futures.Executor,
         max_batch_size: int,
         max_queue_delay_s: float = 0.0,
+        on_results: Callable[[Sequence[tuple[str, int, AnalysisResult]]], Awaitable[None]]
+        | None = None,
     ):
         self.codec, self.analyzer, self.store, self.backlog = codec, analyzer, store, backlog
         self.current_stream, self.metrics, self.io = current_stream, metrics, io
         self.chain = ReferenceChain(codec, store)  # stored P-frames: decoded via their chain
         self.max_batch_size, self.max_queue_delay_s = max_batch_size, max_queue_delay_s
+        self.on_results = on_results  # the stored results, for events and watchers
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="analyze", initializer=_lower_priority
         )
@@ -130,6 +134,13 @@ class AnalysisWorker:
                     self.metrics.analysis_skipped()
                     if entry.session is not None:
                         entry.session.result_done(entry.seq)  # nothing to wait for
+            fresh = [
+                (e.camera_id, e.seq, r)
+                for e, r, ok in zip(batch, results, stored, strict=True)
+                if ok and r.analyzer
+            ]
+            if fresh and self.on_results is not None:
+                await self.on_results(fresh)
 
     async def _more(self, n: int) -> list[PendingAnalysis]:
         if n <= 0 or not len(self.backlog):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from polc.cloud.store.observations import ObservationStore
 from polc.shared.codec.container import FrameContainer, ReferenceLink
 from polc.shared.errors import BitstreamError
 
@@ -89,7 +90,7 @@ class StoreStats:
     deleted: int = field(default=0)
 
 
-class FrameStore(abc.ABC):
+class FrameStore(ObservationStore):
     """What the service needs from a store; backends: SQLite + files (here), PostgreSQL."""
 
     #: point reads (``get``) are local and cheap enough to run on the event-loop thread
@@ -148,10 +149,12 @@ class FrameStore(abc.ABC):
         """Delete frames older than ``max_age_s`` and then the oldest ones until the total is
         at most ``max_bytes``, whole GOPs only: the P-frames left without the key frame they
         decode from are deleted with it (a kept P-frame always decodes; the age or byte
-        limit is overshot by less than a GOP per camera). Returns the number deleted."""
+        limit is overshot by less than a GOP per camera). Their detections go with them, and
+        the events none of whose frames is left. Returns the number of frames deleted."""
         deleted = self._expire(max_age_s, max_bytes, now)
         if deleted:
             deleted += self._delete_broken_gops()
+            self.drop_orphan_events()
         return deleted
 
     @abc.abstractmethod

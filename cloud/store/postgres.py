@@ -49,6 +49,7 @@ from polc.cloud.store.interface import (
     StoreFull,
     now_us,
 )
+from polc.cloud.store.observations_sql import DETECTION_INSERT, detection_inserts
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import INSERT_COLUMNS, SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -99,6 +100,48 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE frames ADD COLUMN analysis_owner TEXT",
             "ALTER TABLE frames ADD COLUMN analysis_lease_us BIGINT NOT NULL DEFAULT 0",
             "CREATE INDEX frames_pending ON frames (received_time_us, id) WHERE analysis_pending",
+        ],
+    ),
+    (
+        3,
+        "detections index (filled from the stored results) and events",
+        [
+            """CREATE TABLE detections (
+            frame_id BIGINT NOT NULL REFERENCES frames (id) ON DELETE CASCADE,
+            camera_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            capture_time_us BIGINT NOT NULL,
+            label TEXT NOT NULL,
+            score DOUBLE PRECISION NOT NULL,
+            x_min DOUBLE PRECISION NOT NULL,
+            y_min DOUBLE PRECISION NOT NULL,
+            x_max DOUBLE PRECISION NOT NULL,
+            y_max DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX detections_frame ON detections (frame_id)",
+            "CREATE INDEX detections_time ON detections (capture_time_us)",
+            "CREATE INDEX detections_label_time ON detections (label, capture_time_us)",
+            """INSERT INTO detections (frame_id, camera_id, seq, capture_time_us, label, score,
+            x_min, y_min, x_max, y_max)
+            SELECT f.id, f.camera_id, f.seq, f.capture_time_us, d->>'label',
+            (d->>'score')::float8, (d->'box'->>0)::float8, (d->'box'->>1)::float8,
+            (d->'box'->>2)::float8, (d->'box'->>3)::float8
+            FROM frames f, jsonb_array_elements(f.result_json->'detections') d
+            WHERE jsonb_typeof(f.result_json->'detections') = 'array'""",
+            """CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            state TEXT NOT NULL,
+            start_time_us BIGINT NOT NULL,
+            end_time_us BIGINT NOT NULL,
+            start_seq BIGINT NOT NULL,
+            end_seq BIGINT NOT NULL,
+            best_seq BIGINT NOT NULL,
+            best_score DOUBLE PRECISION NOT NULL,
+            best_box TEXT NOT NULL,
+            path_json TEXT NOT NULL)""",
+            "CREATE INDEX events_start ON events (start_time_us, id)",
+            "CREATE INDEX events_camera ON events (camera_id, end_seq)",
         ],
     ),
 ]
@@ -296,7 +339,15 @@ class PostgresFrameStore(SqlFrameStore):
                     "ON CONFLICT (camera_id, seq) DO NOTHING RETURNING camera_id, seq",
                     cols,
                 ).fetchall()
-        done = {tuple(r) for r in stored}
+                done = {tuple(r) for r in stored}
+                index = [
+                    row
+                    for i in todo
+                    if keys[i] in done
+                    for row in detection_inserts(*keys[i], items[i][0].result)
+                ]
+                if index:
+                    conn.cursor().executemany(self._sql(DETECTION_INSERT), index)
         for i in todo:
             inserted[i] = keys[i] in done
         return inserted
@@ -304,9 +355,18 @@ class PostgresFrameStore(SqlFrameStore):
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._query(sql, params)
 
-    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+    def _update_each(
+        self,
+        sql: str,
+        rows: Sequence[Sequence[Any]],
+        followups: Sequence[tuple[str, list[tuple]]] | None = None,
+    ) -> list[bool]:
         with self._pool.connection() as conn, conn.transaction():
-            return [conn.execute(sql, row).rowcount > 0 for row in rows]
+            changed = [conn.execute(sql, row).rowcount > 0 for row in rows]
+            for ok, (then, params) in zip(changed, followups or (), strict=False):
+                if ok and params:
+                    conn.cursor().executemany(then, params)
+            return changed
 
     def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
         if isinstance(exc, psycopg.errors.DiskFull):

@@ -32,6 +32,11 @@ from polc.cloud.store.interface import (
     is_no_space,
     now_us,
 )
+from polc.cloud.store.observations_sql import (
+    DETECTION_INSERT,
+    SqlObservations,
+    detection_inserts,
+)
 from polc.cloud.store.segment_log import SegmentLog
 
 COLUMNS = (
@@ -49,12 +54,13 @@ INSERT_COLUMNS = (
 ANALYSIS_LEASE_S = 30.0
 
 
-class SqlFrameStore(FrameStore):
+class SqlFrameStore(SqlObservations, FrameStore):
     """The reads every SQL backend shares; a backend supplies its parameter placeholder,
     ``segment_log``, ``_lock`` (its writer), ``_query`` (rows of a statement), ``_write``
     and ``_result`` (the stored result column as a dict)."""
 
     PLACEHOLDER = "?"
+    FRAME_COLUMNS = COLUMNS
     SUM_CAST = ""  # appended to a SUM(...) to read it back as an integer
     BYTE_ORDER = ""  # appended to ORDER BY camera_id: byte order (SQLite's default)
     JSON_PARAM = "?"  # a JSON text parameter, in this backend's style
@@ -162,9 +168,15 @@ class SqlFrameStore(FrameStore):
         """Run one committed write statement (caller holds the write lock)."""
 
     @abc.abstractmethod
-    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
-        """Run an UPDATE once per row in one transaction: did each change a row? (caller
-        holds the write lock)."""
+    def _update_each(
+        self,
+        sql: str,
+        rows: Sequence[Sequence[Any]],
+        followups: Sequence[tuple[str, list[tuple]]] | None = None,
+    ) -> list[bool]:
+        """Run an UPDATE once per row in one transaction: did each change a row? A row
+        that changed one runs its ``followups[i]`` (a statement and its parameter rows) in
+        the same transaction (caller holds the write lock)."""
 
     # -- the analysis backlog ---------------------------------------------------------------
     def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]) -> list[bool]:
@@ -177,8 +189,12 @@ class SqlFrameStore(FrameStore):
             (json.dumps(result) if result is not None else None, camera_id, seq, self.replica)
             for camera_id, seq, result in items
         ]
+        index = [
+            (self._sql(DETECTION_INSERT), detection_inserts(camera_id, seq, result))
+            for camera_id, seq, result in items
+        ]
         with self._lock, self._typed_errors():
-            return self._update_each(sql, rows)
+            return self._update_each(sql, rows, index)
 
     def claim_pending(self, limit: int, lease_s: float) -> list[tuple[str, int, int]]:
         now = now_us()

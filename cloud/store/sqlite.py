@@ -35,6 +35,12 @@ from polc.cloud.store.interface import (
     StoreFull,
     now_us,
 )
+from polc.cloud.store.observations_sql import (
+    DETECTION_INSERT,
+    SQLITE_BACKFILL,
+    SQLITE_SCHEMA,
+    detection_inserts,
+)
 from polc.cloud.store.segment_log import SegmentLog
 from polc.cloud.store.sql import INSERT_COLUMNS, SqlFrameStore
 from polc.shared.errors import ConfigError
@@ -76,7 +82,8 @@ _ANALYSIS_COLUMNS = (
     "CREATE INDEX IF NOT EXISTS frames_pending ON frames (received_time_us, id) "
     "WHERE analysis_pending",
 )
-SCHEMA_VERSION = "3"
+#: version 3 -> 4 adds the detections index (filled from the stored results) and events
+SCHEMA_VERSION = "4"
 _INSERT = (
     f"INSERT INTO frames ({INSERT_COLUMNS}) VALUES "
     f"({', '.join(['?'] * len(INSERT_COLUMNS.split(',')))})"
@@ -97,7 +104,7 @@ class SQLiteFrameStore(SqlFrameStore):
         self._db = self._connect()
         self._db.executescript(_SCHEMA)
         version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if version is not None and version[0] not in ("2", SCHEMA_VERSION):
+        if version is not None and version[0] not in ("2", "3", SCHEMA_VERSION):
             raise ConfigError(
                 f"store {self.root} has schema version {version[0]}, this "
                 f"server needs {SCHEMA_VERSION}"
@@ -105,6 +112,9 @@ class SQLiteFrameStore(SqlFrameStore):
         if version is None or version[0] == "2":
             for sql in _ANALYSIS_COLUMNS:
                 self._db.execute(sql)
+        self._db.executescript(SQLITE_SCHEMA)
+        if version is not None and version[0] != SCHEMA_VERSION:
+            self._db.execute(SQLITE_BACKFILL)
         self._db.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
@@ -119,6 +129,7 @@ class SQLiteFrameStore(SqlFrameStore):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._sync}")
         db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA foreign_keys=ON")  # detections go with their frame
         return db
 
     def _reader(self) -> sqlite3.Connection:
@@ -172,6 +183,16 @@ class SQLiteFrameStore(SqlFrameStore):
                         todo.append(i)
                 if todo:
                     self._db.executemany(_INSERT, self._rows(items, todo))
+                    self._db.executemany(
+                        DETECTION_INSERT,
+                        [
+                            row
+                            for i in todo
+                            for row in detection_inserts(
+                                items[i][0].camera_id, items[i][0].seq, items[i][0].result
+                            )
+                        ],
+                    )
                     for i in todo:
                         inserted[i] = True
                 self._db.execute("COMMIT")
@@ -215,10 +236,18 @@ class SQLiteFrameStore(SqlFrameStore):
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._db.execute(sql, params)
 
-    def _update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+    def _update_each(
+        self,
+        sql: str,
+        rows: Sequence[Sequence[Any]],
+        followups: Sequence[tuple[str, list[tuple]]] | None = None,
+    ) -> list[bool]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             changed = [self._db.execute(sql, row).rowcount > 0 for row in rows]
+            for ok, (then, params) in zip(changed, followups or (), strict=False):
+                if ok and params:
+                    self._db.executemany(then, params)
             self._db.execute("COMMIT")
         except BaseException:
             self._rollback()
