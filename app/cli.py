@@ -33,6 +33,11 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
         "polc.cloud.operator_cli",
     ),
     ("frames", "list cameras / stored frames on the cloud", "polc.cloud.frames_cli"),
+    (
+        "events",
+        "list / show / watch events (tracked objects) on the cloud",
+        "polc.cloud.search_cli",
+    ),
 ]
 
 

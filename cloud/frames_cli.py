@@ -1,4 +1,5 @@
-"""`polc frames`: list a camera's stored frames (or every camera) on the cloud."""
+"""`polc frames`: list a camera's stored frames (or every camera) on the cloud;
+`polc frames search`: frames by the objects detected in them (polc.cloud.search_cli)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from polc.cloud.client import (
     remote_error,
     set_seconds,
 )
+from polc.cloud.search_cli import register_search
 from polc.v1 import query_pb2, query_pb2_grpc
 
 
@@ -28,6 +30,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", action="store_true", help="also print each frame's top class")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.set_defaults(handler=_frames)
+    sub = parser.add_subparsers(dest="frames_command", metavar="SUBCOMMAND")
+    register_search(
+        sub.add_parser(
+            "search",
+            help="frames by detected objects (class, score, count, cameras, time)",
+            description="Stored frames whose results hold at least --min-count objects of "
+            "the --class(es) scoring at least --min-score, oldest first.",
+        )
+    )
 
 
 def _time(ts) -> str:
