@@ -160,7 +160,7 @@ def _list(args: argparse.Namespace) -> int:
         camera_ids=args.camera,
         classes=args.classes,
         min_score=args.min_score,
-        state=_STATES[args.state],
+        state=_STATES[args.state],  # type: ignore[arg-type]  # an EventState number
     )
     _range(request, args)
     md = call_metadata(args)

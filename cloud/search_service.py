@@ -24,12 +24,12 @@ from polc.cloud.store.observations import Event
 from polc.v1 import common_pb2, search_pb2, search_pb2_grpc
 
 Code = grpc.StatusCode
-STATES = {
+STATES: dict[int, str | None] = {
     search_pb2.EVENT_STATE_UNSPECIFIED: None,
     search_pb2.EVENT_STATE_ACTIVE: "active",
     search_pb2.EVENT_STATE_ENDED: "ended",
 }
-_STATE_OF = {v: k for k, v in STATES.items() if v}
+_STATE_OF: dict[str, Any] = {v: k for k, v in STATES.items() if v}
 _CHANGE_KIND = {
     "start": search_pb2.EVENT_CHANGE_KIND_START,
     "update": search_pb2.EVENT_CHANGE_KIND_UPDATE,

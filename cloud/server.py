@@ -386,8 +386,9 @@ class CloudServer:
         live = getattr(self, "live", None)
         if live is not None:
             await live.close()  # ends the live events (stored, watchers, MQTT)
-        if getattr(self, "mqtt", None) is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.mqtt.close)
+        mqtt = getattr(self, "mqtt", None)
+        if mqtt is not None:
+            await asyncio.get_running_loop().run_in_executor(None, mqtt.close)
         if hasattr(self, "_decode_pool"):
             self._decode_pool.shutdown(wait=True)
         if hasattr(self, "_io"):

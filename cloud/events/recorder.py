@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from polc.cloud.analyzer import AnalysisResult
 from polc.cloud.events.hub import FrameUpdate
@@ -43,7 +44,7 @@ class EventRecorder:
         track: bool = True,
     ):
         self.store, self.metrics, self.track = store, metrics, track
-        self._options = {
+        self._options: dict[str, Any] = {
             "iou_threshold": iou_threshold,
             "min_score": min_score,
             "end_after_frames": end_after_frames,

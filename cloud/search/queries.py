@@ -116,7 +116,7 @@ class SearchQueries:
             labels=_classes(classes, "classes"),
             min_score=_score(min_score, "min_score"),
             min_count=max(1, min_count),
-            after=after,  # type: ignore[arg-type]
+            after=after,
             limit=limit + 1,
         )
         records = self.store.search_frames(query)
@@ -155,7 +155,7 @@ class SearchQueries:
             labels=_classes(classes, "classes"),
             min_score=_score(min_score, "min_score"),
             state=state,
-            after=after,  # type: ignore[arg-type]
+            after=after,
             limit=limit + 1,
         )
         events = self.store.list_events(query)

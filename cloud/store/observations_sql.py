@@ -102,7 +102,8 @@ class SqlObservations(ObservationStore):
         return f" AND {column} IN ({', '.join(['?'] * len(values))})"
 
     def search_frames(self, query: FrameSearch) -> list[FrameRecord]:
-        inner, params = "SELECT frame_id FROM detections WHERE score >= ?", [query.min_score]
+        inner = "SELECT frame_id FROM detections WHERE score >= ?"
+        params: list[Any] = [query.min_score]
         if query.camera_ids:
             inner += self._in("camera_id", query.camera_ids, params)
         if query.labels:
@@ -169,11 +170,21 @@ class SqlObservations(ObservationStore):
 
     @staticmethod
     def _event(row: tuple) -> Event:
-        *head, best_box, path = row
+        (ident, camera, label, state, start, end, start_seq, end_seq, best_seq, score) = row[:10]
+        x0, y0, x1, y1 = json.loads(row[10])
         return Event(
-            *head,
-            best_box=tuple(json.loads(best_box)),  # type: ignore[arg-type]
-            path=[tuple(p) for p in json.loads(path)],
+            ident,
+            camera,
+            label,
+            state,
+            start,
+            end,
+            start_seq,
+            end_seq,
+            best_seq,
+            score,
+            (x0, y0, x1, y1),
+            [(p[0], p[1], p[2], p[3], p[4]) for p in json.loads(row[11])],
         )
 
     def get_event(self, event_id: str) -> Event | None:
@@ -183,10 +194,8 @@ class SqlObservations(ObservationStore):
         return self._event(rows[0]) if rows else None
 
     def list_events(self, query: EventSearch) -> list[Event]:
-        sql, params = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE best_score >= ?",
-            [query.min_score],
-        )
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE best_score >= ?"
+        params: list[Any] = [query.min_score]
         if query.camera_ids:
             sql += self._in("camera_id", query.camera_ids, params)
         if query.labels:
