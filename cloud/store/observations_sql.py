@@ -101,19 +101,36 @@ class SqlObservations(ObservationStore):
         params.extend(values)
         return f" AND {column} IN ({', '.join(['?'] * len(values))})"
 
-    def search_frames(self, query: FrameSearch) -> list[FrameRecord]:
-        inner = "SELECT frame_id FROM detections WHERE score >= ?"
-        params: list[Any] = [query.min_score]
+    def _filters(
+        self,
+        query: FrameSearch | EventSearch,
+        score: str,
+        until_col: str,
+        from_col: str,
+        params: list[Any],
+    ) -> str:
+        """The WHERE conditions every query shares: ``score`` ≥ the minimum, cameras,
+        classes, and the time range [start, end] as ``until_col`` ≥ start and
+        ``from_col`` ≤ end (a row's capture time, or an event overlapping the range)."""
+        where = f"{score} >= ?"
+        params.append(query.min_score)
         if query.camera_ids:
-            inner += self._in("camera_id", query.camera_ids, params)
+            where += self._in("camera_id", query.camera_ids, params)
         if query.labels:
-            inner += self._in("label", query.labels, params)
+            where += self._in("label", query.labels, params)
         if query.start_us is not None:
-            inner += " AND capture_time_us >= ?"
+            where += f" AND {until_col} >= ?"
             params.append(query.start_us)
         if query.end_us is not None:
-            inner += " AND capture_time_us <= ?"
+            where += f" AND {from_col} <= ?"
             params.append(query.end_us)
+        return where
+
+    def search_frames(self, query: FrameSearch) -> list[FrameRecord]:
+        params: list[Any] = []
+        inner = "SELECT frame_id FROM detections WHERE " + self._filters(
+            query, "score", "capture_time_us", "capture_time_us", params
+        )
         inner += " GROUP BY frame_id HAVING COUNT(*) >= ?"
         params.append(max(1, query.min_count))
         columns = _prefixed(self.FRAME_COLUMNS, "f")
@@ -194,21 +211,13 @@ class SqlObservations(ObservationStore):
         return self._event(rows[0]) if rows else None
 
     def list_events(self, query: EventSearch) -> list[Event]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE best_score >= ?"
-        params: list[Any] = [query.min_score]
-        if query.camera_ids:
-            sql += self._in("camera_id", query.camera_ids, params)
-        if query.labels:
-            sql += self._in("label", query.labels, params)
+        params: list[Any] = []
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE " + self._filters(
+            query, "best_score", "end_time_us", "start_time_us", params
+        )
         if query.state is not None:
             sql += " AND state = ?"
             params.append(query.state)
-        if query.start_us is not None:
-            sql += " AND end_time_us >= ?"
-            params.append(query.start_us)
-        if query.end_us is not None:
-            sql += " AND start_time_us <= ?"
-            params.append(query.end_us)
         ident = f"id{self.BYTE_ORDER}"
         if query.after is not None:
             t, i = query.after
