@@ -32,7 +32,8 @@ from polc.training.adapter import distillation, latents_at, start_adapter_traini
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import load_if_exists
 from polc.training.detection_data import DetectionSet, crop_targets
-from polc.training.loop import StepResult
+from polc.training.distributed import is_main_process
+from polc.training.loop import Evaluation, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def cached_latents(
     if state and state["fingerprint"] == fingerprint and len(state["y"]) == len(images):
         return state["y"]
     y = analyse_frames(model, images, desc="g_a over training frames (cached)")
-    save_torch_file({"fingerprint": fingerprint, "y": y}, path)
+    if is_main_process():  # one writer under torchrun
+        save_torch_file({"fingerprint": fingerprint, "y": y}, path)
     return y
 
 
@@ -132,8 +134,9 @@ def train_det_adapter(
     windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size, cfg.seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
-        y, x, targets = windows.next()
-        y_hat = latents_at(codec_model, y, torch.rand(len(y), generator=windows.gen))
+        y, x, targets = (loop.shard(part) for part in windows.next())
+        alpha = loop.shard(torch.rand(cfg.batch_size, generator=windows.gen))
+        y_hat = latents_at(codec_model, y, alpha)
         with torch.no_grad():
             target_feats = detector.stages(x)
         feats = adapter.stages(y_hat)
@@ -142,14 +145,15 @@ def train_det_adapter(
         distill = distillation(feats, target_feats)
         return StepResult(task + cfg.w_distill * distill, {"fcos": task, "distill": distill})
 
-    def held_out_map(at: int) -> str:
+    def held_out_map(at: int) -> Evaluation:
         maps = {
             a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a) for a in (0.0, 1.0)
         }
-        return (
+        return Evaluation(
             f"det adapter step {at}: held-out mAP@0.5 alpha=0 "
             f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
-            f"({loop.elapsed():.0f} s)"
+            f"({loop.elapsed():.0f} s)",
+            {"map50_alpha0": maps[0.0]["map50"], "map50_alpha1": maps[1.0]["map50"]},
         )
 
     loop.run(step, held_out_map)
