@@ -82,9 +82,13 @@ def train_cls_adapter(
     test_y: torch.Tensor,
     run_dir: Path,
     config: AdapterTrainConfig | None = None,
-) -> LatentClassifier:
+    adapter_type: Callable[..., AdapterT] = LatentClassifier,
+) -> AdapterT:
+    """``adapter_type(teacher, latent_channels, **cfg.adapter_kwargs())``: the adapter
+    (default :class:`LatentClassifier`; a torchvision one through
+    ``training/torchvision_adapter.py``)."""
     cfg = config or AdapterTrainConfig(task="cls")
-    adapter, loop = start_adapter_training(LatentClassifier, teacher, codec_model, cfg, run_dir)
+    adapter, loop = start_adapter_training(adapter_type, teacher, codec_model, cfg, run_dir)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(cfg.seed + loop.step)

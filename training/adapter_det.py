@@ -15,6 +15,7 @@ the same border it will see on the wire.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector,
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.detector import PixelDetector
 from polc.shared.models.weights_file import save_torch_file
-from polc.training.adapter import distillation, latents_at, start_adapter_training
+from polc.training.adapter import AdapterT, distillation, latents_at, start_adapter_training
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import load_if_exists
 from polc.training.detection_data import DetectionSet, crop_targets
@@ -126,9 +127,13 @@ def train_det_adapter(
     run_dir: Path,
     fingerprint: str,
     config: AdapterTrainConfig | None = None,
-) -> LatentDetector:
+    adapter_type: Callable[..., AdapterT] = LatentDetector,
+) -> AdapterT:
+    """``adapter_type(detector, latent_channels, **cfg.adapter_kwargs())``: the adapter
+    (default :class:`LatentDetector`; a torchvision one through
+    ``training/torchvision_adapter.py``)."""
     cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
-    adapter, loop = start_adapter_training(LatentDetector, detector, codec_model, cfg, run_dir)
+    adapter, loop = start_adapter_training(adapter_type, detector, codec_model, cfg, run_dir)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
     windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size, cfg.seed * 7919 + loop.step)
@@ -140,7 +145,7 @@ def train_det_adapter(
         with torch.no_grad():
             target_feats = detector.stages(x)
         feats = adapter.stages(y_hat)
-        losses = adapter.fcos(feats, tuple(x.shape[-2:]), targets)
+        losses = adapter.detect(feats, tuple(x.shape[-2:]), targets)
         task = sum(losses.values())
         distill = distillation(feats, target_feats)
         return StepResult(task + cfg.w_distill * distill, {"fcos": task, "distill": distill})

@@ -107,6 +107,18 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
     return 0
 
 
+def _run_torchvision_adapter(args: argparse.Namespace, config) -> int:
+    # command handler (rule a): torch
+    from polc.shared.codec.runtime import Codec
+    from polc.training.distributed import is_main_process
+    from polc.training.torchvision_adapter import train_torchvision_adapter
+
+    out = train_torchvision_adapter(config, Codec.load(args.codec), Path(args.run_dir))
+    if is_main_process():
+        print(f"adapter saved to {out}")
+    return 0
+
+
 def _run_adapter(args: argparse.Namespace) -> int:
     # command handler (rule a): torch
     from polc.shared.codec.runtime import Codec
@@ -116,11 +128,26 @@ def _run_adapter(args: argparse.Namespace) -> int:
     from polc.training.distributed import is_main_process
     from polc.training.teacher import load_labelled_folder
 
+    task = args.task
+    if task is None and args.model:  # a torchvision detector says what the task is
+        task = "det" if args.model.split(":")[-1].startswith(("fcos_", "retinanet_")) else "cls"
     config = load_adapter_config(
         args.config,
-        args.task,
-        {"steps": args.steps, "images": args.images, "eval_every": args.eval_every},
+        task,
+        {
+            "steps": args.steps,
+            "images": args.images,
+            "eval_every": args.eval_every,
+            "model": args.model,
+            "weights": args.weights,
+            "class_names": args.class_names,
+            "feed_stage": args.feed_stage,
+            "data": args.data,
+            "held_out": args.held_out,
+        },
     )
+    if config.model is not None:
+        return _run_torchvision_adapter(args, config)
     if config.task == "det":
         return _run_det_adapter(args, config)
     codec = Codec.load(args.codec)
@@ -250,6 +277,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--detector", default=None, help="--task det: pixel detector (default: bundled detector.pt)"
     )
+    a.add_argument(
+        "--model",
+        default=None,
+        help="torchvision:NAME (resnet50, convnext_tiny, fcos_resnet50_fpn, ...): adapt your "
+        "own torchvision model; the task follows from it",
+    )
+    a.add_argument("--weights", default=None, help="--model: its state dict file (yours)")
+    a.add_argument(
+        "--class-names",
+        default=None,
+        help="--model: class names, one a line (default: "
+        "the weights file's 'classes', else class_0..)",
+    )
+    a.add_argument("--feed-stage", type=int, default=None, help="--model: stage the stem feeds (3)")
+    a.add_argument(
+        "--data", default=None, help="--model: training ImageFolder (cls) / COCO folder (det)"
+    )
+    a.add_argument("--held-out", default=None, help="--model: evaluation data, same layout")
     a.set_defaults(handler=_scaled(_run_adapter))
     tm = sub.add_parser(
         "temporal", parents=[scale], help="temporal (P-frame) entropy model h_t (codec frozen)"
