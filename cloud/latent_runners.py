@@ -84,6 +84,23 @@ class _LatentRunner:
         return runner
 
     @classmethod
+    def _load(
+        cls,
+        adapter_path: Path,
+        pixel_path: Path | None,
+        kind: WeightsKind,
+        build_on: Callable[[Path], Callable[..., StemFedBackbone]],
+        device: str,
+    ):
+        """A torchvision adapter file alone (:meth:`_from_torchvision_file`), or an adapter
+        file of ``kind`` on the pixel model at ``pixel_path`` (``build_on(pixel_path)``)."""
+        if is_torchvision_adapter(adapter_path):
+            return cls._from_torchvision_file(adapter_path, kind.removeprefix("adapter_"), device)
+        if pixel_path is None:
+            raise ValueError(f"{adapter_path} needs its pixel model file")
+        return cls._from_file(adapter_path, kind, build_on(pixel_path), device)
+
+    @classmethod
     def _from_torchvision_file(cls, adapter_path: Path, task: str, device: str):
         """A torchvision adapter file: architecture, weights and classes all from it."""
         stored = read_torchvision_adapter(adapter_path, task)
@@ -103,14 +120,11 @@ class ClassificationRunner(_LatentRunner):
     ) -> ClassificationRunner:
         """``teacher_path``: the pixel model of a SmallResNet adapter (unused for a
         torchvision adapter file)."""
-        if is_torchvision_adapter(adapter_path):
-            return cls._from_torchvision_file(adapter_path, "cls", device)
-        if teacher_path is None:
-            raise ValueError(f"{adapter_path} needs its pixel teacher file")
-        return cls._from_file(
+        return cls._load(
             adapter_path,
+            teacher_path,
             "adapter_cls",
-            partial(LatentClassifier, load_teacher(teacher_path)),
+            lambda path: partial(LatentClassifier, load_teacher(path)),
             device,
         )
 
@@ -140,14 +154,11 @@ class DetectionRunner(_LatentRunner):
     ) -> DetectionRunner:
         """``detector_path``: the pixel detector of a SmallResNet adapter (unused for a
         torchvision adapter file)."""
-        if is_torchvision_adapter(adapter_path):
-            return cls._from_torchvision_file(adapter_path, "det", device)
-        if detector_path is None:
-            raise ValueError(f"{adapter_path} needs its pixel detector file")
-        return cls._from_file(
+        return cls._load(
             adapter_path,
+            detector_path,
             "adapter_det",
-            partial(LatentDetector, load_detector(detector_path)),
+            lambda path: partial(LatentDetector, load_detector(path)),
             device,
         )
 

@@ -199,19 +199,17 @@ def _scaled(handler: Handler) -> Handler:
     return run
 
 
+_NPROC_HELP = (
+    "data-parallel processes on this machine (re-launches the command under torchrun; "
+    "one GPU each, else gloo on the CPU); or launch with torchrun yourself"
+)
+
+
 def _scale_options() -> argparse.ArgumentParser:
     scale = argparse.ArgumentParser(add_help=False)
-    scale.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        help="data-parallel processes on this machine (re-launches the command under "
-        "torchrun; one GPU each, else gloo on the CPU); or launch with torchrun yourself",
-    )
+    scale.add_argument("--nproc", type=int, default=1, help=_NPROC_HELP)
     scale.add_argument("--accumulate", type=int, default=1, help="micro-batches per optimiser step")
-    scale.add_argument(
-        "--no-amp", action="store_true", help="no mixed precision on CUDA (default: autocast)"
-    )
+    scale.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     return scale
 
 
