@@ -21,6 +21,7 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.fcos import FCOS
+from torchvision.models.detection.retinanet import RetinaNet
 
 from polc.shared.models.adapters.stem import (
     LatentStem,
@@ -107,10 +108,10 @@ class TorchvisionLatentClassifier(TorchvisionAdapter):
     """ŷ -> logits of the user's classifier."""
 
     def head(self, last: Tensor) -> Tensor:
-        m = self.model
+        pooled = self.model.get_submodule("avgpool")(last)
         if self.spec.family == "convnext":
-            return m.classifier(m.avgpool(last))
-        return m.fc(torch.flatten(m.avgpool(last), 1))
+            return self.model.get_submodule("classifier")(pooled)
+        return self.model.get_submodule("fc")(torch.flatten(pooled, 1))
 
     def forward(self, y_hat: Tensor) -> Tensor:
         return self.head(self.features(y_hat)[-1])
@@ -131,6 +132,7 @@ class TorchvisionLatentDetector(TorchvisionAdapter):
         targets: list[dict[str, Tensor]] | None = None,
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         m = self.model
+        assert isinstance(m, FCOS | RetinaNet)
         pyramid = m.backbone.fpn(OrderedDict(zip(("0", "1", "2"), stages, strict=True)))
         features = list(pyramid.values())
         head_outputs = m.head(features)

@@ -180,9 +180,10 @@ class StageLayout:
 
     def in_channels(self, model: nn.Module) -> int:
         first = model.get_submodule(self.stage(self.feed)[0])
-        if self.family == "convnext":
-            return first[1].in_channels  # LayerNorm2d, Conv2d(C, 2C, 2, stride 2)
-        return first[0].conv1.in_channels
+        # ConvNeXt: (LayerNorm2d, Conv2d(C, 2C, 2, stride 2)); ResNet: block 0's conv1
+        conv = first.get_submodule("1" if self.family == "convnext" else "0.conv1")
+        assert isinstance(conv, nn.Conv2d)
+        return conv.in_channels
 
     def pixel_stages(self, model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of stages feed-1 .. 4 of the full pixel model on an image batch in
@@ -191,17 +192,17 @@ class StageLayout:
         std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
         h = (x - mean) / std
         if self.family == "convnext":
-            outs = []
-            for i, block in enumerate(model.features):
-                h = block(h)
-                if i % 2 == 1:
-                    outs.append(h)  # stage (i + 1) // 2 + 1 done
-            return outs[self.feed - 2 :]
-        body = model.get_submodule(self.body.rstrip(".")) if self.body else model
-        h = body.maxpool(body.relu(body.bn1(body.conv1(h))))
+            stem: tuple[str, ...] = ()
+            stages = [self.stage(k) for k in range(1, 5)]
+        else:
+            stem = tuple(f"{self.body}{n}" for n in ("conv1", "bn1", "relu", "maxpool"))
+            stages = [(f"{self.body}layer{k}",) for k in range(1, 5)]
+        for path in stem:
+            h = model.get_submodule(path)(h)
         outs = []
-        for k in range(1, 5):
-            h = body.get_submodule(f"layer{k}")(h)
+        for paths in stages:
+            for path in paths:
+                h = model.get_submodule(path)(h)
             outs.append(h)
         return outs[self.feed - 2 :]
 
