@@ -22,6 +22,7 @@ import torch
 from polc.cloud.latent_runners import ClassificationRunner, DetectionRunner
 from polc.shared.codec.runtime import Codec, DecodedFrame
 from polc.shared.errors import ConfigError
+from polc.shared.models.adapters.torchvision_adapter_file import is_torchvision_adapter
 from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import (
     WEIGHTS_DIR,
@@ -138,10 +139,10 @@ class LatentAdapterAnalyzer:
     def from_files(
         cls,
         adapter: Path,
-        teacher: Path,
+        teacher: Path | None,
         device: str,
         top_k: int = 5,
-        detector: tuple[Path, Path] | None = None,
+        detector: tuple[Path, Path | None] | None = None,
     ) -> LatentAdapterAnalyzer:
         """``detector``: (detection adapter .pt, pixel detector .pt), or None: no boxes."""
         boxes = DetectionRunner.load(*detector, device) if detector else None
@@ -163,10 +164,14 @@ class LatentAdapterAnalyzer:
 
 def _detection_files(
     detector_weights: Path | None, detector_adapter_weights: Path | None
-) -> tuple[Path, Path] | None:
+) -> tuple[Path, Path | None] | None:
     """(detection adapter, pixel detector) if configured or bundled; configured but missing
-    files raise ConfigError naming the field, absent bundled ones disable detection."""
+    files raise ConfigError naming the field, absent bundled ones disable detection. A
+    torchvision adapter file needs no pixel detector (None)."""
     adapter = Path(detector_adapter_weights or WEIGHTS_DIR / "adapter_det.pt")
+    if detector_adapter_weights is not None and adapter.is_file():
+        if is_torchvision_adapter(adapter):
+            return adapter, None
     detector = Path(detector_weights or default_detector_path())
     for key, given, p in (
         ("detector_adapter_weights", detector_adapter_weights, adapter),
@@ -196,10 +201,13 @@ def build_analyzer(
         return NullAnalyzer()
     if kind == "adapter":
         adapter = Path(adapter_weights or WEIGHTS_DIR / "adapter_cls.pt")
-        teacher = Path(teacher_weights or default_teacher_path())
-        for field, p in (("adapter_weights", adapter), ("teacher_weights", teacher)):
-            if not p.is_file():
-                raise ConfigError(f"config field 'analyzer.{field}': no file {p}")
+        if not adapter.is_file():
+            raise ConfigError(f"config field 'analyzer.adapter_weights': no file {adapter}")
+        teacher: Path | None = None  # a torchvision adapter file carries its model
+        if not is_torchvision_adapter(adapter):
+            teacher = Path(teacher_weights or default_teacher_path())
+            if not teacher.is_file():
+                raise ConfigError(f"config field 'analyzer.teacher_weights': no file {teacher}")
         detection = _detection_files(detector_weights, detector_adapter_weights)
         analyzer = LatentAdapterAnalyzer.from_files(
             adapter, teacher, codec.device, top_k, detection

@@ -60,7 +60,9 @@ class AnalyzerSettings(_Section):
         None, description="teacher .pt; unset = shared/weights/teacher.pt if shipped"
     )
     adapter_weights: Path | None = Field(
-        None, description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt"
+        None,
+        description="kind adapter: adapter .pt; unset = shared/weights/adapter_cls.pt (a "
+        "torchvision adapter file carries its model and classes: no teacher_weights needed)",
     )
     detector_weights: Path | None = Field(
         None,
@@ -70,7 +72,8 @@ class AnalyzerSettings(_Section):
     detector_adapter_weights: Path | None = Field(
         None,
         description="kind adapter: detection adapter .pt; unset = "
-        "shared/weights/adapter_det.pt if shipped (both present: frames get boxes)",
+        "shared/weights/adapter_det.pt if shipped (both present: frames get boxes; a "
+        "torchvision adapter file needs no detector_weights)",
     )
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")

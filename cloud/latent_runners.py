@@ -2,6 +2,9 @@
 results (top-k classes with :class:`ClassificationRunner`, boxes with
 :class:`DetectionRunner`). The models and their files are ``polc.shared.models.adapters``.
 
+An adapter on a user's torchvision model (``polc train adapter --model torchvision:NAME``)
+is a self-describing file: the runners build it from the file alone and need no pixel model.
+
 Frames are grouped by latent shape and each group runs as one batched forward pass (no
 per-frame Python work on the model path); works on CPU and CUDA alike.
 """
@@ -19,6 +22,14 @@ from polc.shared.models.adapters.adapter_file import AdapterFile
 from polc.shared.models.adapters.classification import LatentClassifier
 from polc.shared.models.adapters.detection import LatentDetector, keep_visible
 from polc.shared.models.adapters.stem import StemFedBackbone
+from polc.shared.models.adapters.torchvision_adapter_file import (
+    is_torchvision_adapter,
+    read_torchvision_adapter,
+)
+from polc.shared.models.adapters.torchvision_adapters import (
+    TorchvisionLatentClassifier,
+    TorchvisionLatentDetector,
+)
 from polc.shared.models.vision.detector_file import load_detector
 from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import WeightsKind
@@ -72,20 +83,48 @@ class _LatentRunner:
         runner.codec_fingerprint = stored.codec_fingerprint
         return runner
 
+    @classmethod
+    def _load(
+        cls,
+        adapter_path: Path,
+        pixel_path: Path | None,
+        kind: WeightsKind,
+        build_on: Callable[[Path], Callable[..., StemFedBackbone]],
+        device: str,
+    ):
+        """A torchvision adapter file alone (:meth:`_from_torchvision_file`), or an adapter
+        file of ``kind`` on the pixel model at ``pixel_path`` (``build_on(pixel_path)``)."""
+        if is_torchvision_adapter(adapter_path):
+            return cls._from_torchvision_file(adapter_path, kind.removeprefix("adapter_"), device)
+        if pixel_path is None:
+            raise ValueError(f"{adapter_path} needs its pixel model file")
+        return cls._from_file(adapter_path, kind, build_on(pixel_path), device)
+
+    @classmethod
+    def _from_torchvision_file(cls, adapter_path: Path, task: str, device: str):
+        """A torchvision adapter file: architecture, weights and classes all from it."""
+        stored = read_torchvision_adapter(adapter_path, task)
+        runner = cls(stored.adapter, stored.classes, device)
+        runner.codec_fingerprint = stored.codec_fingerprint
+        return runner
+
 
 class ClassificationRunner(_LatentRunner):
     """ŷ -> top-k classes with their scores, best first."""
 
-    model: LatentClassifier
+    model: LatentClassifier | TorchvisionLatentClassifier
 
     @classmethod
     def load(
-        cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
+        cls, adapter_path: Path, teacher_path: Path | None, device: str = "cpu"
     ) -> ClassificationRunner:
-        return cls._from_file(
+        """``teacher_path``: the pixel model of a SmallResNet adapter (unused for a
+        torchvision adapter file)."""
+        return cls._load(
             adapter_path,
+            teacher_path,
             "adapter_cls",
-            partial(LatentClassifier, load_teacher(teacher_path)),
+            lambda path: partial(LatentClassifier, load_teacher(path)),
             device,
         )
 
@@ -107,14 +146,19 @@ class ClassificationRunner(_LatentRunner):
 class DetectionRunner(_LatentRunner):
     """ŷ -> boxes / classes / scores, boxes in original-image pixels (padding undone)."""
 
-    model: LatentDetector
+    model: LatentDetector | TorchvisionLatentDetector
 
     @classmethod
-    def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu") -> DetectionRunner:
-        return cls._from_file(
+    def load(
+        cls, adapter_path: Path, detector_path: Path | None, device: str = "cpu"
+    ) -> DetectionRunner:
+        """``detector_path``: the pixel detector of a SmallResNet adapter (unused for a
+        torchvision adapter file)."""
+        return cls._load(
             adapter_path,
+            detector_path,
             "adapter_det",
-            partial(LatentDetector, load_detector(detector_path)),
+            lambda path: partial(LatentDetector, load_detector(path)),
             device,
         )
 

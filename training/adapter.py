@@ -21,7 +21,7 @@ from polc.shared.models.adapters.classification import LatentClassifier
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.training.adapter_config import AdapterTrainConfig
-from polc.training.loop import StepResult, TrainLoop
+from polc.training.loop import Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,20 @@ def train_cls_adapter(
     test_y: torch.Tensor,
     run_dir: Path,
     config: AdapterTrainConfig | None = None,
-) -> LatentClassifier:
+    adapter_type: Callable[..., AdapterT] = LatentClassifier,
+) -> AdapterT:
+    """``adapter_type(teacher, latent_channels, **cfg.adapter_kwargs())``: the adapter
+    (default :class:`LatentClassifier`; a torchvision one through
+    ``training/torchvision_adapter.py``)."""
     cfg = config or AdapterTrainConfig(task="cls")
-    adapter, loop = start_adapter_training(LatentClassifier, teacher, codec_model, cfg, run_dir)
+    adapter, loop = start_adapter_training(adapter_type, teacher, codec_model, cfg, run_dir)
     y_train = analyse_all(codec_model, train_x)
     y_test = analyse_all(codec_model, test_x)
     gen = torch.Generator().manual_seed(cfg.seed + loop.step)
 
     def step(_: int) -> StepResult:
-        idx = torch.randint(0, len(train_x), (cfg.batch_size,), generator=gen)
-        alpha = torch.rand(cfg.batch_size, generator=gen)
+        idx = loop.shard(torch.randint(0, len(train_x), (cfg.batch_size,), generator=gen))
+        alpha = loop.shard(torch.rand(cfg.batch_size, generator=gen))
         y_hat = latents_at(codec_model, y_train[idx], alpha)
         with torch.no_grad():
             target = teacher.features(train_x[idx].float() / 255.0)[1:]
@@ -101,9 +105,12 @@ def train_cls_adapter(
             F.cross_entropy(logits, train_y[idx]) + cfg.w_distill * distillation(feats[1:], target)
         )
 
-    def held_out(at: int) -> str:
+    def held_out(at: int) -> Evaluation:
         accs = {a: accuracy(adapter, codec_model, y_test, test_y, a) for a in (0.0, 1.0)}
-        return f"adapter step {at}: held-out top-1 alpha=0 {accs[0.0]:.3f} alpha=1 {accs[1.0]:.3f}"
+        return Evaluation(
+            f"adapter step {at}: held-out top-1 alpha=0 {accs[0.0]:.3f} alpha=1 {accs[1.0]:.3f}",
+            {"top1_alpha0": accs[0.0], "top1_alpha1": accs[1.0]},
+        )
 
     loop.run(step, held_out)
     log.info("adapter trained in %.0f s", loop.elapsed())

@@ -6,6 +6,14 @@ A YAML file overrides the task's defaults field by field; errors name the field:
     steps: 4000
     stem: {rank: 32, latent_blocks: 1, blocks: 1}
     train_stages: []     # e.g. [layer4] to unfreeze the backbone's last stage
+
+On a user's torchvision model (``shared/models/vision/torchvision_models.py``)::
+
+    model: torchvision:resnet50     # or convnext_tiny, fcos_resnet50_fpn, retinanet_…
+    weights: /models/resnet50.pth   # the user's state dict (nothing is downloaded)
+    feed_stage: 3                   # the stage the stem feeds (ŷ ×2 -> stage 3's input)
+    data: /data/imagenet/train      # cls: ImageFolder; det: COCO folder (images/ + json)
+    held_out: /data/imagenet/val
 """
 
 from __future__ import annotations
@@ -63,8 +71,35 @@ class AdapterTrainConfig(StrictModel):
         "(same stem sizes) when the run has no checkpoint yet",
     )
 
+    model: str | None = Field(
+        None, description="torchvision:NAME: adapt the user's torchvision model (with weights)"
+    )
+    weights: Path | None = Field(None, description="model: the user's state dict file")
+    class_names: Path | None = Field(
+        None, description="model: text file, one class name a line (else from weights)"
+    )
+    feed_stage: int = Field(3, ge=2, le=4, description="model: the stage the stem feeds")
+    data: Path | None = Field(
+        None, description="model: training data (cls: ImageFolder; det: COCO folder)"
+    )
+    held_out: Path | None = Field(None, description="model: evaluation data (same layout)")
+    label_offset: int = Field(
+        0,
+        ge=0,
+        le=1,
+        description="model, det: added to category_id − 1 (1 for torchvision's COCO "
+        "weights, which index their outputs by category id)",
+    )
+    crop: int = Field(
+        64, ge=64, le=1024, multiple_of=64, description="model, cls: image side (pixels)"
+    )
+
     @model_validator(mode="after")
     def _stages_exist(self) -> AdapterTrainConfig:
+        if self.model is not None:  # checked against the model itself when it is built
+            if self.weights is None:
+                raise ValueError("model: needs weights (the model's state dict file)")
+            return self
         allowed = TRAINABLE_STAGES[self.task]
         for name in self.train_stages:
             if name.split(".")[0] not in allowed:
@@ -74,14 +109,16 @@ class AdapterTrainConfig(StrictModel):
         return self
 
     def adapter_kwargs(self) -> dict:
-        """LatentClassifier / LatentDetector arguments after (pixel model, latent channels)."""
+        """LatentClassifier / LatentDetector (torchvision: the ``feed_stage``) arguments
+        after (pixel model, latent channels)."""
+        feed = {"feed_stage": self.feed_stage} if self.model else {}
         return {
             "rank": self.stem.rank,
             "train_stages": self.train_stages,
             "latent_blocks": self.stem.latent_blocks,
             "blocks": self.stem.blocks,
             "train_norms": self.train_norms,
-            "first_stage": self.stem.first_stage,
+            **(feed or {"first_stage": self.stem.first_stage}),
         }
 
 

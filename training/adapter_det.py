@@ -15,6 +15,7 @@ the same border it will see on the wire.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,11 +29,12 @@ from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector,
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.detector import PixelDetector
 from polc.shared.models.weights_file import save_torch_file
-from polc.training.adapter import distillation, latents_at, start_adapter_training
+from polc.training.adapter import AdapterT, distillation, latents_at, start_adapter_training
 from polc.training.adapter_config import DEFAULTS, AdapterTrainConfig
 from polc.training.checkpoint import load_if_exists
 from polc.training.detection_data import DetectionSet, crop_targets
-from polc.training.loop import StepResult
+from polc.training.distributed import is_main_process
+from polc.training.loop import Evaluation, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ def cached_latents(
     if state and state["fingerprint"] == fingerprint and len(state["y"]) == len(images):
         return state["y"]
     y = analyse_frames(model, images, desc="g_a over training frames (cached)")
-    save_torch_file({"fingerprint": fingerprint, "y": y}, path)
+    if is_main_process():  # one writer under torchrun
+        save_torch_file({"fingerprint": fingerprint, "y": y}, path)
     return y
 
 
@@ -124,32 +127,38 @@ def train_det_adapter(
     run_dir: Path,
     fingerprint: str,
     config: AdapterTrainConfig | None = None,
-) -> LatentDetector:
+    adapter_type: Callable[..., AdapterT] = LatentDetector,
+) -> AdapterT:
+    """``adapter_type(detector, latent_channels, **cfg.adapter_kwargs())``: the adapter
+    (default :class:`LatentDetector`; a torchvision one through
+    ``training/torchvision_adapter.py``)."""
     cfg = config or AdapterTrainConfig(**DEFAULTS["det"])
-    adapter, loop = start_adapter_training(LatentDetector, detector, codec_model, cfg, run_dir)
+    adapter, loop = start_adapter_training(adapter_type, detector, codec_model, cfg, run_dir)
     y_train = cached_latents(codec_model, train.images, run_dir / "latents_det.pt", fingerprint)
     y_test = analyse_frames(codec_model, held_out.images, desc="g_a over held-out frames")
     windows = LatentWindows(train, y_train, cfg.window, cfg.batch_size, cfg.seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
-        y, x, targets = windows.next()
-        y_hat = latents_at(codec_model, y, torch.rand(len(y), generator=windows.gen))
+        y, x, targets = (loop.shard(part) for part in windows.next())
+        alpha = loop.shard(torch.rand(cfg.batch_size, generator=windows.gen))
+        y_hat = latents_at(codec_model, y, alpha)
         with torch.no_grad():
             target_feats = detector.stages(x)
         feats = adapter.stages(y_hat)
-        losses = adapter.fcos(feats, tuple(x.shape[-2:]), targets)
+        losses = adapter.detect(feats, tuple(x.shape[-2:]), targets)
         task = sum(losses.values())
         distill = distillation(feats, target_feats)
         return StepResult(task + cfg.w_distill * distill, {"fcos": task, "distill": distill})
 
-    def held_out_map(at: int) -> str:
+    def held_out_map(at: int) -> Evaluation:
         maps = {
             a: evaluate_det_adapter(adapter, codec_model, y_test, held_out, a) for a in (0.0, 1.0)
         }
-        return (
+        return Evaluation(
             f"det adapter step {at}: held-out mAP@0.5 alpha=0 "
             f"{maps[0.0]['map50']:.3f} alpha=1 {maps[1.0]['map50']:.3f} "
-            f"({loop.elapsed():.0f} s)"
+            f"({loop.elapsed():.0f} s)",
+            {"map50_alpha0": maps[0.0]["map50"], "map50_alpha1": maps[1.0]["map50"]},
         )
 
     loop.run(step, held_out_map)

@@ -7,11 +7,15 @@ does not import torch (CONTRIBUTING: a command group's register() must not impor
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from polc.shared.codec.config import load_codec_config
 from polc.shared.data import CLASSES, ensure_synthetic
 from polc.training.adapter_config import load_adapter_config
+from polc.training.launch import main_with_nproc, set_scaling_env
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def _run_teacher(args: argparse.Namespace) -> int:
@@ -50,6 +54,7 @@ def _run_detector(args: argparse.Namespace) -> int:
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED, save_detector, train_detector
     from polc.training.device import resolve_device
+    from polc.training.distributed import is_main_process
 
     teacher = load_teacher(Path(args.teacher) if args.teacher else default_teacher_path())
     train = DetectionSet.load(ensure_synthetic("det", args.images, TRAIN_SEED), "train")
@@ -64,6 +69,8 @@ def _run_detector(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=resolve_device(args.device),
     )
+    if not is_main_process():  # rank 0 writes the outputs
+        return 0
     out = run_dir / "detector.pt"
     m = save_detector(detector, held_out, out)
     print(
@@ -80,6 +87,7 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
     from polc.training.adapter_det import save_det_adapter, train_det_adapter
     from polc.training.detection_data import DetectionSet
     from polc.training.detector import EVAL_SEED, TRAIN_SEED
+    from polc.training.distributed import is_main_process
 
     codec = Codec.load(args.codec)
     detector = load_detector(Path(args.detector) if args.detector else default_detector_path())
@@ -91,9 +99,23 @@ def _run_det_adapter(args: argparse.Namespace, config) -> int:
     adapter = train_det_adapter(
         codec.model, detector, train, held_out, run_dir, codec.fingerprint, config
     )
+    if not is_main_process():  # rank 0 writes the outputs
+        return 0
     out = run_dir / "adapter_det.pt"
     save_det_adapter(adapter, detector.classes, codec.fingerprint, out)
     print(f"adapter saved to {out}")
+    return 0
+
+
+def _run_torchvision_adapter(args: argparse.Namespace, config) -> int:
+    # command handler (rule a): torch
+    from polc.shared.codec.runtime import Codec
+    from polc.training.distributed import is_main_process
+    from polc.training.torchvision_adapter import train_torchvision_adapter
+
+    out = train_torchvision_adapter(config, Codec.load(args.codec), Path(args.run_dir))
+    if is_main_process():
+        print(f"adapter saved to {out}")
     return 0
 
 
@@ -103,13 +125,29 @@ def _run_adapter(args: argparse.Namespace) -> int:
     from polc.shared.models.vision.teacher_file import load_teacher
     from polc.shared.models.weights_file import default_teacher_path
     from polc.training.adapter import save_cls_adapter, train_cls_adapter
+    from polc.training.distributed import is_main_process
     from polc.training.teacher import load_labelled_folder
 
+    task = args.task
+    if task is None and args.model:  # a torchvision detector says what the task is
+        task = "det" if args.model.split(":")[-1].startswith(("fcos_", "retinanet_")) else "cls"
     config = load_adapter_config(
         args.config,
-        args.task,
-        {"steps": args.steps, "images": args.images, "eval_every": args.eval_every},
+        task,
+        {
+            "steps": args.steps,
+            "images": args.images,
+            "eval_every": args.eval_every,
+            "model": args.model,
+            "weights": args.weights,
+            "class_names": args.class_names,
+            "feed_stage": args.feed_stage,
+            "data": args.data,
+            "held_out": args.held_out,
+        },
     )
+    if config.model is not None:
+        return _run_torchvision_adapter(args, config)
     if config.task == "det":
         return _run_det_adapter(args, config)
     codec = Codec.load(args.codec)
@@ -122,6 +160,8 @@ def _run_adapter(args: argparse.Namespace) -> int:
     adapter = train_cls_adapter(
         codec.model, teacher, train_x, train_y, test_x, test_y, run_dir, config
     )
+    if not is_main_process():  # rank 0 writes the outputs
+        return 0
     out = run_dir / "adapter_cls.pt"
     save_cls_adapter(adapter, list(CLASSES), codec.fingerprint, out)
     print(f"adapter saved to {out}")
@@ -149,8 +189,33 @@ def _run_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scaled(handler: Handler) -> Handler:
+    """``handler`` run on ``--nproc`` processes (torchrun) with ``--accumulate`` / ``--no-amp``."""
+
+    def run(args: argparse.Namespace) -> int:
+        set_scaling_env(args.accumulate, not args.no_amp)
+        return main_with_nproc(args.nproc, lambda: handler(args))
+
+    return run
+
+
+_NPROC_HELP = (
+    "data-parallel processes on this machine (re-launches the command under torchrun; "
+    "one GPU each, else gloo on the CPU); or launch with torchrun yourself"
+)
+
+
+def _scale_options() -> argparse.ArgumentParser:
+    scale = argparse.ArgumentParser(add_help=False)
+    scale.add_argument("--nproc", type=int, default=1, help=_NPROC_HELP)
+    scale.add_argument("--accumulate", type=int, default=1, help="micro-batches per optimiser step")
+    scale.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    return scale
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="train_command", metavar="WHAT", required=True)
+    scale = _scale_options()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config", default=None, help="YAML config file or preset name (tiny, paper); default tiny"
@@ -158,9 +223,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--run-dir", default="runs/tiny", help="checkpoints and outputs")
     common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
 
-    t = sub.add_parser("teacher", parents=[common], help="pixel-domain teacher (stage 0)")
-    t.set_defaults(handler=_run_teacher)
-    c = sub.add_parser("codec", parents=[common], help="codec stage I and II (resumable)")
+    t = sub.add_parser("teacher", parents=[common, scale], help="pixel-domain teacher (stage 0)")
+    t.set_defaults(handler=_scaled(_run_teacher))
+    c = sub.add_parser("codec", parents=[common, scale], help="codec stage I and II (resumable)")
     c.add_argument("--teacher", default=None, help="teacher weights (default RUN_DIR/teacher.pt)")
     c.add_argument("--stages", default="1,2", help="which stages to run, e.g. 1 or 1,2")
     c.add_argument(
@@ -168,16 +233,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint",
     )
-    c.set_defaults(handler=_run_codec)
-    d = sub.add_parser("detector", help="pixel-domain FCOS detector on the teacher backbone")
+    c.set_defaults(handler=_scaled(_run_codec))
+    d = sub.add_parser(
+        "detector", parents=[scale], help="pixel-domain FCOS detector on the teacher backbone"
+    )
     d.add_argument("--run-dir", default="runs/det")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     d.add_argument("--teacher", default=None, help="backbone init (default: bundled teacher)")
     d.add_argument("--steps", type=int, default=2200)
     d.add_argument("--batch-size", type=int, default=16)
     d.add_argument("--images", type=int, default=3000, help="synthetic training frames")
-    d.set_defaults(handler=_run_detector)
-    a = sub.add_parser("adapter", help="compressed-domain adapter (codec and backbone frozen)")
+    d.set_defaults(handler=_scaled(_run_detector))
+    a = sub.add_parser(
+        "adapter", parents=[scale], help="compressed-domain adapter (codec and backbone frozen)"
+    )
     a.add_argument(
         "--task", choices=["cls", "det"], default=None, help="default: the config's task, else cls"
     )
@@ -206,8 +275,28 @@ def register(parser: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--detector", default=None, help="--task det: pixel detector (default: bundled detector.pt)"
     )
-    a.set_defaults(handler=_run_adapter)
-    tm = sub.add_parser("temporal", help="temporal (P-frame) entropy model h_t (codec frozen)")
+    a.add_argument(
+        "--model",
+        default=None,
+        help="torchvision:NAME (resnet50, convnext_tiny, fcos_resnet50_fpn, ...): adapt your "
+        "own torchvision model; the task follows from it",
+    )
+    a.add_argument("--weights", default=None, help="--model: its state dict file (yours)")
+    a.add_argument(
+        "--class-names",
+        default=None,
+        help="--model: class names, one a line (default: "
+        "the weights file's 'classes', else class_0..)",
+    )
+    a.add_argument("--feed-stage", type=int, default=None, help="--model: stage the stem feeds (3)")
+    a.add_argument(
+        "--data", default=None, help="--model: training ImageFolder (cls) / COCO folder (det)"
+    )
+    a.add_argument("--held-out", default=None, help="--model: evaluation data, same layout")
+    a.set_defaults(handler=_scaled(_run_adapter))
+    tm = sub.add_parser(
+        "temporal", parents=[scale], help="temporal (P-frame) entropy model h_t (codec frozen)"
+    )
     tm.add_argument(
         "--config",
         default=None,
@@ -217,7 +306,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
     tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")
     tm.add_argument("--out", default=None, help="weights file (default RUN_DIR/temporal.pt)")
-    tm.set_defaults(handler=_run_temporal)
+    tm.set_defaults(handler=_scaled(_run_temporal))
     s = sub.add_parser("ship", help="export a finished run as the bundled default weights")
     s.add_argument("--run-dir", default="runs/tiny")
     s.add_argument("--out", default=None, help="output folder (default: polc/shared/weights)")

@@ -26,7 +26,8 @@ from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import save_torch_file
 from polc.training.checkpoint import restore_training_state
 from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
-from polc.training.loop import AuxiliaryLoss, StepResult, TrainLoop
+from polc.training.distributed import is_main_process
+from polc.training.loop import AuxiliaryLoss, Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ def _train_stage(
         clip_norm=1.0,
         auxiliary=AuxiliaryLoss(aux_opt, model.aux_loss),
         postfix_every=10,
+        amp=False,  # fp16 rounds the 1e-9 likelihood bound to 0
     )
     restore_constant_buffers(model)
     if loop.done:
@@ -192,8 +194,9 @@ def _train_stage(
 
     def step(at: int) -> StepResult | None:
         nonlocal bad_steps
-        x = batches.next().to(device)
-        level = torch.randint(0, model.arch.levels, (x.shape[0],), generator=gen).to(device)
+        x = loop.shard(batches.next()).to(device)
+        levels = torch.randint(0, model.arch.levels, (sc.batch_size,), generator=gen)
+        level = loop.shard(levels).to(device)
         loss, bpp, mse = stage_loss(model, stage, cfg, teacher, x, level, lambdas[level])
         if not torch.isfinite(loss):
             bad_steps += 1
@@ -213,11 +216,12 @@ def _train_stage(
             },
         )
 
-    def held_out(at: int) -> str:
+    def held_out(at: int) -> Evaluation:
         rows = evaluate(model, evals, stage, device)
         with open(history_path, "a") as fh:
             fh.write(json.dumps({"step": at, "rows": rows}) + "\n")
-        return eval_line(stage, at, rows)
+        metrics = {f"L{r['level']}_{k}": v for r in rows for k, v in r.items() if k != "level"}
+        return Evaluation(eval_line(stage, at, rows), metrics)
 
     loop.run(step, held_out)
 
@@ -263,6 +267,8 @@ def train_codec(
             restore_training_state(stage1_ckpt, model)  # stage I ran in an earlier process
         _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
     final = run_dir / "codec_float.pt"
+    if not is_main_process():  # rank 0 writes the outputs
+        return final
     save_torch_file(
         {
             "model": model.cpu().state_dict(),

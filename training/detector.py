@@ -21,7 +21,7 @@ from polc.shared.models.vision import detector_file
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.detector import PixelDetector
 from polc.training.detection_data import CropBatches, DetectionSet
-from polc.training.loop import StepResult, TrainLoop
+from polc.training.loop import Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def train_detector(
     batches = CropBatches(train, (crop, crop), batch_size, seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
-        x, targets = batches.next()
+        x, targets = (loop.shard(part) for part in batches.next())
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         losses = detector(x.to(device), targets)
         return StepResult(
@@ -88,12 +88,13 @@ def train_detector(
             {"cls": losses["classification"], "box": losses["bbox_regression"]},
         )
 
-    def held_out_map(at: int) -> str:
+    def held_out_map(at: int) -> Evaluation:
         m = evaluate_detector(detector.cpu(), held_out)
         detector.to(device)
-        return (
+        return Evaluation(
             f"detector step {at}: held-out mAP@0.5 {m['map50']:.3f} "
-            f"mAP@[.5:.95] {m['map']:.3f} ({loop.elapsed():.0f} s)"
+            f"mAP@[.5:.95] {m['map']:.3f} ({loop.elapsed():.0f} s)",
+            {"map50": m["map50"], "map": m["map"]},
         )
 
     loop.run(step, held_out_map)

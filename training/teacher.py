@@ -21,7 +21,7 @@ from polc.shared.errors import DatasetError
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.teacher_file import save_teacher
 from polc.training.datasets import load_image_tensor
-from polc.training.loop import StepResult, TrainLoop
+from polc.training.loop import Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,20 @@ def train_teacher(cfg: CodecConfig, run_dir: Path, device: str = "cpu") -> Path:
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + loop.step)
 
     def step(_: int) -> StepResult:
-        idx = torch.randint(0, len(train_x), (tc.batch_size,), generator=gen)
+        idx = loop.shard(torch.randint(0, len(train_x), (tc.batch_size,), generator=gen))
         x = augment(train_x[idx].float() / 255.0, gen).to(device)
         return StepResult(F.cross_entropy(model(x), train_y[idx].to(device), label_smoothing=0.05))
 
-    def held_out(step: int) -> str:
+    def held_out(step: int) -> Evaluation:
         acc = evaluate(model.cpu(), test_x, test_y)
         model.to(device)
-        return f"teacher step {step}: held-out top-1 {acc:.3f}"
+        return Evaluation(f"teacher step {step}: held-out top-1 {acc:.3f}", {"top1": acc})
 
     loop.run(step, held_out)
     model = model.cpu().eval()
     acc = evaluate(model, test_x, test_y)
     out = run_dir / "teacher.pt"
-    save_teacher(out, model, list(CLASSES), held_out_top1=acc, train_seconds=loop.elapsed())
-    log.info("teacher saved to %s (held-out top-1 %.3f)", out, acc)
+    if loop.ranks.is_main:
+        save_teacher(out, model, list(CLASSES), held_out_top1=acc, train_seconds=loop.elapsed())
+        log.info("teacher saved to %s (held-out top-1 %.3f)", out, acc)
     return out

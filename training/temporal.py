@@ -34,6 +34,7 @@ from polc.shared.data.synth.video import render_video_frames
 from polc.shared.models.codec.model import scale_table
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file, save_weights
+from polc.training.distributed import is_main_process
 from polc.training.loop import StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
 from polc.training.temporal_config import TemporalTrainConfig
@@ -230,7 +231,8 @@ def _cached(path: Path, build) -> ClipSymbols:
     if path.is_file():
         return ClipSymbols.load(path)
     data = build()
-    data.save(path)
+    if is_main_process():  # one writer under torchrun
+        data.save(path)
     return data
 
 
@@ -264,6 +266,7 @@ def train_temporal(
         checkpoint=run_dir / "temporal_ckpt.pt",
         eval_every=cfg.eval_every,
         checkpoint_every=cfg.eval_every,
+        amp=False,  # rates in bits need fp32 likelihoods
     )
     rng = np.random.default_rng([cfg.seed, loop.step])  # a resumed run draws new batches
     pairs = np.array(
@@ -276,9 +279,9 @@ def train_temporal(
     )
 
     def step(_: int) -> StepResult:
-        picks = pairs[rng.integers(0, len(pairs), cfg.batch_size)]
+        picks = loop.shard(pairs[rng.integers(0, len(pairs), cfg.batch_size)])
         bits = rate_bits(model, gaussian, *_batch(train, picks))
-        return StepResult(bits / (cfg.batch_size * train.pixels))
+        return StepResult(bits / (len(picks) * train.pixels))
 
     def evaluate_at(at: int) -> str:
         model.eval()
@@ -295,6 +298,9 @@ def train_temporal(
         "train_seeds": seeds,
         "eval_seed": cfg.eval_seed,
     }
-    save_weights(out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, meta))
-    log.info("temporal weights written to %s", out)
+    if loop.ranks.is_main:
+        save_weights(
+            out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, meta)
+        )
+        log.info("temporal weights written to %s", out)
     return out

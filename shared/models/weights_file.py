@@ -11,6 +11,8 @@ format version:
     detector      polc-detector-1        state_dict (fp16), classes, widths, num_classes, ...
     adapter_cls   polc-adapter-cls-1     stem (fp16), stages, classes, stem sizes, fingerprint
     adapter_det   polc-adapter-det-1     (as adapter_cls)
+    tv_adapter_cls  polc-tv-adapter-cls-1  a torchvision model's adapter: model name, classes,
+    tv_adapter_det  polc-tv-adapter-det-1  stem and model weights (fp16), fed stage, fingerprint
     temporal      polc-temporal-1        arch, state_dict (fp16), wire (integer h_t, ẑ scale
                                          indexes, fingerprint), codec_fingerprint, meta
 
@@ -38,7 +40,16 @@ import torch
 from polc.shared.durable import atomic_write
 from polc.shared.errors import ModelError
 
-WeightsKind = Literal["codec", "teacher", "detector", "adapter_cls", "adapter_det", "temporal"]
+WeightsKind = Literal[
+    "codec",
+    "teacher",
+    "detector",
+    "adapter_cls",
+    "adapter_det",
+    "tv_adapter_cls",
+    "tv_adapter_det",
+    "temporal",
+]
 
 #: the current format tag of each kind of weights file
 FORMATS: dict[str, str] = {
@@ -47,6 +58,8 @@ FORMATS: dict[str, str] = {
     "detector": "polc-detector-1",
     "adapter_cls": "polc-adapter-cls-1",
     "adapter_det": "polc-adapter-det-1",
+    "tv_adapter_cls": "polc-tv-adapter-cls-1",
+    "tv_adapter_det": "polc-tv-adapter-det-1",
     "temporal": "polc-temporal-1",
 }
 

@@ -61,6 +61,11 @@ class LatentDetector(StemFedBackbone):
         """[C3, C4, C5]: what the pixel detector's layer2..layer4 output on the image."""
         return self.features(y_hat)[1:]
 
+    def detect(self, stages: list[Tensor], size: tuple[int, int], targets=None):
+        """FCOS on [C3, C4, C5] (as :meth:`TorchvisionLatentDetector.detect`): losses with
+        ``targets`` (training), else detections; ``size`` the padded frame's (h, w)."""
+        return self.fcos(stages, size, targets)
+
     def forward(
         self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
