@@ -24,13 +24,22 @@ def codec(small_codec_file, tmp_path_factory) -> Codec:
 
 
 def _encode_with_states(
-    encoder: FrameEncoder, frames, alpha: float, gop: int, skip_tau: float | None = None
+    encoder: FrameEncoder,
+    frames,
+    alpha: float,
+    gop: int,
+    skip_tau: float | None = None,
+    compact: bool = True,
 ):
+    """(bytes, reference state) per frame; ``compact`` False: P-frames in the full
+    (100-byte header) layout older encoders wrote, for the backward-reading tests."""
     out, reference = [], None
     for seq, image in enumerate(frames):
         container, reference = encoder.encode_frame(
             image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
         )
+        if container.is_p_frame and not compact:
+            container = replace(container, compact=False)
         out.append((container.to_bytes(), reference))
     return out
 
@@ -162,9 +171,10 @@ def test_skip_mode_p_frame_against_a_wrong_reference_is_refused(codec):
         pass
 
 
-def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec):
+@pytest.mark.parametrize("compact", [True, False])
+def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec, compact):
     frames = clip(4)
-    encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=4)
+    encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=4, compact=compact)
     (_, ref0), (p1, ref1), (p2, _) = encoded[0], encoded[1], encoded[2]
     with pytest.raises(ReferenceMissing):
         codec.decode(p1)
@@ -174,8 +184,12 @@ def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec):
         codec.decode(p2, ref0)
     with pytest.raises(ReferenceMismatch, match="checksum"):  # right seq, another latent
         codec.decode(p1, replace(ref1, seq=0))
-    with pytest.raises(ReferenceMismatch, match="α"):  # same latent, another α
-        codec.decode(p1, replace(ref0, alpha_code=ref0.alpha_code + 1))
+    other_alpha = replace(ref0, alpha_code=ref0.alpha_code + 1)  # same latent, another α
+    if compact:  # the compact layout carries no α: it is the reference's (structural)
+        assert codec.decode(p1, other_alpha).container.alpha_code == ref0.alpha_code + 1
+    else:
+        with pytest.raises(ReferenceMismatch, match="α"):
+            codec.decode(p1, other_alpha)
     assert codec.decode(p1, ref0).container.is_p_frame  # the right one decodes
     with pytest.raises(BitstreamError):  # the intra-only decoder path never guesses
         codec.wire.decode_symbols(FrameContainer.from_bytes(p1))
@@ -188,8 +202,27 @@ def test_encoder_refuses_a_p_frame_at_another_alpha(codec):
 
 
 @pytest.mark.parametrize("skip_tau", [None, 1.0])
-def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
+def test_every_header_bit_flip_of_a_compact_p_frame_is_refused(codec, skip_tau):
     encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau)
+    data, ref0 = encoded[1][0], encoded[0][1]
+    container = FrameContainer.from_bytes(data)
+    assert container.compact and not container.is_bound
+    assert container.skip_mode == (skip_tau is not None)
+    header_size = container.header_nbytes
+    assert header_size <= 30
+    for pos in range(header_size):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[pos] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                codec.decode(bytes(bad), ref0)
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
+    encoded = _encode_with_states(
+        codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau, compact=False
+    )
     data, ref0 = encoded[1][0], encoded[0][1]
     header_size = int.from_bytes(data[6:8], "little")
     assert header_size == 100 and data[5] & 2
@@ -203,7 +236,7 @@ def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
 
 
 def test_version_1_cannot_carry_a_p_frame(codec):
-    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2)
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, compact=False)
     bad = bytearray(encoded[1][0])
     bad[4] = 1
     with pytest.raises(BitstreamError, match="reserved bits"):
