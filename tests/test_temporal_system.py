@@ -31,7 +31,6 @@ from polc.cloud.store.interface import FrameRecord
 from polc.edge.config import EdgeConfig
 from polc.edge.node import EdgeNode, EncodedFrame
 from polc.edge.sources import Captured
-from polc.shared.codec.container import FrameContainer
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
 CAMERA = "cam-t"
@@ -419,7 +418,6 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
         frames.append(data)
     try:
         for seq, data in enumerate(frames):
-            c = FrameContainer.from_bytes(data)
             store.put(
                 FrameRecord(
                     CAMERA,
@@ -427,8 +425,8 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
                     1_700_000_000_000_000 + seq,
                     128,
                     96,
-                    c.alpha,
-                    c.fingerprint.hex(),
+                    0.5,
+                    small_codec.fingerprint,
                     len(data),
                 ),
                 data,
