@@ -81,6 +81,7 @@ def _coded_p_frames(small_codec_file, tmp_path, settings, compact=True):
     codec = temporal_codec(
         small_codec_file, write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt")
     )
+    assert codec.temporal.wire is codec.wire  # loaded: the encoder codes P-frames with it
     frames = clip(4)
     references, p_frames = [], []
     for alpha, tau in settings:

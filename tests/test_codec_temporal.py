@@ -20,7 +20,11 @@ from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, Re
 @pytest.fixture(scope="module")
 def codec(small_codec_file, tmp_path_factory) -> Codec:
     path = tmp_path_factory.mktemp("temporal") / "temporal.pt"
-    return temporal_codec(small_codec_file, write_temporal_file(Codec.load(small_codec_file), path))
+    codec = temporal_codec(
+        small_codec_file, write_temporal_file(Codec.load(small_codec_file), path)
+    )
+    assert codec.temporal.wire is codec.wire  # loaded: codec.encoder codes P-frames with it
+    return codec
 
 
 def _encode_with_states(
@@ -314,3 +318,51 @@ def test_bundled_temporal_model_belongs_to_the_bundled_codec():
     bundled = Codec.load()
     assert bundled.temporal.wire is bundled.wire  # fingerprints match, else ModelError
     assert read_temporal_file()["meta"]["train_seeds"][0] >= 1000  # never the bench's seeds
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.5])
+def test_compact_p_frames_round_trip_and_full_layout_p_frames_still_decode(codec, skip_tau):
+    frames = clip(5)
+    compact = _encode_with_states(codec.encoder, frames, 0.5, gop=5, skip_tau=skip_tau)
+    full = _encode_with_states(codec.encoder, frames, 0.5, gop=5, skip_tau=skip_tau, compact=False)
+    _assert_decodes_exactly(codec, compact)
+    _assert_decodes_exactly(codec, full)  # what older encoders stored still decodes
+    for (c_data, _), (f_data, _) in zip(compact[1:], full[1:], strict=True):
+        assert c_data[:2] == b"\x8aP" and f_data[:4] == b"POLC"
+        assert len(f_data) - len(c_data) >= 70  # 100-byte header -> <= 30
+    reference = compact[0][1]
+    for data, state in compact[1:]:
+        frame = codec.decode(data, reference)
+        assert frame.container.to_bytes() == data  # one encoding per frame
+        assert frame.container.is_bound and frame.container.header_nbytes <= 30
+        reference = frame.reference(state.seq)
+
+
+def test_compact_p_frame_is_unbound_until_decoded_against_its_reference(codec):
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2)
+    (_, ref0), (p1, ref1) = encoded
+    container = FrameContainer.from_bytes(p1)
+    assert container.is_p_frame and container.compact and not container.is_bound
+    assert (container.reference.seq, container.reference.checksum) == (0, ref0.checksum)
+    assert container.latent_crc == ref1.checksum and container.enhancement is None
+    with pytest.raises(BitstreamError, match="not bound"):
+        _ = container.geometry
+    with pytest.raises(ReferenceMissing):
+        codec.decode(container)
+    frame = codec.decode(container, ref0)
+    assert container.is_bound and frame.container is container
+    assert container.spec == codec.wire.frame_spec(ref0.geometry, 0.5)
+    assert (ref1.fingerprint, ref1.geometry) == (ref0.fingerprint, ref0.geometry)
+    assert codec.reconstruct(frame).shape == (*clip(1)[0].shape[:2], 3)
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_truncation_of_a_compact_p_frame_is_refused(codec, skip_tau):
+    _, ref = codec.encode_frame(clip(2)[0], 0.5, 0)
+    data, _ = codec.encode_frame(clip(2)[1], 0.5, 1, ref, enhancement=True, skip_tau=skip_tau)
+    assert FrameContainer.from_bytes(data).enhancement is not None
+    for n in range(len(data)):
+        with pytest.raises(BitstreamError):
+            codec.decode(data[:n], ref)
+    with pytest.raises(BitstreamError):
+        codec.decode(data + b"\0", ref)
