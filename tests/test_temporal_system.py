@@ -443,3 +443,38 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
         assert store.enforce_retention(None, total) == 0  # under the limit: nothing
     finally:
         store.close()
+
+
+def test_decode_off_stores_compact_p_frames_with_their_references_spec(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
+    """Decoding off: a compact P-frame (no size, α or model of its own) is indexed with its
+    reference's, from the camera's last stored frame or, on another server, from the
+    stored reference; one whose reference is not stored is refused (reference_missing)."""
+    blobs, reference = [], None
+    for seq, image in enumerate(clip(6)):
+        data, reference = small_codec.encode_frame(image, 0.5, seq, reference)
+        blobs.append(data)
+    cfg = make_config(tmp_path, small_codec_file, None, **{"analyzer.decode": False})
+    for sends in ([0, 1, 2], [3, 5, 4]):  # a new server: nothing cached, the store is read
+        with ServerThread(cfg, small_codec) as server:
+            edge = EdgeClient(server.address, CAMERA)
+            assert edge.recv().WhichOneof("kind") == "hello_ack"
+            for seq in sends:
+                edge.frame(seq, blobs[seq])
+            got = edge.collect(3)
+            edge.close()
+            store = server.server.store
+            records = store.list_frames(CAMERA, limit=100)
+    assert sorted(a.seq for a in got["ack"]) == [3, 4]
+    assert [(e.seq, e.reason) for e in got["error"]] == [(5, "reference_missing")]
+    key = records[0]
+    assert [r.seq for r in records] == [0, 1, 2, 3, 4]
+    for r in records:
+        assert (r.width, r.height, r.alpha, r.fingerprint) == (
+            key.width,
+            key.height,
+            key.alpha,
+            small_codec.fingerprint,
+        )
+    assert (key.width, key.height) == clip(1)[0].shape[1::-1]

@@ -316,10 +316,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self.decoder is not None
             or key in self._inflight
             or frame.seq <= self._max_seq.get(frame.camera_id, -1)
-            or not (
-                frame.container.is_bound
-                or self._specs.bind_cached(frame.camera_id, frame.container)
-            )
+            or not self._specs.track(frame.camera_id, frame.seq, frame.container)
         ):
             turn = self.decoder.reserve(frame.camera_id) if self.decoder else None
             task = asyncio.create_task(self._frame(frame, session, window, t0, turn))
@@ -447,8 +444,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self.metrics.frame_duplicate()
             return True, frame.enhancement is not None, None
         self.metrics.frame_stored(record.base_bpp)
-        if self.decoder is None:
-            self._specs.remember(frame.camera_id, frame.seq, frame.container)
         if frame.seq > self._max_seq.get(frame.camera_id, -1):
             self._max_seq[frame.camera_id] = frame.seq
         return False, frame.enhancement is not None, analysis
@@ -456,11 +451,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def _bind_stored(self, frame: IncomingFrame) -> None:
         """(decoding off) a compact P-frame inherits its stored reference's spec."""
         container = frame.container
-        if self._specs.bind_cached(frame.camera_id, container):
+        if self._specs.track(frame.camera_id, frame.seq, container):
             return
         assert container.reference is not None
         record = await self._io(self.store.get, frame.camera_id, container.reference.seq)
         self._specs.bind_stored(container, record)
+        self._specs.remember(frame.camera_id, frame.seq, container)
 
     async def _store_once(
         self, frame: IncomingFrame, session: StreamSession, turn: DecodeTurn | None

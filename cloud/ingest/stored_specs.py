@@ -5,7 +5,8 @@ A compact P-frame carries no model fingerprint, α or size: they are its referen
 against. With decoding off nothing is decoded, so the frame's index entry (width, height, α,
 model) is taken from its reference as stored: the spec of the camera's last stored frame
 when the P-frame names it (seq and latent checksum), else the stored record of the frame it
-names. A compact P-frame whose reference is not stored is refused as when decoding
+names (the last frame read when it names that one, else its stored record). A compact
+P-frame whose reference is neither is refused as when decoding
 (``reference_missing``: a key frame is requested). As for every frame stored undecoded, the
 reference's latent itself is not checked.
 """
@@ -24,7 +25,8 @@ from polc.shared.errors import BitstreamError, ReferenceMissing
 
 
 class StoredSpecs:
-    """Per camera: (seq, latent checksum, spec) of the last frame stored."""
+    """Per camera: (seq, latent checksum, spec) of the last frame read (stored or being
+    stored: frames of a camera arrive in order, the next P-frame names the last one)."""
 
     def __init__(self, channels: tuple[int, int, int], max_cameras: int = MAX_CAMERAS):
         self.channels, self.max_cameras = channels, max_cameras
@@ -38,13 +40,16 @@ class StoredSpecs:
         while len(self._last) > self.max_cameras:
             self._last.popitem(last=False)
 
-    def bind_cached(self, camera_id: str, container: FrameContainer) -> bool:
-        """Bind ``container`` to the spec of the camera's last stored frame if it names
-        that frame; False: look its reference up in the store (:meth:`bind_stored`)."""
-        link, last = container.reference, self._last.get(camera_id)
-        if link is None or last is None or (link.seq, link.checksum) != last[:2]:
-            return False
-        container.bind(last[2])
+    def track(self, camera_id: str, seq: int, container: FrameContainer) -> bool:
+        """A frame read (in stream order): an unbound compact P-frame is bound to the spec
+        of the camera's last frame if it names that one; a bound frame's spec is remembered.
+        False: still unbound, look its reference up in the store (:meth:`bind_stored`)."""
+        if not container.is_bound:
+            link, last = container.reference, self._last.get(camera_id)
+            if link is None or last is None or (link.seq, link.checksum) != last[:2]:
+                return False
+            container.bind(last[2])
+        self.remember(camera_id, seq, container)
         return True
 
     def bind_stored(self, container: FrameContainer, reference: FrameRecord | None) -> None:
