@@ -205,6 +205,16 @@ def test_encoder_refuses_a_p_frame_at_another_alpha(codec):
         codec.encode_frame(clip(2)[1], 0.6, 1, ref)
 
 
+def _assert_every_bit_flip_is_refused(codec, data: bytes, n_bytes: int, reference) -> None:
+    """Every one-bit change in the first ``n_bytes`` of P-frame ``data`` is refused."""
+    for pos in range(n_bytes):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[pos] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                codec.decode(bytes(bad), reference)
+
+
 @pytest.mark.parametrize("skip_tau", [None, 1.0])
 def test_every_header_bit_flip_of_a_compact_p_frame_is_refused(codec, skip_tau):
     encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau)
@@ -214,12 +224,7 @@ def test_every_header_bit_flip_of_a_compact_p_frame_is_refused(codec, skip_tau):
     assert container.skip_mode == (skip_tau is not None)
     header_size = container.header_nbytes
     assert header_size <= 30
-    for pos in range(header_size):
-        for bit in range(8):
-            bad = bytearray(data)
-            bad[pos] ^= 1 << bit
-            with pytest.raises(BitstreamError):
-                codec.decode(bytes(bad), ref0)
+    _assert_every_bit_flip_is_refused(codec, data, header_size, ref0)
 
 
 @pytest.mark.parametrize("skip_tau", [None, 1.0])
@@ -231,12 +236,7 @@ def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
     header_size = int.from_bytes(data[6:8], "little")
     assert header_size == 100 and data[5] & 2
     assert bool(data[5] & 4) == (skip_tau is not None)
-    for pos in range(header_size):
-        for bit in range(8):
-            bad = bytearray(data)
-            bad[pos] ^= 1 << bit
-            with pytest.raises(BitstreamError):
-                codec.decode(bytes(bad), ref0)
+    _assert_every_bit_flip_is_refused(codec, data, header_size, ref0)
 
 
 def test_version_1_cannot_carry_a_p_frame(codec):
