@@ -19,6 +19,7 @@ from polc.shared.codec.container import (
     alpha_to_code,
 )
 from polc.shared.codec.integer_hyper import IntegerHyperSynthesis
+from polc.shared.codec.varint import read_uvarint, read_zigzag_varints, uvarint, zigzag_varints
 from polc.shared.errors import BitstreamError
 
 
@@ -295,3 +296,27 @@ def test_bitstream_identical_across_processes_and_thread_counts(small_codec_file
         for n in (1, 2)
     }
     assert len(digests) == 1
+
+
+def test_zigzag_escapes_round_trip_and_malformed_ones_are_refused():
+    """Compact P-frame escapes: zigzag LEB128, |v| <= 2^30, one encoding per value."""
+    values = np.array([0, -1, 1, 63, -64, 64, 2**20, -(2**30), 2**30, 7, -300], np.int64)
+    raw = zigzag_varints(values)
+    assert np.array_equal(read_zigzag_varints(raw, "escapes"), values)
+    assert zigzag_varints(np.array([0, -1, 1, -64, 64])) == bytes([0, 1, 2, 127, 128, 1])
+    with pytest.raises(BitstreamError):
+        zigzag_varints(np.array([2**30 + 1]))
+    for bad in (
+        b"\x80",  # truncated
+        b"\x80\x00",  # non-canonical
+        b"\x80\x80\x80\x80\x80\x01",  # longer than 5 bytes
+        b"\x82\x80\x80\x80\x08",  # 2^31 + 2: |v| > 2^30
+    ):
+        with pytest.raises(BitstreamError):
+            read_zigzag_varints(bad, "escapes")
+    assert read_uvarint(uvarint(2**63 - 1), 0, 2**63 - 1, "seq") == (2**63 - 1, 9)
+    for bad in (b"\xff" * 10 + b"\x01", b"\x80\x00", b"\x81"):
+        with pytest.raises(BitstreamError):
+            read_uvarint(bad, 0, 2**63 - 1, "seq")
+    with pytest.raises(BitstreamError, match="above its bound"):
+        read_uvarint(uvarint(2**32), 0, 2**32 - 1, "length")

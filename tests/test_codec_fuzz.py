@@ -7,6 +7,7 @@ from __future__ import annotations
 import resource
 import struct
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,22 +74,31 @@ def test_fuzz_ten_thousand_containers(small_codec, test_image):
     assert rss_growth_mb < 200  # ...and with bounded memory
 
 
-def _coded_p_frames(small_codec_file, tmp_path, settings):
+def _coded_p_frames(small_codec_file, tmp_path, settings, compact=True):
     """A temporal codec and the P-frames (with the reference of each) of a 4-frame clip at
-    each (α, skip τ or None = lossless) of ``settings``; frame 2 has an enhancement layer."""
+    each (α, skip τ or None = lossless) of ``settings``; frame 2 has an enhancement layer.
+    ``compact`` False: P-frames in the full layout (100-byte header) older encoders wrote."""
     codec = temporal_codec(
         small_codec_file, write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt")
     )
+    assert codec.temporal.wire is codec.wire  # loaded: the encoder codes P-frames with it
     frames = clip(4)
     references, p_frames = [], []
     for alpha, tau in settings:
         _, ref = codec.encode_frame(frames[0], alpha, 0)
         for seq, image in enumerate(frames[1:], 1):
-            data, nxt = codec.encode_frame(
+            container, nxt = codec.encoder.encode_frame(
                 image, alpha, seq, ref, enhancement=seq == 2, skip_tau=tau
             )
+            if not compact:
+                full = replace(container, compact=False, enhancement=None)
+                if container.enhancement is not None:  # linked to the full layout's payload
+                    full.enhancement = replace(
+                        container.enhancement, base_payload_crc=full.payload_crc
+                    )
+                container = full
             references.append(ref)
-            p_frames.append(data)
+            p_frames.append(container.to_bytes())
             ref = nxt
     return codec, p_frames, references
 
@@ -98,6 +108,10 @@ def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int],
     against a random other one. Returns the outcome counts and the slowest decode (s)."""
     outcomes = {"error": 0, "mismatch": 0, "decoded": 0}
     slowest = 0.0
+    latents = [
+        codec.decode(data, ref).latent.y_symbols
+        for data, ref in zip(p_frames, references, strict=True)
+    ]
     for i, data in enumerate(_mutants(p_frames, n, rng)):
         k = i % len(p_frames)
         ref = references[k] if i % 4 else references[int(rng.integers(0, len(references)))]
@@ -105,6 +119,8 @@ def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int],
         try:
             frame = codec.decode(data, ref)
             assert frame.latent.y_symbols.shape[0] == 24
+            # a mutant that decodes decodes to its frame's latent, never to another one
+            assert np.array_equal(frame.latent.y_symbols, latents[k])
             outcomes["decoded"] += 1
         except ReferenceMismatch:
             outcomes["mismatch"] += 1
@@ -115,23 +131,25 @@ def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int],
 
 
 @pytest.mark.parametrize(
-    "settings, n, seed, min_refused",
+    "settings, n, seed, min_refused, compact",
     [
-        ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400),  # lossless P-frames
-        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600),  # skip-mode P-frames
+        ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400, True),  # lossless
+        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600, True),  # skip mode
+        ([(0.5, None), (1.0, 0.3)], 1000, 5, 800, False),  # the full (100-byte) layout
     ],
-    ids=["lossless", "skip"],
+    ids=["lossless", "skip", "full-layout"],
 )
 def test_fuzz_p_frames_and_broken_references(
-    small_codec_file, tmp_path, settings, n, seed, min_refused
+    small_codec_file, tmp_path, settings, n, seed, min_refused, compact
 ):
-    codec, p_frames, references = _coded_p_frames(small_codec_file, tmp_path, settings)
+    codec, p_frames, references = _coded_p_frames(small_codec_file, tmp_path, settings, compact)
     outcomes, slowest = _fuzz_p_frames(codec, p_frames, references, n, np.random.default_rng(seed))
     assert sum(outcomes.values()) == n
     assert outcomes["error"] + outcomes["mismatch"] > min_refused
     assert outcomes["mismatch"] > 0
     assert slowest < 2.0
-    skip_mode = settings[0][1] is not None
-    for data, ref in zip(p_frames, references, strict=True):  # unmutated: all decode
-        assert FrameContainer.from_bytes(data).skip_mode == skip_mode
+    skip_mode = [tau is not None for _, tau in settings for _ in range(3)]
+    for data, ref, skip in zip(p_frames, references, skip_mode, strict=True):  # all decode
+        assert FrameContainer.from_bytes(data).skip_mode == skip
+        assert FrameContainer.from_bytes(data).compact == compact
         assert codec.decode(data, ref).container.is_p_frame

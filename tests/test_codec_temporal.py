@@ -20,17 +20,30 @@ from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, Re
 @pytest.fixture(scope="module")
 def codec(small_codec_file, tmp_path_factory) -> Codec:
     path = tmp_path_factory.mktemp("temporal") / "temporal.pt"
-    return temporal_codec(small_codec_file, write_temporal_file(Codec.load(small_codec_file), path))
+    codec = temporal_codec(
+        small_codec_file, write_temporal_file(Codec.load(small_codec_file), path)
+    )
+    assert codec.temporal.wire is codec.wire  # loaded: codec.encoder codes P-frames with it
+    return codec
 
 
 def _encode_with_states(
-    encoder: FrameEncoder, frames, alpha: float, gop: int, skip_tau: float | None = None
+    encoder: FrameEncoder,
+    frames,
+    alpha: float,
+    gop: int,
+    skip_tau: float | None = None,
+    compact: bool = True,
 ):
+    """(bytes, reference state) per frame; ``compact`` False: P-frames in the full
+    (100-byte header) layout older encoders wrote, for the backward-reading tests."""
     out, reference = [], None
     for seq, image in enumerate(frames):
         container, reference = encoder.encode_frame(
             image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
         )
+        if container.is_p_frame and not compact:
+            container = replace(container, compact=False)
         out.append((container.to_bytes(), reference))
     return out
 
@@ -162,9 +175,10 @@ def test_skip_mode_p_frame_against_a_wrong_reference_is_refused(codec):
         pass
 
 
-def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec):
+@pytest.mark.parametrize("compact", [True, False])
+def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec, compact):
     frames = clip(4)
-    encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=4)
+    encoded = _encode_with_states(codec.encoder, frames, 0.5, gop=4, compact=compact)
     (_, ref0), (p1, ref1), (p2, _) = encoded[0], encoded[1], encoded[2]
     with pytest.raises(ReferenceMissing):
         codec.decode(p1)
@@ -174,8 +188,12 @@ def test_p_frame_without_its_reference_is_refused_with_typed_errors(codec):
         codec.decode(p2, ref0)
     with pytest.raises(ReferenceMismatch, match="checksum"):  # right seq, another latent
         codec.decode(p1, replace(ref1, seq=0))
-    with pytest.raises(ReferenceMismatch, match="α"):  # same latent, another α
-        codec.decode(p1, replace(ref0, alpha_code=ref0.alpha_code + 1))
+    other_alpha = replace(ref0, alpha_code=ref0.alpha_code + 1)  # same latent, another α
+    if compact:  # the compact layout carries no α: it is the reference's (structural)
+        assert codec.decode(p1, other_alpha).container.alpha_code == ref0.alpha_code + 1
+    else:
+        with pytest.raises(ReferenceMismatch, match="α"):
+            codec.decode(p1, other_alpha)
     assert codec.decode(p1, ref0).container.is_p_frame  # the right one decodes
     with pytest.raises(BitstreamError):  # the intra-only decoder path never guesses
         codec.wire.decode_symbols(FrameContainer.from_bytes(p1))
@@ -187,23 +205,42 @@ def test_encoder_refuses_a_p_frame_at_another_alpha(codec):
         codec.encode_frame(clip(2)[1], 0.6, 1, ref)
 
 
-@pytest.mark.parametrize("skip_tau", [None, 1.0])
-def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
-    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau)
-    data, ref0 = encoded[1][0], encoded[0][1]
-    header_size = int.from_bytes(data[6:8], "little")
-    assert header_size == 100 and data[5] & 2
-    assert bool(data[5] & 4) == (skip_tau is not None)
-    for pos in range(header_size):
+def _assert_every_bit_flip_is_refused(codec, data: bytes, n_bytes: int, reference) -> None:
+    """Every one-bit change in the first ``n_bytes`` of P-frame ``data`` is refused."""
+    for pos in range(n_bytes):
         for bit in range(8):
             bad = bytearray(data)
             bad[pos] ^= 1 << bit
             with pytest.raises(BitstreamError):
-                codec.decode(bytes(bad), ref0)
+                codec.decode(bytes(bad), reference)
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_header_bit_flip_of_a_compact_p_frame_is_refused(codec, skip_tau):
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau)
+    data, ref0 = encoded[1][0], encoded[0][1]
+    container = FrameContainer.from_bytes(data)
+    assert container.compact and not container.is_bound
+    assert container.skip_mode == (skip_tau is not None)
+    header_size = container.header_nbytes
+    assert header_size <= 30
+    _assert_every_bit_flip_is_refused(codec, data, header_size, ref0)
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_header_bit_flip_of_a_p_frame_is_refused(codec, skip_tau):
+    encoded = _encode_with_states(
+        codec.encoder, clip(2), 0.5, gop=2, skip_tau=skip_tau, compact=False
+    )
+    data, ref0 = encoded[1][0], encoded[0][1]
+    header_size = int.from_bytes(data[6:8], "little")
+    assert header_size == 100 and data[5] & 2
+    assert bool(data[5] & 4) == (skip_tau is not None)
+    _assert_every_bit_flip_is_refused(codec, data, header_size, ref0)
 
 
 def test_version_1_cannot_carry_a_p_frame(codec):
-    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2)
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2, compact=False)
     bad = bytearray(encoded[1][0])
     bad[4] = 1
     with pytest.raises(BitstreamError, match="reserved bits"):
@@ -281,3 +318,51 @@ def test_bundled_temporal_model_belongs_to_the_bundled_codec():
     bundled = Codec.load()
     assert bundled.temporal.wire is bundled.wire  # fingerprints match, else ModelError
     assert read_temporal_file()["meta"]["train_seeds"][0] >= 1000  # never the bench's seeds
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.5])
+def test_compact_p_frames_round_trip_and_full_layout_p_frames_still_decode(codec, skip_tau):
+    frames = clip(5)
+    compact = _encode_with_states(codec.encoder, frames, 0.5, gop=5, skip_tau=skip_tau)
+    full = _encode_with_states(codec.encoder, frames, 0.5, gop=5, skip_tau=skip_tau, compact=False)
+    _assert_decodes_exactly(codec, compact)
+    _assert_decodes_exactly(codec, full)  # what older encoders stored still decodes
+    for (c_data, _), (f_data, _) in zip(compact[1:], full[1:], strict=True):
+        assert c_data[:2] == b"\x8aP" and f_data[:4] == b"POLC"
+        assert len(f_data) - len(c_data) >= 70  # 100-byte header -> <= 30
+    reference = compact[0][1]
+    for data, state in compact[1:]:
+        frame = codec.decode(data, reference)
+        assert frame.container.to_bytes() == data  # one encoding per frame
+        assert frame.container.is_bound and frame.container.header_nbytes <= 30
+        reference = frame.reference(state.seq)
+
+
+def test_compact_p_frame_is_unbound_until_decoded_against_its_reference(codec):
+    encoded = _encode_with_states(codec.encoder, clip(2), 0.5, gop=2)
+    (_, ref0), (p1, ref1) = encoded
+    container = FrameContainer.from_bytes(p1)
+    assert container.is_p_frame and container.compact and not container.is_bound
+    assert (container.reference.seq, container.reference.checksum) == (0, ref0.checksum)
+    assert container.latent_crc == ref1.checksum and container.enhancement is None
+    with pytest.raises(BitstreamError, match="not bound"):
+        _ = container.geometry
+    with pytest.raises(ReferenceMissing):
+        codec.decode(container)
+    frame = codec.decode(container, ref0)
+    assert container.is_bound and frame.container is container
+    assert container.spec == codec.wire.frame_spec(ref0.geometry, 0.5)
+    assert (ref1.fingerprint, ref1.geometry) == (ref0.fingerprint, ref0.geometry)
+    assert codec.reconstruct(frame).shape == (*clip(1)[0].shape[:2], 3)
+
+
+@pytest.mark.parametrize("skip_tau", [None, 1.0])
+def test_every_truncation_of_a_compact_p_frame_is_refused(codec, skip_tau):
+    _, ref = codec.encode_frame(clip(2)[0], 0.5, 0)
+    data, _ = codec.encode_frame(clip(2)[1], 0.5, 1, ref, enhancement=True, skip_tau=skip_tau)
+    assert FrameContainer.from_bytes(data).enhancement is not None
+    for n in range(len(data)):
+        with pytest.raises(BitstreamError):
+            codec.decode(data[:n], ref)
+    with pytest.raises(BitstreamError):
+        codec.decode(data + b"\0", ref)

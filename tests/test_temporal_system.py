@@ -31,7 +31,6 @@ from polc.cloud.store.interface import FrameRecord
 from polc.edge.config import EdgeConfig
 from polc.edge.node import EdgeNode, EncodedFrame
 from polc.edge.sources import Captured
-from polc.shared.codec.container import FrameContainer
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
 CAMERA = "cam-t"
@@ -419,7 +418,6 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
         frames.append(data)
     try:
         for seq, data in enumerate(frames):
-            c = FrameContainer.from_bytes(data)
             store.put(
                 FrameRecord(
                     CAMERA,
@@ -427,8 +425,8 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
                     1_700_000_000_000_000 + seq,
                     128,
                     96,
-                    c.alpha,
-                    c.fingerprint.hex(),
+                    0.5,
+                    small_codec.fingerprint,
                     len(data),
                 ),
                 data,
@@ -445,3 +443,38 @@ def test_retention_deletes_whole_gops(make_store, tmp_path: Path, small_codec) -
         assert store.enforce_retention(None, total) == 0  # under the limit: nothing
     finally:
         store.close()
+
+
+def test_decode_off_stores_compact_p_frames_with_their_references_spec(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
+    """Decoding off: a compact P-frame (no size, α or model of its own) is indexed with its
+    reference's, from the camera's last stored frame or, on another server, from the
+    stored reference; one whose reference is not stored is refused (reference_missing)."""
+    blobs, reference = [], None
+    for seq, image in enumerate(clip(6)):
+        data, reference = small_codec.encode_frame(image, 0.5, seq, reference)
+        blobs.append(data)
+    cfg = make_config(tmp_path, small_codec_file, None, **{"analyzer.decode": False})
+    for sends in ([0, 1, 2], [3, 5, 4]):  # a new server: nothing cached, the store is read
+        with ServerThread(cfg, small_codec) as server:
+            edge = EdgeClient(server.address, CAMERA)
+            assert edge.recv().WhichOneof("kind") == "hello_ack"
+            for seq in sends:
+                edge.frame(seq, blobs[seq])
+            got = edge.collect(3)
+            edge.close()
+            store = server.server.store
+            records = store.list_frames(CAMERA, limit=100)
+    assert sorted(a.seq for a in got["ack"]) == [3, 4]
+    assert [(e.seq, e.reason) for e in got["error"]] == [(5, "reference_missing")]
+    key = records[0]
+    assert [r.seq for r in records] == [0, 1, 2, 3, 4]
+    for r in records:
+        assert (r.width, r.height, r.alpha, r.fingerprint) == (
+            key.width,
+            key.height,
+            key.alpha,
+            small_codec.fingerprint,
+        )
+    assert (key.width, key.height) == clip(1)[0].shape[1::-1]

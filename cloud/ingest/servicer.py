@@ -48,6 +48,7 @@ from polc.cloud.ingest.decoding import (
     frame_record,
 )
 from polc.cloud.ingest.session import EdgeRegistry, StreamSession
+from polc.cloud.ingest.stored_specs import StoredSpecs
 from polc.cloud.ingest.uploads import EnhancementUploads
 from polc.cloud.ingest.validation import FrameRefused, IncomingFrame, parse_frame
 from polc.cloud.metrics import CloudMetrics
@@ -114,6 +115,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._max_seq: dict[str, int] = {}
         # frames being processed; a resend of one waits for its future (None until then)
         self._inflight: dict[tuple[str, int], asyncio.Future[bool] | None] = {}
+        # decoding off: what compact P-frames inherit from their stored references
+        self._specs = StoredSpecs((codec.wire.M, codec.wire.N, codec.wire.aux))
 
     async def _io(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -313,6 +316,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self.decoder is not None
             or key in self._inflight
             or frame.seq <= self._max_seq.get(frame.camera_id, -1)
+            or not self._specs.track(frame.camera_id, frame.seq, frame.container)
         ):
             turn = self.decoder.reserve(frame.camera_id) if self.decoder else None
             task = asyncio.create_task(self._frame(frame, session, window, t0, turn))
@@ -444,6 +448,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self._max_seq[frame.camera_id] = frame.seq
         return False, frame.enhancement is not None, analysis
 
+    async def _bind_stored(self, frame: IncomingFrame) -> None:
+        """(decoding off) a compact P-frame inherits its stored reference's spec."""
+        container = frame.container
+        if self._specs.track(frame.camera_id, frame.seq, container):
+            return
+        assert container.reference is not None
+        record = await self._io(self.store.get, frame.camera_id, container.reference.seq)
+        self._specs.bind_stored(container, record)
+        self._specs.remember(frame.camera_id, frame.seq, container)
+
     async def _store_once(
         self, frame: IncomingFrame, session: StreamSession, turn: DecodeTurn | None
     ) -> Outcome:
@@ -482,12 +496,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._inflight[key] = fut
         analysis = None
         try:
-            record = frame_record(frame, analysis_pending=self.decoder is not None)
-            if self.decoder is not None and turn is not None:
+            if self.decoder is not None and turn is not None:  # binds a compact P-frame
                 decoded = await self.decoder.decode(
                     turn, frame.container, frame.camera_id, frame.seq
                 )
                 analysis = PendingAnalysis(frame.camera_id, frame.seq, 0, decoded, session)
+            elif not frame.container.is_bound:
+                await self._bind_stored(frame)
+            record = frame_record(frame, analysis_pending=self.decoder is not None)
             inserted = await self.committer.put((record, frame.base, frame.enhancement))
             fut.set_result(inserted)
         except BaseException as exc:

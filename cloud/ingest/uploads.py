@@ -108,7 +108,9 @@ class EnhancementUploads:
 
         def check() -> None:
             container = FrameContainer.from_bytes(base)
-            container.enhancement = validate_enhancement(container, data)
+            container.enhancement = validate_enhancement(
+                container, data, self.codec.wire.fingerprint
+            )
             try:
                 self.chain.decode(camera_id, seq, container)
             except BitstreamError as exc:

@@ -80,18 +80,29 @@ def check_upload(msg: ingest_pb2.EnhancementUpload) -> None:
         raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", str(exc)) from None
 
 
-def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementLayer:
-    """Parse an enhancement layer and check that it belongs to ``container`` (no decoding)."""
-    lh, lw = container.geometry.latent_hw
+def validate_enhancement(
+    container: FrameContainer, data: bytes, fingerprint: bytes | None = None
+) -> EnhancementLayer:
+    """Parse an enhancement layer and check that it belongs to ``container`` (no decoding).
+
+    An unbound compact P-frame has no model or size yet: the layer must come from
+    ``fingerprint`` (the server's model: the only one such a frame decodes with) and its
+    escape count is bounded when the frame is bound."""
+    max_symbols = expected = None
+    if container.is_bound:
+        lh, lw = container.geometry.latent_hw
+        max_symbols, expected = container.channels[2] * lh * lw, container.fingerprint
+    else:
+        expected = fingerprint
     try:
-        layer = EnhancementLayer.from_bytes(data, max_symbols=container.channels[2] * lh * lw)
+        layer = EnhancementLayer.from_bytes(data, max_symbols=max_symbols)
     except BitstreamError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "enhancement", str(exc)) from None
     if layer.base_payload_crc != container.payload_crc:
         raise FrameRefused(
             Code.INVALID_ARGUMENT, "enhancement", "enhancement layer belongs to another frame"
         )
-    if layer.fingerprint != container.fingerprint:
+    if expected is not None and layer.fingerprint != expected:
         raise FrameRefused(
             Code.FAILED_PRECONDITION,
             "fingerprint",
@@ -100,10 +111,32 @@ def validate_enhancement(container: FrameContainer, data: bytes) -> EnhancementL
     return layer
 
 
+def check_model_and_size(
+    container: FrameContainer, fingerprint: bytes, settings: IngestSettings
+) -> None:
+    """FrameRefused unless a (bound) frame is of this server's model and within its size."""
+    if container.fingerprint != fingerprint:
+        raise FrameRefused(
+            Code.FAILED_PRECONDITION,
+            "fingerprint",
+            f"frame was encoded by model {container.fingerprint.hex()}, "
+            f"this server decodes model {fingerprint.hex()}",
+        )
+    g = container.geometry
+    if g.width * g.height > settings.max_frame_pixels:
+        raise FrameRefused(
+            Code.INVALID_ARGUMENT,
+            "out_of_range",
+            f"frame is {g.width}x{g.height}, more than the server's "
+            f"{settings.max_frame_pixels} pixels",
+        )
+
+
 def parse_frame(
     msg: ingest_pb2.Frame, stream_camera: str, fingerprint: bytes, settings: IngestSettings
 ) -> IncomingFrame:
-    """All checks that need no entropy decoding; raises FrameRefused."""
+    """All checks that need no entropy decoding; raises FrameRefused. A compact P-frame
+    comes back unbound: its model and size were checked with its reference."""
     camera_id = msg.camera_id or stream_camera
     if camera_id != stream_camera:
         raise FrameRefused(
@@ -135,21 +168,8 @@ def parse_frame(
         container = FrameContainer.from_bytes(msg.base_layer)
     except BitstreamError as exc:
         raise FrameRefused(Code.INVALID_ARGUMENT, "malformed", str(exc)) from None
-    if container.fingerprint != fingerprint:
-        raise FrameRefused(
-            Code.FAILED_PRECONDITION,
-            "fingerprint",
-            f"frame was encoded by model {container.fingerprint.hex()}, "
-            f"this server decodes model {fingerprint.hex()}",
-        )
-    g = container.geometry
-    if g.width * g.height > settings.max_frame_pixels:
-        raise FrameRefused(
-            Code.INVALID_ARGUMENT,
-            "out_of_range",
-            f"frame is {g.width}x{g.height}, more than the server's "
-            f"{settings.max_frame_pixels} pixels",
-        )
+    if container.is_bound:  # a compact P-frame's model and size are its reference's
+        check_model_and_size(container, fingerprint, settings)
     if extra:
         if container.enhancement is not None:
             raise FrameRefused(
@@ -157,7 +177,7 @@ def parse_frame(
                 "enhancement",
                 "enhancement layer both inside base_layer and separate",
             )
-        container.enhancement = validate_enhancement(container, extra)
+        container.enhancement = validate_enhancement(container, extra, fingerprint)
     enhancement = container.enhancement.to_bytes() if container.enhancement else None
     base = container.base_bytes() if enhancement else bytes(msg.base_layer)
     return IncomingFrame(camera_id, msg.seq, capture, container, base, enhancement)

@@ -65,6 +65,8 @@ def _decode(args: argparse.Namespace) -> int:
 
 def header_dict(data: bytes) -> dict:
     c = FrameContainer.from_bytes(data)
+    if not c.is_bound:
+        return _compact_dict(data, c)
     g = c.geometry
     px = g.width * g.height
     enh = c.enhancement.nbytes if c.enhancement is not None else 0
@@ -86,6 +88,31 @@ def header_dict(data: bytes) -> dict:
             "escapes": int(c.z_escapes.size + c.y_escapes.size),
         },
         "bpp": {"base": c.base_nbytes * 8 / px, "enhancement": enh * 8 / px},
+        "has_enhancement": c.enhancement is not None,
+        "params_crc": f"{c.params_crc:08x}",
+        "latent_crc": f"{c.latent_crc:08x}",
+    }
+
+
+def _compact_dict(data: bytes, c: FrameContainer) -> dict:
+    """A compact P-frame: its model, α and size are its reference's (not in the file)."""
+    assert c.reference is not None
+    enh = c.enhancement.nbytes if c.enhancement is not None else 0
+    return {
+        "layout": "compact P-frame",
+        "format_version": data[2],
+        "reference": {"seq": c.reference.seq, "latent_crc": f"{c.reference.checksum:08x}"},
+        "skip_mode": c.skip_mode,
+        "inherited_from_reference": ["model_fingerprint", "alpha", "width", "height"],
+        "bytes": {
+            "total": len(data),
+            "header": c.header_nbytes,
+            "base": c.base_nbytes,
+            "enhancement": enh,
+            "z": len(c.z_payload),
+            "y": len(c.y_payload),
+            "escapes": int(c.z_escapes.size + c.y_escapes.size),
+        },
         "has_enhancement": c.enhancement is not None,
         "params_crc": f"{c.params_crc:08x}",
         "latent_crc": f"{c.latent_crc:08x}",

@@ -13,10 +13,18 @@ reference extension after the header CRC (reference seq, reference checksum, tem
 fingerprint), still under the header CRC. Decoders that predate them refuse the flag bit.
 Skip-mode P-frames (flag bit 2, only with bit 1) send no ẑ (the reference's is reused): their
 ẑ section holds the coded skip map instead (no escapes).
+
+Encoders write P-frames in the **compact layout** (``compact_layout.py``, ~28-byte header):
+it leaves out what a P-frame shares with its reference (:class:`FrameSpec`: model
+fingerprint, α, size, channel counts). A compact container read from bytes is *unbound*
+until :meth:`FrameContainer.bind` gives it its reference's spec; what needs no spec (kind,
+reference link, sections, CRCs, enhancement layer) is there from the start. The 100-byte
+P-frame layout above is still read (and written on request: ``compact=False``).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -24,6 +32,7 @@ from functools import cached_property
 
 import numpy as np
 
+from polc.shared.codec import compact_layout
 from polc.shared.errors import BitstreamError
 
 BASE_MAGIC = b"POLC"
@@ -171,15 +180,31 @@ class ReferenceLink:
 
     seq: int  # u64: the reference frame's sequence number (per camera)
     checksum: int  # u32: the reference's latent_crc (CRC-32 of its ŷ symbols)
-    temporal_fingerprint: bytes  # 16 B: the temporal model that coded it
+    # the temporal model that coded it: its 16-byte fingerprint (full layout), or the first
+    # compact_layout.TAG_BYTES of it (compact layout; params_crc is the definitive check)
+    temporal_fingerprint: bytes
+
+    def names_temporal_model(self, fingerprint: bytes) -> bool:
+        """Whether the temporal model of ``fingerprint`` may have coded this frame."""
+        tag = self.temporal_fingerprint
+        return len(tag) in (compact_layout.TAG_BYTES, 16) and fingerprint[: len(tag)] == tag
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What the decoder must know of a frame besides its payload. Key frames (and P-frames
+    in the full layout) carry it; a compact P-frame inherits its reference's (α changes only
+    at key frames, the size and the model never within a GOP)."""
+
+    fingerprint: bytes  # BLAKE2b-128 of the codec weights
+    alpha_code: int  # alpha = alpha_code / 65535
+    geometry: FrameGeometry
+    channels: tuple[int, int, int]  # M, N, aux
 
 
 @dataclass
 class FrameContainer:
-    fingerprint: bytes
-    alpha_code: int  # alpha = alpha_code / 65535
-    geometry: FrameGeometry
-    channels: tuple[int, int, int]  # M, N, aux
+    spec: FrameSpec | None  # None: a compact P-frame not yet bound to its reference
     z_payload: bytes
     z_escapes: np.ndarray
     y_payload: bytes
@@ -189,18 +214,68 @@ class FrameContainer:
     enhancement: EnhancementLayer | None = None
     reference: ReferenceLink | None = None  # set: a P-frame coded against that reference
     skip_mode: bool = False  # a skip-mode P-frame: z_payload is the skip map, ẑ is reused
+    compact: bool = False  # a P-frame in the compact layout (escapes as zigzag varints)
+
+    def __post_init__(self) -> None:
+        if self.compact and self.reference is None:
+            raise ValueError("only P-frames have a compact layout")
+        if self.spec is None and not self.compact:
+            raise ValueError("only a compact P-frame inherits its frame spec")
 
     @property
     def is_p_frame(self) -> bool:
         return self.reference is not None
 
     @property
+    def is_bound(self) -> bool:
+        """Whether the frame spec is known (always, except a compact P-frame before
+        :meth:`bind`)."""
+        return self.spec is not None
+
+    def _spec(self) -> FrameSpec:
+        if self.spec is None:
+            raise BitstreamError(
+                "compact P-frame not bound to its reference: its model, α and size are the "
+                "reference's (decode it against the reference first)"
+            )
+        return self.spec
+
+    @property
+    def fingerprint(self) -> bytes:
+        return self._spec().fingerprint
+
+    @property
+    def alpha_code(self) -> int:
+        return self._spec().alpha_code
+
+    @property
+    def geometry(self) -> FrameGeometry:
+        return self._spec().geometry
+
+    @property
+    def channels(self) -> tuple[int, int, int]:
+        return self._spec().channels
+
+    @property
     def alpha(self) -> float:
         return self.alpha_code / 65535.0
+
+    def bind(self, spec: FrameSpec) -> None:
+        """Give a compact P-frame its reference's spec, checking what only the spec bounds
+        (escape counts against the latent sizes). A frame that carries its own spec is
+        never rebound."""
+        if not self.compact:
+            raise BitstreamError("only a compact P-frame inherits its reference's spec")
+        _check_escape_counts(spec, self.z_escapes.size, self.y_escapes.size, self.enhancement)
+        self.spec = spec
 
     @cached_property
     def base_payload(self) -> bytes:
         """The base layer's payload (the layers never change once a container exists)."""
+        if self.compact:
+            return compact_layout.base_payload(
+                self.z_payload, self.z_escapes, self.y_payload, self.y_escapes
+            )
         return (
             self.z_payload
             + self.z_escapes.astype("<i4").tobytes()
@@ -216,7 +291,14 @@ class FrameContainer:
     @property
     def base_nbytes(self) -> int:
         """Size of :meth:`base_bytes` without building it."""
-        return _BASE.size + (_P_REF.size if self.reference else 0) + len(self.base_payload)
+        return self.header_nbytes + len(self.base_payload)
+
+    @property
+    def header_nbytes(self) -> int:
+        """Size of the base layer's header (what :meth:`base_bytes` holds besides the payload)."""
+        if self.compact:
+            return len(self._pack_compact(b"")) - len(self.base_payload)
+        return _BASE.size + (_P_REF.size if self.reference else 0)
 
     def base_bytes(self) -> bytes:
         """The base layer alone (what is always streamed)."""
@@ -226,10 +308,28 @@ class FrameContainer:
         enh = self.enhancement.to_bytes() if self.enhancement is not None else b""
         return self._pack(enh)
 
+    def _pack_compact(self, enh: bytes) -> bytes:
+        ref = self.reference
+        assert ref is not None
+        return compact_layout.pack(
+            self.skip_mode,
+            ref.seq,
+            ref.checksum,
+            ref.temporal_fingerprint[: compact_layout.TAG_BYTES],
+            (self.z_payload, self.z_escapes, self.y_payload, self.y_escapes),
+            self.params_crc,
+            self.latent_crc,
+            enh,
+        )
+
     def _pack(self, enh: bytes) -> bytes:
+        if self.compact:
+            return self._pack_compact(enh)
         payload = self.base_payload
         g = self.geometry
         ref = self.reference
+        if ref is not None and len(ref.temporal_fingerprint) != 16:
+            raise ValueError("the full P-frame layout needs the 16-byte temporal fingerprint")
         flags = (
             (FLAG_ENHANCEMENT if enh else 0)
             | (FLAG_P_FRAME if ref else 0)
@@ -260,7 +360,10 @@ class FrameContainer:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
+        """Parse a key frame or P-frame (either layout); a compact P-frame comes back unbound."""
         data = bytes(data)
+        if compact_layout.is_compact(data):
+            return cls._from_compact(data)
         fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
         (
             _magic,
@@ -301,10 +404,8 @@ class FrameContainer:
             raise BitstreamError(f"frame size {width}x{height} outside [{MIN_SIDE}, {MAX_SIDE}]")
         if not (1 <= M <= 4096 and 1 <= N <= 4096 and 1 <= aux <= 4096):
             raise BitstreamError("latent channel counts out of range")
-        geometry = FrameGeometry(width, height)
-        ph, pw = geometry.padded
-        if y_esc > M * (ph // 16) * (pw // 16) or z_esc > N * (ph // 64) * (pw // 64):
-            raise BitstreamError("escape count exceeds the latent size")
+        spec = FrameSpec(fp, alpha_code, FrameGeometry(width, height), (M, N, aux))
+        _check_escape_counts(spec, z_esc, y_esc, None)
         if z_len % 4 or y_len % 4:
             raise BitstreamError("entropy-coded section length is not a multiple of 4")
         if bool(flags & FLAG_ENHANCEMENT) != (enh_len > 0):
@@ -328,15 +429,12 @@ class FrameContainer:
         enhancement = None
         if enh_len:
             enhancement = EnhancementLayer.from_bytes(
-                data[header_size + base_len :], max_symbols=aux * (ph // 16) * (pw // 16)
+                data[header_size + base_len :], max_symbols=aux * math.prod(spec.geometry.latent_hw)
             )
             if enhancement.base_payload_crc != crc:
                 raise BitstreamError("enhancement layer belongs to another frame")
         container = cls(
-            fp,
-            alpha_code,
-            geometry,
-            (M, N, aux),
+            spec,
             z_payload,
             z_escapes,
             y_payload,
@@ -349,6 +447,43 @@ class FrameContainer:
         )
         container.__dict__.update(base_payload=payload, payload_crc=crc)  # already checked
         return container
+
+    @classmethod
+    def _from_compact(cls, data: bytes) -> FrameContainer:
+        frame = compact_layout.parse(data)
+        enhancement = None
+        if frame.enhancement:  # its escape count is bounded when the frame is bound
+            enhancement = EnhancementLayer.from_bytes(frame.enhancement)
+            if enhancement.base_payload_crc != zlib.crc32(frame.base_payload):
+                raise BitstreamError("enhancement layer belongs to another frame")
+        container = cls(
+            None,
+            frame.z_payload,
+            frame.z_escapes,
+            frame.y_payload,
+            frame.y_escapes,
+            frame.params_crc,
+            frame.latent_crc,
+            enhancement,
+            ReferenceLink(frame.ref_seq, frame.ref_crc, frame.tag),
+            frame.skip_mode,
+            compact=True,
+        )
+        container.__dict__["base_payload"] = frame.base_payload  # already checked
+        return container
+
+
+def _check_escape_counts(
+    spec: FrameSpec, z_esc: int, y_esc: int, enhancement: EnhancementLayer | None
+) -> None:
+    """Escape counts within the latent sizes of ``spec`` (BitstreamError otherwise)."""
+    M, N, aux = spec.channels
+    lh, lw = spec.geometry.latent_hw
+    hh, hw = spec.geometry.hyper_hw
+    if y_esc > M * lh * lw or z_esc > N * hh * hw:
+        raise BitstreamError("escape count exceeds the latent size")
+    if enhancement is not None and enhancement.s_escapes.size > aux * lh * lw:
+        raise BitstreamError("enhancement escape count exceeds the latent size")
 
 
 _NO_ESCAPES = np.zeros(0, np.int64)

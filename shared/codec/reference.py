@@ -7,6 +7,9 @@ a P-frame is only ever coded at its reference's α (the encoder refuses another 
 rate control changes α at key frames). A skip-mode P-frame's state keeps the reference's ẑ,
 μ and scale indexes (the values it copied or coded are relative to them) and its skip map
 (the context of the next map).
+
+It also carries what a compact P-frame inherits from it (docs/bitstream.md): the codec
+fingerprint, α code and size of the frame (the channel counts are the model's).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.container import FrameContainer, FrameGeometry, FrameSpec
 from polc.shared.codec.integer_hyper import A_FRAC
 from polc.shared.codec.wire import DecodedLatent, EntropyParameters
 
@@ -36,6 +39,9 @@ class ReferenceState:
     indexes: np.ndarray  # int32 (M, h, w): intra scale indexes
     checksum: int  # latent_checksum(y_symbols) = the frame's latent_crc
     skip_flags: np.ndarray | None = None  # bool (h, w): a skip-mode P-frame's skip map
+    # what a compact P-frame inherits (None only for states built without a container)
+    fingerprint: bytes | None = None  # the codec that coded the frame
+    geometry: FrameGeometry | None = None  # the frame's size
 
     @classmethod
     def of(
@@ -57,6 +63,8 @@ class ReferenceState:
             params.indexes,
             container.latent_crc,
             skip_flags,
+            container.fingerprint,
+            container.geometry,
         )
 
     @classmethod
@@ -72,6 +80,13 @@ class ReferenceState:
             latent.params,
             latent.skip_flags,
         )
+
+    def inherited_spec(self, channels: tuple[int, int, int]) -> FrameSpec | None:
+        """The spec a compact P-frame of this reference inherits (``channels``: the
+        model's M, N, aux); None when this state was built without a container."""
+        if self.fingerprint is None or self.geometry is None:
+            return None
+        return FrameSpec(self.fingerprint, self.alpha_code, self.geometry, channels)
 
     @property
     def means_int(self) -> np.ndarray:

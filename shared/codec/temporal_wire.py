@@ -10,7 +10,8 @@ model differs: both ends run the integer h_t on the reference's symbols
 
 params_crc covers the intra parameters (μ_t, idx_t) and the P-frame's (round(μ_P), idx_P);
 latent_crc is the key frame's (CRC of y_sym). A P-frame decodes only against the reference
-it names (seq, checksum, α, size): anything else raises :class:`ReferenceMismatch`.
+it names (seq, checksum; a P-frame in the full layout: also α and size; a compact one
+inherits them): anything else raises :class:`ReferenceMismatch`.
 
 Skip mode (lossy, ``encode_skip_symbols``): no ẑ is sent; the frame reuses the reference's
 ẑ, hence its μ_ref and idx_ref, and codes y_sym = round(v − μ_ref) (same quantiser step as
@@ -127,19 +128,16 @@ class TemporalWireModel:
         y_sym: np.ndarray,
         skip_mode: bool,
     ) -> FrameContainer:
-        """The container of a P-frame naming ``reference`` (both modes)."""
-        wire = self.wire
+        """The container of a P-frame naming ``reference`` (both modes; compact layout)."""
         return FrameContainer(
-            wire.fingerprint,
-            alpha_to_code(alpha),
-            geometry,
-            (wire.M, wire.N, wire.aux),
+            self.wire.frame_spec(geometry, alpha),
             *z_section,
             *y_section,
             params_crc,
             latent_checksum(y_sym),
             reference=ReferenceLink(reference.seq, reference.checksum, self.fingerprint),
             skip_mode=skip_mode,
+            compact=True,
         )
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
@@ -198,10 +196,13 @@ class TemporalWireModel:
 
     # ---------------------------------------------------------------------- decoding
     def check_reference(self, container: FrameContainer, reference: ReferenceState | None) -> None:
+        """Refuse a P-frame unless ``reference`` is the one it names; a compact P-frame is
+        then bound to it (it inherits the reference's model, α and size: those checks are
+        structural)."""
         link = container.reference
         if link is None:
             raise BitstreamError("not a P-frame")
-        if link.temporal_fingerprint != self.fingerprint:
+        if not link.names_temporal_model(self.fingerprint):
             raise BitstreamError(
                 f"P-frame was coded by temporal model {link.temporal_fingerprint.hex()[:12]}, "
                 f"this decoder runs {self.fingerprint.hex()[:12]}"
@@ -216,6 +217,12 @@ class TemporalWireModel:
                 f"P-frame refers to frame {link.seq} (checksum {link.checksum:08x}), the "
                 f"reference held is frame {reference.seq} ({reference.checksum:08x})"
             )
+        if container.compact:
+            spec = reference.inherited_spec((self.wire.M, self.wire.N, self.wire.aux))
+            if spec is None:
+                raise ReferenceMismatch("the reference held carries no frame spec to inherit")
+            container.bind(spec)
+            return
         if container.alpha_code != reference.alpha_code:
             raise ReferenceMismatch("P-frame α differs from its reference's")
         if reference.y_symbols.shape != (self.wire.M, *container.geometry.latent_hw):
@@ -225,9 +232,11 @@ class TemporalWireModel:
         self, container: FrameContainer, reference: ReferenceState | None
     ) -> DecodedLatent:
         wire = self.wire
-        wire.check_model(container)
-        self.check_reference(container, reference)
+        if container.is_bound:
+            wire.check_model(container)
+        self.check_reference(container, reference)  # binds a compact P-frame
         assert reference is not None
+        wire.check_model(container)
         skip = None
         if container.skip_mode:  # ẑ (hence μ, idx) of the reference
             z_sym, params = reference.z_symbols, self.reference_parameters(reference)

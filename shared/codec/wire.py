@@ -18,6 +18,7 @@ from polc.shared.codec.container import (
     EnhancementLayer,
     FrameContainer,
     FrameGeometry,
+    FrameSpec,
     alpha_to_code,
 )
 from polc.shared.codec.entropy_coder import CategoricalTables, decode, encode
@@ -79,6 +80,12 @@ class WireModel:
             mu_int.astype(np.float64) / 2**A_FRAC, scale_indexes(sigma_int, self.thresholds)
         )
 
+    def frame_spec(self, geometry: FrameGeometry, alpha: float) -> FrameSpec:
+        """The spec of a frame of this model at ``alpha``."""
+        return FrameSpec(
+            self.fingerprint, alpha_to_code(alpha), geometry, (self.M, self.N, self.aux)
+        )
+
     @staticmethod
     def _channel_ids(shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
@@ -94,10 +101,7 @@ class WireModel:
         z_pay, z_esc = encode(z_sym, self._channel_ids(z_sym.shape), self.tables_z)
         y_pay, y_esc = encode(y_sym, params.indexes, self.tables_y)
         container = FrameContainer(
-            self.fingerprint,
-            alpha_to_code(alpha),
-            geometry,
-            (self.M, self.N, self.aux),
+            self.frame_spec(geometry, alpha),
             z_pay,
             z_esc,
             y_pay,
