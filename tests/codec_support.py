@@ -31,7 +31,7 @@ def fix_compact_crc(buf: bytearray) -> None:
     """Recompute a compact P-frame's frame_crc (header + base payload), in place (no-op if
     its header is beyond repair): shared/codec/compact_layout.py."""
     _, pos = _lenient_varint(buf, 4)
-    pos += 4 + compact_layout.TAG_BYTES
+    pos += 4 + compact_layout.TAG_BYTES + 1  # ref_crc, tag, scale_gain
     lengths = []
     for _ in range(5 if len(buf) > 3 and buf[3] & compact_layout.FLAG_ENHANCEMENT else 4):
         value, pos = _lenient_varint(buf, pos)

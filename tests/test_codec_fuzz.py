@@ -14,6 +14,7 @@ import pytest
 from codec_support import BASE_HEADER_FMT, fix_payload_crc
 from temporal_support import clip, temporal_codec, write_temporal_file
 
+from polc.shared.codec.compact_layout import SCALE_GAIN_ONE
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import BitstreamError, ReferenceMismatch
@@ -82,6 +83,8 @@ def _coded_p_frames(small_codec_file, tmp_path, settings, compact=True):
         small_codec_file, write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt")
     )
     assert codec.temporal.wire is codec.wire  # loaded: the encoder codes P-frames with it
+    if not compact:  # the full layout has no scale gain field: code as encoders before it
+        codec.temporal.scale_gains = (SCALE_GAIN_ONE,)
     frames = clip(4)
     references, p_frames = [], []
     for alpha, tau in settings:

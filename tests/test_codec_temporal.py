@@ -10,10 +10,12 @@ import pytest
 import torch
 from temporal_support import clip, temporal_codec, write_temporal_file
 
+from polc.shared.codec.compact_layout import SCALE_GAIN_ONE
 from polc.shared.codec.container import _BASE_V1, FrameContainer, _seal
 from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
 from polc.shared.codec.temporal import decode_clip, encode_clip_temporal
 from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
+from polc.shared.codec.temporal_wire import SCALE_GAINS
 from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, ReferenceMissing
 
 
@@ -38,13 +40,18 @@ def _encode_with_states(
     """(bytes, reference state) per frame; ``compact`` False: P-frames in the full
     (100-byte header) layout older encoders wrote, for the backward-reading tests."""
     out, reference = [], None
-    for seq, image in enumerate(frames):
-        container, reference = encoder.encode_frame(
-            image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
-        )
-        if container.is_p_frame and not compact:
-            container = replace(container, compact=False)
-        out.append((container.to_bytes(), reference))
+    assert encoder.temporal is not None
+    encoder.temporal.scale_gains = SCALE_GAINS if compact else (SCALE_GAIN_ONE,)
+    try:
+        for seq, image in enumerate(frames):
+            container, reference = encoder.encode_frame(
+                image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
+            )
+            if container.is_p_frame and not compact:
+                container = replace(container, compact=False)
+            out.append((container.to_bytes(), reference))
+    finally:
+        encoder.temporal.scale_gains = SCALE_GAINS
     return out
 
 

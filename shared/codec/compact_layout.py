@@ -1,7 +1,8 @@
 """The compact P-frame layout (docs/bitstream.md "Compact P-frames"): ~28 bytes of header.
 
-    0x8A 'P' │ version │ flags │ ref_seq* │ ref_crc │ tag │ z_words* z_esc_len* y_words*
-    y_esc_len* [enh_len*] │ params_crc │ latent_crc │ frame_crc ║ z │ z esc │ y │ y esc │ [enh]
+    0x8A 'P' │ version │ flags │ ref_seq* │ ref_crc │ tag │ scale_gain │ z_words* z_esc_len*
+    y_words* y_esc_len* [enh_len*] │ params_crc │ latent_crc │ frame_crc
+    ║ z │ z esc │ y │ y esc │ [enh]
     (* LEB128 varint; escapes are zigzag varints)
 
 A P-frame's codec fingerprint, α, size and channel counts are its reference's (α changes only
@@ -29,6 +30,7 @@ COMPACT_VERSION = 1  # written and read; any other version is refused
 TAG_BYTES = 2  # the temporal-model tag: the first bytes of its fingerprint
 FLAG_ENHANCEMENT = 1  # an enhancement layer follows the base payload
 FLAG_SKIP = 2  # skip-mode P-frame; bits 2-7 reserved (0)
+SCALE_GAIN_ONE = 16  # scale_gain is σ's multiplier in sixteenths: 16 = ×1 (1 … 255)
 MAX_SEQ = 2**63 - 1
 MAX_SECTION = 2**32 - 1  # bytes: the bound of every length field (as the u32 layout's)
 
@@ -44,6 +46,7 @@ class CompactFrame:
     ref_seq: int
     ref_crc: int
     tag: bytes  # TAG_BYTES of the temporal model's fingerprint
+    scale_gain: int  # the ŷ scales' multiplier in sixteenths (σ_P·g/16)
     z_payload: bytes
     z_escapes: np.ndarray  # int64
     y_payload: bytes
@@ -65,6 +68,7 @@ def pack(
     ref_seq: int,
     ref_crc: int,
     tag: bytes,
+    scale_gain: int,
     sections: tuple[bytes, np.ndarray, bytes, np.ndarray],
     params_crc: int,
     latent_crc: int,
@@ -76,6 +80,8 @@ def pack(
         raise ValueError(f"temporal tag must be {TAG_BYTES} bytes")
     if len(z) % 4 or len(y) % 4:
         raise ValueError("entropy-coded sections are whole 4-byte words")
+    if not 1 <= scale_gain <= 255:
+        raise ValueError(f"scale_gain must be 1 … 255, got {scale_gain}")
     if skip_mode and z_esc.size:
         raise ValueError("a skip-mode P-frame has no ẑ escapes")
     z_esc_bytes, y_esc_bytes = zigzag_varints(z_esc), zigzag_varints(y_esc)
@@ -87,6 +93,7 @@ def pack(
             uvarint(ref_seq),
             _U32.pack(ref_crc),
             tag,
+            bytes([scale_gain]),
             uvarint(len(z) // 4),
             uvarint(len(z_esc_bytes)),
             uvarint(len(y) // 4),
@@ -116,11 +123,14 @@ def parse(data: bytes) -> CompactFrame:
     if flags & ~(FLAG_ENHANCEMENT | FLAG_SKIP):
         raise BitstreamError(f"{what} flags {flags:#04x}: reserved bits set")
     ref_seq, pos = read_uvarint(data, 4, MAX_SEQ, "reference seq")
-    if len(data) < pos + 4 + TAG_BYTES:
+    if len(data) < pos + 4 + TAG_BYTES + 1:
         raise BitstreamError(f"{what} truncated in its header")
     (ref_crc,) = _U32.unpack_from(data, pos)
     tag = data[pos + 4 : pos + 4 + TAG_BYTES]
-    pos += 4 + TAG_BYTES
+    scale_gain = data[pos + 4 + TAG_BYTES]
+    if scale_gain == 0:
+        raise BitstreamError(f"{what} scale_gain 0 (must be 1 … 255)")
+    pos += 4 + TAG_BYTES + 1
     lengths = []
     for name in ("z_words", "z_esc_len", "y_words", "y_esc_len"):
         value, pos = read_uvarint(data, pos, MAX_SECTION, name)
@@ -159,6 +169,7 @@ def parse(data: bytes) -> CompactFrame:
         ref_seq=ref_seq,
         ref_crc=ref_crc,
         tag=tag,
+        scale_gain=scale_gain,
         z_payload=z_payload,
         z_escapes=z_escapes,
         y_payload=y_payload,

@@ -215,10 +215,15 @@ class FrameContainer:
     reference: ReferenceLink | None = None  # set: a P-frame coded against that reference
     skip_mode: bool = False  # a skip-mode P-frame: z_payload is the skip map, ẑ is reused
     compact: bool = False  # a P-frame in the compact layout (escapes as zigzag varints)
+    # P-frames: ŷ's scales are σ_P·scale_gain/16 (the compact layout carries it; the full
+    # layout has no field: 16, ×1)
+    scale_gain: int = compact_layout.SCALE_GAIN_ONE
 
     def __post_init__(self) -> None:
         if self.compact and self.reference is None:
             raise ValueError("only P-frames have a compact layout")
+        if not self.compact and self.scale_gain != compact_layout.SCALE_GAIN_ONE:
+            raise ValueError("only a compact P-frame carries a scale gain")
         if self.spec is None and not self.compact:
             raise ValueError("only a compact P-frame inherits its frame spec")
 
@@ -316,6 +321,7 @@ class FrameContainer:
             ref.seq,
             ref.checksum,
             ref.temporal_fingerprint[: compact_layout.TAG_BYTES],
+            self.scale_gain,
             (self.z_payload, self.z_escapes, self.y_payload, self.y_escapes),
             self.params_crc,
             self.latent_crc,
@@ -468,6 +474,7 @@ class FrameContainer:
             ReferenceLink(frame.ref_seq, frame.ref_crc, frame.tag),
             frame.skip_mode,
             compact=True,
+            scale_gain=frame.scale_gain,
         )
         container.__dict__["base_payload"] = frame.base_payload  # already checked
         return container

@@ -18,6 +18,10 @@ import numpy as np
 
 from polc.shared.errors import BitstreamError
 
+#: what an escaped value costs besides its escape symbol in :meth:`CategoricalTables.code_length`
+#: (a zigzag varint of a typical escape is one or two bytes)
+ESCAPE_BITS = 12.0
+
 
 @dataclass
 class CategoricalTables:
@@ -26,12 +30,33 @@ class CategoricalTables:
     freqs: list[np.ndarray]
     offsets: np.ndarray
     _models: dict[int, object] = field(default_factory=dict, repr=False)
+    _lengths: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def model(self, k: int):
         if k not in self._models:
             probs = self.freqs[k].astype(np.float64)
             self._models[k] = constriction.stream.model.Categorical(probs, perfect=False)
         return self._models[k]
+
+    def code_length(self, values: np.ndarray, table_ids: np.ndarray) -> float:
+        """Ideal bits of coding ``values`` with ``tables[table_ids]``, an escaped value
+        counting as its escape symbol + ESCAPE_BITS: an encoder's estimate for choosing
+        between entropy models without running the coder."""
+        costs, escape_index = self._code_lengths()
+        ids = table_ids.astype(np.int64).ravel()
+        j = values.astype(np.int64).ravel() - self.offsets[ids]
+        escaped = (j < 0) | (j >= escape_index[ids])
+        j = np.where(escaped, escape_index[ids], j)
+        return float(costs[ids, j].sum() + ESCAPE_BITS * escaped.sum())
+
+    def _code_lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """(−log2 p per table and symbol, zero-padded; each table's escape index)."""
+        if self._lengths is None:
+            costs = np.zeros((len(self.freqs), max(len(f) for f in self.freqs)))
+            for k, f in enumerate(self.freqs):
+                costs[k, : len(f)] = -np.log2(np.maximum(f / f.sum(), 1e-300))
+            self._lengths = costs, np.asarray([len(f) - 1 for f in self.freqs], np.int64)
+        return self._lengths
 
     def to_state(self) -> dict:
         return {

@@ -29,6 +29,7 @@ import zlib
 
 import numpy as np
 
+from polc.shared.codec.compact_layout import SCALE_GAIN_ONE
 from polc.shared.codec.container import FrameContainer, FrameGeometry, ReferenceLink, alpha_to_code
 from polc.shared.codec.entropy_coder import decode, encode
 from polc.shared.codec.integer_hyper import A_FRAC, scale_indexes
@@ -41,6 +42,8 @@ from polc.shared.errors import BitstreamError, ModelError, ReferenceMismatch, Re
 #: skip mode: a coded value within this many quantiser steps of h_t's prediction round(μ_P)
 #: takes the prediction (residual 0; measured on ``polc bench video``: 0.6 beats 0.5 / 0.8)
 SNAP_TAU = 0.6
+#: the scale gains (σ multipliers in sixteenths) an encoder chooses from per P-frame
+SCALE_GAINS = (12, 16, 20, 24, 28, 32, 40)
 
 
 class TemporalWireModel:
@@ -52,6 +55,9 @@ class TemporalWireModel:
                 f"{wire.fingerprint.hex()[:12]} (retrain with `polc train temporal`)"
             )
         self.wire = wire
+        #: the scale gains this encoder chooses from; (SCALE_GAIN_ONE,) codes as encoders that
+        #: predate the field did (what the full P-frame layout, which cannot carry it, needs)
+        self.scale_gains: tuple[int, ...] = SCALE_GAINS
         self.fingerprint: bytes = bytes(state["fingerprint"])
         self.context = IntegerTemporalContext(state["integer_ht"])
         self.z_indexes = np.asarray(state["z_indexes"], np.int64)
@@ -66,15 +72,43 @@ class TemporalWireModel:
     def _z_table_ids(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(self.z_indexes[:, None, None], shape)
 
-    def p_parameters(
+    def p_prediction(
         self, params: EntropyParameters, reference: ReferenceState
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(round(μ_P) int64, idx_P int32) of a frame with intra ``params``."""
+        """h_t on ``reference`` for a frame with intra ``params``: (round(μ_P) int64,
+        σ_P·2^A_FRAC int64)."""
         mu_t = np.round(params.means * 2**A_FRAC).astype(np.int64)
-        mu_sym, sigma_int = self.context(
+        return self.context(
             reference.y_symbols, reference.means_int, reference.indexes, mu_t, params.indexes
         )
-        return mu_sym, scale_indexes(sigma_int, self.wire.thresholds)
+
+    def scale_indexes(self, sigma_int: np.ndarray, scale_gain: int) -> np.ndarray:
+        """idx_P: the Gaussian table of σ_P·scale_gain/16 (exact integer arithmetic)."""
+        return scale_indexes((sigma_int * scale_gain) >> 4, self.wire.thresholds)
+
+    def p_parameters(
+        self,
+        params: EntropyParameters,
+        reference: ReferenceState,
+        scale_gain: int = SCALE_GAIN_ONE,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(round(μ_P) int64, idx_P int32) of a frame with intra ``params``."""
+        mu_sym, sigma_int = self.p_prediction(params, reference)
+        return mu_sym, self.scale_indexes(sigma_int, scale_gain)
+
+    def best_scale_gain(self, residuals: np.ndarray, sigma_int: np.ndarray) -> int:
+        """The scale gain (of ``scale_gains``) that codes ``residuals`` (r = y_sym − round(μ_P)
+        of the coded elements, σ_P of the same elements) in the fewest estimated bits. h_t
+        was trained on every position of lossless P-frames; the positions a skip-mode frame
+        codes are the ones that changed, whose residuals are wider (×1.5–2 measured)."""
+        if len(self.scale_gains) == 1:
+            return self.scale_gains[0]
+        tables = self.wire.tables_y
+        bits = [
+            tables.code_length(residuals, self.scale_indexes(sigma_int, g))
+            for g in self.scale_gains
+        ]
+        return self.scale_gains[int(np.argmin(bits))]
 
     @staticmethod
     def params_crc(params: EntropyParameters, mu_sym: np.ndarray, idx_p: np.ndarray) -> int:
@@ -100,7 +134,9 @@ class TemporalWireModel:
         z_sym = np.round(z).astype(np.int64)
         params = wire.entropy_parameters(z_sym)
         y_sym = np.round(v.astype(np.float64) - params.means).astype(np.int64)
-        mu_sym, idx_p = self.p_parameters(params, reference)
+        mu_sym, sigma_int = self.p_prediction(params, reference)
+        gain = self.best_scale_gain(y_sym - mu_sym, sigma_int)
+        idx_p = self.scale_indexes(sigma_int, gain)
         z_pay, z_esc = encode(
             z_sym - reference.z_symbols, self._z_table_ids(z_sym.shape), wire.tables_y
         )
@@ -114,6 +150,7 @@ class TemporalWireModel:
             self.params_crc(params, mu_sym, idx_p),
             y_sym,
             skip_mode=False,
+            scale_gain=gain,
         )
         return container, params, y_sym, z_sym
 
@@ -127,6 +164,7 @@ class TemporalWireModel:
         params_crc: int,
         y_sym: np.ndarray,
         skip_mode: bool,
+        scale_gain: int,
     ) -> FrameContainer:
         """The container of a P-frame naming ``reference`` (both modes; compact layout)."""
         return FrameContainer(
@@ -138,6 +176,7 @@ class TemporalWireModel:
             reference=ReferenceLink(reference.seq, reference.checksum, self.fingerprint),
             skip_mode=skip_mode,
             compact=True,
+            scale_gain=scale_gain,
         )
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
@@ -176,11 +215,13 @@ class TemporalWireModel:
         shifted = v.astype(np.float64) - params.means
         change = np.abs(shifted - reference.y_symbols).max(axis=0)
         skip = change < tau
-        mu_sym, idx_p = self.p_parameters(params, reference)
+        mu_sym, sigma_int = self.p_prediction(params, reference)
         y_sym = np.round(shifted).astype(np.int64)
         y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
         coded = np.broadcast_to(~skip[None], y_sym.shape)
+        gain = self.best_scale_gain((y_sym - mu_sym)[coded], sigma_int[coded])
+        idx_p = self.scale_indexes(sigma_int, gain)
         y_pay, y_esc = encode((y_sym - mu_sym)[coded], idx_p[coded], wire.tables_y)
         container = self._p_container(
             geometry,
@@ -191,6 +232,7 @@ class TemporalWireModel:
             self.params_crc(params, mu_sym, idx_p),
             y_sym,
             skip_mode=True,
+            scale_gain=gain,
         )
         return container, params, y_sym, skip
 
@@ -246,7 +288,7 @@ class TemporalWireModel:
                 container.z_payload, container.z_escapes, self._z_table_ids(z_shape), wire.tables_y
             ).reshape(z_shape)
             params = wire.entropy_parameters(z_sym)
-        mu_sym, idx_p = self.p_parameters(params, reference)
+        mu_sym, idx_p = self.p_parameters(params, reference, container.scale_gain)
         if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
             raise BitstreamError(
                 "P-frame entropy parameters differ from the encoder's (backend mismatch or "
