@@ -45,7 +45,7 @@ PILLOW_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
 
 def load_photo(name: str) -> np.ndarray:
     """One of :data:`PHOTOS` as (H, W, 3) uint8 (scikit-image's bundled copy)."""
-    from skimage import data  # noqa: PLC0415 - the benchmark's optional dependency
+    from skimage import data  # the `bench` extra: imported only when photos are asked for
 
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; expected one of {', '.join(PHOTOS)}")

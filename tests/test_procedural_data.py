@@ -121,3 +121,31 @@ def test_mixed_batches_draw_every_source_by_its_share():
     assert x.shape == (400, 3, 16, 16)
     share_b = float((x.flatten(1).mean(1) == 1.0).float().mean())
     assert share_b == pytest.approx(0.75, abs=0.07)
+
+
+def test_data_synth_writes_procedural_images(tmp_path):
+    from PIL import Image
+
+    from polc.app.cli import main
+
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                "--task",
+                "spectral",
+                "--n",
+                "2",
+                "--seed",
+                "4",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["spectral_000004.png", "spectral_000005.png"]
+    with Image.open(tmp_path / files[1]) as im:
+        assert np.array_equal(np.asarray(im), render_procedural("spectral", 5, (256, 256)))
