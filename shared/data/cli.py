@@ -33,7 +33,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def cmd_synth(args: argparse.Namespace) -> int:
     """Handler of ``polc data synth``."""
     try:
-        default = PROCEDURAL_SIZE if args.task in KINDS else DEFAULT_SIZES.get(args.task)
+        default = PROCEDURAL_SIZE if args.task in KINDS else DEFAULT_SIZES[args.task]
         size = parse_size(args.size) if args.size is not None else default
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
