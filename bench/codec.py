@@ -3,7 +3,8 @@
 For α in {0, .25, .5, .75, 1}: base and enhancement bpp, PSNR / MS-SSIM of x̄ at
 β ∈ {0, .5, 1}; JPEG (Pillow) at the same total bpp; BD-rate (β = 0, both layers) against
 JPEG's full quality sweep; encode/decode ms at 512×288 and 1280×720; Msymbols/s of the
-entropy coder. Writes JSON and a rate–distortion PNG.
+entropy coder. Writes JSON and a rate–distortion PNG. ``--photos``: photographs against
+JPEG, WebP and AVIF instead (:mod:`polc.bench.codec_photos`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from matplotlib import pyplot as plt
 from PIL import Image
 from tqdm import tqdm
 
+from polc.bench.codec_model import load_codec
+from polc.bench.codec_photos import PHOTOS, run_photos
 from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim
 from polc.shared.codec import entropy_coder
-from polc.shared.codec.runtime import Codec
 from polc.shared.data import ensure_synthetic, render_scene
 from polc.shared.metrics.image import psnr
 from polc.training.datasets import list_images
@@ -35,8 +37,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="RD plot PNG (default: next to the JSON)")
     p.add_argument("--data", default=None, help="folder of eval images (default: synthetic)")
     p.add_argument("--images", type=int, default=16, help="number of eval images")
-    p.add_argument("--weights", default=None, help="codec weights (default: bundled)")
+    p.add_argument(
+        "--model",
+        "--weights",
+        dest="weights",
+        default=None,
+        metavar="FILE",
+        help="codec to evaluate: a shipped codec.pt or a training checkpoint of `polc train "
+        "codec` (codec_float.pt, stage1_ckpt.pt, ...; default: bundled)",
+    )
     p.add_argument("--quick", action="store_true", help="fewer images and timing repeats")
+    p.add_argument(
+        "--photos",
+        action="store_true",
+        help="scikit-image's colour photographs (evaluation only) against JPEG, WebP and AVIF",
+    )
+    p.add_argument(
+        "--photo",
+        action="append",
+        choices=PHOTOS,
+        default=None,
+        help="with --photos: only this photo (repeatable; default: all six)",
+    )
 
 
 def _eval_images(args: argparse.Namespace) -> list[np.ndarray]:
@@ -90,9 +112,11 @@ def _entropy_speed(codec, image: np.ndarray) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.photos:
+        return run_photos(args)
     if args.quick:
         args.images = min(args.images, 4)
-    codec = Codec.load(args.weights)
+    codec = load_codec(args.weights)
     images = _eval_images(args)
     rows = []
     for alpha in tqdm(ALPHAS, desc="alpha", unit="α"):

@@ -20,14 +20,20 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(_ms_ssim(ta, tb, data_range=255))
 
 
-def jpeg(image: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
-    """(decoded image, bpp) of Pillow JPEG at a quality."""
+def pillow_roundtrip(image: np.ndarray, fmt: str, quality: int) -> tuple[np.ndarray, float]:
+    """(decoded image, bpp) of an RGB uint8 image through Pillow's ``fmt`` encoder (JPEG,
+    WEBP, AVIF) at a quality."""
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
+    Image.fromarray(image).save(buf, format=fmt, quality=int(quality))
     bpp = buf.tell() * 8 / (image.shape[0] * image.shape[1])
     buf.seek(0)
     with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB")), bpp
+        return np.array(im.convert("RGB")), bpp
+
+
+def jpeg(image: np.ndarray, quality: int) -> tuple[np.ndarray, float]:
+    """(decoded image, bpp) of Pillow JPEG at a quality."""
+    return pillow_roundtrip(image, "JPEG", quality)
 
 
 def jpeg_at_bpp(image: np.ndarray, target_bpp: float) -> tuple[np.ndarray, float, int]:

@@ -33,7 +33,7 @@ def _run_codec(args: argparse.Namespace) -> int:
     from polc.training.codec import train_codec
     from polc.training.device import resolve_device
 
-    cfg = load_codec_config(args.config)
+    cfg = load_codec_config(args.config, Path(args.data) if args.data else None)
     teacher = Path(args.teacher) if args.teacher else Path(args.run_dir) / "teacher.pt"
     stages = tuple(int(s) for s in args.stages.split(","))
     train_codec(
@@ -232,6 +232,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--init",
         default=None,
         help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint",
+    )
+    c.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="a folder of real images (any sizes, JPEG/PNG): random crops of them are the "
+        "training data, or the data.mix.folder share of it when the config has a mix",
     )
     c.set_defaults(handler=_scaled(_run_codec))
     d = sub.add_parser(

@@ -19,13 +19,12 @@ import yaml
 
 from polc.shared.codec.config import CodecConfig, StageConfig
 from polc.shared.codec.weights import build_model, read_codec_file
-from polc.shared.data import ensure_synthetic
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import save_torch_file
 from polc.training.checkpoint import restore_training_state
-from polc.training.datasets import RandomCropBatches, list_images, load_image_tensor
+from polc.training.codec_data import CodecData
 from polc.training.distributed import is_main_process
 from polc.training.loop import AuxiliaryLoss, Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
@@ -68,24 +67,6 @@ def restore_constant_buffers(model: RDCCodec) -> None:
         for name, buf in model.named_buffers():
             if name.endswith(("bound", "pedestal")):
                 buf.copy_(fresh[name])
-
-
-def codec_data(cfg: CodecConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    d = cfg.data
-    if d.source == "folder":
-        assert d.folder is not None
-        paths = list_images(d.folder)
-        train = load_image_tensor(paths[: -d.eval_images] or paths, "codec train")
-        evals = load_image_tensor(paths[-d.eval_images :], "codec eval")
-        return train, evals
-    train = load_image_tensor(
-        list_images(ensure_synthetic("det", d.synthetic_images, d.synthetic_seed) / "images"),
-        "codec train",
-    )
-    evals = load_image_tensor(
-        list_images(ensure_synthetic("det", d.eval_images, d.eval_seed) / "images"), "codec eval"
-    )
-    return train, evals
 
 
 @torch.no_grad()
@@ -160,8 +141,7 @@ def _train_stage(
     sc: StageConfig,
     cfg: CodecConfig,
     teacher: SmallResNet | None,
-    train: torch.Tensor,
-    evals: torch.Tensor,
+    data: CodecData,
     run_dir: Path,
     device: str,
 ) -> None:
@@ -187,7 +167,7 @@ def _train_stage(
     if loop.done:
         return
     lambdas = torch.tensor(cfg.loss.lambdas if stage == 1 else cfg.loss.lambdas_aux, device=device)
-    batches = RandomCropBatches(train, sc.crop, sc.batch_size, cfg.seed * 1000 + stage + loop.step)
+    batches = data.batches(sc.crop, sc.batch_size, cfg.seed * 1000 + stage + loop.step, loop.step)
     gen = torch.Generator().manual_seed(cfg.seed * 31 + stage + loop.step)
     history_path = run_dir / f"stage{stage}_eval.jsonl"
     bad_steps = 0
@@ -217,11 +197,25 @@ def _train_stage(
         )
 
     def held_out(at: int) -> Evaluation:
-        rows = evaluate(model, evals, stage, device)
+        sets = {name: evaluate(model, x, stage, device) for name, x in data.eval_sets.items()}
+        record: dict = {"step": at, "rows": next(iter(sets.values()))}
+        if len(sets) > 1:
+            record["sets"] = sets
         with open(history_path, "a") as fh:
-            fh.write(json.dumps({"step": at, "rows": rows}) + "\n")
-        metrics = {f"L{r['level']}_{k}": v for r in rows for k, v in r.items() if k != "level"}
-        return Evaluation(eval_line(stage, at, rows), metrics)
+            fh.write(json.dumps(record) + "\n")
+        if len(sets) == 1:
+            line = eval_line(stage, at, record["rows"])
+        else:
+            line = "\n".join(f"[{n}] {eval_line(stage, at, rows)}" for n, rows in sets.items())
+        prefix = {name: "" if len(sets) == 1 else f"{name}_" for name in sets}
+        metrics = {
+            f"{prefix[name]}L{r['level']}_{k}": v
+            for name, rows in sets.items()
+            for r in rows
+            for k, v in r.items()
+            if k != "level"
+        }
+        return Evaluation(line, metrics)
 
     loop.run(step, held_out)
 
@@ -251,7 +245,7 @@ def train_codec(
         model.load_state_dict(shipped.state_dict())
         restore_constant_buffers(model)
         log.info("initialised from %s", init_from)
-    train, evals = codec_data(cfg)
+    data = CodecData(cfg)
     teacher = None
     if cfg.loss.w_feat > 0:
         if teacher_path is None or not teacher_path.is_file():
@@ -261,11 +255,11 @@ def train_codec(
             p.requires_grad_(False)
     t0 = time.time()
     if 1 in stages:
-        _train_stage(model, 1, cfg.stage1, cfg, teacher, train, evals, run_dir, device)
+        _train_stage(model, 1, cfg.stage1, cfg, teacher, data, run_dir, device)
     if 2 in stages:
         if 1 not in stages and stage1_ckpt.is_file() and not stage2_ckpt.is_file():
             restore_training_state(stage1_ckpt, model)  # stage I ran in an earlier process
-        _train_stage(model, 2, cfg.stage2, cfg, None, train, evals, run_dir, device)
+        _train_stage(model, 2, cfg.stage2, cfg, None, data, run_dir, device)
     final = run_dir / "codec_float.pt"
     if not is_main_process():  # rank 0 writes the outputs
         return final

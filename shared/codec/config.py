@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -45,6 +45,38 @@ class LossConfig(StrictModel):
     )
 
 
+class DataMix(StrictModel):
+    """Share of each training source in every batch (each crop draws its source with these
+    probabilities); the shares must sum to 1."""
+
+    synthetic: float = Field(0.0, ge=0, le=1, description="the synthetic traffic world")
+    dead_leaves: float = Field(0.0, ge=0, le=1, description="procedural dead-leaves images")
+    spectral: float = Field(0.0, ge=0, le=1, description="procedural colour 1/f noise")
+    folder: float = Field(0.0, ge=0, le=1, description="random crops of data.folder")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> DataMix:
+        total = self.synthetic + self.dead_leaves + self.spectral + self.folder
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"the shares sum to {total:g}; they must sum to 1")
+        return self
+
+    def shares(self) -> dict[str, float]:
+        """The sources with a non-zero share, in a fixed order."""
+        names = ("synthetic", "dead_leaves", "spectral", "folder")
+        return {n: getattr(self, n) for n in names if getattr(self, n) > 0}
+
+
+class ProceduralConfig(StrictModel):
+    """The in-memory pools of procedural (and folder) images that training crops from."""
+
+    pool: int = Field(768, ge=8, description="images held per source")
+    size: int = Field(256, ge=64, description="side of the square pool images")
+    refresh_every: int = Field(2, ge=1, description="steps between two new images per source")
+    seed: int = Field(0, ge=0, le=255, description="training seeds (held-out ones are apart)")
+    eval_images: int = Field(16, ge=1, description="held-out images per procedural family")
+
+
 class DataConfig(StrictModel):
     source: Literal["synthetic", "folder"] = "synthetic"
     folder: Path | None = None
@@ -52,6 +84,9 @@ class DataConfig(StrictModel):
     synthetic_seed: int = 11
     eval_images: int = Field(24, ge=1)
     eval_seed: int = 12
+    # None: every crop from `source` (v1/v2); otherwise the mix of sources (v3)
+    mix: DataMix | None = None
+    procedural: ProceduralConfig = ProceduralConfig()
 
 
 class CodecConfig(StrictModel):
@@ -75,6 +110,16 @@ class CodecConfig(StrictModel):
             )
         if self.data.source == "folder" and self.data.folder is None:
             raise ValueError("data.folder is required when data.source is 'folder'")
+        if self.data.mix is not None and self.data.mix.folder > 0 and self.data.folder is None:
+            raise ValueError("data.folder (or --data DIR) is required when data.mix.folder > 0")
+        if self.data.mix is not None:
+            for name in ("stage1", "stage2"):
+                crop = getattr(self, name).crop
+                if crop > self.data.procedural.size:
+                    raise ValueError(
+                        f"{name}.crop {crop} exceeds data.procedural.size "
+                        f"{self.data.procedural.size}"
+                    )
         return self
 
 
@@ -91,14 +136,35 @@ PRESETS: dict[str, CodecConfig] = {
 }
 
 
-def load_codec_config(path: str | Path | None) -> CodecConfig:
-    """Load a YAML config file, or a preset name (``tiny``/``paper``); errors name the field."""
-    if path is None:
-        return PRESETS["tiny"].model_copy(deep=True)
-    if str(path) in PRESETS:
-        return PRESETS[str(path)].model_copy(deep=True)
-    raw = read_yaml_mapping(path)
+def with_data_folder(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``--data DIR`` applied to a raw config mapping: random crops of DIR's images join the
+    training data — all of it when the config has no ``data.mix``, its ``data.mix.folder``
+    share otherwise (a mix without one is an error)."""
+    data = dict(raw.get("data") or {})
+    data["folder"] = str(folder)
+    mix = data.get("mix")
+    if mix is None:
+        data["mix"] = {"folder": 1.0}
+    elif not (isinstance(mix, dict) and mix.get("folder")):
+        raise ConfigError(
+            "--data DIR: the config's data.mix gives the folder no share; set data.mix.folder"
+        )
+    return {**raw, "data": data}
+
+
+def load_codec_config(path: str | Path | None, data_folder: Path | None = None) -> CodecConfig:
+    """Load a YAML config file, or a preset name (``tiny``/``paper``; None: ``tiny``), with
+    ``--data DIR`` (:func:`with_data_folder`) applied; errors name the field."""
+    name = "tiny" if path is None else str(path)
+    if name in PRESETS:
+        if data_folder is None:
+            return PRESETS[name].model_copy(deep=True)
+        raw = PRESETS[name].model_dump(mode="json")
+    else:
+        raw = read_yaml_mapping(name)
+    if data_folder is not None:
+        raw = with_data_folder(raw, data_folder)
     try:
         return CodecConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from exc
+        raise ConfigError(format_validation_error(exc, name)) from exc
