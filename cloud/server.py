@@ -194,7 +194,7 @@ class CloudServer:
             io_executor=self._io,
             codec_executor=self._codec_pool,
         )
-        self.ingest.on_store_state = self._store_state
+        self.ingest.frames.on_store_state = self._store_state
         reconstruct = ReconstructServicer(
             codec=codec,
             store=self.store,
@@ -288,14 +288,14 @@ class CloudServer:
         """While the store is full: back to SERVING once its filesystem has space again
         (1 MiB or 1% of it, whichever is smaller); a stored frame also ends it."""
         path = self.config.store.path
-        while self.ingest.store_full:
+        while self.ingest.frames.store_full:
             await asyncio.sleep(1.0)
             try:
                 usage = shutil.disk_usage(path)
             except OSError:
                 continue
             if usage.free >= min(1 << 20, usage.total // 100):
-                self.ingest.store_state(full=False)
+                self.ingest.frames.store_state(full=False)
 
     def _update_store_metrics(self, deleted: int) -> None:
         assert self.store is not None
