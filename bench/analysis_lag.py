@@ -34,7 +34,7 @@ import numpy as np
 
 from polc.bench.cloud_ingest import bench_codec, bench_frame, drive_stream
 from polc.cloud.config import load_config
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

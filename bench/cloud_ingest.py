@@ -41,7 +41,7 @@ import torch
 
 from polc.bench.scaleout_cluster import postgres_schema
 from polc.cloud.config import load_config
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
 from polc.shared.models.codec.architecture import ArchitectureConfig

@@ -20,7 +20,7 @@ import yaml
 from fixtures.cloud import make_config
 from PIL import Image
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.edge.config import EdgeConfig, TlsSettings
 from polc.edge.node import EdgeNode
 from polc.edge.uplink import UplinkFatalError

@@ -25,7 +25,7 @@ from ingest_client import EdgeClient
 from PIL import Image
 from temporal_support import clip, decode_stored
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameRecord
 from polc.edge.config import EdgeConfig
