@@ -182,13 +182,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``data`` benchmark to ``polc bench``'s sub-commands."""
-    p = subparsers.add_parser(
-        "data",
-        help="difficulty check of the synthetic classification data",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``polc bench data`` options."""
+    p.description = __doc__.splitlines()[0] if __doc__ else None
     p.add_argument("--n-train", type=int, default=20000, help="training crops (seed 1)")
     p.add_argument("--n-test", type=int, default=2000, help="test crops (seed 2)")
     p.add_argument("--minutes", type=float, default=4.0, help="training budget (wall clock)")
@@ -205,5 +201,3 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
-    p.set_defaults(handler=run)
-    return p
