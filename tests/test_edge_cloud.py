@@ -17,7 +17,8 @@ import grpc
 import numpy as np
 import pytest
 import yaml
-from fixtures.cloud import make_config
+from fixtures.cloud import SHORT_CONNECTION_AGE, make_config, mutual_tls
+from fixtures.edge import edge_settings
 from PIL import Image
 
 from polc.cloud.server_thread import ServerThread
@@ -28,29 +29,18 @@ from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_
 
 
 def _edge_config(tmp_path: Path, address: str, weights: Path, **source) -> EdgeConfig:
-    return EdgeConfig.model_validate(
-        {
-            "camera_id": "cam-e",
-            "metrics_listen": "",
-            "source": {
-                "kind": "synthetic",
-                "width": 128,
-                "height": 64,
-                "frames": 40,
-                "fps": 20,
-                **source,
-            },
-            "encoder": {"weights": str(weights)},
-            "rate": {"alpha": 0.5},
-            "enhancement": {"mode": "on-demand"},
-            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-            "uplink": {
-                "server": address,
-                "backoff_initial_seconds": 0.1,
-                "backoff_max_seconds": 0.5,
-            },
-        }
+    values = edge_settings(
+        tmp_path,
+        address,
+        weights,
+        camera_id="cam-e",
+        alpha=0.5,
+        frames=source.pop("frames", 40),
+        fps=source.pop("fps", 20),
+        backoff=(0.1, 0.5),
+        **source,
     )
+    return EdgeConfig.model_validate(values)
 
 
 def _stored_seqs(address: str, camera: str = "cam-e") -> list[int]:
@@ -117,10 +107,7 @@ def test_max_connection_age_and_on_demand_reconstruct(
         tmp_path,
         small_codec_file,
         None,
-        **{
-            "connection.max_connection_age_seconds": 1.0,
-            "connection.max_connection_age_grace_seconds": 0.3,
-        },
+        **SHORT_CONNECTION_AGE,
     )
     cloud = ServerThread(config, small_codec).start()
     images: dict[int, np.ndarray] = {}
@@ -168,10 +155,7 @@ def test_mutual_tls_and_bearer_token(
         small_codec_file,
         None,
         **{
-            "tls.cert_file": str(pki / "server.pem"),
-            "tls.key_file": str(pki / "server.key"),
-            "tls.client_ca_file": str(pki / "ca.pem"),
-            "tls.require_client_cert": True,
+            **mutual_tls(pki),
             "auth.tokens": [
                 {"token": token, "role": "camera", "cameras": ["cam-e"]},
                 {"token": other, "role": "camera", "cameras": ["cam-x"]},

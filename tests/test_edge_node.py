@@ -16,6 +16,7 @@ import pytest
 import yaml
 from disk_support import fill, small_tmpfs
 from edge_fake_cloud import FakeCloud
+from fixtures.edge import edge_settings
 from temporal_support import decode_stored
 
 from polc.edge.config import load_config
@@ -25,27 +26,18 @@ from polc.shared.codec.container import FrameContainer
 
 
 def _config(tmp_path: Path, cloud: FakeCloud, weights: Path, **source) -> dict:
-    return {
-        "camera_id": "cam-7",
-        "metrics_listen": "",
-        "source": {
-            "kind": "synthetic",
-            "width": 128,
-            "height": 64,
-            "frames": 30,
-            "fps": 50,
-            **source,
-        },
-        "encoder": {"weights": str(weights)},
-        "rate": {"alpha": 0.4},
-        "enhancement": {"mode": "on-demand"},
-        "spool": {"path": str(tmp_path / "spool")},
-        "uplink": {
-            "server": cloud.address,
-            "backoff_initial_seconds": 0.05,
-            "backoff_max_seconds": 0.5,
-        },
-    }
+    return edge_settings(
+        tmp_path,
+        cloud.address,
+        weights,
+        camera_id="cam-7",
+        alpha=0.4,
+        frames=source.pop("frames", 30),
+        fps=source.pop("fps", 50),
+        backoff=(0.05, 0.5),
+        fsync=True,
+        **source,
+    )
 
 
 def test_node_streams_a_clip_exactly_once(tmp_path: Path, small_codec, small_codec_file) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from fixtures.cloud import make_config
+from fixtures.cloud import SHORT_CONNECTION_AGE, make_config
+from fixtures.edge import edge_settings
 from ingest_client import EdgeClient
 from PIL import Image
 from temporal_support import clip, decode_stored
@@ -41,31 +42,18 @@ GOP = 8
 def _edge_config(
     tmp_path: Path, address: str, weights: Path, frames: int = 40, fps: float = 40, **temporal
 ) -> EdgeConfig:
-    return EdgeConfig.model_validate(
-        {
-            "camera_id": CAMERA,
-            "metrics_listen": "",
-            "source": {
-                "kind": "synthetic",
-                "width": 128,
-                "height": 64,
-                "frames": frames,
-                "fps": fps,
-            },
-            "encoder": {
-                "weights": str(weights),
-                "temporal": {"key_frame_interval": GOP, **temporal},
-            },
-            "rate": {"alpha": 0.5},
-            "enhancement": {"mode": "on-demand"},
-            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-            "uplink": {
-                "server": address,
-                "backoff_initial_seconds": 0.1,
-                "backoff_max_seconds": 0.3,
-            },
-        }
+    values = edge_settings(
+        tmp_path,
+        address,
+        weights,
+        camera_id=CAMERA,
+        alpha=0.5,
+        frames=frames,
+        fps=fps,
+        backoff=(0.1, 0.3),
+        encoder={"temporal": {"key_frame_interval": GOP, **temporal}},
     )
+    return EdgeConfig.model_validate(values)
 
 
 class RecordingNode(EdgeNode):
@@ -203,10 +191,7 @@ def test_reconnect_mid_gop_and_reconstruct_p_frame(
         tmp_path,
         small_codec_file,
         None,
-        **{
-            "connection.max_connection_age_seconds": 1.0,
-            "connection.max_connection_age_grace_seconds": 0.3,
-        },
+        **SHORT_CONNECTION_AGE,
     )
     cloud = ServerThread(config, small_codec).start()
 
