@@ -29,18 +29,9 @@ from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_
 
 
 def _edge_config(tmp_path: Path, address: str, weights: Path, **source) -> EdgeConfig:
-    values = edge_settings(
-        tmp_path,
-        address,
-        weights,
-        camera_id="cam-e",
-        alpha=0.5,
-        frames=source.pop("frames", 40),
-        fps=source.pop("fps", 20),
-        backoff=(0.1, 0.5),
-        **source,
+    return EdgeConfig.model_validate(
+        edge_settings(tmp_path, address, weights, camera_id="cam-e", **source)
     )
-    return EdgeConfig.model_validate(values)
 
 
 def _stored_seqs(address: str, camera: str = "cam-e") -> list[int]:
