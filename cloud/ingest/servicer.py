@@ -94,17 +94,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             fingerprint=self.fingerprint,
             io_executor=io_executor,
         )
-        self.uploads = EnhancementUploads(
-            codec=codec,
-            store=store,
-            settings=settings,
-            metrics=metrics,
-            io=io_executor,
-            codec_pool=codec_executor,
-            store_refusal=self.frames.store_refusal,
-            stored=self.frames.stored_ok,
-            error=self.frames.error,
-        )
+        self.uploads = EnhancementUploads(codec, codec_executor, self.frames)
         self._readers: set[asyncio.Task] = set()
 
     async def _io(self, fn, *args):
