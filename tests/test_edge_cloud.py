@@ -190,25 +190,18 @@ def test_edge_killed_and_restarted_against_the_real_cloud(
     cfg = tmp_path / "edge.yaml"
 
     def write_config(frames: int) -> None:
-        cfg.write_text(
-            yaml.safe_dump(
-                {
-                    "camera_id": "cam-k",
-                    "metrics_listen": "",
-                    "source": {
-                        "kind": "synthetic",
-                        "width": 128,
-                        "height": 64,
-                        "frames": frames,
-                        "fps": 50,
-                    },
-                    "encoder": {"weights": str(small_codec_file)},
-                    "enhancement": {"mode": "never"},
-                    "spool": {"path": str(tmp_path / "spool")},
-                    "uplink": {"server": cloud.address, "backoff_initial_seconds": 0.1},
-                }
-            )
+        values = edge_settings(
+            tmp_path,
+            cloud.address,
+            small_codec_file,
+            camera_id="cam-k",
+            frames=frames,
+            fps=50,
+            backoff=(0.1, 30.0),  # the uplink's default maximum
+            fsync=True,
         )
+        values["enhancement"]["mode"] = "never"
+        cfg.write_text(yaml.safe_dump(values))
 
     def spawn() -> subprocess.Popen:
         return subprocess.Popen(
