@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Self
 
 import torch
 
@@ -46,6 +47,20 @@ class _LatentRunner:
             batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
             yield idx, batch.to(self.device)
 
+    #: the adapter file's kind, the adapter's class and the reader of the pixel model (teacher
+    #: or detector) whose stages and head it reuses
+    kind: WeightsKind
+    adapter_class: type[StemFedBackbone]
+    read_pixel_model: Callable[[Path], torch.nn.Module]
+
+    @classmethod
+    def load(cls, adapter_path: Path, pixel_model_path: Path, device: str = "cpu") -> Self:
+        """The adapter stored at ``adapter_path`` on the pixel model at ``pixel_model_path``."""
+        pixel_model = cls.read_pixel_model(pixel_model_path)
+        return cls._from_file(
+            adapter_path, cls.kind, partial(cls.adapter_class, pixel_model), device
+        )
+
     @classmethod
     def _from_file(
         cls,
@@ -78,16 +93,9 @@ class ClassificationRunner(_LatentRunner):
 
     model: LatentClassifier
 
-    @classmethod
-    def load(
-        cls, adapter_path: Path, teacher_path: Path, device: str = "cpu"
-    ) -> ClassificationRunner:
-        return cls._from_file(
-            adapter_path,
-            "adapter_cls",
-            partial(LatentClassifier, load_teacher(teacher_path)),
-            device,
-        )
+    kind: WeightsKind = "adapter_cls"
+    adapter_class = LatentClassifier
+    read_pixel_model = staticmethod(load_teacher)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -109,14 +117,9 @@ class DetectionRunner(_LatentRunner):
 
     model: LatentDetector
 
-    @classmethod
-    def load(cls, adapter_path: Path, detector_path: Path, device: str = "cpu") -> DetectionRunner:
-        return cls._from_file(
-            adapter_path,
-            "adapter_det",
-            partial(LatentDetector, load_detector(detector_path)),
-            device,
-        )
+    kind: WeightsKind = "adapter_det"
+    adapter_class = LatentDetector
+    read_pixel_model = staticmethod(load_detector)
 
     @torch.no_grad()
     def __call__(
