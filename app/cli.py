@@ -10,30 +10,38 @@ handlers import the heavy module they run.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from importlib.metadata import version
 
 from polc.shared.errors import PolcError
+from polc.shared.lazy_commands import LazyCommand, add_lazy_commands
 
-# (command, help, module that defines ``register(parser)``)
-COMMAND_GROUPS: list[tuple[str, str, str]] = [
-    ("data", "synthetic traffic-camera data", "polc.shared.data.cli"),
-    ("train", "train the teacher, the codec (stages I/II) and the adapters", "polc.training.cli"),
-    ("codec", "encode / decode / inspect .polc containers", "polc.shared.codec.cli"),
-    ("export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"),
-    ("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
-    ("edge", "the edge node: capture, encode, spool and stream to the cloud", "polc.edge.cli"),
-    ("demo", "run the end-to-end demo on the bundled default model", "polc.app.demo.command"),
-    ("cloud", "the cloud service (gRPC ingest, reconstruct, query)", "polc.cloud.cli"),
-    (
+#: each group's module defines ``register(parser)``
+COMMAND_GROUPS = [
+    LazyCommand("data", "synthetic traffic-camera data", "polc.shared.data.cli"),
+    LazyCommand(
+        "train", "train the teacher, the codec (stages I/II) and the adapters", "polc.training.cli"
+    ),
+    LazyCommand("codec", "encode / decode / inspect .polc containers", "polc.shared.codec.cli"),
+    LazyCommand(
+        "export", "export models (ONNX) for the edge backends", "polc.shared.codec.export_cli"
+    ),
+    LazyCommand("bench", "benchmarks (print a table, write JSON)", "polc.bench.cli"),
+    LazyCommand(
+        "edge", "the edge node: capture, encode, spool and stream to the cloud", "polc.edge.cli"
+    ),
+    LazyCommand(
+        "demo", "run the end-to-end demo on the bundled default model", "polc.app.demo.command"
+    ),
+    LazyCommand("cloud", "the cloud service (gRPC ingest, reconstruct, query)", "polc.cloud.cli"),
+    LazyCommand(
         "reconstruct",
         "fetch a stored frame's reconstruction at β from the cloud",
         "polc.cloud.operator_cli",
     ),
-    ("frames", "list cameras / stored frames on the cloud", "polc.cloud.frames_cli"),
-    (
+    LazyCommand("frames", "list cameras / stored frames on the cloud", "polc.cloud.frames_cli"),
+    LazyCommand(
         "events",
         "list / show / watch events (tracked objects) on the cloud",
         "polc.cloud.search_cli",
@@ -45,29 +53,27 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; ``command`` set: only that group's module is imported and registered
-    (the others are listed for ``--help``), so a command never pays for torch imports of
-    groups it does not use. ``None``: every group."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; a group's module is imported (and its ``register`` called) only when the
+    command line names that group, so a command never pays for torch imports of groups it
+    does not use (``--help`` lists every group without importing any)."""
     parser = argparse.ArgumentParser(prog="polc", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('polc')}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help_text, module_name in COMMAND_GROUPS:
-        group = sub.add_parser(name, help=help_text, description=help_text)
-        if command is None or command == name:
-            importlib.import_module(module_name).register(group)
+    add_lazy_commands(
+        parser,
+        COMMAND_GROUPS,
+        lambda module, group: module.register(group),
+        dest="command",
+        metavar="COMMAND",
+        required=False,
+    )
     return parser
-
-
-def _command_of(argv: list[str]) -> str:
-    """The group named on the command line ('' for none, e.g. ``polc --help``)."""
-    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(_command_of(argv))
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

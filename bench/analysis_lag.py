@@ -32,23 +32,21 @@ from pathlib import Path
 
 import numpy as np
 
+from polc.bench.arguments import add_option, add_output_arguments
 from polc.bench.cloud_ingest import bench_codec, bench_frame, drive_stream
-from polc.cloud.config import load_config
-from polc.cloud.server import ServerThread
+from polc.bench.local_cloud import bench_cloud_config
+from polc.cloud.server_thread import ServerThread
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=30.0, help="duration of the 2x run")
-    p.add_argument(
-        "--capacity-seconds", type=float, default=10.0, help="duration of the capacity measurement"
-    )
-    p.add_argument("--overload", type=float, default=2.0, help="offered load ÷ capacity")
+    add_option(p, "--seconds", 30.0, "duration of the 2x run")
+    add_option(p, "--capacity-seconds", 10.0, "duration of the capacity measurement")
+    add_option(p, "--overload", 2.0, "offered load ÷ capacity")
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--weights", default=None, help="codec weights (default: bundled)")
     p.add_argument("--size", default="256x192", help="frame size WxH")
-    p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--plot", default=None, help="write the lag-over-time plot here (PNG)")
+    add_output_arguments(p, "write the lag-over-time plot here (PNG)")
 
 
 def _clients(
@@ -127,16 +125,8 @@ def _drive(
 
 
 def _server(workdir: Path, weights: Path, codec, tag: str, window: int) -> ServerThread:
-    cfg = load_config(
-        None,
-        {
-            "listen": "127.0.0.1:0",
-            "metrics_listen": "",
-            "codec.weights": str(weights),
-            "store.path": str(workdir / f"store-{tag}"),
-            "ingest.window": window,
-            "analyzer.kind": "adapter",
-        },
+    cfg = bench_cloud_config(
+        weights, workdir / f"store-{tag}", window, **{"analyzer.kind": "adapter"}
     )
     return ServerThread(cfg, codec).start()
 

@@ -39,9 +39,10 @@ import grpc
 import numpy as np
 import torch
 
+from polc.bench.arguments import add_option
+from polc.bench.local_cloud import bench_cloud_config
 from polc.bench.scaleout_cluster import postgres_schema
-from polc.cloud.config import load_config
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
 from polc.shared.models.codec.architecture import ArchitectureConfig
@@ -52,7 +53,7 @@ from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=3.0, help="duration of each run")
+    add_option(p, "--seconds", 3.0, "duration of each run")
     p.add_argument("--window", type=int, default=32)
     p.add_argument(
         "--weights",
@@ -66,11 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--size", default="256x192", help="frame size WxH")
     p.add_argument("--runs", default="full,decode-off,bare")
-    p.add_argument(
+    add_option(
+        p,
         "--rounds",
-        type=int,
-        default=1,
-        help="split each run into this many slices, the runs taking turns (on a "
+        1,
+        "split each run into this many slices, the runs taking turns (on a "
         "machine other jobs share, both sides of the ratio then see the "
         "same load)",
     )
@@ -290,19 +291,13 @@ def _serve_and_run(
                 "store.backend": "postgres",
                 "store.postgres_dsn": stack.enter_context(postgres_schema(args.dsn)),
             }
-        cfg = load_config(
-            None,
-            {
-                "listen": "127.0.0.1:0",
-                "metrics_listen": "",
-                "codec.weights": str(weights),
-                "store.path": str(workdir / f"store-{tag}"),
-                "ingest.window": args.window,
-                "analyzer.kind": "adapter" if name == "full" else "none",
-                "analyzer.teacher_weights": args.teacher if name == "full" else None,
-                "analyzer.decode": name == "full",
-                **store,
-            },
+        analysis = {
+            "analyzer.kind": "adapter" if name == "full" else "none",
+            "analyzer.teacher_weights": args.teacher if name == "full" else None,
+            "analyzer.decode": name == "full",
+        }
+        cfg = bench_cloud_config(
+            weights, workdir / f"store-{tag}", args.window, **analysis, **store
         )
         with ServerThread(cfg, codec) as st:
             return _one_run(

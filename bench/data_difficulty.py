@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from polc.bench.arguments import add_option
 from polc.shared.data import CLASSES, ensure_synthetic
 from polc.shared.data.loaders import ImageFolderDataset, load_rgb
 
@@ -182,28 +183,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``data`` benchmark to ``polc bench``'s sub-commands."""
-    p = subparsers.add_parser(
-        "data",
-        help="difficulty check of the synthetic classification data",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
-    p.add_argument("--n-train", type=int, default=20000, help="training crops (seed 1)")
-    p.add_argument("--n-test", type=int, default=2000, help="test crops (seed 2)")
-    p.add_argument("--minutes", type=float, default=4.0, help="training budget (wall clock)")
-    p.add_argument("--crop", type=int, default=128, help="generated crop size")
-    p.add_argument("--res", type=int, default=64, help="resolution the CNN sees")
-    p.add_argument("--width", type=int, default=32, help="CNN base width")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``polc bench data`` options."""
+    p.description = __doc__.splitlines()[0] if __doc__ else None
+    add_option(p, "--n-train", 20000, "training crops (seed 1)")
+    add_option(p, "--n-test", 2000, "test crops (seed 2)")
+    add_option(p, "--minutes", 4.0, "training budget (wall clock)")
+    add_option(p, "--crop", 128, "generated crop size")
+    add_option(p, "--res", 64, "resolution the CNN sees")
+    add_option(p, "--width", 32, "CNN base width")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (1 avoids oversubscription on a shared machine)",
+    add_option(
+        p, "--threads", 1, "torch CPU threads (1 avoids oversubscription on a shared machine)"
     )
-    p.add_argument("--seed", type=int, default=0, help="training seed")
+    add_option(p, "--seed", 0, "training seed")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
-    p.set_defaults(handler=run)
-    return p

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from polc.bench.arguments import add_option
 from polc.edge.backends import build_encoder
 from polc.edge.config import EncoderSettings, TemporalSettings
 from polc.edge.spool import Spool
@@ -65,13 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="codec weights (default: bundled; else random init of the default "
         "architecture — speed does not depend on the weights)",
     )
-    p.add_argument("--frames", type=int, default=20, help="timed frames per configuration")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="intra-op threads of both backends (0 = torch's current setting)",
-    )
+    add_option(p, "--frames", 20, "timed frames per configuration")
+    add_option(p, "--threads", 0, "intra-op threads of both backends (0 = torch's current setting)")
     p.add_argument(
         "--sizes",
         default=",".join(f"{w}x{h}" for w, h in SIZES),

@@ -29,6 +29,7 @@ import numpy as np
 from matplotlib import pyplot as plt
 from tqdm import tqdm
 
+from polc.bench.arguments import add_option, add_output_arguments
 from polc.bench.cloud_process import CloudProcess, small_cloud_config
 from polc.bench.fuzz_inputs import SEED_CAMERA, SEED_FRAMES, FuzzInput, make_input
 from polc.bench.scaleout_cluster import make_small_codec, make_small_teacher
@@ -47,15 +48,9 @@ CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=8, help="concurrent client streams")
-    p.add_argument(
-        "--deadline",
-        type=float,
-        default=15.0,
-        help="seconds an answer may take before it counts as a hang",
-    )
-    p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--plot", default=None, help="bar chart (default: next to --json, .png)")
+    add_option(p, "--workers", 8, "concurrent client streams")
+    add_option(p, "--deadline", 15.0, "seconds an answer may take before it counts as a hang")
+    add_output_arguments(p, "bar chart (default: next to --json, .png)")
 
 
 class Tally:

@@ -79,3 +79,13 @@ def bd_rate(
     avg_a = np.trapz(PchipInterpolator(ma, ra)(xs), xs) / (hi - lo)
     avg_b = np.trapz(PchipInterpolator(mb, rb)(xs), xs) / (hi - lo)
     return float((np.exp(avg_a - avg_b) - 1) * 100)
+
+
+def bd_rate_of_curves(test: list[dict], anchor: list[dict]) -> float:
+    """:func:`bd_rate` of two curves given as rows with ``bpp`` and ``metric``."""
+    return bd_rate(
+        [r["bpp"] for r in test],
+        [r["metric"] for r in test],
+        [r["bpp"] for r in anchor],
+        [r["metric"] for r in anchor],
+    )

@@ -29,6 +29,7 @@ import grpc
 import matplotlib
 from matplotlib import pyplot as plt
 
+from polc.bench.arguments import add_option, add_output_arguments
 from polc.bench.cloud_process import CloudProcess, small_cloud_config
 from polc.bench.scaleout_cluster import (
     encode_frames,
@@ -41,26 +42,15 @@ from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=64)
-    p.add_argument("--minutes", type=float, default=10.0, help="duration after the warm-up")
-    p.add_argument(
-        "--warmup",
-        type=float,
-        default=30.0,
-        help="seconds of streaming before the start RSS is taken",
-    )
-    p.add_argument("--fps", type=float, default=2.0, help="frames per second per stream")
-    p.add_argument("--window", type=int, default=8, help="frames in flight per stream")
+    add_option(p, "--minutes", 10.0, "duration after the warm-up")
+    add_option(p, "--warmup", 30.0, "seconds of streaming before the start RSS is taken")
+    add_option(p, "--fps", 2.0, "frames per second per stream")
+    add_option(p, "--window", 8, "frames in flight per stream")
     p.add_argument("--size", default="128x96", help="frame size WxH")
-    p.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
+    add_option(p, "--sample", 5.0, "seconds between RSS samples")
     p.add_argument("--dsn", default=None, help="store on PostgreSQL (a fresh schema)")
-    p.add_argument(
-        "--max-growth",
-        type=float,
-        default=10.0,
-        help="exit 1 when RSS grew more than this many percent",
-    )
-    p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--plot", default=None, help="RSS plot (default: next to --json, .png)")
+    add_option(p, "--max-growth", 10.0, "exit 1 when RSS grew more than this many percent")
+    add_output_arguments(p, "RSS plot (default: next to --json, .png)")
 
 
 async def _stream(

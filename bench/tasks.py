@@ -25,7 +25,7 @@ from matplotlib import pyplot as plt
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from polc.bench.metrics import bd_rate, jpeg
+from polc.bench.metrics import bd_rate_of_curves, jpeg
 from polc.bench.tasks_det import run_detection
 from polc.cloud.latent_runners import ClassificationRunner
 from polc.shared.codec.runtime import Codec
@@ -147,12 +147,7 @@ def run_classification(args: argparse.Namespace, plot: Path) -> dict:
         )
     curves["pixel_on_original"].append({"bpp": 24.0, "metric": orig})
     a, d = curves["adapter_on_latent"], curves["pixel_on_jpeg"]
-    bd = bd_rate(
-        [r["bpp"] for r in a],
-        [r["metric"] for r in a],
-        [r["bpp"] for r in d],
-        [r["metric"] for r in d],
-    )
+    bd = bd_rate_of_curves(a, d)
     adapter = runner.model
     full = sum(p.numel() for p in adapter.parameters())
     y = frames[0].y_hat

@@ -15,7 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from polc.bench.metrics import bd_rate, jpeg
+from polc.bench.metrics import bd_rate_of_curves, jpeg
 from polc.cloud.latent_runners import DetectionRunner
 from polc.shared.codec.runtime import Codec
 from polc.shared.data import ensure_synthetic
@@ -96,12 +96,7 @@ def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...])
         )
     curves["pixel_on_original"].append(_row(pixel_map(data.images), 24.0))
     a, d = curves["adapter_on_latent"], curves["pixel_on_jpeg"]
-    bd = bd_rate(
-        [r["bpp"] for r in a],
-        [r["metric"] for r in a],
-        [r["bpp"] for r in d],
-        [r["metric"] for r in d],
-    )
+    bd = bd_rate_of_curves(a, d)
     y = frames[0].y_hat
     x1 = torch.from_numpy(codec.reconstruct(frames[0], 1.0)).permute(2, 0, 1)[None] / 255.0
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from polc.bench.arguments import add_option, add_output_arguments
 from polc.bench.metrics import bd_rate
 from polc.bench.video_ffmpeg import ENCODERS, code_clip, ffmpeg_version, missing_encoder
 from polc.bench.video_polc import CodedLatents, code_intra, code_temporal, temporal_codec
@@ -76,25 +77,21 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", default="bench-video.json", help="output JSON path")
-    p.add_argument("--plot", default=None, help="rate–mAP plot (default: the JSON's .png)")
-    p.add_argument("--clips", type=int, default=3, help="held-out clips (default 3)")
-    p.add_argument("--frames", type=int, default=100, help="frames per clip (default 100)")
-    p.add_argument(
+    add_output_arguments(
+        p, "rate–mAP plot (default: the JSON's .png)", json_default="bench-video.json"
+    )
+    add_option(p, "--clips", 3, "held-out clips (default 3)")
+    add_option(p, "--frames", 100, "frames per clip (default 100)")
+    add_option(
+        p,
         "--first-seed",
-        type=int,
-        default=FIRST_SEED,
-        help=f"seed of the first clip, the others follow (default {FIRST_SEED}; "
+        FIRST_SEED,
+        f"seed of the first clip, the others follow (default {FIRST_SEED}; "
         f"must stay below the training seeds, {TRAINING_SEEDS_FROM})",
     )
     p.add_argument("--size", default="512x288", help="frame size WxH (even; default 512x288)")
-    p.add_argument("--fps", type=float, default=10.0, help="frame rate (default 10)")
-    p.add_argument(
-        "--gop",
-        type=int,
-        default=0,
-        help="frames per key frame for every codec (default 0 = 2 s = 2·fps)",
-    )
+    add_option(p, "--fps", 10.0, "frame rate (default 10)")
+    add_option(p, "--gop", 0, "frames per key frame for every codec (default 0 = 2 s = 2·fps)")
     p.add_argument(
         "--alphas", default=",".join(f"{a:g}" for a in ALPHAS), help="polc rate parameters α"
     )
@@ -105,11 +102,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     for name, crfs in CRFS.items():
         p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="threads of torch and of the encoders (0 = torch's current setting)",
+    add_option(
+        p, "--threads", 0, "threads of torch and of the encoders (0 = torch's current setting)"
     )
 
 

@@ -1,10 +1,18 @@
-"""Client-side helpers of the operator commands: channel, credentials, status -> error."""
+"""Client-side helpers of the operator commands: channel, credentials, status -> error.
+
+``connect(args)`` is what a command uses: the channel its connection flags describe, the
+per-call options (deadline, bearer token) and a failed call turned into ``RemoteError``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -63,3 +71,21 @@ def remote_error(exc: grpc.RpcError) -> RemoteError:
     code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
     details = exc.details() if hasattr(exc, "details") else str(exc)
     return RemoteError(f"{code}: {details}")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An open channel to the cloud and the keyword arguments every call on it takes."""
+
+    channel: grpc.Channel
+    call_options: dict[str, Any]
+
+
+@contextlib.contextmanager
+def connect(args: argparse.Namespace) -> Iterator[Connection]:
+    """Open the channel of ``add_connection_args``' flags; a failed call raises RemoteError."""
+    with open_channel(args) as channel:
+        try:
+            yield Connection(channel, {"timeout": args.timeout, "metadata": call_metadata(args)})
+        except grpc.RpcError as exc:
+            raise remote_error(exc) from None

@@ -22,11 +22,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from polc.shared.addresses import parse_host_port
 from polc.shared.identifiers import is_camera_id
-from polc.shared.settings import YamlSource, load_settings
+from polc.shared.settings import ServiceSettings, load_settings
 
 
 class _Section(BaseModel):
@@ -257,7 +257,7 @@ class MqttSettings(_Section):
     publish_results: bool = Field(False, description="also <prefix>/<camera>/results per frame")
 
 
-class CloudConfig(BaseSettings):
+class CloudConfig(ServiceSettings):
     """Everything `polc cloud serve` needs."""
 
     model_config = SettingsConfigDict(
@@ -284,17 +284,6 @@ class CloudConfig(BaseSettings):
     @classmethod
     def _listen(cls, v: str) -> str:
         return _host_port(v, "listen")
-
-    @field_validator("metrics_listen")
-    @classmethod
-    def _metrics_listen(cls, v: str | None) -> str | None:
-        return _host_port(v, "metrics_listen") if v else None
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):
-        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 def load_config(

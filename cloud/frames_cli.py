@@ -7,16 +7,10 @@ import argparse
 import json
 from datetime import UTC
 
-import grpc
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 
-from polc.cloud.client import (
-    add_connection_args,
-    call_metadata,
-    open_channel,
-    remote_error,
-    set_seconds,
-)
+from polc.cloud.client import add_connection_args, connect, set_seconds
 from polc.cloud.search_cli import register_search
 from polc.v1 import query_pb2, query_pb2_grpc
 
@@ -47,56 +41,52 @@ def _time(ts) -> str:
 
 
 def _frames(args: argparse.Namespace) -> int:
-    md = call_metadata(args)
-    with open_channel(args) as channel:
-        stub = query_pb2_grpc.QueryServiceStub(channel)
-        try:
-            if not args.camera:
-                for cam in stub.ListCameras(
-                    query_pb2.ListCamerasRequest(), timeout=args.timeout, metadata=md
-                ).cameras:
-                    if args.json:
-                        print(json.dumps(MessageToDict(cam)))
-                    else:
-                        state = "connected" if cam.connected else "offline"
-                        print(
-                            f"{cam.camera_id}\t{cam.frame_count} frames\tseq "
-                            f"{cam.first_seq}-{cam.last_seq}\t{cam.stored_bytes} B\t{state}"
-                        )
-                return 0
-            request = query_pb2.ListFramesRequest(
-                camera_id=args.camera, page_size=min(args.limit, 1000)
+    with connect(args) as conn:
+        stub = query_pb2_grpc.QueryServiceStub(conn.channel)
+        if not args.camera:
+            _print_cameras(
+                args, stub.ListCameras(query_pb2.ListCamerasRequest(), **conn.call_options)
             )
-            if args.since is not None:
-                set_seconds(request.start_time, args.since, "--since")
-            if args.until is not None:
-                set_seconds(request.end_time, args.until, "--until")
-            shown = 0
-            while shown < args.limit:
-                page = stub.ListFrames(request, timeout=args.timeout, metadata=md)
-                for f in page.frames[: args.limit - shown]:
-                    shown += 1
-                    top = ""
-                    if args.results and f.has_result:
-                        r = stub.GetResults(
-                            query_pb2.GetResultsRequest(camera_id=f.camera_id, seq=f.seq),
-                            timeout=args.timeout,
-                            metadata=md,
-                        ).result
-                        top = (
-                            f"\t{r.classes[0].label} {r.classes[0].score:.2f}" if r.classes else ""
-                        )
-                    if args.json:
-                        print(json.dumps(MessageToDict(f)))
-                    else:
-                        enh = "+enh" if f.has_enhancement else ""
-                        print(
-                            f"{f.seq}\t{_time(f.capture_time)}\t{f.width}x{f.height}\t"
-                            f"α={f.alpha:.3f}\t{f.base_bpp:.4f} bpp{enh}{top}"
-                        )
-                if not page.next_page_token:
-                    break
-                request.page_token = page.next_page_token
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+            return 0
+        request = query_pb2.ListFramesRequest(
+            camera_id=args.camera, page_size=min(args.limit, 1000)
+        )
+        if args.since is not None:
+            set_seconds(request.start_time, args.since, "--since")
+        if args.until is not None:
+            set_seconds(request.end_time, args.until, "--until")
+        shown = 0
+        while shown < args.limit:
+            page = stub.ListFrames(request, **conn.call_options)
+            for f in page.frames[: args.limit - shown]:
+                shown += 1
+                top = ""
+                if args.results and f.has_result:
+                    query = query_pb2.GetResultsRequest(camera_id=f.camera_id, seq=f.seq)
+                    r = stub.GetResults(query, **conn.call_options).result
+                    top = f"\t{r.classes[0].label} {r.classes[0].score:.2f}" if r.classes else ""
+                enh = "+enh" if f.has_enhancement else ""
+                line = (
+                    f"{f.seq}\t{_time(f.capture_time)}\t{f.width}x{f.height}\t"
+                    f"α={f.alpha:.3f}\t{f.base_bpp:.4f} bpp{enh}{top}"
+                )
+                _print(args, f, line)
+            if not page.next_page_token:
+                break
+            request.page_token = page.next_page_token
     return 0
+
+
+def _print_cameras(args: argparse.Namespace, response: query_pb2.ListCamerasResponse) -> None:
+    for cam in response.cameras:
+        state = "connected" if cam.connected else "offline"
+        line = (
+            f"{cam.camera_id}\t{cam.frame_count} frames\tseq "
+            f"{cam.first_seq}-{cam.last_seq}\t{cam.stored_bytes} B\t{state}"
+        )
+        _print(args, cam, line)
+
+
+def _print(args: argparse.Namespace, message: Message, line: str) -> None:
+    """One row: the message as a JSON line with --json, else the tab-separated ``line``."""
+    print(json.dumps(MessageToDict(message)) if args.json else line)

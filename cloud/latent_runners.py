@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Self
 
 import torch
 
@@ -57,6 +58,28 @@ class _LatentRunner:
             batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
             yield idx, batch.to(self.device)
 
+    #: the adapter file's kind, the adapter's class and the reader of the pixel model (teacher
+    #: or detector) whose stages and head it reuses
+    kind: WeightsKind
+    adapter_class: type[StemFedBackbone]
+    read_pixel_model: Callable[[Path], torch.nn.Module]
+
+    @classmethod
+    def load(cls, adapter_path: Path, pixel_model_path: Path | None, device: str = "cpu") -> Self:
+        """The adapter stored at ``adapter_path``: a torchvision adapter file alone
+        (:meth:`_from_torchvision_file`), or an adapter on the pixel model at
+        ``pixel_model_path`` (whose stages and head it reuses)."""
+        if is_torchvision_adapter(adapter_path):
+            return cls._from_torchvision_file(
+                adapter_path, cls.kind.removeprefix("adapter_"), device
+            )
+        if pixel_model_path is None:
+            raise ValueError(f"{adapter_path} needs its pixel model file")
+        pixel_model = cls.read_pixel_model(pixel_model_path)
+        return cls._from_file(
+            adapter_path, cls.kind, partial(cls.adapter_class, pixel_model), device
+        )
+
     @classmethod
     def _from_file(
         cls,
@@ -84,23 +107,6 @@ class _LatentRunner:
         return runner
 
     @classmethod
-    def _load(
-        cls,
-        adapter_path: Path,
-        pixel_path: Path | None,
-        kind: WeightsKind,
-        build_on: Callable[[Path], Callable[..., StemFedBackbone]],
-        device: str,
-    ):
-        """A torchvision adapter file alone (:meth:`_from_torchvision_file`), or an adapter
-        file of ``kind`` on the pixel model at ``pixel_path`` (``build_on(pixel_path)``)."""
-        if is_torchvision_adapter(adapter_path):
-            return cls._from_torchvision_file(adapter_path, kind.removeprefix("adapter_"), device)
-        if pixel_path is None:
-            raise ValueError(f"{adapter_path} needs its pixel model file")
-        return cls._from_file(adapter_path, kind, build_on(pixel_path), device)
-
-    @classmethod
     def _from_torchvision_file(cls, adapter_path: Path, task: str, device: str):
         """A torchvision adapter file: architecture, weights and classes all from it."""
         stored = read_torchvision_adapter(adapter_path, task)
@@ -114,19 +120,9 @@ class ClassificationRunner(_LatentRunner):
 
     model: LatentClassifier | TorchvisionLatentClassifier
 
-    @classmethod
-    def load(
-        cls, adapter_path: Path, teacher_path: Path | None, device: str = "cpu"
-    ) -> ClassificationRunner:
-        """``teacher_path``: the pixel model of a SmallResNet adapter (unused for a
-        torchvision adapter file)."""
-        return cls._load(
-            adapter_path,
-            teacher_path,
-            "adapter_cls",
-            lambda path: partial(LatentClassifier, load_teacher(path)),
-            device,
-        )
+    kind: WeightsKind = "adapter_cls"
+    adapter_class = LatentClassifier
+    read_pixel_model = staticmethod(load_teacher)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -148,19 +144,9 @@ class DetectionRunner(_LatentRunner):
 
     model: LatentDetector | TorchvisionLatentDetector
 
-    @classmethod
-    def load(
-        cls, adapter_path: Path, detector_path: Path | None, device: str = "cpu"
-    ) -> DetectionRunner:
-        """``detector_path``: the pixel detector of a SmallResNet adapter (unused for a
-        torchvision adapter file)."""
-        return cls._load(
-            adapter_path,
-            detector_path,
-            "adapter_det",
-            lambda path: partial(LatentDetector, load_detector(path)),
-            device,
-        )
+    kind: WeightsKind = "adapter_det"
+    adapter_class = LatentDetector
+    read_pixel_model = staticmethod(load_detector)
 
     @torch.no_grad()
     def __call__(

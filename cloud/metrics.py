@@ -8,21 +8,11 @@ small fixed enums (``reason``, ``layer``, ``outcome``).
 
 from __future__ import annotations
 
-import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-    start_http_server,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from polc.shared.addresses import parse_host_port
+from polc.shared.prometheus import MetricFamilies, serve_registry, stop_server
 
 LATENCY_BUCKETS = (
     0.001,
@@ -65,152 +55,87 @@ STREAM_REFUSALS = (
     "shutting_down",
 )
 
+#: Help text of every exported metric, by metric name.
+HELP = {
+    "polc_cloud_frames_received_total": "Frames received on ingest streams",
+    "polc_cloud_frames_decoded_total": "Frames decoded and stored",
+    "polc_cloud_frames_duplicate_total": (
+        "Frames re-sent after being stored (re-acknowledged, not processed)"
+    ),
+    "polc_cloud_frames_failed_total": "Frames refused, by reason",
+    "polc_cloud_received_bytes_total": "Layer bytes received, by layer",
+    "polc_cloud_frame_bpp": "Bits per pixel of received base layers",
+    "polc_cloud_decode_duration_seconds": "Entropy decoding time per frame",
+    "polc_cloud_inference_duration_seconds": "Analyzer time per batch",
+    "polc_cloud_batch_size": "Frames per decode/inference batch",
+    "polc_cloud_batch_queue_frames": "Frames waiting in memory for an analysis batch",
+    "polc_cloud_analysis_lag_seconds": (
+        "Age (since it was stored) of the oldest frame "
+        "this replica stored and has not analysed yet; 0 = none waiting"
+    ),
+    "polc_cloud_analysis_queue_frames": (
+        "Frames this replica stored and has not analysed yet (in memory and in the store)"
+    ),
+    "polc_cloud_frames_analyzed_total": "Frames analysed (result stored)",
+    "polc_cloud_analysis_skipped_total": (
+        "Results not stored because the frame was analysed already or another replica took it over"
+    ),
+    "polc_cloud_open_streams": "Open ingest streams",
+    "polc_cloud_streams_refused_total": "Ingest streams refused before being served, by reason",
+    "polc_cloud_ack_latency_seconds": "Frame received to frame acknowledged",
+    "polc_cloud_reconstruct_requests_total": "Reconstruct requests, by outcome",
+    "polc_cloud_reconstruct_duration_seconds": "Reconstruct request latency",
+    "polc_cloud_enhancement_requests_total": "Enhancement layers requested from edges, by outcome",
+    "polc_cloud_store_size_bytes": "Layer bytes held by the store",
+    "polc_cloud_store_limit_bytes": "store.max_bytes (0 = no size limit)",
+    "polc_cloud_store_frames": "Frames held by the store",
+    "polc_cloud_store_full": (
+        "1 while the store's disk is full (frames are refused with store_full)"
+    ),
+    "polc_cloud_store_deleted_frames_total": "Frames deleted by retention",
+}
+
 
 class CloudMetrics:
     """Every metric the service exports, bound to one ``site`` label value."""
 
     def __init__(self, site: str = ""):
         self.registry = CollectorRegistry()
-        r, s = self.registry, ["site"]
+        r = self.registry
         self.site = site
         # process_* (memory, CPU, fds), python_gc_*, python_info: the usual process series
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         GCCollector(registry=r)
-        self._frames_received = Counter(
-            "polc_cloud_frames_received_total", "Frames received on ingest streams", s, registry=r
+        m = MetricFamilies(r, HELP, ["site"])
+        self._frames_received = m.counter("polc_cloud_frames_received_total")
+        self._frames_decoded = m.counter("polc_cloud_frames_decoded_total")
+        self._frames_duplicate = m.counter("polc_cloud_frames_duplicate_total")
+        self._frames_failed = m.counter("polc_cloud_frames_failed_total", "reason")
+        self._bytes_received = m.counter("polc_cloud_received_bytes_total", "layer")
+        self._bpp = m.histogram("polc_cloud_frame_bpp", BPP_BUCKETS)
+        self._decode = m.histogram("polc_cloud_decode_duration_seconds", LATENCY_BUCKETS)
+        self._inference = m.histogram("polc_cloud_inference_duration_seconds", LATENCY_BUCKETS)
+        self._batch = m.histogram("polc_cloud_batch_size", BATCH_BUCKETS)
+        self._queue = m.gauge("polc_cloud_batch_queue_frames")
+        self._analysis_lag = m.gauge("polc_cloud_analysis_lag_seconds")
+        self._analysis_queue = m.gauge("polc_cloud_analysis_queue_frames")
+        self._analyzed = m.counter("polc_cloud_frames_analyzed_total")
+        self._analysis_skipped = m.counter("polc_cloud_analysis_skipped_total")
+        self._streams = m.gauge("polc_cloud_open_streams")
+        self._streams_refused = m.counter("polc_cloud_streams_refused_total", "reason")
+        self._ack = m.histogram("polc_cloud_ack_latency_seconds", LATENCY_BUCKETS)
+        self._reconstruct = m.counter("polc_cloud_reconstruct_requests_total", "outcome")
+        self._reconstruct_t = m.histogram(
+            "polc_cloud_reconstruct_duration_seconds", LATENCY_BUCKETS
         )
-        self._frames_decoded = Counter(
-            "polc_cloud_frames_decoded_total", "Frames decoded and stored", s, registry=r
-        )
-        self._frames_duplicate = Counter(
-            "polc_cloud_frames_duplicate_total",
-            "Frames re-sent after being stored (re-acknowledged, not processed)",
-            s,
-            registry=r,
-        )
-        self._frames_failed = Counter(
-            "polc_cloud_frames_failed_total",
-            "Frames refused, by reason",
-            ["site", "reason"],
-            registry=r,
-        )
-        self._bytes_received = Counter(
-            "polc_cloud_received_bytes_total",
-            "Layer bytes received, by layer",
-            ["site", "layer"],
-            registry=r,
-        )
-        self._bpp = Histogram(
-            "polc_cloud_frame_bpp",
-            "Bits per pixel of received base layers",
-            s,
-            buckets=BPP_BUCKETS,
-            registry=r,
-        )
-        self._decode = Histogram(
-            "polc_cloud_decode_duration_seconds",
-            "Entropy decoding time per frame",
-            s,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._inference = Histogram(
-            "polc_cloud_inference_duration_seconds",
-            "Analyzer time per batch",
-            s,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._batch = Histogram(
-            "polc_cloud_batch_size",
-            "Frames per decode/inference batch",
-            s,
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
-        self._queue = Gauge(
-            "polc_cloud_batch_queue_frames",
-            "Frames waiting in memory for an analysis batch",
-            s,
-            registry=r,
-        )
-        self._analysis_lag = Gauge(
-            "polc_cloud_analysis_lag_seconds",
-            "Age (since it was stored) of the oldest frame "
-            "this replica stored and has not analysed yet; 0 = none waiting",
-            s,
-            registry=r,
-        )
-        self._analysis_queue = Gauge(
-            "polc_cloud_analysis_queue_frames",
-            "Frames this replica stored and has not analysed yet (in memory and in the store)",
-            s,
-            registry=r,
-        )
-        self._analyzed = Counter(
-            "polc_cloud_frames_analyzed_total", "Frames analysed (result stored)", s, registry=r
-        )
-        self._analysis_skipped = Counter(
-            "polc_cloud_analysis_skipped_total",
-            "Results not stored because the frame was "
-            "analysed already or another replica took it over",
-            s,
-            registry=r,
-        )
-        self._streams = Gauge("polc_cloud_open_streams", "Open ingest streams", s, registry=r)
-        self._streams_refused = Counter(
-            "polc_cloud_streams_refused_total",
-            "Ingest streams refused before being served, by reason",
-            ["site", "reason"],
-            registry=r,
-        )
-        self._ack = Histogram(
-            "polc_cloud_ack_latency_seconds",
-            "Frame received to frame acknowledged",
-            s,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._reconstruct = Counter(
-            "polc_cloud_reconstruct_requests_total",
-            "Reconstruct requests, by outcome",
-            ["site", "outcome"],
-            registry=r,
-        )
-        self._reconstruct_t = Histogram(
-            "polc_cloud_reconstruct_duration_seconds",
-            "Reconstruct request latency",
-            s,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._enh_requests = Counter(
-            "polc_cloud_enhancement_requests_total",
-            "Enhancement layers requested from edges, by outcome",
-            ["site", "outcome"],
-            registry=r,
-        )
-        self._store_bytes = Gauge(
-            "polc_cloud_store_size_bytes", "Layer bytes held by the store", s, registry=r
-        )
-        self._store_limit = Gauge(
-            "polc_cloud_store_limit_bytes", "store.max_bytes (0 = no size limit)", s, registry=r
-        )
-        self._store_frames = Gauge(
-            "polc_cloud_store_frames", "Frames held by the store", s, registry=r
-        )
-        self._store_full = Gauge(
-            "polc_cloud_store_full",
-            "1 while the store's disk is full (frames are refused with store_full)",
-            s,
-            registry=r,
-        )
-        self._retention = Counter(
-            "polc_cloud_store_deleted_frames_total", "Frames deleted by retention", s, registry=r
-        )
+        self._enh_requests = m.counter("polc_cloud_enhancement_requests_total", "outcome")
+        self._store_bytes = m.gauge("polc_cloud_store_size_bytes")
+        self._store_limit = m.gauge("polc_cloud_store_limit_bytes")
+        self._store_frames = m.gauge("polc_cloud_store_frames")
+        self._store_full = m.gauge("polc_cloud_store_full")
+        self._retention = m.counter("polc_cloud_store_deleted_frames_total")
         self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
         # children of the per-frame series, resolved once (labels() takes a lock)
         self._received_c = self._frames_received.labels(site)
@@ -330,14 +255,9 @@ class CloudMetrics:
 
     def serve(self, listen: str) -> int:
         """Start the ``/metrics`` HTTP server; returns the bound port."""
-        host, port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
-        self._server, self._thread = start_http_server(
-            port, host.strip("[]"), registry=self.registry
-        )
+        self._server = serve_registry(self.registry, listen, strip_brackets=True)
         return self._server.server_port
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None

@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import grpc
-
-from polc.cloud.client import (
-    add_connection_args,
-    call_metadata,
-    open_channel,
-    remote_error,
-    set_seconds,
-)
+from polc.cloud.client import add_connection_args, connect, set_seconds
 from polc.shared.errors import PolcError
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
@@ -61,13 +53,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
         if args.wait < 0:
             raise PolcError(f"--wait must not be negative, got {args.wait}")
         set_seconds(request.enhancement_wait, args.wait, "--wait")
-    with open_channel(args) as channel:
-        try:
-            resp = reconstruct_pb2_grpc.ReconstructServiceStub(channel).Reconstruct(
-                request, timeout=args.timeout, metadata=call_metadata(args)
-            )
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+    with connect(args) as conn:
+        stub = reconstruct_pb2_grpc.ReconstructServiceStub(conn.channel)
+        resp = stub.Reconstruct(request, **conn.call_options)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(resp.image)
     fetched = " (enhancement fetched from the edge)" if resp.enhancement_fetched else ""

@@ -30,8 +30,6 @@ import gc
 import logging
 import shutil
 import signal
-import threading
-from pathlib import Path
 
 import grpc
 import torch
@@ -230,7 +228,7 @@ class CloudServer:
             io_executor=self._io,
             codec_executor=self._codec_pool,
         )
-        self.ingest.on_store_state = self._store_state
+        self.ingest.frames.on_store_state = self._store_state
         reconstruct = ReconstructServicer(
             codec=codec,
             store=self.store,
@@ -333,14 +331,14 @@ class CloudServer:
         """While the store is full: back to SERVING once its filesystem has space again
         (1 MiB or 1% of it, whichever is smaller); a stored frame also ends it."""
         path = self.config.store.path
-        while self.ingest.store_full:
+        while self.ingest.frames.store_full:
             await asyncio.sleep(1.0)
             try:
                 usage = shutil.disk_usage(path)
             except OSError:
                 continue
             if usage.free >= min(1 << 20, usage.total // 100):
-                self.ingest.store_state(full=False)
+                self.ingest.frames.store_state(full=False)
 
     def _update_store_metrics(self, deleted: int) -> None:
         assert self.store is not None
@@ -415,47 +413,3 @@ async def serve(config: CloudConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
-
-
-class ServerThread:
-    """A CloudServer in its own thread and event loop (tests, benchmarks, embedding)."""
-
-    def __init__(self, config: CloudConfig, codec: Codec | None = None):
-        self.server = CloudServer(config, codec)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="polc-cloud"
-        )
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(60)
-        except BaseException:
-            self.stop(0)
-            raise
-        return self
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.port}"
-
-    @property
-    def store_path(self) -> Path:
-        return self.server.config.store.path
-
-    def stop(self, grace: float = 2.0) -> None:
-        if not self._thread.is_alive():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.server.stop(grace), self._loop).result(60)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from polc.edge.config import load_config
-from polc.edge.spool import SpoolError
+from polc.edge.spool_directory import SpoolError
 
 log = logging.getLogger(__name__)
 

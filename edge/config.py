@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from polc.shared.addresses import parse_host_port
 from polc.shared.identifiers import is_camera_id
-from polc.shared.settings import YamlSource, load_settings
+from polc.shared.settings import ServiceSettings, load_settings
 
 
 class _Section(BaseModel):
@@ -184,7 +184,7 @@ class UplinkSettings(_Section):
         return v
 
 
-class EdgeConfig(BaseSettings):
+class EdgeConfig(ServiceSettings):
     """Everything `polc edge run` needs."""
 
     model_config = SettingsConfigDict(
@@ -211,20 +211,6 @@ class EdgeConfig(BaseSettings):
         if not is_camera_id(v):
             raise ValueError("camera_id must be 1-128 characters of [A-Za-z0-9._:-]")
         return v
-
-    @field_validator("metrics_listen")
-    @classmethod
-    def _metrics(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        parse_host_port(v, allow_port_zero=True, field="metrics_listen")
-        return v
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):
-        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 def load_config(

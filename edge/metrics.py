@@ -10,11 +10,33 @@ import time
 from collections import deque
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry
 
 from polc.shared.addresses import parse_host_port
+from polc.shared.prometheus import MetricFamilies, serve_registry, stop_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+#: Help text of every exported metric, by metric name.
+HELP = {
+    "polc_edge_frames_captured_total": "frames read from the source",
+    "polc_edge_frames_encoded_total": "frames encoded and written to the spool",
+    "polc_edge_key_frames_total": "encoded frames that are key frames (intra)",
+    "polc_edge_frames_sent_total": "frames written to the uplink stream (resends included)",
+    "polc_edge_frames_acked_total": "frames acknowledged by the cloud",
+    "polc_edge_frames_dropped_total": "frames lost before the cloud stored them",
+    "polc_edge_sent_bytes_total": "frame bytes written to the uplink stream",
+    "polc_edge_uplink_reconnects_total": "uplink stream (re)connection attempts",
+    "polc_edge_enhancement_uploads_total": "answers to the cloud's enhancement requests",
+    "polc_edge_spool_frames": "frames in the spool (not acked)",
+    "polc_edge_spool_bytes": "bytes of the spooled frames",
+    "polc_edge_enhancement_kept_bytes": "bytes of enhancement layers kept for on-demand upload",
+    "polc_edge_encode_latency_seconds": "time to encode one frame",
+    "polc_edge_ack_latency_seconds": "capture to cloud acknowledgement",
+    "polc_edge_uplink_bytes_per_second": "frame bytes sent over the last 10 s, per second",
+    "polc_edge_alpha": "rate parameter α of the last encoded frame",
+    "polc_edge_uplink_connected": "1 while the ingest stream is open",
+}
 
 
 class EdgeMetrics:
@@ -22,73 +44,24 @@ class EdgeMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
-        self.captured = Counter(
-            "polc_edge_frames_captured_total", "frames read from the source", registry=r
-        )
-        self.encoded = Counter(
-            "polc_edge_frames_encoded_total", "frames encoded and written to the spool", registry=r
-        )
-        self.key_frames = Counter(
-            "polc_edge_key_frames_total", "encoded frames that are key frames (intra)", registry=r
-        )
-        self.sent = Counter(
-            "polc_edge_frames_sent_total",
-            "frames written to the uplink stream (resends included)",
-            registry=r,
-        )
-        self.acked = Counter(
-            "polc_edge_frames_acked_total", "frames acknowledged by the cloud", registry=r
-        )
-        self.dropped = Counter(
-            "polc_edge_frames_dropped_total",
-            "frames lost before the cloud stored them",
-            ["reason"],
-            registry=r,
-        )
-        self.sent_bytes = Counter(
-            "polc_edge_sent_bytes_total", "frame bytes written to the uplink stream", registry=r
-        )
-        self.reconnects = Counter(
-            "polc_edge_uplink_reconnects_total", "uplink stream (re)connection attempts", registry=r
-        )
-        self.enhancement_uploads = Counter(
-            "polc_edge_enhancement_uploads_total",
-            "answers to the cloud's enhancement requests",
-            ["outcome"],
-            registry=r,
-        )
-        self.spool_frames = Gauge(
-            "polc_edge_spool_frames", "frames in the spool (not acked)", registry=r
-        )
-        self.spool_bytes = Gauge("polc_edge_spool_bytes", "bytes of the spooled frames", registry=r)
-        self.enhancement_bytes = Gauge(
-            "polc_edge_enhancement_kept_bytes",
-            "bytes of enhancement layers kept for on-demand upload",
-            registry=r,
-        )
-        self.encode_seconds = Histogram(
-            "polc_edge_encode_latency_seconds",
-            "time to encode one frame",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ack_seconds = Histogram(
-            "polc_edge_ack_latency_seconds",
-            "capture to cloud acknowledgement",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.bitrate = Gauge(
-            "polc_edge_uplink_bytes_per_second",
-            "frame bytes sent over the last 10 s, per second",
-            registry=r,
-        )
-        self.alpha = Gauge(
-            "polc_edge_alpha", "rate parameter α of the last encoded frame", registry=r
-        )
-        self.connected = Gauge(
-            "polc_edge_uplink_connected", "1 while the ingest stream is open", registry=r
-        )
+        m = MetricFamilies(r, HELP)
+        self.captured = m.counter("polc_edge_frames_captured_total")
+        self.encoded = m.counter("polc_edge_frames_encoded_total")
+        self.key_frames = m.counter("polc_edge_key_frames_total")
+        self.sent = m.counter("polc_edge_frames_sent_total")
+        self.acked = m.counter("polc_edge_frames_acked_total")
+        self.dropped = m.counter("polc_edge_frames_dropped_total", "reason")
+        self.sent_bytes = m.counter("polc_edge_sent_bytes_total")
+        self.reconnects = m.counter("polc_edge_uplink_reconnects_total")
+        self.enhancement_uploads = m.counter("polc_edge_enhancement_uploads_total", "outcome")
+        self.spool_frames = m.gauge("polc_edge_spool_frames")
+        self.spool_bytes = m.gauge("polc_edge_spool_bytes")
+        self.enhancement_bytes = m.gauge("polc_edge_enhancement_kept_bytes")
+        self.encode_seconds = m.histogram("polc_edge_encode_latency_seconds", LATENCY_BUCKETS)
+        self.ack_seconds = m.histogram("polc_edge_ack_latency_seconds", LATENCY_BUCKETS)
+        self.bitrate = m.gauge("polc_edge_uplink_bytes_per_second")
+        self.alpha = m.gauge("polc_edge_alpha")
+        self.connected = m.gauge("polc_edge_uplink_connected")
         self._window: deque[tuple[float, int]] = deque()
         self._server: WSGIServer | None = None
 
@@ -118,13 +91,10 @@ class EdgeMetrics:
 
     def serve(self, listen: str) -> str:
         """Start ``/metrics`` on HOST:PORT (port 0 = free port); returns the URL."""
-        host, port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        self._server = server
-        return f"http://{host}:{server.server_port}/metrics"
+        host, _port = parse_host_port(listen, allow_port_zero=True, field="metrics_listen")
+        self._server = serve_registry(self.registry, listen, strip_brackets=False)
+        return f"http://{host}:{self._server.server_port}/metrics"
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None

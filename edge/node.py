@@ -39,7 +39,8 @@ from polc.edge.config import EdgeConfig
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.rate_control import RateController
 from polc.edge.sources import Captured, paced, prefetch
-from polc.edge.spool import Spool, SpoolError, SpoolFullError
+from polc.edge.spool import Spool
+from polc.edge.spool_directory import SpoolError, SpoolFullError
 from polc.edge.uplink import AckInfo, Uplink
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.errors import ConfigError

@@ -6,11 +6,8 @@
                                        kept for a window              ▼
                                                                Spool.ack / refuse: unlink
 
-Layout of the spool directory::
-
-    state.json                    camera id and the next sequence number (monotonic forever)
-    frames/<seq:020d>.frame       one pending frame: header + metadata JSON + layers + CRC-32
-    enhancement/<seq:020d>.pole   an enhancement layer kept for on-demand upload
+The layout of the spool directory, its state file and the start-up scan are
+``spool_directory.py``'s; this module holds the index and its policy.
 
 The sequence counter survives restarts: on start the next seq is the larger of the saved
 counter and the highest spooled frame + 1, so a frame written just before a crash is never
@@ -33,8 +30,6 @@ A full disk (``ENOSPC`` / ``EDQUOT``) degrades instead of stopping the edge:
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
 import threading
 import time
@@ -42,26 +37,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from polc.edge.spool_directory import (
+    SpoolDirectory,
+    SpoolError,
+    SpoolFullError,
+    is_disk_full,
+)
 from polc.edge.spooled_frame import SpooledFrame
 from polc.shared.durable import atomic_write
-from polc.shared.errors import ConfigError, PolcError
 
 log = logging.getLogger(__name__)
-
-
-class SpoolError(PolcError):
-    """The spool directory is unusable (permissions, unreadable state, foreign camera)."""
-
-
-class SpoolFullError(SpoolError):
-    """The disk is full and nothing could be dropped to make room: this frame is dropped."""
-
-
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def _disk_full(exc: OSError) -> bool:
-    return exc.errno in DISK_FULL
 
 
 class Spool:
@@ -97,57 +82,18 @@ class Spool:
         self._saved_next_seq = 0  # the counter as state.json holds it
         self._witness: int | None = None  # acked frame kept on disk while the state lags
         self._state_warned = False
-        self.frames_dir = self.path / "frames"
-        self.enh_dir = self.path / "enhancement"
-        try:
-            self.frames_dir.mkdir(parents=True, exist_ok=True)
-            self.enh_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SpoolError(f"cannot create spool directory {self.path}: {exc.strerror}") from exc
+        self.directory = SpoolDirectory(self.path, camera_id)
+        self._frame_path = self.directory.frame_path
+        self._enh_path = self.directory.enh_path
         self._next_seq = self._load()
 
     # -- start-up -----------------------------------------------------------------------
 
     def _load(self) -> int:
-        state_file = self.path / "state.json"
-        next_seq = 0
-        saved: int | None = None
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-                next_seq = saved = int(state["next_seq"])
-                owner = state["camera_id"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SpoolError(f"spool state {state_file} is unreadable: {exc}") from exc
-            if owner != self.camera_id:
-                raise ConfigError(
-                    f"spool.path {self.path} belongs to camera {owner!r}, not "
-                    f"{self.camera_id!r}; use another spool directory"
-                )
-        for tmp in list(self.frames_dir.glob("*.tmp")) + list(self.enh_dir.glob("*.tmp")):
-            tmp.unlink(missing_ok=True)  # a write interrupted by a crash: never renamed
-        for f in sorted(self.frames_dir.glob("*.frame")):
-            try:
-                seq = int(f.stem)
-            except ValueError:
-                continue
-            size = f.stat().st_size
-            self._frames[seq] = size
-            self._frame_bytes += size
-            next_seq = max(next_seq, seq + 1)
-        for f in sorted(self.enh_dir.glob("*.pole")):
-            try:
-                seq = int(f.stem)
-            except ValueError:
-                continue
-            if seq >= next_seq:  # not from this spool's history: never serve it
-                f.unlink(missing_ok=True)
-                continue
-            st = f.stat()
-            self._enh[seq] = (st.st_size, st.st_mtime)
-            self._enh_bytes += st.st_size
-        self._frames = OrderedDict(sorted(self._frames.items()))
-        self._enh = OrderedDict(sorted(self._enh.items()))
+        saved = self.directory.read_state()
+        self._frames, self._enh, next_seq = self.directory.scan(saved or 0)
+        self._frame_bytes = sum(self._frames.values())
+        self._enh_bytes = sum(size for size, _ in self._enh.values())
         if self._frames:
             log.info(
                 "spool %s: resuming with %d pending frames (seq %d..%d)",
@@ -163,11 +109,10 @@ class Spool:
 
     def _save_state(self, next_seq: int) -> bool:
         """Persist the counter; False (counter kept in memory) when the disk is full."""
-        data = json.dumps({"camera_id": self.camera_id, "next_seq": next_seq}).encode()
         try:
-            atomic_write(self.path / "state.json", data, self.fsync)
+            self.directory.write_state(next_seq, self.fsync)
         except OSError as exc:
-            if not _disk_full(exc):
+            if not is_disk_full(exc):
                 raise SpoolError(
                     f"cannot write spool state in {self.path}: {exc.strerror}"
                 ) from exc
@@ -216,12 +161,6 @@ class Spool:
         self._listeners.append(fn)
 
     # -- writing ------------------------------------------------------------------------
-
-    def _frame_path(self, seq: int) -> Path:
-        return self.frames_dir / f"{seq:020d}.frame"
-
-    def _enh_path(self, seq: int) -> Path:
-        return self.enh_dir / f"{seq:020d}.pole"
 
     @property
     def next_seq(self) -> int:
@@ -280,9 +219,9 @@ class Spool:
                 atomic_write(self._frame_path(seq), data, self.fsync)
                 return
             except OSError as exc:
-                if not _disk_full(exc):
+                if not is_disk_full(exc):
                     raise SpoolError(
-                        f"cannot write frame {seq} to {self.frames_dir}: {exc.strerror}"
+                        f"cannot write frame {seq} to {self.directory.frames_dir}: {exc.strerror}"
                     ) from exc
             if not self._make_room():
                 with self._lock:
@@ -316,9 +255,9 @@ class Spool:
             atomic_write(self._enh_path(seq), layer, self.fsync)
             return True
         except OSError as exc:
-            if not _disk_full(exc):
+            if not is_disk_full(exc):
                 raise SpoolError(
-                    f"cannot write frame {seq} to {self.enh_dir}: {exc.strerror}"
+                    f"cannot write frame {seq} to {self.directory.enh_dir}: {exc.strerror}"
                 ) from exc
             log.warning("disk full: the enhancement layer of frame %d is not kept", seq)
             return False

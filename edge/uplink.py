@@ -29,7 +29,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 
@@ -37,6 +37,14 @@ from polc.edge.config import UplinkSettings
 from polc.edge.metrics import EdgeMetrics
 from polc.edge.spool import Spool
 from polc.edge.spooled_frame import SpooledFrame
+from polc.edge.uplink_connection import (
+    Backoff,
+    call_metadata,
+    open_channel,
+    raise_status,
+    write_message,
+)
+from polc.edge.uplink_messages import enhancement_upload, frame_message, hello_message
 from polc.shared.errors import PolcError
 from polc.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -59,26 +67,6 @@ class UplinkFatalError(PolcError):
 
 
 @dataclass
-class Backoff:
-    """Exponential backoff with jitter: delay_n = min(max, initial·mult^n) · (1 ± jitter)."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next(self) -> float:
-        base = min(self.maximum, self.initial * self.multiplier**self.attempt)
-        self.attempt += 1
-        return max(0.0, base * (1.0 + self.jitter * self.rng.uniform(-1.0, 1.0)))
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
-@dataclass
 class AckInfo:
     """What the cloud said about one frame (passed to ``on_ack``)."""
 
@@ -86,19 +74,6 @@ class AckInfo:
     duplicate: bool
     latency_seconds: float  # capture → ack (edge clock)
     nbytes: int
-
-
-def channel_credentials(settings: UplinkSettings) -> grpc.ChannelCredentials | None:
-    """TLS / mutual-TLS channel credentials from config, None for plaintext."""
-    tls = settings.tls
-    if not tls.active:
-        return None
-    ca = tls.ca_file.read_bytes() if tls.ca_file else None
-    key = tls.key_file.read_bytes() if tls.key_file else None
-    cert = tls.cert_file.read_bytes() if tls.cert_file else None
-    return grpc.ssl_channel_credentials(
-        root_certificates=ca, private_key=key, certificate_chain=cert
-    )
 
 
 class Uplink:
@@ -173,29 +148,6 @@ class Uplink:
             self._last_queued = seq
         self._wake.set()
 
-    def _channel(self) -> grpc.aio.Channel:
-        s = self.settings
-        options: list[tuple[str, str | int]]
-        options = [
-            ("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.max_receive_message_length", 64 << 20),
-            ("grpc.max_send_message_length", -1),
-            ("grpc.enable_retries", 0),
-            ("grpc.initial_reconnect_backoff_ms", 200),
-        ]
-        creds = channel_credentials(s)
-        if creds is None:
-            return grpc.aio.insecure_channel(s.server, options=options)
-        if s.tls.server_name:
-            options.append(("grpc.ssl_target_name_override", s.tls.server_name))
-        return grpc.aio.secure_channel(s.server, creds, options=options)
-
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        if self.settings.token:
-            return (("authorization", f"Bearer {self.settings.token}"),)
-        return ()
-
     # -- main loop ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -231,17 +183,17 @@ class Uplink:
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        channel = self._channel()
+        channel = open_channel(self.settings)
         call = None
         reader: asyncio.Task | None = None
         try:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
-            call = stub.Ingest(metadata=self._metadata())
+            call = stub.Ingest(metadata=call_metadata(self.settings))
             on_demand, sends, retention = self.capabilities
-            hello = ingest_pb2.Hello(
-                camera_id=self.spool.camera_id,
-                model_fingerprint=self.fingerprint,
-                capabilities=ingest_pb2.Capabilities(
+            hello = hello_message(
+                self.spool.camera_id,
+                self.fingerprint,
+                ingest_pb2.Capabilities(
                     enhancement_on_demand=on_demand,
                     sends_enhancement=sends,
                     enhancement_retention_seconds=retention,
@@ -251,12 +203,12 @@ class Uplink:
                 edge_id=self.edge_id,
             )
             await asyncio.wait_for(
-                self._write(call, ingest_pb2.IngestRequest(hello=hello)),
+                write_message(call, ingest_pb2.IngestRequest(hello=hello)),
                 self.settings.connect_timeout_seconds,
             )
             first = await asyncio.wait_for(call.read(), self.settings.connect_timeout_seconds)
             if first is STREAM_END or first.WhichOneof("kind") != "hello_ack":
-                await self._raise_status(call, "stream closed before the HelloAck")
+                await raise_status(call, "stream closed before the HelloAck")
             hello_ack = first.hello_ack
             window = max(1, min(hello_ack.window or 1, self.settings.max_window))
             self.server_id = hello_ack.server_id
@@ -284,7 +236,7 @@ class Uplink:
                 while not stop.is_set():
                     if reader.done():
                         reader.result()  # re-raises the stream's error
-                        await self._raise_status(call, "server closed the stream")
+                        await raise_status(call, "server closed the stream")
                     self._requeue_due_resends()
                     if self._queue and len(self._inflight) < window:
                         seq = self._queue.popleft()
@@ -295,14 +247,14 @@ class Uplink:
                         if hello_ack.max_frame_bytes and frame.nbytes > hello_ack.max_frame_bytes:
                             self._drop_too_large(frame, hello_ack.max_frame_bytes)
                             continue
-                        msg = ingest_pb2.IngestRequest(frame=self._frame_msg(frame))
+                        msg = ingest_pb2.IngestRequest(frame=frame_message(frame))
                         self._inflight[seq] = (
                             frame.capture_time_ns,
                             frame.nbytes,
                             time.monotonic(),
                         )
                         async with write_lock:
-                            await self._write(call, msg)
+                            await write_message(call, msg)
                         self.metrics.observe_sent(frame.nbytes)
                         continue
                     self._wake.clear()
@@ -373,30 +325,6 @@ class Uplink:
                 f"no acknowledgement for {waited:.0f} s ({len(self._inflight)} frames in flight)"
             )
 
-    async def _write(self, call, msg) -> None:
-        """Write one message; a stream the server already ended raises its real status."""
-        try:
-            await call.write(msg)
-        except asyncio.InvalidStateError:
-            await self._raise_status(call, "stream ended by the server")
-
-    @staticmethod
-    async def _raise_status(call, what: str) -> None:
-        code = await call.code()
-        details = await call.details()
-        if code == grpc.StatusCode.OK:
-            raise ConnectionError(what)
-        raise grpc.aio.AioRpcError(
-            code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details, debug_error_string=None
-        )
-
-    def _frame_msg(self, frame: SpooledFrame) -> ingest_pb2.Frame:
-        msg = ingest_pb2.Frame(camera_id=frame.camera_id, seq=frame.seq, base_layer=frame.base)
-        msg.capture_time.FromNanoseconds(frame.capture_time_ns)
-        if frame.enhancement is not None:
-            msg.enhancement_layer = frame.enhancement
-        return msg
-
     async def _read(self, call, write_lock: asyncio.Lock) -> None:
         while True:
             resp = await call.read()
@@ -416,25 +344,12 @@ class Uplink:
             elif kind == "enhancement_request":
                 req = resp.enhancement_request
                 layer = self.spool.enhancement(req.seq)
-                upload = ingest_pb2.EnhancementUpload(
-                    request_id=req.request_id,
-                    camera_id=req.camera_id or self.spool.camera_id,
-                    seq=req.seq,
-                )
-                if layer is None:
-                    upload.unavailable = True
-                    upload.message = (
-                        f"the edge does not hold the enhancement layer of frame "
-                        f"{req.seq} (never coded, or older than the retention "
-                        "window)"
-                    )
-                else:
-                    upload.enhancement_layer = layer
+                upload = enhancement_upload(req, layer, self.spool.camera_id)
                 self.metrics.enhancement_uploads.labels(
                     "sent" if layer is not None else "unavailable"
                 ).inc()
                 async with write_lock:
-                    await self._write(call, ingest_pb2.IngestRequest(enhancement_upload=upload))
+                    await write_message(call, ingest_pb2.IngestRequest(enhancement_upload=upload))
             self._wake.set()
 
     def _handle_ack(self, ack) -> None:

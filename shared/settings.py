@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from polc.shared.addresses import parse_host_port
 from polc.shared.errors import ConfigError
 
 _YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("polc_yaml_data", default=None)
@@ -35,6 +36,26 @@ class YamlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return _YAML_DATA.get() or {}
+
+
+class ServiceSettings(BaseSettings):
+    """A service's configuration (the edge's, the cloud's), read from init arguments, then the
+    environment, then the YAML file (``YamlSource``), first one wins; its ``metrics_listen``
+    (declared by each service with its own default) is HOST:PORT, or '' / None for none."""
+
+    @field_validator("metrics_listen", check_fields=False)
+    @classmethod
+    def _metrics_listen(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        parse_host_port(v, allow_port_zero=True, field="metrics_listen")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 class StrictModel(BaseModel):

@@ -16,7 +16,7 @@ from ingest_client import EdgeClient
 from polc.cloud.analysis.backlog import PendingAnalysis
 from polc.cloud.analysis.worker import AnalysisWorker
 from polc.cloud.analyzer import AnalysisResult
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.cloud.store.interface import FrameRecord
 from polc.cloud.store.sqlite import SQLiteFrameStore
 from polc.v1 import query_pb2, query_pb2_grpc

@@ -6,11 +6,11 @@ import hashlib
 
 import grpc
 import pytest
-from fixtures.cloud import make_config
+from fixtures.cloud import make_config, mutual_tls
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ingest_client import EdgeClient
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_grpc
 
 OK = grpc.StatusCode
@@ -91,17 +91,7 @@ def test_query_and_reconstruct_need_the_operator_role(secured, frames):
 
 
 def test_mutual_tls(tmp_path, small_codec, small_codec_file, pki):
-    cfg = make_config(
-        tmp_path,
-        small_codec_file,
-        None,
-        **{
-            "tls.cert_file": str(pki / "server.pem"),
-            "tls.key_file": str(pki / "server.key"),
-            "tls.client_ca_file": str(pki / "ca.pem"),
-            "tls.require_client_cert": True,
-        },
-    )
+    cfg = make_config(tmp_path, small_codec_file, None, **mutual_tls(pki))
     ca = (pki / "ca.pem").read_bytes()
     with ServerThread(cfg, small_codec) as server:
         address = f"localhost:{server.server.port}"

@@ -18,80 +18,20 @@ def test_operator_commands(cloud, frames, tmp_path, capsys):
     edge.collect(2)
     edge.close()
     out = tmp_path / "x.png"
-    assert (
-        main(
-            [
-                "reconstruct",
-                "--server",
-                cloud.address,
-                "--camera",
-                "cam-cli",
-                "--seq",
-                "4",
-                "--beta",
-                "0.5",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+
+    def reconstruct(*flags: str) -> int:
+        return main(["reconstruct", "--server", cloud.address, "--camera", "cam-cli", *flags])
+
+    assert reconstruct("--seq", "4", "--beta", "0.5", "-o", str(out)) == 0
     assert Image.open(out).size == (96, 80)
     assert "β=0.5" in capsys.readouterr().out
     jpg = tmp_path / "t.jpg"
     # by time: the latest frame captured at or before (seq 5 is 40 ms after seq 4)
-    assert (
-        main(
-            [
-                "reconstruct",
-                "--server",
-                cloud.address,
-                "--camera",
-                "cam-cli",
-                "--time",
-                str(1_700_000_000 + 5 * 0.04 + 0.001),
-                "-o",
-                str(jpg),
-            ]
-        )
-        == 0
-    )
+    assert reconstruct("--time", str(1_700_000_000 + 5 * 0.04 + 0.001), "-o", str(jpg)) == 0
     assert Image.open(jpg).format == "JPEG" and "cam-cli#5" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "reconstruct",
-                "--server",
-                cloud.address,
-                "--camera",
-                "cam-cli",
-                "--seq",
-                "9",
-                "-o",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    assert reconstruct("--seq", "9", "-o", str(out)) == 2
     assert "NOT_FOUND" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "reconstruct",
-                "--server",
-                cloud.address,
-                "--camera",
-                "cam-cli",
-                "--seq",
-                "5",
-                "--beta",
-                "0.5",
-                "-o",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    assert reconstruct("--seq", "5", "--beta", "0.5", "-o", str(out)) == 2
     assert "FAILED_PRECONDITION" in capsys.readouterr().err
 
     assert main(["frames", "--server", cloud.address, "--camera", "cam-cli", "--results"]) == 0

@@ -13,7 +13,7 @@ import grpc_tools
 from grpc_tools import protoc
 from PIL import Image
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ingest_client import EdgeClient
 
 from polc.app.cli import main
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.cloud.store.interface import FrameRecord
 from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_grpc
 

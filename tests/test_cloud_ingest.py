@@ -12,7 +12,7 @@ from fixtures.codec import small_codec_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ingest_client import EdgeClient
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.shared.codec.export import export_codec
 from polc.shared.codec.runtime import Codec
 from polc.shared.data import CLASSES

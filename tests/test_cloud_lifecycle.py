@@ -9,7 +9,7 @@ import grpc
 from fixtures.cloud import make_config
 from ingest_client import EdgeClient
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 
 
 def test_max_connection_age_ends_streams_and_edges_resume(

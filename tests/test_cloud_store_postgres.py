@@ -153,7 +153,7 @@ def test_service_on_postgres_stores_and_dedups_across_replicas(
     """Two in-process replicas on one database + blob directory: a frame resent to the
     other replica (an edge reconnected through the balancer) is acked as a duplicate."""
 
-    from polc.cloud.server import ServerThread
+    from polc.cloud.server_thread import ServerThread
 
     def replica():
         cfg = make_config(

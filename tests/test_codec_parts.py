@@ -35,18 +35,15 @@ def test_gain_interpolation_hits_levels_and_is_log_linear():
 
 def test_config_errors_name_the_field(tmp_path):
     bad = tmp_path / "c.yaml"
-    bad.write_text("arch:\n  N: 2\n")
-    with pytest.raises(ConfigError, match="arch.N"):
-        load_codec_config(bad)
-    bad.write_text("loss:\n  lambdas: [0.1, 0.2]\n")
-    with pytest.raises(ConfigError, match="lambdas"):
-        load_codec_config(bad)
-    bad.write_text("data:\n  source: folder\n")
-    with pytest.raises(ConfigError, match="data.folder"):
-        load_codec_config(bad)
-    bad.write_text("nonsense: 1\n")
-    with pytest.raises(ConfigError, match="nonsense"):
-        load_codec_config(bad)
+    for text, field in (
+        ("arch:\n  N: 2\n", "arch.N"),
+        ("loss:\n  lambdas: [0.1, 0.2]\n", "lambdas"),
+        ("data:\n  source: folder\n", "data.folder"),
+        ("nonsense: 1\n", "nonsense"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=field):
+            load_codec_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_codec_config(tmp_path / "missing.yaml")
     assert load_codec_config("paper").arch.M == 320

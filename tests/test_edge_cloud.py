@@ -17,10 +17,11 @@ import grpc
 import numpy as np
 import pytest
 import yaml
-from fixtures.cloud import make_config
+from fixtures.cloud import SHORT_CONNECTION_AGE, make_config, mutual_tls
+from fixtures.edge import edge_settings
 from PIL import Image
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.edge.config import EdgeConfig, TlsSettings
 from polc.edge.node import EdgeNode
 from polc.edge.uplink import UplinkFatalError
@@ -29,27 +30,7 @@ from polc.v1 import query_pb2, query_pb2_grpc, reconstruct_pb2, reconstruct_pb2_
 
 def _edge_config(tmp_path: Path, address: str, weights: Path, **source) -> EdgeConfig:
     return EdgeConfig.model_validate(
-        {
-            "camera_id": "cam-e",
-            "metrics_listen": "",
-            "source": {
-                "kind": "synthetic",
-                "width": 128,
-                "height": 64,
-                "frames": 40,
-                "fps": 20,
-                **source,
-            },
-            "encoder": {"weights": str(weights)},
-            "rate": {"alpha": 0.5},
-            "enhancement": {"mode": "on-demand"},
-            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-            "uplink": {
-                "server": address,
-                "backoff_initial_seconds": 0.1,
-                "backoff_max_seconds": 0.5,
-            },
-        }
+        edge_settings(tmp_path, address, weights, camera_id="cam-e", **source)
     )
 
 
@@ -117,10 +98,7 @@ def test_max_connection_age_and_on_demand_reconstruct(
         tmp_path,
         small_codec_file,
         None,
-        **{
-            "connection.max_connection_age_seconds": 1.0,
-            "connection.max_connection_age_grace_seconds": 0.3,
-        },
+        **SHORT_CONNECTION_AGE,
     )
     cloud = ServerThread(config, small_codec).start()
     images: dict[int, np.ndarray] = {}
@@ -168,10 +146,7 @@ def test_mutual_tls_and_bearer_token(
         small_codec_file,
         None,
         **{
-            "tls.cert_file": str(pki / "server.pem"),
-            "tls.key_file": str(pki / "server.key"),
-            "tls.client_ca_file": str(pki / "ca.pem"),
-            "tls.require_client_cert": True,
+            **mutual_tls(pki),
             "auth.tokens": [
                 {"token": token, "role": "camera", "cameras": ["cam-e"]},
                 {"token": other, "role": "camera", "cameras": ["cam-x"]},
@@ -215,25 +190,18 @@ def test_edge_killed_and_restarted_against_the_real_cloud(
     cfg = tmp_path / "edge.yaml"
 
     def write_config(frames: int) -> None:
-        cfg.write_text(
-            yaml.safe_dump(
-                {
-                    "camera_id": "cam-k",
-                    "metrics_listen": "",
-                    "source": {
-                        "kind": "synthetic",
-                        "width": 128,
-                        "height": 64,
-                        "frames": frames,
-                        "fps": 50,
-                    },
-                    "encoder": {"weights": str(small_codec_file)},
-                    "enhancement": {"mode": "never"},
-                    "spool": {"path": str(tmp_path / "spool")},
-                    "uplink": {"server": cloud.address, "backoff_initial_seconds": 0.1},
-                }
-            )
+        values = edge_settings(
+            tmp_path,
+            cloud.address,
+            small_codec_file,
+            camera_id="cam-k",
+            frames=frames,
+            fps=50,
+            backoff=(0.1, 30.0),  # the uplink's default maximum
+            fsync=True,
         )
+        values["enhancement"]["mode"] = "never"
+        cfg.write_text(yaml.safe_dump(values))
 
     def spawn() -> subprocess.Popen:
         return subprocess.Popen(

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from disk_support import fill, small_tmpfs
 from edge_fake_cloud import FakeCloud
+from fixtures.edge import edge_settings
 from temporal_support import decode_stored
 
 from polc.edge.config import load_config
@@ -25,27 +26,17 @@ from polc.shared.codec.container import FrameContainer
 
 
 def _config(tmp_path: Path, cloud: FakeCloud, weights: Path, **source) -> dict:
-    return {
-        "camera_id": "cam-7",
-        "metrics_listen": "",
-        "source": {
-            "kind": "synthetic",
-            "width": 128,
-            "height": 64,
-            "frames": 30,
-            "fps": 50,
-            **source,
-        },
-        "encoder": {"weights": str(weights)},
-        "rate": {"alpha": 0.4},
-        "enhancement": {"mode": "on-demand"},
-        "spool": {"path": str(tmp_path / "spool")},
-        "uplink": {
-            "server": cloud.address,
-            "backoff_initial_seconds": 0.05,
-            "backoff_max_seconds": 0.5,
-        },
-    }
+    source = {"frames": 30, "fps": 50, **source}
+    return edge_settings(
+        tmp_path,
+        cloud.address,
+        weights,
+        camera_id="cam-7",
+        alpha=0.4,
+        backoff=(0.05, 0.5),
+        fsync=True,
+        **source,
+    )
 
 
 def test_node_streams_a_clip_exactly_once(tmp_path: Path, small_codec, small_codec_file) -> None:
@@ -100,7 +91,9 @@ def test_enhancement_always_travels_with_frames(tmp_path: Path, small_codec_file
     asyncio.run(main())
 
 
-async def _spawn(config_file: Path) -> asyncio.subprocess.Process:
+async def _spawn(config_file: Path, config: dict) -> asyncio.subprocess.Process:
+    """Write ``config`` to ``config_file`` and start `polc edge run` on it."""
+    config_file.write_text(yaml.safe_dump(config))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -132,18 +125,14 @@ def test_edge_killed_mid_stream_then_restarted(tmp_path: Path, small_codec_file)
         cloud = FakeCloud(window=2, ack_delay=0.15)  # slower than the camera: a backlog
         await cloud.start()
         cfg = tmp_path / "edge.yaml"
-        cfg.write_text(
-            yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20, frames=40))
-        )
-        proc = await _spawn(cfg)
+        proc = await _spawn(cfg, _config(tmp_path, cloud, small_codec_file, fps=20, frames=40))
         await _wait_stored(cloud, 8, proc)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         left = Spool(tmp_path / "spool", "cam-7").pending()
         assert left, "nothing was in flight at the kill: the test proves nothing"
         # restart with a short clip: new frames continue the seq counter after the backlog
-        cfg.write_text(yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, fps=20, frames=5)))
-        proc = await _spawn(cfg)
+        proc = await _spawn(cfg, _config(tmp_path, cloud, small_codec_file, fps=20, frames=5))
         out, _ = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, out.decode()
         await cloud.stop()
@@ -165,10 +154,7 @@ def test_sigterm_stops_cleanly_with_the_spool_intact(tmp_path: Path, small_codec
         cloud = FakeCloud(window=2, ack_delay=0.2)  # a slow cloud: frames pile up
         await cloud.start()
         cfg = tmp_path / "edge.yaml"
-        cfg.write_text(
-            yaml.safe_dump(_config(tmp_path, cloud, small_codec_file, frames=1000, fps=30))
-        )
-        proc = await _spawn(cfg)
+        proc = await _spawn(cfg, _config(tmp_path, cloud, small_codec_file, frames=1000, fps=30))
         await _wait_stored(cloud, 3, proc)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGTERM)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from disk_support import fill, small_tmpfs
 
-from polc.edge.spool import Spool, SpoolFullError
+from polc.edge.spool import Spool
+from polc.edge.spool_directory import SpoolFullError
 from polc.edge.spooled_frame import SpooledFrame
 from polc.shared.errors import ConfigError
 

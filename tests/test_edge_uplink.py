@@ -14,7 +14,8 @@ from edge_fake_cloud import FakeCloud
 
 from polc.edge.config import UplinkSettings
 from polc.edge.spool import Spool
-from polc.edge.uplink import Backoff, Uplink, UplinkFatalError
+from polc.edge.uplink import Uplink, UplinkFatalError
+from polc.edge.uplink_connection import Backoff
 
 
 def _settings(cloud: FakeCloud, **kw) -> UplinkSettings:

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from ingest_client import EdgeClient
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.v1 import (
     ingest_pb2,
     query_pb2,

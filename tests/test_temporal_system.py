@@ -20,17 +20,20 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from fixtures.cloud import make_config
+from fixtures.cloud import SHORT_CONNECTION_AGE, make_config
+from fixtures.edge import edge_settings
 from ingest_client import EdgeClient
 from PIL import Image
 from temporal_support import clip, decode_stored
 
-from polc.cloud.server import ServerThread
+from polc.cloud.config import CloudConfig
+from polc.cloud.server_thread import ServerThread
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameRecord
 from polc.edge.config import EdgeConfig
 from polc.edge.node import EdgeNode, EncodedFrame
 from polc.edge.sources import Captured
+from polc.shared.codec.runtime import Codec
 from polc.v1 import reconstruct_pb2, reconstruct_pb2_grpc
 
 CAMERA = "cam-t"
@@ -40,31 +43,18 @@ GOP = 8
 def _edge_config(
     tmp_path: Path, address: str, weights: Path, frames: int = 40, fps: float = 40, **temporal
 ) -> EdgeConfig:
-    return EdgeConfig.model_validate(
-        {
-            "camera_id": CAMERA,
-            "metrics_listen": "",
-            "source": {
-                "kind": "synthetic",
-                "width": 128,
-                "height": 64,
-                "frames": frames,
-                "fps": fps,
-            },
-            "encoder": {
-                "weights": str(weights),
-                "temporal": {"key_frame_interval": GOP, **temporal},
-            },
-            "rate": {"alpha": 0.5},
-            "enhancement": {"mode": "on-demand"},
-            "spool": {"path": str(tmp_path / "spool"), "fsync": False},
-            "uplink": {
-                "server": address,
-                "backoff_initial_seconds": 0.1,
-                "backoff_max_seconds": 0.3,
-            },
-        }
+    values = edge_settings(
+        tmp_path,
+        address,
+        weights,
+        camera_id=CAMERA,
+        alpha=0.5,
+        frames=frames,
+        fps=fps,
+        backoff=(0.1, 0.3),
+        encoder={"temporal": {"key_frame_interval": GOP, **temporal}},
     )
+    return EdgeConfig.model_validate(values)
 
 
 class RecordingNode(EdgeNode):
@@ -158,17 +148,25 @@ def _check_store(config, codec, node: RecordingNode, expected: list[int]) -> lis
         store.close()
 
 
+def _stream_clip(
+    config: CloudConfig, codec: Codec, tmp_path: Path, weights: Path, **temporal
+) -> tuple[RecordingNode, float]:
+    """Stream the default 40-frame clip to a cloud of ``config`` until drained; the node and
+    its acknowledged frame count."""
+    cloud = ServerThread(config, codec).start()
+    try:
+        node = RecordingNode(_edge_config(tmp_path, cloud.address, weights, **temporal))
+        _run(node, _drained(node))
+        return node, node.metrics.acked._value.get()
+    finally:
+        cloud.stop()
+
+
 def test_p_frame_stream_end_to_end(
     tmp_path: Path, small_codec, small_codec_file, store_backend
 ) -> None:
     config = make_config(tmp_path, small_codec_file, None, **store_backend)
-    cloud = ServerThread(config, small_codec).start()
-    try:
-        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file))
-        _run(node, _drained(node))
-        acked = node.metrics.acked._value.get()
-    finally:
-        cloud.stop()
+    node, acked = _stream_clip(config, small_codec, tmp_path, small_codec_file)
     assert acked == 40
     p_frames = _check_store(config, small_codec, node, list(range(40)))
     assert p_frames == [seq % GOP != 0 for seq in range(40)]  # a key frame every GOP
@@ -180,13 +178,7 @@ def test_skip_mode_p_frames_end_to_end(tmp_path: Path, small_codec, small_codec_
     """encoder.temporal.skip_tau: lossy skip-mode P-frames through edge, wire and store;
     every stored frame decodes to exactly what the edge coded."""
     config = make_config(tmp_path, small_codec_file, None)
-    cloud = ServerThread(config, small_codec).start()
-    try:
-        node = RecordingNode(_edge_config(tmp_path, cloud.address, small_codec_file, skip_tau=1.0))
-        _run(node, _drained(node))
-        acked = node.metrics.acked._value.get()
-    finally:
-        cloud.stop()
+    node, acked = _stream_clip(config, small_codec, tmp_path, small_codec_file, skip_tau=1.0)
     assert acked == 40
     p_frames = _check_store(config, small_codec, node, list(range(40)))
     assert p_frames == [seq % GOP != 0 for seq in range(40)]
@@ -202,10 +194,7 @@ def test_reconnect_mid_gop_and_reconstruct_p_frame(
         tmp_path,
         small_codec_file,
         None,
-        **{
-            "connection.max_connection_age_seconds": 1.0,
-            "connection.max_connection_age_grace_seconds": 0.3,
-        },
+        **SHORT_CONNECTION_AGE,
     )
     cloud = ServerThread(config, small_codec).start()
 

@@ -20,7 +20,7 @@ from polc.app.demo.frames import DemoFrame, truth_boxes, truth_classes
 from polc.app.demo.reconstruction import Reconstructions, psnr_by_beta, reconstruct_all
 from polc.app.demo.report import print_frame, print_rate, print_summary
 from polc.cloud.config import load_config as load_cloud_config
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.edge.backends import EncoderBackend, build_encoder
 from polc.edge.config import EdgeConfig, EncoderSettings
 from polc.edge.node import EdgeNode

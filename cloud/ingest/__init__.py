@@ -5,6 +5,7 @@ admission   StreamAdmission: token, Hello, role, model before a stream is served
 decoding    OrderedDecoder: entropy decoding before storing, in order per camera
 session     one open stream (outbound queue, ack batching) and the EdgeRegistry
 uploads     EnhancementUploads: enhancement layers uploaded on demand
-servicer    IngestServicer: the RPC, exactly-once storage, acks (the flow diagram);
+frames      FrameIntake: one frame to its answer: exactly-once storage, ack or error
+servicer    IngestServicer: the RPC and the stream's reader (the flow diagram);
             the analysis behind the acks is ``polc.cloud.analysis``
 """

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
 
 import grpc
 
-from polc.cloud.config import IngestSettings
+from polc.cloud.ingest.frames import FrameIntake
 from polc.cloud.ingest.session import EnhancementUnavailable, StreamSession
 from polc.cloud.ingest.validation import FrameRefused, check_upload, validate_enhancement
-from polc.cloud.metrics import CloudMetrics
 from polc.cloud.reference_chain import ReferenceChain
-from polc.cloud.store.interface import FrameStore, RecordRejected, StoreFull
+from polc.cloud.store.interface import RecordRejected, StoreFull
 from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import BitstreamError
@@ -28,23 +26,14 @@ Code = grpc.StatusCode
 class EnhancementUploads:
     """Receives uploads on the ingest streams and stores the layers they carry."""
 
-    def __init__(
-        self,
-        *,
-        codec: Codec,
-        store: FrameStore,
-        settings: IngestSettings,
-        metrics: CloudMetrics,
-        io: concurrent.futures.Executor,
-        codec_pool: concurrent.futures.Executor,
-        store_refusal: Callable[[StoreFull | RecordRejected], FrameRefused],
-        stored: Callable[[], None],
-        error: Callable[[StreamSession, str, int, FrameRefused, bool], None],
-    ):
-        self.codec, self.store, self.settings, self.metrics = codec, store, settings, metrics
-        self.io, self.codec_pool = io, codec_pool
-        self.chain = ReferenceChain(codec, store)  # a P-frame decodes against its reference
-        self._store_refusal, self._stored, self._error = store_refusal, stored, error
+    def __init__(self, codec: Codec, codec_pool: concurrent.futures.Executor, frames: FrameIntake):
+        """``frames``: the stream's frame intake, whose store, settings, metrics and I/O pool
+        the uploads share, and which answers for a refused upload and tracks the store's
+        state."""
+        self.codec, self.codec_pool, self.frames = codec, codec_pool, frames
+        self.store, self.settings, self.metrics = frames.store, frames.settings, frames.metrics
+        self.io = frames.io
+        self.chain = ReferenceChain(codec, self.store)  # a P-frame decodes against its reference
 
     async def _io(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -81,7 +70,7 @@ class EnhancementUploads:
                 if not fut.done():
                     fut.set_exception(exc)
         except FrameRefused as exc:
-            self._error(session, camera_id, msg.seq, exc, True)
+            self.frames.error(session, camera_id, msg.seq, exc, True)
             for _, fut in pending:
                 if not fut.done():
                     fut.set_exception(
@@ -120,5 +109,5 @@ class EnhancementUploads:
         try:
             await self._io(self.store.put_enhancement, camera_id, seq, data)
         except (StoreFull, RecordRejected) as exc:
-            raise self._store_refusal(exc) from None
-        self._stored()
+            raise self.frames.store_refusal(exc) from None
+        self.frames.stored_ok()

@@ -125,17 +125,17 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_unit_option(p: argparse.ArgumentParser, flag: str, default: float, help: str) -> None:
+    """An option whose value must lie in [0, 1] (α, β)."""
+    p.add_argument(flag, type=_unit_interval(flag), default=default, help=help)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="codec_command", metavar="WHAT", required=True)
     e = sub.add_parser("encode", help="image -> .polc")
     e.add_argument("image")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument(
-        "--alpha",
-        type=_unit_interval("--alpha"),
-        default=0.5,
-        help="rate in [0, 1] (0 lowest, 1 highest)",
-    )
+    _add_unit_option(e, "--alpha", 0.5, "rate in [0, 1] (0 lowest, 1 highest)")
     e.add_argument(
         "--enhancement",
         action="store_true",
@@ -146,12 +146,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     d = sub.add_parser("decode", help=".polc -> PNG/JPEG at beta")
     d.add_argument("file")
     d.add_argument("-o", "--output", required=True)
-    d.add_argument(
-        "--beta",
-        type=_unit_interval("--beta"),
-        default=1.0,
-        help="1 = machine-oriented, 0 = best fidelity (needs enhancement layer)",
-    )
+    beta_help = "1 = machine-oriented, 0 = best fidelity (needs enhancement layer)"
+    _add_unit_option(d, "--beta", 1.0, beta_help)
     d.add_argument("--weights", default=None)
     d.set_defaults(handler=_decode)
     i = sub.add_parser("info", help="print the container header as JSON")

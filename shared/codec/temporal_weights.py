@@ -20,7 +20,6 @@ from polc.shared.codec.integer_temporal import export_temporal_layers
 from polc.shared.codec.temporal_wire import TemporalWireModel
 from polc.shared.codec.weights import to_numpy, to_tensors
 from polc.shared.codec.wire import WireModel, fingerprint_of
-from polc.shared.errors import ModelError
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import default_temporal_path, load_weights, tagged
 
@@ -61,12 +60,8 @@ def export_temporal(
 
 def read_temporal_file(path: Path | None = None) -> dict:
     path = Path(path) if path is not None else default_temporal_path()
-    if not path.is_file():
-        raise ModelError(
-            f"temporal weights not found: {path} (train with `polc train "
-            "temporal`, or set POLC_TEMPORAL_WEIGHTS)"
-        )
-    return load_weights(path, "temporal")
+    hint = "train with `polc train temporal`, or set POLC_TEMPORAL_WEIGHTS"
+    return load_weights(path, "temporal", missing_hint=hint)
 
 
 def _bytes(t) -> bytes:

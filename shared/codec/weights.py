@@ -48,12 +48,8 @@ def to_tensors(obj):
 
 def read_codec_file(path: Path | None = None) -> dict:
     path = Path(path) if path is not None else default_codec_path()
-    if not path.is_file():
-        raise ModelError(
-            f"codec weights not found: {path} (train with `polc train codec` "
-            "and `polc train ship`, or set POLC_CODEC_WEIGHTS)"
-        )
-    return load_weights(path, "codec")
+    hint = "train with `polc train codec` and `polc train ship`, or set POLC_CODEC_WEIGHTS"
+    return load_weights(path, "codec", missing_hint=hint)
 
 
 def build_model(state: dict, device: str = "cpu") -> tuple[RDCCodec, WireModel]:

@@ -74,37 +74,41 @@ class ToTensor:
         return _out(to_tensor(image), target)
 
 
-class RandomCrop:
+class _Crop:
+    """A ``size`` crop (int or (h, w)) at the origin :meth:`_origin` picks; smaller images
+    are padded first, boxes are cropped with the image."""
+
+    def __init__(self, size: int | tuple[int, int]) -> None:
+        self.h, self.w = (size, size) if isinstance(size, int) else size
+
+    def _origin(self, H: int, W: int) -> tuple[int, int]:
+        """(y0, x0) of the crop in an H x W image."""
+        raise NotImplementedError
+
+    def __call__(self, image: Any, target: Target | None = None) -> Any:
+        img = pad_to(to_tensor(image), self.h, self.w)
+        H, W = img.shape[-2:]
+        y0, x0 = self._origin(H, W)
+        img = img[:, y0 : y0 + self.h, x0 : x0 + self.w]
+        if target is not None:
+            target = crop_target(target, x0, y0, self.w, self.h)
+        return _out(img, target)
+
+
+class RandomCrop(_Crop):
     """Random ``size`` crop (int or (h, w)); smaller images are padded first."""
 
-    def __init__(self, size: int | tuple[int, int]) -> None:
-        self.h, self.w = (size, size) if isinstance(size, int) else size
-
-    def __call__(self, image: Any, target: Target | None = None) -> Any:
-        img = pad_to(to_tensor(image), self.h, self.w)
-        H, W = img.shape[-2:]
+    def _origin(self, H: int, W: int) -> tuple[int, int]:
         y0 = int(torch.randint(0, H - self.h + 1, (1,)))
         x0 = int(torch.randint(0, W - self.w + 1, (1,)))
-        img = img[:, y0 : y0 + self.h, x0 : x0 + self.w]
-        if target is not None:
-            target = crop_target(target, x0, y0, self.w, self.h)
-        return _out(img, target)
+        return y0, x0
 
 
-class CenterCrop:
+class CenterCrop(_Crop):
     """Central ``size`` crop (int or (h, w)); smaller images are padded first."""
 
-    def __init__(self, size: int | tuple[int, int]) -> None:
-        self.h, self.w = (size, size) if isinstance(size, int) else size
-
-    def __call__(self, image: Any, target: Target | None = None) -> Any:
-        img = pad_to(to_tensor(image), self.h, self.w)
-        H, W = img.shape[-2:]
-        y0, x0 = (H - self.h) // 2, (W - self.w) // 2
-        img = img[:, y0 : y0 + self.h, x0 : x0 + self.w]
-        if target is not None:
-            target = crop_target(target, x0, y0, self.w, self.h)
-        return _out(img, target)
+    def _origin(self, H: int, W: int) -> tuple[int, int]:
+        return (H - self.h) // 2, (W - self.w) // 2
 
 
 class RandomHorizontalFlip:

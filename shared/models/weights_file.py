@@ -138,15 +138,19 @@ def save_weights(path: Path, kind: WeightsKind, payload: dict[str, Any]) -> None
     save_torch_file(tagged(kind, payload), path)
 
 
-def load_weights(path: Path, kind: WeightsKind | tuple[WeightsKind, ...]) -> dict[str, Any]:
+def load_weights(
+    path: Path, kind: WeightsKind | tuple[WeightsKind, ...], missing_hint: str = ""
+) -> dict[str, Any]:
     """Read a weights file written by :func:`save_weights` of ``kind`` (or of any of the
     kinds in a tuple), or a legacy untagged file of that kind (see the module docstring).
-    ModelError if it is missing, holds pickled objects, or is not a file of that kind."""
+    ModelError if it is missing (its message ends with ``missing_hint`` in parentheses: how
+    to get the file), holds pickled objects, or is not a file of that kind."""
     path = Path(path)
     kinds = (kind,) if isinstance(kind, str) else kind
     tags = [FORMATS[k] for k in kinds]
     if not path.is_file():
-        raise ModelError(f"{' / '.join(kinds)} weights not found: {path}")
+        hint = f" ({missing_hint})" if missing_hint else ""
+        raise ModelError(f"{' / '.join(kinds)} weights not found: {path}{hint}")
     state = load_torch_file(path)
     wanted = " or ".join(tags)
     if not isinstance(state, dict):

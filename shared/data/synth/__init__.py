@@ -5,7 +5,7 @@ Public API: :data:`CLASSES`, :func:`render_cls_crop`, :func:`render_scene`,
 
 Module map (one concept each): ``classes`` (the 9 classes), ``geometry`` (street layout and
 camera), ``palette`` (colours), ``spec`` (an object's sampled appearance), ``pen`` (drawing in
-metres), ``vehicles`` / ``twowheelers`` / ``people`` / ``props`` (what is drawn),
+metres), ``cars`` / ``large_vehicles`` / ``twowheelers`` / ``people`` / ``props`` (what is drawn),
 ``catalogue`` (class name -> sampler / drawer), ``sprites`` (supersampled sprite renderer),
 ``backdrop`` (static background),
 ``compose`` (painter's algorithm + occlusion-aware boxes), ``lighting`` (day / dusk / night

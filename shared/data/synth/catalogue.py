@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import people, props, twowheelers, vehicles
+from . import cars, large_vehicles, people, props, twowheelers
 from .pen import Pen
 from .spec import Spec
 
@@ -18,12 +18,12 @@ DrawFn = Callable[[Pen, Spec, float], None]
 SampleFn = Callable[[np.random.Generator, str], Spec]
 
 CATALOGUE: dict[str, tuple[SampleFn, DrawFn]] = {
-    "car": (vehicles.sample_car, vehicles.draw_car),
-    "taxi": (vehicles.sample_car, vehicles.draw_car),
-    "police": (vehicles.sample_car, vehicles.draw_car),
-    "van": (vehicles.sample_van, vehicles.draw_van),
-    "bus": (vehicles.sample_bus, vehicles.draw_bus),
-    "truck": (vehicles.sample_truck, vehicles.draw_truck),
+    "car": (cars.sample_car, cars.draw_car),
+    "taxi": (cars.sample_car, cars.draw_car),
+    "police": (cars.sample_car, cars.draw_car),
+    "van": (large_vehicles.sample_van, large_vehicles.draw_van),
+    "bus": (large_vehicles.sample_bus, large_vehicles.draw_bus),
+    "truck": (large_vehicles.sample_truck, large_vehicles.draw_truck),
     "person": (people.sample_person, people.draw_person),
     "motorcycle": (twowheelers.sample_motorcycle, twowheelers.draw_motorcycle),
     "bicycle": (twowheelers.sample_bicycle, twowheelers.draw_bicycle),

@@ -1,6 +1,6 @@
 """Spec: the sampled appearance of one object (a video track keeps its spec).
 
-Every class module (``vehicles``, ``people``, ``twowheelers``, ``props``) provides
+Every class module (``cars``, ``large_vehicles``, ``people``, ``twowheelers``, ``props``) provides
 ``sample(rng, name) -> Spec`` and ``draw(pen, spec, phase)``; ``catalogue`` maps each class
 name onto its pair.
 """

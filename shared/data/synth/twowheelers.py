@@ -17,7 +17,7 @@ from .palette import Colour
 from .pen import Pen
 from .people import Figure, draw_figure, sample_figure
 from .spec import Spec
-from .vehicles import HEAD_GLOW, TAIL_GLOW
+from .vehicle_parts import HEAD_GLOW, TAIL_GLOW
 
 TYRE: Colour = (20, 20, 22)
 
