@@ -19,7 +19,7 @@ from search_clip import CLIP_FRAMES, TRACKS, ClipAnalyzer, clip_detections
 from polc.app.cli import main
 from polc.cloud.events.hub import FrameUpdate, LiveHub, WatchQueue
 from polc.cloud.events.tracker import IoUTracker
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.v1 import search_pb2, search_pb2_grpc
 
 Code = grpc.StatusCode
