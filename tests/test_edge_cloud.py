@@ -176,7 +176,9 @@ def test_mutual_tls_and_bearer_token(
         wrong = EdgeNode(edge(other, 1))  # a valid token bound to another camera
         with pytest.raises(UplinkFatalError, match="PERMISSION_DENIED"):
             asyncio.run(asyncio.wait_for(wrong.run_async(), 60))
-        assert wrong.spool.depth == 1  # nothing lost: the frame waits in the spool
+        # nothing lost: every frame it captured waits in the spool (the refusal may come
+        # before the source produced its frame, then there is none: that is timing)
+        assert wrong.spool.depth == wrong.metrics.captured._value.get() <= 1
     finally:
         cloud.stop()
 
