@@ -92,7 +92,8 @@ def run_detection(
     curves = swept.curves
     height, width = swept.sample_size
     y = swept.sample_latent
-    x1 = codec.model.g_s(y)[0][..., :height, :width].clamp(0, 1)
+    with torch.no_grad():
+        x1 = codec.model.g_s(y)[0][..., :height, :width].clamp(0, 1)
 
     def decode_plus_pixel(t: torch.Tensor) -> None:
         models.pixel(codec.model.g_s(t)[0][..., :height, :width].clamp(0, 1))

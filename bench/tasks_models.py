@@ -93,7 +93,10 @@ def _pixel_model_of_torchvision(
             f"{adapter_path} is an adapter on {name}: pass that model's weights file (the "
             f"state dict given to polc train adapter --weights) with {flag}"
         )
-    model, classes = load_torchvision_model(adapter.spec, weights)
+    try:
+        model, classes = load_torchvision_model(adapter.spec, weights)
+    except ModelError as exc:  # name the file the message is about
+        raise ModelError(str(exc) if str(weights) in str(exc) else f"{weights}: {exc}") from None
     wrap = NormalisedClassifier if adapter.spec.task == "cls" else FrameSizeDetector
     return wrap(model), len(classes)
 
