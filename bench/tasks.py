@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from polc.bench.arguments import add_output_arguments
 from polc.bench.tasks_cls import run_classification
 from polc.bench.tasks_data import CocoFrames, LabelledImages, parse_size
 from polc.bench.tasks_det import run_detection
@@ -49,8 +50,9 @@ TORCHVISION_WEIGHTS = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", default="bench-tasks.json")
-    p.add_argument("--plot", default=None)
+    add_output_arguments(
+        p, "plot path (default: the JSON's with .png; detection: NAME-det.png)", "bench-tasks.json"
+    )
     p.add_argument("--images", type=int, default=1000, help="held-out synthetic crops")
     p.add_argument("--det-images", type=int, default=48, help="held-out synthetic detection frames")
     p.add_argument("--quick", action="store_true", help="reduced run (< 5 min on 2 cores)")
@@ -61,29 +63,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     own = p.add_argument_group("your data and models (default: synthetic data, bundled models)")
     own.add_argument(
-        "--data", type=Path, help="classification ImageFolder: DIR/<class>/<image>.jpg|png"
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="classification ImageFolder: DIR/<class>/<image>.jpg|png",
     )
     own.add_argument(
-        "--det-data", type=Path, help="detection COCO folder: DIR/annotations.json + DIR/images/"
+        "--det-data",
+        type=Path,
+        metavar="DIR",
+        help="detection COCO folder: DIR/annotations.json + DIR/images/",
     )
     own.add_argument(
-        "--adapter", type=Path, help="classification adapter file (bundled or torchvision kind)"
+        "--adapter",
+        type=Path,
+        metavar="FILE",
+        help="classification adapter file (bundled or torchvision kind)",
     )
-    own.add_argument("--det-adapter", type=Path, help="detection adapter file (either kind)")
+    own.add_argument(
+        "--det-adapter", type=Path, metavar="FILE", help="detection adapter file (either kind)"
+    )
     own.add_argument(
         "--pixel-model",
         type=Path,
+        metavar="FILE",
         help="the classifier of the pixel baselines: for a SmallResNet adapter its teacher "
         f"file (default: the bundled one); {TORCHVISION_WEIGHTS}",
     )
     own.add_argument(
         "--det-pixel-model",
         type=Path,
+        metavar="FILE",
         help="the detector of the pixel baselines: for a SmallResNet adapter its detector "
         f"file (default: the bundled one); {TORCHVISION_WEIGHTS}",
     )
-    own.add_argument("--codec", type=Path, help="codec weights (default: the bundled codec)")
-    own.add_argument("--max-images", type=int, default=None, help="evaluate at most N images")
+    own.add_argument(
+        "--codec", type=Path, metavar="FILE", help="codec weights (default: the bundled codec)"
+    )
+    own.add_argument("--max-images", type=int, metavar="N", help="evaluate at most N images")
     own.add_argument(
         "--size",
         type=parse_size,
@@ -94,11 +111,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     own.add_argument(
         "--label-offset",
         type=int,
+        metavar="N",
         default=0,
         help="detection: model label = COCO category id - 1 + N (as the adapter's training "
         "config; 1 for torchvision's COCO detectors)",
     )
-    own.add_argument("--batch-size", type=int, default=16, help="images per model call")
+    own.add_argument(
+        "--batch-size", type=int, default=16, metavar="N", help="images per model call"
+    )
 
 
 def chosen_tasks(args: argparse.Namespace) -> set[str]:
