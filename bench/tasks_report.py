@@ -31,11 +31,7 @@ def label(section: dict) -> str:
 
 def report_cls(c: dict, plot: Path) -> None:
     _plot(c, plot, "top-1 accuracy", "Classification: accuracy vs rate")
-    print(f"classification on {label(c)}")
-    print(f"{'method':<22} {'bpp':>6} {'top1':>6}")
-    for name, rows in c["curves"].items():
-        for r in rows:
-            print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f}")
+    _table(c, "classification", "method", {"top1": "metric"})
     _report_costs(c, "top-1", "points")
 
 
@@ -44,12 +40,19 @@ def report_det(det: dict, plot: Path) -> None:
         print(f"detection skipped: {det['skipped']}")
         return
     _plot(det, plot, "mAP@0.5", "Detection: mAP@0.5 vs rate")
-    print(f"detection on {label(det)}")
-    print(f"{'detection':<22} {'bpp':>6} {'mAP50':>6} {'mAP':>6}")
-    for name, rows in det["curves"].items():
-        for r in rows:
-            print(f"{name:<22} {r['bpp']:6.3f} {r['metric']:6.3f} {r['metric_map']:6.3f}")
+    _table(det, "detection", "detection", {"mAP50": "metric", "mAP": "metric_map"})
     _report_costs(det, "mAP@0.5", "mAP@0.5 points")
+
+
+def _table(section: dict, task: str, first: str, columns: dict[str, str]) -> None:
+    """What was measured, then a row per curve point: method, bpp and ``columns`` (heading
+    -> row key)."""
+    print(f"{task} on {label(section)}")
+    print(f"{first:<22} {'bpp':>6}" + "".join(f" {head:>6}" for head in columns))
+    for name, rows in section["curves"].items():
+        for r in rows:
+            values = "".join(f" {r[key]:6.3f}" for key in columns.values())
+            print(f"{name:<22} {r['bpp']:6.3f}{values}")
 
 
 def _report_costs(c: dict, metric: str, points: str) -> None:
