@@ -1,120 +1,110 @@
-"""The detection section of `polc bench tasks`: mAP versus rate on held-out traffic frames.
+"""The detection section of `polc bench tasks`: mAP versus rate on COCO-style frames.
 
-Same methods as classification, with the pixel detector (FCOS on the teacher's backbone) as
-the pixel model and the detection adapter on ŷ as (a); metric mAP@0.5, mAP@[.5:.95] kept
-too (``metric_map``). Boxes of (a) come out in padded-frame pixels and are clipped to the
-original frame; the pixel methods see the original-size decoded images.
+Same methods as classification, with the pixel detector (the bundled FCOS on the teacher's
+backbone, or the user's torchvision detector) as the pixel model and the detection adapter
+on ŷ as (a); metric mAP@0.5, mAP@[.5:.95] kept too (``metric_map``). Boxes of (a) come out
+in padded-frame pixels and are clipped to the frame; the pixel methods see the frame-size
+decoded images. Frames resized by ``--size`` have their boxes scaled back to the
+annotations' pixels. Label ``i`` of the models is COCO category ``i + 1 − label_offset``
+(the adapter training's ``label_offset``: 0 for the synthetic set, 1 for torchvision's
+COCO heads, which index by category id).
 """
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
-from polc.bench.metrics import bd_rate_of_curves, jpeg
-from polc.cloud.latent_runners import DetectionRunner
+from polc.bench.metrics import bd_rate_of_curves
+from polc.bench.tasks_costs import flops, frame_costs
+from polc.bench.tasks_data import CocoFrames
+from polc.bench.tasks_models import TaskModels
+from polc.bench.tasks_sweep import Batch, sweep
 from polc.shared.codec.runtime import Codec
-from polc.shared.data import ensure_synthetic
+from polc.shared.errors import DatasetError
 from polc.shared.metrics.coco import coco_map
 from polc.shared.models.adapters.detection import keep_visible
-from polc.shared.models.vision.detector_file import load_detector
-from polc.shared.models.weights_file import WEIGHTS_DIR, default_detector_path
-from polc.training.detection_data import DetectionSet
-from polc.training.detector import detect_all
 
-HELD_OUT_SEED = 2
-METHODS = (
-    "adapter_on_latent",
-    "pixel_on_x1",
-    "pixel_on_beta0",
-    "pixel_on_jpeg",
-    "pixel_on_original",
-)
+Detections = dict[int, dict[str, torch.Tensor]]
 
 
-def _flops(fn, *args) -> int:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn(*args)
-    return int(counter.get_total_flops())
+def label_to_category(
+    data: CocoFrames, num_classes: int, label_offset: int, what: str
+) -> list[int] | None:
+    """The COCO category of each model label (None: ``i + 1``); DatasetError when the data
+    have categories the models cannot predict."""
+    beyond = sorted(c for c in data.categories if not 0 <= c - 1 + label_offset < num_classes)
+    if beyond:
+        raise DatasetError(
+            f"{data.root}: categories {beyond[:5]} have no output among the {num_classes} "
+            f"classes of {what} (label = category id - 1 + --label-offset {label_offset})"
+        )
+    if label_offset == 0:
+        return None
+    return [i + 1 - label_offset for i in range(num_classes)]
 
 
-def _ms(fn, *args, repeat: int = 5) -> float:
+class MeanAP:
+    """Scores by COCO mAP: a batch's detections per image id (``batch.info``: image ids and
+    scale factors back to the annotations' pixels)."""
+
+    def __init__(self, models: TaskModels, data: CocoFrames, categories: list[int] | None):
+        self.models, self.data, self.categories = models, data, categories
+
+    def _per_image(self, dets: list[dict[str, torch.Tensor]], batch: Batch) -> Detections:
+        out: Detections = {}
+        for det, (image_id, (sx, sy)) in zip(dets, batch.info, strict=True):
+            if (sx, sy) != (1.0, 1.0):
+                det = {**det, "boxes": det["boxes"] * det["boxes"].new_tensor([sx, sy, sx, sy])}
+            out[image_id] = det
+        return out
+
+    def latent(self, y_hat: torch.Tensor, batch: Batch) -> Detections:
+        height, width = batch.images.shape[-2:]
+        dets = [keep_visible(d, width, height) for d in self.models.adapter(y_hat)]
+        return self._per_image(dets, batch)
+
+    def pixel(self, images: torch.Tensor, batch: Batch) -> Detections:
+        return self._per_image(self.models.pixel(images), batch)
+
+    def score(self, outputs: list[Detections]) -> dict[str, float]:
+        found: Detections = {}
+        for part in outputs:
+            found.update(part)
+        metrics = coco_map(self.data.coco, found, self.categories)
+        return {"metric": metrics["map50"], "metric_map": metrics["map"]}
+
+
+def run_detection(
+    models: TaskModels,
+    data: CocoFrames,
+    codec: Codec,
+    alphas: tuple[float, ...],
+    qualities: tuple[int, ...],
+    label_offset: int = 0,
+    batch_size: int = 8,
+) -> dict:
+    """The detection results (curves, BD-rate, parameters and cost)."""
+    categories = label_to_category(
+        data, len(models.classes), label_offset, models.description["adapter"]
+    )
+    scorer = MeanAP(models, data, categories)
+    swept = sweep(codec, data.batches(batch_size), len(data), alphas, qualities, scorer, "det")
+    curves = swept.curves
+    height, width = swept.sample_size
+    y = swept.sample_latent
     with torch.no_grad():
-        fn(*args)
-        t0 = time.perf_counter()
-        for _ in range(repeat):
-            fn(*args)
-    return (time.perf_counter() - t0) / repeat * 1e3
-
-
-def _row(metrics: dict[str, float], bpp: float, **extra) -> dict:
-    return {**extra, "bpp": float(bpp), "metric": metrics["map50"], "metric_map": metrics["map"]}
-
-
-def run_detection(n: int, alphas: tuple[float, ...], qualities: tuple[int, ...]) -> dict:
-    adapter_path = WEIGHTS_DIR / "adapter_det.pt"
-    if not (adapter_path.is_file() and default_detector_path().is_file()):
-        return {"skipped": f"no detection weights ({adapter_path}, {default_detector_path()})"}
-    codec = Codec.load()
-    detector = load_detector(default_detector_path())
-    adapter = DetectionRunner.load(adapter_path, default_detector_path()).model
-    data = DetectionSet.load(ensure_synthetic("det", n, HELD_OUT_SEED), "det held-out")
-    height, width = data.images.shape[-2:]
-    arrays = [im.permute(1, 2, 0).numpy() for im in data.images]
-
-    def pixel_map(images: torch.Tensor) -> dict[str, float]:
-        return coco_map(
-            data.coco,
-            detect_all(detector, DetectionSet(images, data.targets, data.image_ids, data.coco)),
-        )
-
-    curves: dict[str, list[dict]] = {m: [] for m in METHODS}
-    for alpha in tqdm(alphas, desc="det alpha"):
-        frames = [codec.decode(codec.encode(a, alpha, enhancement=True)) for a in arrays]
-        base = float(np.mean([codec.bits_per_pixel(f)[0] for f in frames]))
-        enh = float(np.mean([codec.bits_per_pixel(f)[1] for f in frames]))
-        with torch.no_grad():
-            dets = adapter(torch.cat([f.y_hat for f in frames]))
-        found = {
-            i: keep_visible(d, width, height) for i, d in zip(data.image_ids, dets, strict=True)
-        }
-        curves["adapter_on_latent"].append(_row(coco_map(data.coco, found), base, alpha=alpha))
-        for beta, name, bpp in ((1.0, "pixel_on_x1", base), (0.0, "pixel_on_beta0", base + enh)):
-            images = torch.stack(
-                [torch.from_numpy(codec.reconstruct(f, beta)).permute(2, 0, 1) for f in frames]
-            )
-            curves[name].append(_row(pixel_map(images), bpp, alpha=alpha))
-    for q in tqdm(qualities, desc="det jpeg"):
-        dec = [jpeg(a, q) for a in arrays]
-        images = torch.stack([torch.from_numpy(d[0]).permute(2, 0, 1) for d in dec])
-        curves["pixel_on_jpeg"].append(
-            _row(pixel_map(images), np.mean([d[1] for d in dec]), quality=q)
-        )
-    curves["pixel_on_original"].append(_row(pixel_map(data.images), 24.0))
-    a, d = curves["adapter_on_latent"], curves["pixel_on_jpeg"]
-    bd = bd_rate_of_curves(a, d)
-    y = frames[0].y_hat
-    x1 = torch.from_numpy(codec.reconstruct(frames[0], 1.0)).permute(2, 0, 1)[None] / 255.0
+        x1 = codec.model.g_s(y)[0][..., :height, :width].clamp(0, 1)
 
     def decode_plus_pixel(t: torch.Tensor) -> None:
-        x = codec.model.g_s(t)[0][..., :height, :width].clamp(0, 1)
-        detector(x)
+        models.pixel(codec.model.g_s(t)[0][..., :height, :width].clamp(0, 1))
 
+    costs = frame_costs(models.adapter, decode_plus_pixel, y, repeat=5)
     return {
-        "images": n,
+        "images": swept.images,
         "frame": [int(width), int(height)],
         "metric": "mAP@0.5",
         "curves": curves,
-        "bd_rate_vs_jpeg": bd,
-        "adapter_trainable_params": adapter.trainable_parameters(),
-        "full_finetune_params": sum(p.numel() for p in adapter.parameters()),
-        "flops_compressed_domain": _flops(adapter, y),
-        "flops_decode_plus_pixel": _flops(decode_plus_pixel, y),
-        "flops_pixel_only": _flops(detector, x1),
-        "cpu_ms_compressed_domain": _ms(adapter, y),
-        "cpu_ms_decode_plus_pixel": _ms(decode_plus_pixel, y),
+        "bd_rate_vs_jpeg": bd_rate_of_curves(curves["adapter_on_latent"], curves["pixel_on_jpeg"]),
+        **costs,
+        "flops_pixel_only": flops(models.pixel, x1),
     }
