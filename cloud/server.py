@@ -55,6 +55,7 @@ from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.query_service import QueryServicer
 from polc.cloud.reconstruct_service import ReconstructServicer
+from polc.cloud.reconstructor import FrameReconstructor
 from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.search.queries import SearchQueries
 from polc.cloud.search_service import SearchServicer
@@ -231,15 +232,18 @@ class CloudServer:
             codec_executor=self._codec_pool,
         )
         self.ingest.on_store_state = self._store_state
-        reconstruct = ReconstructServicer(
+        self.registry = registry
+        self.reconstructor = FrameReconstructor(
             codec=codec,
             store=self.store,
-            auth=auth,
             metrics=self.metrics,
             registry=registry,
             settings=cfg.ingest,
             io_executor=self._io,
             codec_executor=self._codec_pool,
+        )
+        reconstruct = ReconstructServicer(
+            reconstructor=self.reconstructor, auth=auth, metrics=self.metrics
         )
         query = QueryServicer(store=self.store, auth=auth, registry=registry, io_executor=self._io)
         search = SearchServicer(
