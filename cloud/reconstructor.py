@@ -105,9 +105,7 @@ class FrameReconstructor:
         else:
             raise ReconstructFailed("invalid", "set seq or capture_time")
         if record is None:
-            raise ReconstructFailed(
-                "not_found", f"no stored frame of camera {camera_id!r} {what}"
-            )
+            raise ReconstructFailed("not_found", f"no stored frame of camera {camera_id!r} {what}")
         fetched = False
         if beta < 1.0 and not record.has_enhancement:
             wait = min(
@@ -154,6 +152,4 @@ class FrameReconstructor:
             )
         except BitstreamError as exc:  # a stored frame no longer decodes (other model)
             raise ReconstructFailed("error", f"stored frame cannot be decoded: {exc}") from None
-        return Reconstruction(
-            data, fmt, width, height, beta, base_bpp, enh_bpp, stored, fetched
-        )
+        return Reconstruction(data, fmt, width, height, beta, base_bpp, enh_bpp, stored, fetched)

@@ -112,6 +112,8 @@ class CloudServer:
         self.codec = codec
         self.port: int | None = None
         self.metrics_port: int | None = None
+        self.http_port: int | None = None  # the console / JSON API (http.listen)
+        self.http = None
         self.metrics = CloudMetrics(config.site)
         self.store: FrameStore | None = None
         self._server: grpc.aio.Server | None = None
@@ -297,6 +299,8 @@ class CloudServer:
                     f"config field 'metrics_listen': cannot bind "
                     f"{cfg.metrics_listen}: {exc.strerror}"
                 ) from exc
+        if cfg.http.listen:
+            await self._start_http(auth)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         # torch, the codec and the analyzer leave ~0.5 M long-lived objects behind; every
         # full collection would walk them all (~0.3 s each, under ingest load a few per
@@ -304,14 +308,41 @@ class CloudServer:
         # never scanned again; new garbage is collected as usual.
         gc.freeze()
         log.info(
-            "polc cloud serving on %s (port %d, %s), metrics on %s, store %s, model %s",
+            "polc cloud serving on %s (port %d, %s), metrics on %s, console on %s, store %s, "
+            "model %s",
             cfg.listen,
             port,
             "TLS" if creds else "plaintext",
             cfg.metrics_listen or "off",
+            cfg.http.listen or "off",
             cfg.store.path,
             codec.fingerprint,
         )
+
+    async def _start_http(self, auth: Authenticator) -> None:
+        """The JSON API and web console (``http.listen``) in this event loop."""
+        from polc.cloud.http.app import ConsoleServer  # aiohttp: only when configured
+        from polc.cloud.http.context import ConsoleContext
+
+        assert self.store is not None
+        self.http = ConsoleServer(
+            ConsoleContext(
+                config=self.config,
+                store=self.store,
+                queries=self.queries,
+                hub=self.hub,
+                registry=self.registry,
+                reconstructor=self.reconstructor,
+                auth=auth,
+                metrics=self.metrics,
+                io=self._io,
+            )
+        )
+        try:
+            self.http_port = await self.http.start()
+        except ConfigError:
+            await self.stop(0)
+            raise
 
     def _store_state(self, full: bool) -> None:
         """The ingest servicer saw the store become full (or usable again)."""
@@ -378,6 +409,8 @@ class CloudServer:
         for task in (*self._tasks, self._store_watch):
             if task is not None:
                 task.cancel()
+        if self.http is not None:
+            await self.http.stop()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             self.ingest.begin_shutdown()
