@@ -14,6 +14,7 @@ export function picture(extraClass = "") {
 export function drawBoxes(svg, width, height, detections) {
   if (width && height) svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
+  const size = Math.max(4, (height || 100) / 18); // labels scale with the picture
   for (const d of detections || []) {
     const [x0, y0, x1, y1] = d.box;
     const rect = document.createElementNS(SVG, "rect");
@@ -24,8 +25,10 @@ export function drawBoxes(svg, width, height, detections) {
     rect.setAttribute("class", "box");
     rect.setAttribute("data-label", d.label);
     const text = document.createElementNS(SVG, "text");
-    text.setAttribute("x", x0 + 2);
-    text.setAttribute("y", Math.max(10, y0 - 2));
+    text.setAttribute("x", x0 + size / 5);
+    text.setAttribute("y", Math.max(size, y0 - size / 5));
+    text.setAttribute("font-size", size);
+    text.setAttribute("stroke-width", size / 5);
     text.textContent = `${d.label} ${Math.round(d.score * 100)}%`;
     svg.append(rect, text);
   }
