@@ -21,30 +21,25 @@ def values(query: MultiMapping[str], name: str) -> list[str]:
     return [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
 
 
-def integer(query: MultiMapping[str], name: str, default: int, lo: int, hi: int) -> int:
+def _bounded(query: MultiMapping[str], name: str, default, lo, hi, kind: type, what: str):
     raw = query.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise bad_input(name, f"not an integer: {raw[:40]!r}") from None
-    if not lo <= value <= hi:
-        raise bad_input(name, f"{value} outside [{lo}, {hi}]")
+        raise bad_input(name, f"not {what}: {raw[:40]!r}") from None
+    if (isinstance(value, float) and math.isnan(value)) or not lo <= value <= hi:
+        raise bad_input(name, f"{raw[:40]} outside [{lo:g}, {hi:g}]")
     return value
+
+
+def integer(query: MultiMapping[str], name: str, default: int, lo: int, hi: int) -> int:
+    return _bounded(query, name, default, lo, hi, int, "an integer")
 
 
 def number(query: MultiMapping[str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise bad_input(name, f"not a number: {raw[:40]!r}") from None
-    if math.isnan(value) or not lo <= value <= hi:
-        raise bad_input(name, f"{raw[:40]} outside [{lo:g}, {hi:g}]")
-    return value
+    return _bounded(query, name, default, lo, hi, float, "a number")
 
 
 def time_us(query: MultiMapping[str], name: str) -> int | None:
