@@ -32,6 +32,7 @@ import shutil
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import torch
@@ -75,6 +76,9 @@ from polc.v1 import (
     search_pb2_grpc,
 )
 
+if TYPE_CHECKING:  # aiohttp is imported only when http.listen is set
+    from polc.cloud.http.app import ConsoleServer
+
 log = logging.getLogger(__name__)
 INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 SERVICE_NAMES = (
@@ -113,7 +117,7 @@ class CloudServer:
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.http_port: int | None = None  # the console / JSON API (http.listen)
-        self.http = None
+        self.http: ConsoleServer | None = None
         self.metrics = CloudMetrics(config.site)
         self.store: FrameStore | None = None
         self._server: grpc.aio.Server | None = None

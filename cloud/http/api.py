@@ -141,10 +141,10 @@ def _kbps(records: list[FrameRecord]) -> float | None:
     """Stored kbit/s over the frames' capture-time span (one frame period added)."""
     if len(records) < 2:
         return None
-    span_us = records[-1].capture_time_us - records[0].capture_time_us
-    if span_us <= 0:
+    between_us = records[-1].capture_time_us - records[0].capture_time_us
+    if between_us <= 0:
         return None
-    span_us += span_us / (len(records) - 1)
+    span_us = between_us * len(records) / (len(records) - 1)
     bits = sum((r.base_bytes + r.enhancement_bytes) * 8 for r in records)
     return bits / (span_us / 1e6) / 1000
 
