@@ -13,7 +13,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
     serve = sub.add_parser(
         "serve",
-        help="run the gRPC service (ingest, reconstruct, query)",
+        help="run the gRPC service (ingest, reconstruct, query; web console with --http-listen)",
         description="Run the cloud service. Without --config it starts on "
         "the embedded defaults (auth off, with a warning). Environment "
         "variables POLC_CLOUD_<FIELD> (nested: __) override the file.",
@@ -22,6 +22,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", metavar="HOST:PORT", help="gRPC address (overrides config)")
     serve.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics address ('' = off)"
+    )
+    serve.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="web console and JSON API address (overrides config http.listen; default off)",
     )
     serve.add_argument("--store", metavar="DIR", help="store directory")
     serve.add_argument("--weights", metavar="FILE", help="codec weights (default: bundled)")
@@ -37,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         {
             "listen": args.listen,
             "metrics_listen": args.metrics_listen,
+            "http.listen": args.http_listen,
             "store.path": args.store,
             "codec.weights": args.weights,
         },

@@ -257,6 +257,32 @@ class MqttSettings(_Section):
     publish_results: bool = Field(False, description="also <prefix>/<camera>/results per frame")
 
 
+class HttpSettings(_Section):
+    listen: str | None = Field(
+        None,
+        description="HTTP JSON API + web console address (HOST:PORT); unset = off. Served "
+        "with the cloud's TLS certificate when tls is configured",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="a console login lasts this long"
+    )
+    live_queue: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="updates queued per live (SSE) client; one that falls this far behind "
+        "is dropped",
+    )
+    image_cache_mb: int = Field(
+        64, ge=0, le=65_536, description="memory for cached β = 1 pictures (0 = no cache)"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        return _host_port(v, "http.listen") if v else None
+
+
 class CloudConfig(ServiceSettings):
     """Everything `polc cloud serve` needs."""
 
@@ -279,6 +305,7 @@ class CloudConfig(ServiceSettings):
     auth: AuthSettings = AuthSettings()
     events: EventSettings = EventSettings()
     mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("listen")
     @classmethod

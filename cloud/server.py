@@ -30,6 +30,7 @@ import gc
 import logging
 import shutil
 import signal
+from typing import TYPE_CHECKING
 
 import grpc
 import torch
@@ -53,6 +54,7 @@ from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
 from polc.cloud.query_service import QueryServicer
 from polc.cloud.reconstruct_service import ReconstructServicer
+from polc.cloud.reconstructor import FrameReconstructor
 from polc.cloud.reference_chain import ReferenceChain
 from polc.cloud.search.queries import SearchQueries
 from polc.cloud.search_service import SearchServicer
@@ -71,6 +73,9 @@ from polc.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
+
+if TYPE_CHECKING:  # aiohttp is imported only when http.listen is set
+    from polc.cloud.http.app import ConsoleServer
 
 log = logging.getLogger(__name__)
 INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
@@ -109,6 +114,8 @@ class CloudServer:
         self.codec = codec
         self.port: int | None = None
         self.metrics_port: int | None = None
+        self.http_port: int | None = None  # the console / JSON API (http.listen)
+        self.http: ConsoleServer | None = None
         self.metrics = CloudMetrics(config.site)
         self.store: FrameStore | None = None
         self._server: grpc.aio.Server | None = None
@@ -229,15 +236,18 @@ class CloudServer:
             codec_executor=self._codec_pool,
         )
         self.ingest.frames.on_store_state = self._store_state
-        reconstruct = ReconstructServicer(
+        self.registry = registry
+        self.reconstructor = FrameReconstructor(
             codec=codec,
             store=self.store,
-            auth=auth,
             metrics=self.metrics,
             registry=registry,
             settings=cfg.ingest,
             io_executor=self._io,
             codec_executor=self._codec_pool,
+        )
+        reconstruct = ReconstructServicer(
+            reconstructor=self.reconstructor, auth=auth, metrics=self.metrics
         )
         query = QueryServicer(store=self.store, auth=auth, registry=registry, io_executor=self._io)
         search = SearchServicer(
@@ -291,6 +301,8 @@ class CloudServer:
                     f"config field 'metrics_listen': cannot bind "
                     f"{cfg.metrics_listen}: {exc.strerror}"
                 ) from exc
+        if cfg.http.listen:
+            await self._start_http(auth)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         # torch, the codec and the analyzer leave ~0.5 M long-lived objects behind; every
         # full collection would walk them all (~0.3 s each, under ingest load a few per
@@ -298,14 +310,41 @@ class CloudServer:
         # never scanned again; new garbage is collected as usual.
         gc.freeze()
         log.info(
-            "polc cloud serving on %s (port %d, %s), metrics on %s, store %s, model %s",
+            "polc cloud serving on %s (port %d, %s), metrics on %s, console on %s, store %s, "
+            "model %s",
             cfg.listen,
             port,
             "TLS" if creds else "plaintext",
             cfg.metrics_listen or "off",
+            cfg.http.listen or "off",
             cfg.store.path,
             codec.fingerprint,
         )
+
+    async def _start_http(self, auth: Authenticator) -> None:
+        """The JSON API and web console (``http.listen``) in this event loop."""
+        from polc.cloud.http.app import ConsoleServer  # aiohttp: only when configured
+        from polc.cloud.http.context import ConsoleContext
+
+        assert self.store is not None
+        self.http = ConsoleServer(
+            ConsoleContext(
+                config=self.config,
+                store=self.store,
+                queries=self.queries,
+                hub=self.hub,
+                registry=self.registry,
+                reconstructor=self.reconstructor,
+                auth=auth,
+                metrics=self.metrics,
+                io=self._io,
+            )
+        )
+        try:
+            self.http_port = await self.http.start()
+        except ConfigError:
+            await self.stop(0)
+            raise
 
     def _store_state(self, full: bool) -> None:
         """The ingest servicer saw the store become full (or usable again)."""
@@ -372,6 +411,8 @@ class CloudServer:
         for task in (*self._tasks, self._store_watch):
             if task is not None:
                 task.cancel()
+        if self.http is not None:
+            await self.http.stop()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             self.ingest.begin_shutdown()

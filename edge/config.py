@@ -36,7 +36,9 @@ class SourceSettings(_Section):
     fps: float = Field(10.0, gt=0, le=1000, description="frames per second (pacing)")
     realtime: bool = Field(True, description="false: do not sleep between frames (files only)")
     max_frames: int | None = Field(None, ge=1, description="stop after this many frames")
-    loop: bool = Field(False, description="restart a folder / video at its end")
+    loop: bool = Field(
+        False, description="restart a folder / video / the synthetic clip at its end"
+    )
     width: int = Field(512, ge=16, le=8192, description="synthetic clip width")
     height: int = Field(288, ge=16, le=8192, description="synthetic clip height")
     frames: int = Field(300, ge=1, description="synthetic clip length in frames")

@@ -40,8 +40,12 @@ class Captured:
 
 
 def synthetic_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | None]]:
-    """The bundled synthetic traffic clip (deterministic for a seed)."""
-    yield from render_video_frames(s.frames, s.seed, (s.width, s.height))
+    """The bundled synthetic traffic clip (deterministic for a seed; again and again with
+    ``loop``)."""
+    while True:
+        yield from render_video_frames(s.frames, s.seed, (s.width, s.height))
+        if not s.loop:
+            return
 
 
 def folder_frames(s: SourceSettings) -> Iterator[tuple[np.ndarray, list[dict] | None]]:

@@ -1,5 +1,6 @@
 """The `polc demo` command group: its arguments and the choice between the streaming demo
-(edge + cloud in one process) and the codec path alone.
+(edge + cloud in one process), the same kept serving with the web console (``--serve``)
+and the codec path alone.
 
 Like every command group, register() does not import torch: the handler imports the path
 it runs.
@@ -20,6 +21,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"polc demo: the streaming part is unavailable ({exc}); running the codec path")
         return run_codec_only(args)
     return run_streaming(args)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from polc.app.demo.serve import run_serve  # command handler (rule a): torch, grpc
+
+    return run_serve(args)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    if args.codec_only:
+        return run_codec_only(args)
+    return run_serve(args) if args.serve else run(args)
 
 
 def run_codec_only(args: argparse.Namespace) -> int:
@@ -63,4 +76,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the edge/cloud streaming, run the codec path only",
     )
-    parser.set_defaults(handler=lambda a: run_codec_only(a) if a.codec_only else run(a))
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the cloud, the edge (looping the clip) and the web console running "
+        "until Ctrl-C; prints the console URL and an operator token",
+    )
+    parser.add_argument(
+        "--http-listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="with --serve: the web console's address (default 127.0.0.1:8080; port 0 = any)",
+    )
+    parser.set_defaults(handler=_handler)

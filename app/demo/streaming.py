@@ -19,14 +19,14 @@ from PIL import Image
 from polc.app.demo.frames import DemoFrame, truth_boxes, truth_classes
 from polc.app.demo.reconstruction import Reconstructions, psnr_by_beta, reconstruct_all
 from polc.app.demo.report import print_frame, print_rate, print_summary
-from polc.cloud.config import load_config as load_cloud_config
+from polc.app.demo.setup import choose_analyzer, encoder_backend
+from polc.app.demo.setup import cloud_config as demo_cloud_config
+from polc.app.demo.setup import edge_config as demo_edge_config
 from polc.cloud.server_thread import ServerThread
-from polc.edge.backends import EncoderBackend, build_encoder
-from polc.edge.config import EdgeConfig, EncoderSettings
 from polc.edge.node import EdgeNode
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import PolcError
-from polc.shared.models.weights_file import WEIGHTS_DIR, default_teacher_path, temporal_path_for
+from polc.shared.models.weights_file import temporal_path_for
 
 log = logging.getLogger(__name__)
 
@@ -48,74 +48,17 @@ def run_streaming(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     codec = Codec.load(args.weights, temporal_path=temporal_path_for(args.weights))
-    teacher = Path(args.teacher) if args.teacher else default_teacher_path()
-    has_teacher = Path(teacher).is_file()
-    # the product's path: POLC adapters straight on ŷ (no pixel decoding) when their
-    # weights are bundled, else the pixel teacher on the decoded x̂₁
-    adapters = has_teacher and (WEIGHTS_DIR / "adapter_cls.pt").is_file() and not args.teacher
-    analyzer = "adapter" if adapters else "pixel-teacher" if has_teacher else "none"
-    analyzer_text = {
-        "adapter": "POLC adapters on the latent (classes + boxes, no pixel decoding)",
-        "pixel-teacher": "pixel teacher on x̂₁",
-        "none": "off (no teacher weights)",
-    }[analyzer]
+    analyzer = choose_analyzer(args)
+    has_teacher = analyzer.has_teacher
     work = tempfile.TemporaryDirectory(prefix="polc-demo-")
     tmp = Path(work.name)
-    cloud_config = load_cloud_config(
-        None,
-        {
-            "listen": "127.0.0.1:0",
-            "metrics_listen": "127.0.0.1:0",
-            "store.path": str(tmp / "cloud-store"),
-            "store.synchronous": "normal",
-            "codec.weights": args.weights,
-            "analyzer.kind": analyzer,
-            "analyzer.teacher_weights": str(teacher) if has_teacher else None,
-            "batching.max_queue_delay_ms": 2.0,
-            "connection.shutdown_grace_seconds": 2.0,
-        },
-    )
-    rate = (
-        {"mode": "target", "target_kbps": args.target_kbps}
-        if args.target_kbps
-        else {"mode": "fixed", "alpha": args.alpha}
-    )
-    edge_config = EdgeConfig.model_validate(
-        {
-            "camera_id": "demo-cam",
-            "edge_id": "demo-edge",
-            "metrics_listen": "127.0.0.1:0",
-            "source": {
-                "kind": "synthetic",
-                "width": args.width,
-                "height": args.height,
-                "frames": args.frames,
-                "fps": args.fps,
-                "seed": args.seed,
-            },
-            "encoder": {
-                "backend": args.backend,
-                "weights": args.weights,
-                "cache_dir": str(tmp / "onnx"),
-            },
-            "rate": rate,
-            "enhancement": {"mode": "on-demand"},
-            "spool": {"path": str(tmp / "edge-spool")},
-            "uplink": {"server": "127.0.0.1:1", "backoff_initial_seconds": 0.2},
-            "exit_when_drained": False,
-        }
-    )
-    backend = (
-        EncoderBackend(codec, codec.encoder, "torch:cpu")
-        if args.backend == "torch"
-        else build_encoder(
-            EncoderSettings(backend="onnx", weights=args.weights, cache_dir=tmp / "onnx"), codec
-        )
-    )
+    cloud_config = demo_cloud_config(args, tmp, analyzer)
+    edge_config = demo_edge_config(args, tmp)
+    backend = encoder_backend(args, codec, tmp)
     print(
         f"polc demo: codec {codec.fingerprint[:12]}, {args.frames} synthetic frames "
         f"{args.width}x{args.height} at {args.fps:g} fps, edge backend {backend.name}, "
-        f"analyzer: {analyzer_text}",
+        f"analyzer: {analyzer.text}",
         flush=True,
     )
 
