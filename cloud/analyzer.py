@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
+from polc.cloud.config import DetectionSettings
 from polc.cloud.latent_runners import ClassificationRunner, DetectionRunner
 from polc.shared.codec.runtime import Codec, DecodedFrame
 from polc.shared.errors import ConfigError
@@ -130,8 +131,10 @@ class LatentAdapterAnalyzer:
         runner: ClassificationRunner,
         top_k: int = 5,
         detector: DetectionRunner | None = None,
-        min_score: float = 0.3,
+        min_score: float | None = None,
     ):
+        """``min_score``: one threshold for every class instead of the detector's operating
+        point (None: the operating point)."""
         self.runner, self.top_k = runner, top_k
         self.detector, self.min_score = detector, min_score
 
@@ -187,6 +190,20 @@ def _detection_files(
     return adapter, detector
 
 
+def apply_detection_settings(runner: DetectionRunner, settings: DetectionSettings) -> None:
+    """The configuration's overrides on the runner's operating point (the adapter file's);
+    a class the detector does not have raises ConfigError naming the field."""
+    for name in settings.per_class:
+        if name not in runner.classes:
+            raise ConfigError(
+                f"config field 'analyzer.detection.per_class.{name}': the detection adapter "
+                f"has no class {name!r} (its classes: {', '.join(runner.classes)})"
+            )
+    runner.operating_point = runner.operating_point.overridden(
+        settings.min_score, settings.per_class, settings.nms_iou, settings.class_agnostic_nms
+    )
+
+
 def build_analyzer(
     kind: str,
     codec: Codec,
@@ -195,8 +212,10 @@ def build_analyzer(
     adapter_weights: Path | None = None,
     detector_weights: Path | None = None,
     detector_adapter_weights: Path | None = None,
+    detection_settings: DetectionSettings | None = None,
 ) -> FrameAnalyzer:
-    """The configured analyzer; without teacher weights: disabled, with one warning."""
+    """The configured analyzer; without teacher weights: disabled, with one warning.
+    ``detection_settings``: overrides of the detection adapter's operating point."""
     if kind == "none":
         return NullAnalyzer()
     if kind == "adapter":
@@ -212,6 +231,8 @@ def build_analyzer(
         analyzer = LatentAdapterAnalyzer.from_files(
             adapter, teacher, codec.device, top_k, detection
         )
+        if analyzer.detector is not None and detection_settings is not None:
+            apply_detection_settings(analyzer.detector, detection_settings)
         boxes_for = analyzer.detector.codec_fingerprint if analyzer.detector else None
         if boxes_for and detection and boxes_for != codec.fingerprint:
             log.warning(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
@@ -49,6 +49,25 @@ class CodecSettings(_Section):
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads")
 
 
+class DetectionSettings(_Section):
+    """Overrides of the detection operating point stored in the detection adapter file (the
+    one ``polc bench operating-point`` chose on held-out frames); unset = the file's."""
+
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="one score threshold for every class (then per_class)"
+    )
+    per_class: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="score threshold of the classes named (class name: threshold)",
+    )
+    nms_iou: float | None = Field(
+        None, gt=0, le=1, description="NMS IoU applied to the detector's boxes"
+    )
+    class_agnostic_nms: bool | None = Field(
+        None, description="true: a box suppresses overlapping boxes of any class"
+    )
+
+
 class AnalyzerSettings(_Section):
     kind: Literal["pixel-teacher", "adapter", "none"] = Field(
         "adapter",
@@ -74,6 +93,11 @@ class AnalyzerSettings(_Section):
         description="kind adapter: detection adapter .pt; unset = "
         "shared/weights/adapter_det.pt if shipped (both present: frames get boxes; a "
         "torchvision adapter file needs no detector_weights)",
+    )
+    detection: DetectionSettings = Field(
+        DetectionSettings(),
+        description="kind adapter: which boxes are kept (default: the adapter file's "
+        "operating point)",
     )
     top_k: int = Field(5, ge=1, le=100)
     decode: bool = Field(True, description="false: store frames without decoding (benchmarks)")

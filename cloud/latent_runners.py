@@ -7,6 +7,12 @@ is a self-describing file: the runners build it from the file alone and need no 
 
 Frames are grouped by latent shape and each group runs as one batched forward pass (no
 per-frame Python work on the model path); works on CPU and CUDA alike.
+
+Which boxes :class:`DetectionRunner` returns is its operating point (per-class score
+thresholds and NMS), read from the detection adapter file where ``polc bench
+operating-point`` stored the one it chose on held-out frames; files without one keep the
+former fixed threshold of 0.3. The cloud's configuration may override it
+(``analyzer.detection``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 from polc.shared.models.adapters.adapter_file import AdapterFile
 from polc.shared.models.adapters.classification import LatentClassifier
 from polc.shared.models.adapters.detection import LatentDetector, keep_visible
+from polc.shared.models.adapters.operating_point import LEGACY_OPERATING_POINT, OperatingPoint
 from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.adapters.torchvision_adapter_file import (
     is_torchvision_adapter,
@@ -104,6 +111,7 @@ class _LatentRunner:
         stored.load_into(model)
         runner = cls(model, stored.classes, device)
         runner.codec_fingerprint = stored.codec_fingerprint
+        runner._stored_operating_point(stored.operating_point)
         return runner
 
     @classmethod
@@ -112,7 +120,11 @@ class _LatentRunner:
         stored = read_torchvision_adapter(adapter_path, task)
         runner = cls(stored.adapter, stored.classes, device)
         runner.codec_fingerprint = stored.codec_fingerprint
+        runner._stored_operating_point(stored.operating_point)
         return runner
+
+    def _stored_operating_point(self, point: OperatingPoint | None) -> None:
+        """What a detection runner does with its file's operating point (see there)."""
 
 
 class ClassificationRunner(_LatentRunner):
@@ -140,7 +152,8 @@ class ClassificationRunner(_LatentRunner):
 
 
 class DetectionRunner(_LatentRunner):
-    """ŷ -> boxes / classes / scores, boxes in original-image pixels (padding undone)."""
+    """ŷ -> boxes / classes / scores, boxes in original-image pixels (padding undone), the
+    boxes its :attr:`operating_point` keeps."""
 
     model: LatentDetector | TorchvisionLatentDetector
 
@@ -148,30 +161,51 @@ class DetectionRunner(_LatentRunner):
     adapter_class = LatentDetector
     read_pixel_model = staticmethod(load_detector)
 
+    def __init__(self, model: torch.nn.Module, classes: list[str], device: str = "cpu"):
+        super().__init__(model, classes, device)
+        #: the adapter file's, else the legacy fixed threshold; the cloud's config may
+        #: override it (polc.cloud.analyzer.build_analyzer)
+        self.operating_point: OperatingPoint = LEGACY_OPERATING_POINT
+
+    def _stored_operating_point(self, point: OperatingPoint | None) -> None:
+        self.operating_point = point or LEGACY_OPERATING_POINT
+
     @torch.no_grad()
-    def __call__(
-        self,
-        latents: list[torch.Tensor],
-        sizes: list[tuple[int, int]] | None = None,
-        min_score: float = 0.3,
-    ) -> list[list[Detection]]:
-        """Detections per frame, best first. ``sizes``: original (width, height) per frame
-        (default: the padded size 16·w × 16·h, i.e. no clipping beyond the frame)."""
-        out: list[list[Detection]] = [[] for _ in latents]
+    def candidates(
+        self, latents: list[torch.Tensor], sizes: list[tuple[int, int]] | None = None
+    ) -> list[dict[str, torch.Tensor]]:
+        """Every box the model finds per frame (its own score floor and NMS), clipped to the
+        frame, before the operating point: ``boxes`` (xyxy), ``scores``, ``labels``.
+        ``sizes``: original (width, height) per frame (default: the padded size 16·w × 16·h,
+        i.e. no clipping beyond the frame)."""
+        out: list[dict[str, torch.Tensor]] = [{} for _ in latents]
         for idx, batch in self._batches(latents):
             dets = self.model(batch)
             for det, i in zip(dets, idx, strict=True):
                 h, w = latents[i].shape[-2:]
                 width, height = sizes[i] if sizes is not None else (16 * w, 16 * h)
-                det = keep_visible(det, width, height)
-                keep = det["scores"] >= min_score
-                rows = zip(
-                    det["boxes"][keep].cpu().tolist(),
-                    det["scores"][keep].tolist(),
-                    det["labels"][keep].tolist(),
-                    strict=True,
-                )
-                out[i] = [
-                    Detection(self.classes[c], float(s), tuple(b), int(c)) for b, s, c in rows
-                ]
+                out[i] = keep_visible(det, width, height)
+        return out
+
+    def __call__(
+        self,
+        latents: list[torch.Tensor],
+        sizes: list[tuple[int, int]] | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Detection]]:
+        """Detections per frame, best first: the :meth:`candidates` the operating point
+        keeps. ``min_score``: one threshold for every class instead of the point's."""
+        point = self.operating_point
+        if min_score is not None:
+            point = point.overridden(min_score=min_score)
+        out: list[list[Detection]] = []
+        for det in self.candidates(latents, sizes):
+            det = point.apply(det, self.classes)
+            rows = zip(
+                det["boxes"].cpu().tolist(),
+                det["scores"].tolist(),
+                det["labels"].tolist(),
+                strict=True,
+            )
+            out.append([Detection(self.classes[c], float(s), tuple(b), int(c)) for b, s, c in rows])
         return out

@@ -144,6 +144,7 @@ class CloudServer:
             cfg.analyzer.adapter_weights,
             cfg.analyzer.detector_weights,
             cfg.analyzer.detector_adapter_weights,
+            cfg.analyzer.detection,
         )
         auth = Authenticator(cfg.auth)
         if not auth.enabled:

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 from polc.app.demo.frames import DemoFrame
+from polc.shared.metrics.detection_matching import true_positives
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,5 @@ def detection_matches(frames: list[DemoFrame], iou: float = 0.5) -> tuple[int, i
     for f in frames:
         n_gt += len(f.truth_boxes)
         n_det += len(f.boxes)
-        if not f.boxes or not f.truth_boxes:
-            continue
-        dets = sorted(f.boxes, key=lambda d: -d[1])
-        ious = box_iou(
-            torch.tensor([d[2] for d in dets]), torch.tensor([g for _, g in f.truth_boxes])
-        )
-        same = torch.tensor([[d[0] == gl for gl, _ in f.truth_boxes] for d in dets])
-        ious = torch.where(same, ious, torch.zeros(()))
-        for row in ious:
-            best = int(row.argmax())
-            if row[best] >= iou:
-                tp += 1
-                ious[:, best] = 0  # this ground-truth box is taken
+        tp += sum(true_positives(sorted(f.boxes, key=lambda d: -d[1]), f.truth_boxes, iou))
     return tp, n_det, n_gt

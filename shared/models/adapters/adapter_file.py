@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from polc.shared.models.adapters.operating_point import OperatingPoint, stored_operating_point
 from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.weights_file import WeightsKind, load_weights, save_weights
 
@@ -35,6 +36,7 @@ class AdapterFile:
     classes: list[str]
     codec_fingerprint: str | None
     first_stage: str = "layer2"  # the backbone stage the stem feeds (older files: layer2)
+    operating_point: OperatingPoint | None = None  # detection: chosen on held-out frames
 
     @classmethod
     def read(
@@ -58,6 +60,7 @@ class AdapterFile:
             list(state["classes"]),
             state.get("codec_fingerprint"),
             str(state.get("first_stage", "layer2")),
+            stored_operating_point(state, path),
         )
 
     def load_into(

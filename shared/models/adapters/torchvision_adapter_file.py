@@ -9,6 +9,8 @@ needs nothing else to run it.
                       stage on (its earlier modules are not used)
     train_stages      what was unfrozen (information)
     codec_fingerprint the codec whose ŷ it was trained on
+    operating_point   detection, optional: the score thresholds and NMS chosen for it
+                      (``operating_point.py``)
 
 :func:`read_torchvision_adapter` builds the architecture with ``weights=None`` and loads the
 file (``torch.load(weights_only=True)``, like every polc weights file).
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from polc.shared.models.adapters.operating_point import OperatingPoint, stored_operating_point
 from polc.shared.models.adapters.torchvision_adapters import (
     TorchvisionAdapter,
     TorchvisionLatentClassifier,
@@ -72,6 +75,7 @@ class TorchvisionAdapterFile:
     adapter: TorchvisionAdapter
     classes: list[str]
     codec_fingerprint: str | None
+    operating_point: OperatingPoint | None = None  # detection: chosen on held-out frames
 
 
 def is_torchvision_adapter(path: Path) -> bool:
@@ -100,5 +104,8 @@ def read_torchvision_adapter(path: Path, task: str | None = None) -> Torchvision
     adapter.stem.load_state_dict(_float(state["stem"]))
     adapter.model.load_state_dict(_float(state["weights"]))
     return TorchvisionAdapterFile(
-        adapter.eval(), list(state["classes"]), state.get("codec_fingerprint")
+        adapter.eval(),
+        list(state["classes"]),
+        state.get("codec_fingerprint"),
+        stored_operating_point(state, path),
     )
