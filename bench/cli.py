@@ -60,6 +60,11 @@ BENCHES = [
         "fixed-camera clips: polc vs x264 / x265 at equal detection mAP",
         "polc.bench.video",
     ),
+    LazyCommand(
+        "operating-point",
+        "choose the cloud's detection thresholds and NMS on held-out frames",
+        "polc.bench.operating_point",
+    ),
 ]
 
 

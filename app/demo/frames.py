@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polc.shared.data import CLASSES
-
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
+from polc.shared.metrics.detection_matching import Box
 
 
 @dataclass
@@ -33,14 +32,3 @@ class DemoFrame:
 def truth_classes(annotations: list[dict] | None) -> list[str]:
     """The classes present in a frame (its annotations' categories)."""
     return sorted({CLASSES[a["category_id"] - 1] for a in annotations or []})
-
-
-def truth_boxes(annotations: list[dict] | None) -> list[tuple[str, Box]]:
-    """The frame's ground-truth boxes (COCO ``x, y, w, h`` -> ``x0, y0, x1, y1``)."""
-    return [
-        (
-            CLASSES[a["category_id"] - 1],
-            (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]),
-        )
-        for a in annotations or []
-    ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from polc.app.demo.frames import DemoFrame, truth_boxes, truth_classes
+from polc.app.demo.frames import DemoFrame, truth_classes
 from polc.app.demo.reconstruction import Reconstructions, psnr_by_beta, reconstruct_all
 from polc.app.demo.report import print_frame, print_rate, print_summary
 from polc.app.demo.setup import choose_analyzer, encoder_backend
@@ -26,6 +26,7 @@ from polc.cloud.server_thread import ServerThread
 from polc.edge.node import EdgeNode
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import PolcError
+from polc.shared.metrics.detection_matching import truth_boxes
 from polc.shared.models.weights_file import temporal_path_for
 
 log = logging.getLogger(__name__)

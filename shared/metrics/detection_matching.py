@@ -12,7 +12,20 @@ from __future__ import annotations
 import torch
 from torchvision.ops import box_iou
 
+from polc.shared.data.synth.classes import CLASSES
+
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
+
+
+def truth_boxes(annotations: list[dict] | None) -> list[tuple[str, Box]]:
+    """A synthetic frame's ground-truth boxes (COCO ``x, y, w, h`` -> ``x0, y0, x1, y1``)."""
+    return [
+        (
+            CLASSES[a["category_id"] - 1],
+            (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]),
+        )
+        for a in annotations or []
+    ]
 
 
 def true_positives(

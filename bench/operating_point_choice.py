@@ -1,0 +1,120 @@
+"""Choosing per-class score thresholds that maximise F1 (``polc bench operating-point``).
+
+Input: per class, the scores of the detections kept by one NMS setting, whether each is a
+true positive (``polc.shared.metrics.detection_matching``) and the number of ground-truth
+boxes. Because detections are matched best first within their class, a class's threshold
+drops only its own lowest-scoring detections: TP_c(t) and D_c(t) (detections kept) are one
+table per class, and
+
+    F1 = 2 · Σ_c TP_c(t_c) / (Σ_c D_c(t_c) + G)          G: ground-truth boxes
+
+Maximised exactly over a threshold grid by Dinkelbach's iteration: for a ratio λ the
+thresholds maximising Σ_c 2·TP_c − λ·D_c are chosen class by class; λ ← their F1 until it
+stops rising (it rises strictly, over finitely many choices). Ties go to the higher threshold
+(fewer boxes for the same count of true ones).
+
+Classes with fewer than ``min_truth`` ground-truth boxes share one threshold (pooled into one
+group, :data:`SHARED`): the operating point's default for every class it does not list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the group of classes without a threshold of their own
+SHARED = "*"
+
+#: candidate thresholds
+GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+@dataclass
+class ClassTable:
+    """One class's detections (any order) and ground truth."""
+
+    scores: np.ndarray  #: (n,) float
+    hits: np.ndarray  #: (n,) bool, true positive
+    truth: int  #: ground-truth boxes
+
+    @classmethod
+    def pooled(cls, tables: list[ClassTable]) -> ClassTable:
+        return cls(
+            np.concatenate([t.scores for t in tables]) if tables else np.zeros(0),
+            np.concatenate([t.hits for t in tables]) if tables else np.zeros(0, bool),
+            sum(t.truth for t in tables),
+        )
+
+    def counts(self, grid: np.ndarray = GRID) -> tuple[np.ndarray, np.ndarray]:
+        """(true positives, detections) kept at each threshold of ``grid`` (score ≥ t)."""
+        order = np.argsort(self.scores)
+        scores, hits = self.scores[order], self.hits[order].astype(np.int64)
+        below = np.searchsorted(scores, grid, side="left")  # detections scoring < t
+        tp_from = np.concatenate([np.cumsum(hits[::-1])[::-1], [0]])  # hits at index ≥ k
+        return tp_from[below], len(scores) - below
+
+
+@dataclass
+class Choice:
+    thresholds: dict[str, float]  #: group (class name or SHARED) -> threshold
+    tp: int
+    detections: int
+    truth: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / self.detections if self.detections else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.truth if self.truth else 0.0
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.tp / (self.detections + self.truth) if self.truth else 0.0
+
+
+def groups(tables: dict[str, ClassTable], min_truth: int) -> dict[str, ClassTable]:
+    """Classes with ≥ ``min_truth`` ground-truth boxes alone, the others pooled as SHARED
+    (present, possibly empty, so the shared threshold is always chosen)."""
+    own = {c: t for c, t in tables.items() if t.truth >= min_truth}
+    rest = [t for c, t in tables.items() if c not in own]
+    return {**own, SHARED: ClassTable.pooled(rest)}
+
+
+def choose_thresholds(tables: dict[str, ClassTable], grid: np.ndarray = GRID) -> Choice:
+    """The thresholds (one per table, from ``grid``) that maximise the pooled F1."""
+    names = list(tables)
+    counts = [tables[n].counts(grid) for n in names]
+    truth = sum(t.truth for t in tables.values())
+    ratio, best = 0.0, None
+    while True:
+        picks = []
+        for tp, det in counts:
+            gain = 2 * tp - ratio * det
+            picks.append(int(np.flatnonzero(gain >= gain.max() - 1e-9)[-1]))  # ties: higher t
+        tp_sum = sum(int(c[0][k]) for c, k in zip(counts, picks, strict=True))
+        det_sum = sum(int(c[1][k]) for c, k in zip(counts, picks, strict=True))
+        choice = Choice(
+            {n: float(grid[k]) for n, k in zip(names, picks, strict=True)}, tp_sum, det_sum, truth
+        )
+        if best is not None and choice.f1 <= best.f1 + 1e-12:
+            return best
+        best, ratio = choice, choice.f1
+
+
+def uniform_choice(tables: dict[str, ClassTable], grid: np.ndarray = GRID) -> Choice:
+    """The one threshold for every class that maximises F1 (what per-class ones improve on)."""
+    return choose_thresholds({SHARED: ClassTable.pooled(list(tables.values()))}, grid)
+
+
+def evaluate(tables: dict[str, ClassTable], threshold: dict[str, float], default: float) -> Choice:
+    """TP / detections / truth of ``tables`` at per-class thresholds (others: ``default``)."""
+    tp = det = 0
+    for name, table in tables.items():
+        t = threshold.get(name, default)
+        kept = table.scores >= t
+        tp += int((kept & table.hits).sum())
+        det += int(kept.sum())
+    return Choice(dict(threshold), tp, det, sum(t.truth for t in tables.values()))
