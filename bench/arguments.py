@@ -1,7 +1,8 @@
 """Command-line options the benchmarks declare alike.
 
-``add_option`` declares a typed option in one call (the type is the default's), and
-``add_output_arguments`` the ``--json`` / ``--plot`` pair of a benchmark's results.
+``add_option`` declares a typed option in one call (the type is the default's),
+``add_output_arguments`` the ``--json`` / ``--plot`` pair of a benchmark's results and
+``add_clip_options`` which held-out synthetic clips a benchmark renders.
 """
 
 from __future__ import annotations
@@ -21,3 +22,18 @@ def add_output_arguments(
     json_help = "output JSON path" if json_default else "write the results here"
     p.add_argument("--json", default=json_default, help=json_help)
     p.add_argument("--plot", default=None, help=plot_help)
+
+
+def add_clip_options(
+    p: argparse.ArgumentParser, clips: int, frames: int, first_seed: int, seeds_note: str
+) -> None:
+    """``--clips`` / ``--frames`` / ``--first-seed``: the held-out clips of seeds
+    first_seed, first_seed + 1, ... (``seeds_note``: which seeds they must avoid)."""
+    add_option(p, "--clips", clips, f"held-out clips (default {clips})")
+    add_option(p, "--frames", frames, f"frames per clip (default {frames})")
+    add_option(
+        p,
+        "--first-seed",
+        first_seed,
+        f"seed of the first clip, the others follow (default {first_seed}; {seeds_note})",
+    )

@@ -14,9 +14,10 @@ NMS setting of :data:`NMS_SETTINGS` (IoU, per class or across classes)
 (``operating_point_choice``: exact over a 0.01 grid; classes with fewer than
 ``--min-class-boxes`` ground-truth boxes share one threshold). The NMS setting whose F1 is
 highest wins (ties: the earlier, simpler one). The objective is F1 over every frame at every
-α pooled. The point is written into ``--adapter`` (``operating_point`` entry, with the
-command that chose it; ``--no-write``: report only), where the cloud's DetectionRunner reads
-it. Prints a table, writes ``--json`` and a precision-recall plot per class.
+α pooled (``--beta``: F_β instead, weighing recall β times as much). The point is written
+into ``--adapter`` (``operating_point`` entry, with the command that chose it;
+``--no-write``: report only), where the cloud's DetectionRunner reads it. Prints a table,
+writes ``--json`` and a precision-recall plot per class.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from polc.bench.arguments import add_option, add_output_arguments
+from polc.bench.arguments import add_clip_options, add_option, add_output_arguments
 from polc.bench.operating_point_choice import (
     GRID,
     SHARED,
@@ -89,14 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "precision-recall plot per class (default: the JSON's .png)",
         json_default="bench-operating-point.json",
     )
-    add_option(p, "--clips", 10, "held-out clips (default 10)")
-    add_option(p, "--frames", 24, "frames per clip (default 24)")
-    add_option(
-        p,
-        "--first-seed",
-        FIRST_SEED,
-        f"seed of the first clip, the others follow (default {FIRST_SEED}; never the demo's "
-        "2026, the video bench's 7-9 or training's >= 1000)",
+    add_clip_options(
+        p, 10, 24, FIRST_SEED, "never the demo's 2026, the video bench's 7-9 or training's >= 1000"
     )
     p.add_argument("--size", default="512x288", help="frame size WxH (default 512x288)")
     p.add_argument("--alphas", default=",".join(f"{a:g}" for a in ALPHAS), help="rate parameters α")
@@ -112,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-write", action="store_true", help="report only, leave the adapter file as it is"
     )
+    add_option(p, "--beta", 1.0, "maximise F_beta (default 1: F1; > 1 weighs recall more)")
 
 
 def _setup(args: argparse.Namespace) -> dict:
@@ -155,7 +151,10 @@ def command_line(args: argparse.Namespace, setup: dict) -> str:
     ]
     if args.adapter != str(WEIGHTS_DIR / "adapter_det.pt"):
         parts.append(f"--adapter {shlex.quote(args.adapter)}")
-    return " ".join(parts) + " (max F1 on the held-out frames)"
+    if args.beta != 1.0:
+        parts.append(f"--beta {args.beta:g}")
+    objective = "F1" if args.beta == 1.0 else f"F_beta, beta {args.beta:g}"
+    return " ".join(parts) + f" (max {objective} on the held-out frames)"
 
 
 def held_out_frames(codec: Codec, runner: DetectionRunner, setup: dict) -> list[HeldOutFrame]:
@@ -216,9 +215,11 @@ def _summary(choice: Choice) -> dict:
 
 
 def _operating_point(
-    choice: Choice, classes: list[str], nms: tuple, chosen_by: str
+    choice: Choice, uniform: Choice, classes: list[str], nms: tuple, chosen_by: str
 ) -> OperatingPoint:
-    shared = choice.thresholds[SHARED]
+    """Thresholds per class; the shared one for the others (when no class was rare enough
+    to share it, the best single threshold: what a class unseen on the held-out frames gets)."""
+    shared = choice.thresholds[SHARED] if SHARED in choice.used else uniform.thresholds[SHARED]
     per_class = {c: t for c, t in choice.thresholds.items() if c != SHARED and c in classes}
     return OperatingPoint(shared, per_class, nms[0], nms[1], chosen_by)
 
@@ -234,15 +235,13 @@ def run(args: argparse.Namespace) -> int:
     sweep = []
     for nms in tqdm(NMS_SETTINGS, desc="NMS settings", unit="setting"):
         tables = class_tables(frames, classes, *nms)
-        choice = choose_thresholds(groups(tables, setup["min_class_boxes"]))
-        point = _operating_point(choice, classes, nms, "")
-        sweep.append((nms, tables, choice, point))
-    best = max(range(len(sweep)), key=lambda i: (sweep[i][2].f1, -i))
-    nms, tables, choice, point = sweep[best]
-    point = _operating_point(choice, classes, nms, command_line(args, setup))
-    legacy_tables = sweep[0][1]
-    legacy = evaluate(legacy_tables, {}, LEGACY_MIN_SCORE)
-    uniform = uniform_choice(tables)
+        choice = choose_thresholds(groups(tables, setup["min_class_boxes"]), beta=args.beta)
+        sweep.append((nms, tables, choice))
+    best = max(range(len(sweep)), key=lambda i: (sweep[i][2].f_beta(args.beta), -i))
+    nms, tables, choice = sweep[best]
+    uniform = uniform_choice(tables, beta=args.beta)
+    point = _operating_point(choice, uniform, classes, nms, command_line(args, setup))
+    legacy = evaluate(sweep[0][1], {}, LEGACY_MIN_SCORE)
     per_alpha = {
         f"{a:g}": _summary(
             evaluate(
@@ -262,14 +261,15 @@ def run(args: argparse.Namespace) -> int:
     }
     results = {
         "setup": {**setup, "frames": len(frames), "adapter": args.adapter, "grid": GRID.tolist()},
-        "objective": "max F1 (pooled over every held-out frame at every alpha)",
+        "objective": f"max F_beta, beta = {args.beta:g} (pooled over every held-out frame "
+        "at every alpha)",
         "operating_point": point.as_dict(),
         "chosen": _summary(choice),
         "legacy_0.3": _summary(legacy),
         "uniform_threshold": {"threshold": uniform.thresholds[SHARED], **_summary(uniform)},
         "nms_sweep": [
             {"nms_iou": n[0], "class_agnostic_nms": n[1], **_summary(c), "thresholds": c.thresholds}
-            for n, _, c, _ in sweep
+            for n, _, c in sweep
         ],
         "per_alpha": per_alpha,
         "per_class": per_class,

@@ -8,10 +8,11 @@ table per class, and
 
     F1 = 2 · Σ_c TP_c(t_c) / (Σ_c D_c(t_c) + G)          G: ground-truth boxes
 
-Maximised exactly over a threshold grid by Dinkelbach's iteration: for a ratio λ the
-thresholds maximising Σ_c 2·TP_c − λ·D_c are chosen class by class; λ ← their F1 until it
-stops rising (it rises strictly, over finitely many choices). Ties go to the higher threshold
-(fewer boxes for the same count of true ones).
+or more generally F_β = (1 + β²)·TP / (D + β²·G). Maximised exactly over a threshold grid
+by Dinkelbach's iteration: for a ratio λ the thresholds maximising Σ_c (1 + β²)·TP_c − λ·D_c
+are chosen class by class; λ ← their F_β until it stops rising (it rises strictly, over
+finitely many choices). Ties go to the higher threshold (fewer boxes for the same count of
+true ones).
 
 Classes with fewer than ``min_truth`` ground-truth boxes share one threshold (pooled into one
 group, :data:`SHARED`): the operating point's default for every class it does not list.
@@ -61,6 +62,7 @@ class Choice:
     tp: int
     detections: int
     truth: int
+    used: frozenset[str] = frozenset()  #: groups with detections or ground truth
 
     @property
     def precision(self) -> float:
@@ -72,7 +74,11 @@ class Choice:
 
     @property
     def f1(self) -> float:
-        return 2 * self.tp / (self.detections + self.truth) if self.truth else 0.0
+        return self.f_beta(1.0)
+
+    def f_beta(self, beta: float) -> float:
+        b2 = beta**2
+        return (1 + b2) * self.tp / (self.detections + b2 * self.truth) if self.truth else 0.0
 
 
 def groups(tables: dict[str, ClassTable], min_truth: int) -> dict[str, ClassTable]:
@@ -83,8 +89,11 @@ def groups(tables: dict[str, ClassTable], min_truth: int) -> dict[str, ClassTabl
     return {**own, SHARED: ClassTable.pooled(rest)}
 
 
-def choose_thresholds(tables: dict[str, ClassTable], grid: np.ndarray = GRID) -> Choice:
-    """The thresholds (one per table, from ``grid``) that maximise the pooled F1."""
+def choose_thresholds(
+    tables: dict[str, ClassTable], grid: np.ndarray = GRID, beta: float = 1.0
+) -> Choice:
+    """The thresholds (one per table, from ``grid``) that maximise the pooled F_β
+    (= (1 + β²)·TP / (D + β²·G); β = 1: F1, β > 1 weighs recall more)."""
     names = list(tables)
     counts = [tables[n].counts(grid) for n in names]
     truth = sum(t.truth for t in tables.values())
@@ -92,21 +101,27 @@ def choose_thresholds(tables: dict[str, ClassTable], grid: np.ndarray = GRID) ->
     while True:
         picks = []
         for tp, det in counts:
-            gain = 2 * tp - ratio * det
+            gain = (1 + beta**2) * tp - ratio * det
             picks.append(int(np.flatnonzero(gain >= gain.max() - 1e-9)[-1]))  # ties: higher t
         tp_sum = sum(int(c[0][k]) for c, k in zip(counts, picks, strict=True))
         det_sum = sum(int(c[1][k]) for c, k in zip(counts, picks, strict=True))
         choice = Choice(
-            {n: float(grid[k]) for n, k in zip(names, picks, strict=True)}, tp_sum, det_sum, truth
+            {n: float(grid[k]) for n, k in zip(names, picks, strict=True)},
+            tp_sum,
+            det_sum,
+            truth,
+            frozenset(n for n in names if tables[n].truth or len(tables[n].scores)),
         )
-        if best is not None and choice.f1 <= best.f1 + 1e-12:
+        if best is not None and choice.f_beta(beta) <= best.f_beta(beta) + 1e-12:
             return best
-        best, ratio = choice, choice.f1
+        best, ratio = choice, choice.f_beta(beta)
 
 
-def uniform_choice(tables: dict[str, ClassTable], grid: np.ndarray = GRID) -> Choice:
-    """The one threshold for every class that maximises F1 (what per-class ones improve on)."""
-    return choose_thresholds({SHARED: ClassTable.pooled(list(tables.values()))}, grid)
+def uniform_choice(
+    tables: dict[str, ClassTable], grid: np.ndarray = GRID, beta: float = 1.0
+) -> Choice:
+    """The one threshold for every class that maximises F_β (what per-class ones improve on)."""
+    return choose_thresholds({SHARED: ClassTable.pooled(list(tables.values()))}, grid, beta)
 
 
 def evaluate(tables: dict[str, ClassTable], threshold: dict[str, float], default: float) -> Choice:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from polc.bench.arguments import add_option, add_output_arguments
+from polc.bench.arguments import add_clip_options, add_option, add_output_arguments
 from polc.bench.metrics import bd_rate
 from polc.bench.video_ffmpeg import ENCODERS, code_clip, ffmpeg_version, missing_encoder
 from polc.bench.video_polc import CodedLatents, code_intra, code_temporal, temporal_codec
@@ -80,14 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_arguments(
         p, "rate–mAP plot (default: the JSON's .png)", json_default="bench-video.json"
     )
-    add_option(p, "--clips", 3, "held-out clips (default 3)")
-    add_option(p, "--frames", 100, "frames per clip (default 100)")
-    add_option(
-        p,
-        "--first-seed",
-        FIRST_SEED,
-        f"seed of the first clip, the others follow (default {FIRST_SEED}; "
-        f"must stay below the training seeds, {TRAINING_SEEDS_FROM})",
+    add_clip_options(
+        p, 3, 100, FIRST_SEED, f"must stay below the training seeds, {TRAINING_SEEDS_FROM}"
     )
     p.add_argument("--size", default="512x288", help="frame size WxH (even; default 512x288)")
     add_option(p, "--fps", 10.0, "frame rate (default 10)")

@@ -184,7 +184,8 @@ def test_chooser_picks_the_known_best_per_class_thresholds():
     assert uniform.thresholds == {SHARED: 0.3} and uniform.f1 == pytest.approx(8 / 12)
 
 
-def test_chooser_matches_brute_force_on_random_tables():
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_chooser_matches_brute_force_on_random_tables(beta):
     rng = np.random.default_rng(3)
     for _ in range(20):
         tables = {}
@@ -194,10 +195,10 @@ def test_chooser_matches_brute_force_on_random_tables():
             hits = rng.random(n) < scores  # better scores, more often right
             tables[name] = ClassTable(scores, hits, int(hits.sum() + rng.integers(0, 3)))
         best = max(
-            evaluate(tables, dict(zip("abc", t, strict=True)), 0.0).f1
+            evaluate(tables, dict(zip("abc", t, strict=True)), 0.0).f_beta(beta)
             for t in itertools.product(GRID, repeat=3)
         )
-        assert choose_thresholds(tables, GRID).f1 == pytest.approx(best)
+        assert choose_thresholds(tables, GRID, beta).f_beta(beta) == pytest.approx(best)
 
 
 def test_rare_classes_share_one_threshold():
