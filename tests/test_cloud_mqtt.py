@@ -20,7 +20,7 @@ from fixtures.cloud import make_config
 from ingest_client import EdgeClient
 from search_clip import CLIP_FRAMES, TRACKS, ClipAnalyzer
 
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 pytestmark = pytest.mark.skipif(

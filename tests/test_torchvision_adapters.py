@@ -12,7 +12,7 @@ from fixtures.cloud import make_config
 from ingest_client import EdgeClient
 
 from polc.cloud.latent_runners import ClassificationRunner, DetectionRunner
-from polc.cloud.server import ServerThread
+from polc.cloud.server_thread import ServerThread
 from polc.shared.codec.runtime import Codec
 from polc.shared.data import CLASSES, ensure_synthetic
 from polc.shared.errors import ModelError
