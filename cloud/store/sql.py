@@ -39,9 +39,10 @@ from polc.cloud.store.observations_sql import (
 )
 from polc.cloud.store.segment_log import SegmentLog
 
+#: the columns of a FrameRecord, in its fields' order (what :meth:`SqlFrameStore._row` reads)
 COLUMNS = (
-    "camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-    "fingerprint, base_bytes, enhancement_bytes, result_json, analysis_pending"
+    "camera_id, seq, capture_time_us, width, height, alpha, fingerprint, base_bytes, "
+    "enhancement_bytes, received_time_us, result_json, analysis_pending"
 )
 #: the columns of a new row, in the order :meth:`SqlFrameStore._rows` produces them
 INSERT_COLUMNS = (
@@ -134,34 +135,9 @@ class SqlFrameStore(SqlObservations, FrameStore):
         return sql.replace("?", self.PLACEHOLDER)
 
     def _row(self, row: tuple) -> FrameRecord:
-        (
-            camera_id,
-            seq,
-            capture,
-            received,
-            width,
-            height,
-            alpha,
-            fp,
-            base_b,
-            enh_b,
-            result,
-            pending,
-        ) = row
-        return FrameRecord(
-            camera_id,
-            seq,
-            capture,
-            width,
-            height,
-            alpha,
-            fp,
-            base_b,
-            enh_b,
-            received,
-            self._result(result),
-            bool(pending),
-        )
+        """The FrameRecord of a row of :data:`COLUMNS`."""
+        *fields, result, pending = row
+        return FrameRecord(*fields, self._result(result), bool(pending))
 
     @abc.abstractmethod
     def _write(self, sql: str, params: Sequence[Any]) -> None:
