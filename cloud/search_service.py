@@ -18,7 +18,7 @@ from polc.cloud.auth import Authenticator
 from polc.cloud.events.hub import FrameUpdate, LiveHub, WatchQueue
 from polc.cloud.events.metrics import ObservationMetrics
 from polc.cloud.events.tracker import EventChange
-from polc.cloud.field_checks import InvalidField, enum_value, timestamp_us
+from polc.cloud.field_checks import InvalidField, enum_value, time_range_us
 from polc.cloud.proto_mapping import frame_meta, result_message, to_timestamp
 from polc.cloud.search.queries import SearchQueries, camera_filter
 from polc.cloud.store.observations import Event
@@ -71,10 +71,11 @@ def _query_args(
     """SearchQueries' keyword arguments of a SearchFrames / ListEvents request: its filter
     (times checked), page, and min_count or state."""
     f = request.filter
+    start, end = time_range_us(f)
     args: dict[str, Any] = {
         "camera_ids": list(f.camera_ids),
-        "start_us": timestamp_us(f.start_time, "start_time") if f.HasField("start_time") else None,
-        "end_us": timestamp_us(f.end_time, "end_time") if f.HasField("end_time") else None,
+        "start_us": start,
+        "end_us": end,
         "classes": list(f.classes),
         "min_score": f.min_score,
         "page_size": request.page_size,
