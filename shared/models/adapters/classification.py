@@ -12,6 +12,8 @@ import torch
 
 from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import WeightsKind
 
 
 class LatentClassifier(StemFedBackbone):
@@ -19,6 +21,9 @@ class LatentClassifier(StemFedBackbone):
     rank, train_stages, ...)``, see :class:`StemFedBackbone`)."""
 
     HEADS = ("fc",)
+    #: its adapter file's kind, and the reader of the teacher file it adapts
+    WEIGHTS_KIND: WeightsKind = "adapter_cls"
+    read_pixel_model = staticmethod(load_teacher)
 
     def _reuse_head(self, backbone: SmallResNet) -> None:
         self.avgpool, self.fc = backbone.avgpool, backbone.fc

@@ -18,6 +18,8 @@ from torch import Tensor
 from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.detector import PixelDetector
+from polc.shared.models.vision.detector_file import load_detector
+from polc.shared.models.weights_file import WeightsKind
 
 LATENT_STRIDE = 16
 
@@ -27,6 +29,9 @@ class LatentDetector(StemFedBackbone):
     latent_channels, rank, train_stages, ...)``, see :class:`StemFedBackbone`)."""
 
     HEADS = ("fcos",)
+    #: its adapter file's kind, and the reader of the detector file it adapts
+    WEIGHTS_KIND: WeightsKind = "adapter_det"
+    read_pixel_model = staticmethod(load_detector)
 
     @staticmethod
     def _backbone(detector: PixelDetector) -> SmallResNet:

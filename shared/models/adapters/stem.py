@@ -14,12 +14,15 @@ original single-block stem that older adapter files hold.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.weights_file import WeightsKind
 
 
 class ConvNeXtBlock(nn.Module):
@@ -90,10 +93,13 @@ class StemFedBackbone(nn.Module):
     the pixel model's).
 
     ``pixel_model`` is copied; a subclass names the backbone inside it
-    (:meth:`_backbone`), takes over its head (:meth:`_reuse_head`) and lists the head's
-    modules with parameters in ``HEADS``."""
+    (:meth:`_backbone`), takes over its head (:meth:`_reuse_head`), lists the head's
+    modules with parameters in ``HEADS`` and names its adapter file's kind and the reader
+    of the pixel model file it adapts."""
 
     HEADS: tuple[str, ...]
+    WEIGHTS_KIND: WeightsKind
+    read_pixel_model: Callable[[Path], nn.Module]
     stem: LatentStem
     layer1: nn.Module | None
     layer2: nn.Module
