@@ -135,9 +135,12 @@ class SqlFrameStore(SqlObservations, FrameStore):
         return sql.replace("?", self.PLACEHOLDER)
 
     def _row(self, row: tuple) -> FrameRecord:
-        """The FrameRecord of a row of :data:`COLUMNS`."""
-        *fields, result, pending = row
-        return FrameRecord(*fields, self._result(result), bool(pending))
+        """The FrameRecord of a row of :data:`COLUMNS` (the result column decoded, the
+        pending flag a bool)."""
+        record = FrameRecord(*row)
+        record.result = self._result(record.result)
+        record.analysis_pending = bool(record.analysis_pending)
+        return record
 
     @abc.abstractmethod
     def _write(self, sql: str, params: Sequence[Any]) -> None:
