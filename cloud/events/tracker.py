@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from polc.cloud.store.observations import Box, Event
 from polc.shared.results import Detection
@@ -54,6 +55,19 @@ class _Track:
     missed: int = 0  # frames in a row it was not seen in
 
 
+#: how long (capture time) an unseen object's event stays live, by default
+END_AFTER_S = 5.0
+
+
+class TrackerOptions(TypedDict, total=False):
+    """IoUTracker's keyword options (what EventRecorder gives each camera's tracker)."""
+
+    iou_threshold: float
+    min_score: float
+    end_after_frames: int
+    end_after_s: float
+
+
 class IoUTracker:
     """The live tracks of one camera (see the module docstring)."""
 
@@ -64,7 +78,7 @@ class IoUTracker:
         iou_threshold: float = 0.3,
         min_score: float = 0.3,
         end_after_frames: int = 5,
-        end_after_s: float = 5.0,
+        end_after_s: float = END_AFTER_S,
     ):
         self.camera_id = camera_id
         self.iou_threshold, self.min_score = iou_threshold, min_score
