@@ -68,6 +68,7 @@ def track_clip(
         min_score=settings.min_score,
         end_after_frames=settings.end_after_frames,
         end_after_s=settings.end_after_seconds,
+        min_hits=settings.min_hits,
     )
     ended: dict[str, Event] = {}
     tracked: list[list[TrackedBox]] = []
@@ -75,7 +76,11 @@ def track_clip(
         changes = tracker.update(seq, round(seq * 1e6 / fps), dets)
         ended.update((c.event.id, c.event) for c in changes if c.kind == "end")
         tracked.append(
-            [TrackedBox(t.event.id, t.event.label, t.box) for t in tracker.tracks if not t.missed]
+            [
+                TrackedBox(t.event.id, t.event.label, t.box)
+                for t in tracker.tracks
+                if t.confirmed and not t.missed
+            ]
         )
     ended.update((c.event.id, c.event) for c in tracker.expire())
     return TrackedClip(sorted(ended.values(), key=lambda e: (e.start_seq, e.id)), tracked)

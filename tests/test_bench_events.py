@@ -85,7 +85,8 @@ def test_the_cloud_tracker_on_perfect_detections_covers_every_track(clip) -> Non
     n = _eligible(clip)
     assert result["coverage"]["overall"] == {"tracks": n, "covered": n, "fraction": 1.0}
     mot = result["mot"]["c"]
-    assert mot["precision"] == 1.0 and mot["recall"] == 1.0 and mot["mota"] > 0.95
+    # a candidate's first frame is not yet an event (min_hits): recall just below 1
+    assert mot["precision"] == 1.0 and mot["recall"] > 0.9 and mot["mota"] > 0.9
 
 
 def test_shuffled_track_ids_lower_idf1(clip) -> None:

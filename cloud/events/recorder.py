@@ -37,10 +37,11 @@ class EventRecorder:
         store: FrameStore,
         metrics: ObservationMetrics,
         *,
-        iou_threshold: float = 0.3,
-        min_score: float = 0.3,
+        iou_threshold: float = 0.2,
+        min_score: float = 0.5,
         end_after_frames: int = 5,
         end_after_s: float = 5.0,
+        min_hits: int = 2,
         track: bool = True,
     ):
         self.store, self.metrics, self.track = store, metrics, track
@@ -49,6 +50,7 @@ class EventRecorder:
             "min_score": min_score,
             "end_after_frames": end_after_frames,
             "end_after_s": end_after_s,
+            "min_hits": min_hits,
         }
         self.end_after_s = end_after_s
         self.trackers: dict[str, IoUTracker] = {}
@@ -76,7 +78,7 @@ class EventRecorder:
                     if self.track:
                         changes += tracker.update(seq, times[seq], result.detections)
                 self._fed[camera_id] = time.monotonic()
-                live.update((t.event.id, t.event) for t in tracker.tracks)
+                live.update((e.id, e) for e in tracker.events)
             self._store(changes, live)
         return frames, changes
 
