@@ -23,6 +23,7 @@ two boxes have IoU ≥ 0.5. Coverage = covered / eligible tracks, per class and 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,9 +93,13 @@ def mot_metrics(
     tracked boxes per frame)."""
     accs = [_accumulate(anns, tracked) for _, anns, tracked in clips]
     names = [name for name, _, _ in clips]
-    summary = mm.metrics.create().compute_many(
-        accs, metrics=list(MOT_METRICS), names=names, generate_overall=True
-    )
+    logging.disable(logging.INFO)  # compute_many logs its timings on the root logger
+    try:
+        summary = mm.metrics.create().compute_many(
+            accs, metrics=list(MOT_METRICS), names=names, generate_overall=True
+        )
+    finally:
+        logging.disable(logging.NOTSET)
     return {
         str(name): {k: _number(row[k]) for k in MOT_METRICS} for name, row in summary.iterrows()
     }

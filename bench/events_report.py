@@ -13,14 +13,15 @@ def _cell(value: float | None, fmt: str) -> str:
 
 
 def report(result: dict) -> None:
-    setup = result["setup"]
+    setup, ev = result["setup"], result["event_settings"]
     width, height = setup["size"]
     coding = "intra" if setup["gop"] is None else f"GOP {setup['gop']} (key + P-frames)"
     print(
         f"\n{len(setup['seeds'])} held-out clips (seeds {setup['seeds']}) × "
         f"{setup['frames']} frames, {width}×{height} at {setup['fps']:g} fps, α={setup['alpha']:g},"
-        f" {coding}; detection min_score {setup['min_score']:g}; "
-        f"tracks eligible from {result['coverage']['min_frames']} frames"
+        f" {coding}; detections ≥ {setup['min_score']:g} (cloud analyzer), events from "
+        f"detections ≥ {ev['min_score']:g} seen in {ev['min_hits']} frames; tracks eligible "
+        f"from {result['coverage']['min_frames']} frames (1 s)"
     )
     head = (
         f"{'clip':<8} {'MOTA':>6} {'IDF1':>6} {'IDsw':>5} {'prec':>6} {'recall':>6} "
