@@ -43,7 +43,7 @@ from polc.bench.events_report import report, write_plot
 from polc.cloud.config import EventSettings
 from polc.edge.config import RateSettings
 from polc.shared.codec.runtime import Codec
-from polc.shared.data.synth.video import render_video_frames
+from polc.shared.data.synth.video import FPS, render_video_frames
 from polc.shared.errors import ConfigError
 
 SEEDS = (20, 21, 22)  #: the reporting clips (settings are never tuned on them)
@@ -63,7 +63,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_option(p, "--frames", 100, "frames per clip (default 100)")
     p.add_argument("--size", default="512x288", help="frame size WxH (even; default 512x288)")
-    add_option(p, "--fps", 10.0, "frame rate (default 10)")
     add_option(p, "--gop", GOP, f"frames per key frame (default {GOP})")
     p.add_argument("--intra", action="store_true", help="code every frame alone (no P-frames)")
     add_option(p, "--alpha", RateSettings().alpha, "α of every frame (default: the edge's)")
@@ -80,13 +79,13 @@ def setup_from(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"--seeds {args.seeds}: one or more in [0, {TRAINING_SEEDS_FROM})")
     if width < 16 or height < 16 or width % 2 or height % 2:
         raise ConfigError(f"--size {args.size}: width and height must be even and >= 16")
-    if args.frames < 2 or args.fps <= 0 or args.gop < 1 or not 0 <= args.alpha <= 1:
-        raise ConfigError("--frames >= 2, --fps > 0, --gop >= 1 and --alpha in [0, 1]")
+    if args.frames < 2 or args.gop < 1 or not 0 <= args.alpha <= 1:
+        raise ConfigError("--frames >= 2, --gop >= 1 and --alpha in [0, 1]")
     return {
         "seeds": seeds,
         "frames": args.frames,
         "size": [width, height],
-        "fps": args.fps,
+        "fps": FPS,  # the synthetic world's frame rate (capture time = frame / fps)
         "gop": None if args.intra else args.gop,
         "alpha": args.alpha,
     }
