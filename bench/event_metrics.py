@@ -4,7 +4,8 @@ of the ground-truth tracks.
 
 Ground truth per frame: COCO boxes ``[x, y, w, h]`` with ``category_id`` and ``track_id``
 (``polc.shared.data.synth.video``). The tracker's output per frame: the live tracks seen in
-that frame, ``TrackedBox(event id, label, box x0 y0 x1 y1)``; events: the ended
+that frame, ``TrackedBox(event id, label, box x0 y0 x1 y1)`` (candidates not yet confirmed
+as events are not counted, as an online tracker would not report them); events: the ended
 ``Event`` objects with their ``path`` of (seq, x0, y0, x1, y1).
 
 **MOT metrics** (``motmetrics``, one accumulator per clip, pooled over clips as "overall"):
@@ -53,7 +54,7 @@ MOT_METRICS = (
 
 @dataclass(frozen=True)
 class TrackedBox:
-    """One live track seen in one frame (the box that frame's detection gave it)."""
+    """One event seen in one frame (the box that frame's detection gave it)."""
 
     event_id: str
     label: str

@@ -28,7 +28,7 @@ from polc.shared.results import Detection
 @dataclass
 class TrackedClip:
     events: list[Event]  #: every event of the clip, ended
-    tracked: list[list[TrackedBox]]  #: per frame: the live tracks seen in it
+    tracked: list[list[TrackedBox]]  #: per frame: the live events seen in it
 
 
 def cloud_analyzer(codec: Codec) -> FrameAnalyzer:
