@@ -7,11 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _cell(value: float | None, fmt: str) -> str:
-    width = fmt.split(".")[0]
-    return format("-", f">{width}") if value is None else format(value, fmt)
-
-
 def report(result: dict) -> None:
     setup, ev = result["setup"], result["event_settings"]
     width, height = setup["size"]
@@ -31,10 +26,11 @@ def report(result: dict) -> None:
     print("-" * len(head))
     for name, mot in result["mot"].items():
         cov = result["coverage_per_clip"][name]
+        covered = "-" if cov["fraction"] is None else f"{cov['fraction']:.3f}"
         print(
             f"{name:<8} {mot['mota']:6.3f} {mot['idf1']:6.3f} {mot['num_switches']:5.0f} "
             f"{mot['precision']:6.3f} {mot['recall']:6.3f} {mot['num_objects']:8.0f} "
-            f"{result['events'][name]:6d} {cov['tracks']:10d} {_cell(cov['fraction'], '8.3f')}"
+            f"{result['events'][name]:6d} {cov['tracks']:10d} {covered:>8}"
         )
     print("coverage per class (eligible tracks with an overlapping event of their class):")
     for label, cov in result["coverage"]["per_class"].items():
