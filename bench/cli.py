@@ -60,6 +60,11 @@ BENCHES = [
         "fixed-camera clips: polc vs x264 / x265 at equal detection mAP",
         "polc.bench.video",
     ),
+    LazyCommand(
+        "events",
+        "the cloud's events against ground-truth tracks: MOTA, IDF1, coverage",
+        "polc.bench.events",
+    ),
 ]
 
 

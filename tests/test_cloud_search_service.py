@@ -20,6 +20,7 @@ from polc.app.cli import main
 from polc.cloud.events.hub import FrameUpdate, LiveHub, WatchQueue
 from polc.cloud.events.tracker import IoUTracker
 from polc.cloud.server_thread import ServerThread
+from polc.shared.results import Detection
 from polc.v1 import search_pb2, search_pb2_grpc
 
 Code = grpc.StatusCode
@@ -44,6 +45,19 @@ def test_tracker_gives_one_event_per_known_track():
         assert e.state == "ended" and len(e.path) == e.end_seq - e.start_seq + 1
         assert e.start_seq <= e.best_seq <= e.end_seq and e.best_score >= 0.6
     assert tracker.update(5, 0, clip_detections(5)) == []  # an old frame is not tracked
+
+
+def test_an_event_starts_only_once_its_object_was_seen_in_min_hits_frames():
+    tracker = IoUTracker("cam", min_hits=2, min_score=0.5)
+    car = Detection("car", 0.9, (0.0, 0.0, 10.0, 10.0), 0)
+    assert tracker.update(0, 0, [car, Detection("bus", 0.4, (50, 0, 60, 10), 4)]) == []
+    assert tracker.update(1, 100_000, []) == [] and tracker.tracks == []  # candidate dropped
+    assert tracker.update(2, 200_000, [car]) == [] and tracker.events == []
+    changes = tracker.update(3, 300_000, [car])
+    assert [c.kind for c in changes] == ["start"]
+    assert changes[0].event.start_seq == 2 and len(changes[0].event.path) == 2
+    assert [e.id for e in tracker.events] == [changes[0].event.id]
+    assert [c.kind for c in tracker.expire()] == ["end"]
 
 
 def test_a_full_watch_queue_drops_the_watcher_not_the_publisher():

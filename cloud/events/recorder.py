@@ -68,7 +68,7 @@ class EventRecorder:
                     if self.track:
                         changes += tracker.update(seq, times[seq], result.detections)
                 self._fed[camera_id] = time.monotonic()
-                live.update((t.event.id, t.event) for t in tracker.tracks)
+                live.update((e.id, e) for e in tracker.events)
             self._store(changes, live)
         return frames, changes
 
