@@ -61,6 +61,11 @@ BENCHES = [
         "polc.bench.video",
     ),
     LazyCommand(
+        "events",
+        "the cloud's events against ground-truth tracks: MOTA, IDF1, coverage",
+        "polc.bench.events",
+    ),
+    LazyCommand(
         "operating-point",
         "choose the cloud's detection thresholds and NMS on held-out frames",
         "polc.bench.operating_point",

@@ -133,10 +133,7 @@ async def drive_stream(
 
         async def reader() -> None:
             nonlocal acked
-            while True:
-                msg = await call.read()
-                if msg is grpc.aio.EOF:
-                    return
+            while (msg := await call.read()) is not grpc.aio.EOF:
                 kind = msg.WhichOneof("kind")
                 answers = (
                     msg.acks.acks

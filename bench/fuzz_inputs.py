@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from polc.shared.codec.container import header_crc
+from polc.shared.codec.header_checks import header_crc
 from polc.v1 import ingest_pb2, query_pb2, reconstruct_pb2
 
 # the version-2 base header (shared/codec/container.py, docs/bitstream.md): field offsets

@@ -103,10 +103,7 @@ class Edge:
         retry: deque[int] = deque()
 
         async def reader() -> None:
-            while True:
-                msg = await call.read()
-                if msg is grpc.aio.EOF:
-                    return
+            while (msg := await call.read()) is not grpc.aio.EOF:
                 kind = msg.WhichOneof("kind")
                 if kind == "ack":
                     seq = msg.ack.seq

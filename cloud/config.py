@@ -239,10 +239,10 @@ class EventSettings(_Section):
         True, description="index detections for search and track them into events"
     )
     iou_threshold: float = Field(
-        0.3, gt=0, le=1, description="a detection continues a track of its class at this IoU"
+        0.2, gt=0, le=1, description="a detection continues a track of its class at this IoU"
     )
     min_score: float = Field(
-        0.3, ge=0, le=1, description="a detection scoring less starts no event"
+        0.5, ge=0, le=1, description="a detection scoring less starts no event"
     )
     end_after_frames: int = Field(
         5, ge=1, le=10_000, description="an event ends when unseen for this many frames"
@@ -252,6 +252,13 @@ class EventSettings(_Section):
         gt=0,
         le=86_400,
         description="... or for this long (capture time; wall clock once the camera is quiet)",
+    )
+    min_hits: int = Field(
+        2,
+        ge=1,
+        le=1_000,
+        description="an event starts once its object was seen in this many frames in a row "
+        "(from the first of them); a candidate missed before is dropped",
     )
     watch_queue: int = Field(
         256,

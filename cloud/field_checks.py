@@ -14,6 +14,7 @@ import logging
 import time
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ def timestamp_us(ts: Timestamp, field: str) -> int:
             f"[{MIN_TIMESTAMP_SECONDS}, {MAX_TIMESTAMP_SECONDS}]",
         )
     return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def time_range_us(message: Message) -> tuple[int | None, int | None]:
+    """A request's ``start_time`` and ``end_time`` in microseconds (None where unset), each
+    checked by :func:`timestamp_us`."""
+    start, end = (
+        timestamp_us(getattr(message, field), field) if message.HasField(field) else None
+        for field in ("start_time", "end_time")
+    )
+    return start, end
 
 
 def duration_seconds(d: Duration, field: str) -> float:

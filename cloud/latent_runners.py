@@ -38,8 +38,6 @@ from polc.shared.models.adapters.torchvision_adapters import (
     TorchvisionLatentClassifier,
     TorchvisionLatentDetector,
 )
-from polc.shared.models.vision.detector_file import load_detector
-from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import WeightsKind
 from polc.shared.results import ClassScore, Detection
 
@@ -65,26 +63,24 @@ class _LatentRunner:
             batch = torch.stack([latents[i].reshape(latents[i].shape[-3:]) for i in idx])
             yield idx, batch.to(self.device)
 
-    #: the adapter file's kind, the adapter's class and the reader of the pixel model (teacher
-    #: or detector) whose stages and head it reuses
-    kind: WeightsKind
+    #: the adapter's class (it names its file's kind and the reader of the pixel model,
+    #: teacher or detector, whose stages and head it reuses)
     adapter_class: type[StemFedBackbone]
-    read_pixel_model: Callable[[Path], torch.nn.Module]
 
     @classmethod
     def load(cls, adapter_path: Path, pixel_model_path: Path | None, device: str = "cpu") -> Self:
         """The adapter stored at ``adapter_path``: a torchvision adapter file alone
         (:meth:`_from_torchvision_file`), or an adapter on the pixel model at
         ``pixel_model_path`` (whose stages and head it reuses)."""
+        adapter = cls.adapter_class
         if is_torchvision_adapter(adapter_path):
-            return cls._from_torchvision_file(
-                adapter_path, cls.kind.removeprefix("adapter_"), device
-            )
+            task = adapter.WEIGHTS_KIND.removeprefix("adapter_")
+            return cls._from_torchvision_file(adapter_path, task, device)
         if pixel_model_path is None:
             raise ValueError(f"{adapter_path} needs its pixel model file")
-        pixel_model = cls.read_pixel_model(pixel_model_path)
+        pixel_model = adapter.read_pixel_model(pixel_model_path)
         return cls._from_file(
-            adapter_path, cls.kind, partial(cls.adapter_class, pixel_model), device
+            adapter_path, adapter.WEIGHTS_KIND, partial(adapter, pixel_model), device
         )
 
     @classmethod
@@ -132,9 +128,7 @@ class ClassificationRunner(_LatentRunner):
 
     model: LatentClassifier | TorchvisionLatentClassifier
 
-    kind: WeightsKind = "adapter_cls"
     adapter_class = LatentClassifier
-    read_pixel_model = staticmethod(load_teacher)
 
     @torch.no_grad()
     def __call__(self, latents: list[torch.Tensor], k: int = 5) -> list[list[ClassScore]]:
@@ -157,9 +151,7 @@ class DetectionRunner(_LatentRunner):
 
     model: LatentDetector | TorchvisionLatentDetector
 
-    kind: WeightsKind = "adapter_det"
     adapter_class = LatentDetector
-    read_pixel_model = staticmethod(load_detector)
 
     def __init__(self, model: torch.nn.Module, classes: list[str], device: str = "cpu"):
         super().__init__(model, classes, device)

@@ -18,7 +18,7 @@ import grpc
 
 from polc.cloud.analyzer import AnalysisResult
 from polc.cloud.auth import Authenticator
-from polc.cloud.field_checks import InvalidField, timestamp_us
+from polc.cloud.field_checks import InvalidField, time_range_us
 from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.proto_mapping import frame_meta, result_message, to_timestamp
 from polc.cloud.store.interface import MAX_SEQ, FrameStore
@@ -27,13 +27,6 @@ from polc.v1 import query_pb2, query_pb2_grpc
 
 Code = grpc.StatusCode
 _TOKEN = re.compile(r"v1:(0|[1-9][0-9]{0,18})")
-
-
-async def _camera(camera_id: str, context: grpc.aio.ServicerContext) -> None:
-    try:
-        identifiers.check_camera_id(camera_id)
-    except ValueError as exc:
-        await context.abort(Code.INVALID_ARGUMENT, str(exc))
 
 
 def _page_token(seq: int) -> str:
@@ -67,6 +60,14 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
+    async def _authorize_on_camera(self, camera_id: str, context: grpc.aio.ServicerContext) -> None:
+        """An operator's request about one camera: the role, then the camera id's form."""
+        await self.auth.authorize_operator(context)
+        try:
+            identifiers.check_camera_id(camera_id)
+        except ValueError as exc:
+            await context.abort(Code.INVALID_ARGUMENT, str(exc))
+
     async def ListCameras(
         self, request: query_pb2.ListCamerasRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.ListCamerasResponse:
@@ -94,8 +95,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def ListFrames(
         self, request: query_pb2.ListFramesRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.ListFramesResponse:
-        await self.auth.authorize_operator(context)
-        await _camera(request.camera_id, context)
+        await self._authorize_on_camera(request.camera_id, context)
         if request.page_size > 1000:
             await context.abort(Code.INVALID_ARGUMENT, "page_size must be at most 1000")
         limit = request.page_size or 100
@@ -108,14 +108,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 )
             after = parsed
         try:
-            start = (
-                timestamp_us(request.start_time, "start_time")
-                if request.HasField("start_time")
-                else None
-            )
-            end = (
-                timestamp_us(request.end_time, "end_time") if request.HasField("end_time") else None
-            )
+            start, end = time_range_us(request)
         except InvalidField as exc:
             await context.abort(Code.INVALID_ARGUMENT, str(exc))
         records = await self._run(
@@ -129,8 +122,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def GetResults(
         self, request: query_pb2.GetResultsRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetResultsResponse:
-        await self.auth.authorize_operator(context)
-        await _camera(request.camera_id, context)
+        await self._authorize_on_camera(request.camera_id, context)
         record = await self._run(self.store.get, request.camera_id, request.seq)
         if record is None:
             await context.abort(

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from datetime import UTC
+from typing import Any
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 
-from polc.cloud.client import (
-    add_connection_args,
-    call_metadata,
-    open_channel,
-    remote_error,
-    set_seconds,
-)
+from polc.cloud.client import add_connection_args, connect, set_seconds
 from polc.shared.errors import PolcError
 from polc.v1 import search_pb2, search_pb2_grpc
 
@@ -87,27 +82,36 @@ def _time(ts) -> str:
     return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds")
 
 
-def _range(request, args: argparse.Namespace) -> None:
+def _search_filter(args: argparse.Namespace) -> search_pb2.SearchFilter:
+    """The SearchFilter of the filter flags (checked: PolcError, exit 2)."""
+    _check(args)
+    found = search_pb2.SearchFilter(
+        camera_ids=args.camera, classes=args.classes, min_score=args.min_score
+    )
     if args.since is not None:
-        set_seconds(request.start_time, args.since, "--since")
+        set_seconds(found.start_time, args.since, "--since")
     if args.until is not None:
-        set_seconds(request.end_time, args.until, "--until")
+        set_seconds(found.end_time, args.until, "--until")
+    return found
 
 
-def _pages(call, request, limit: int, items: str):
-    """Every item of every page, at most ``limit``."""
+def _listed(args: argparse.Namespace, method: str, request, items: str) -> Iterator[Any]:
+    """Every item of every page the SearchService ``method`` answers ``request`` with, at
+    most ``--limit``."""
+    request.page_size = min(args.limit, 1000)
     shown = 0
-    request.page_size = min(limit, 1000)
-    while True:
-        page = call(request)
-        for item in getattr(page, items):
-            if shown == limit:
+    with connect(args) as conn:
+        call = getattr(search_pb2_grpc.SearchServiceStub(conn.channel), method)
+        while True:
+            page = call(request, **conn.call_options)
+            for item in getattr(page, items):
+                if shown == args.limit:
+                    return
+                shown += 1
+                yield item
+            if not page.next_page_token:
                 return
-            shown += 1
-            yield item
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
+            request.page_token = page.next_page_token
 
 
 def _event_line(e: search_pb2.Event) -> str:
@@ -120,97 +124,53 @@ def _event_line(e: search_pb2.Event) -> str:
 
 
 def _search(args: argparse.Namespace) -> int:
-    _check(args)
-    request = search_pb2.SearchFramesRequest(
-        camera_ids=args.camera,
-        classes=args.classes,
-        min_score=args.min_score,
-        min_count=args.min_count,
-    )
-    _range(request, args)
-    md = call_metadata(args)
-    with open_channel(args) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
-        try:
-            for m in _pages(
-                lambda r: stub.SearchFrames(r, timeout=args.timeout, metadata=md),
-                request,
-                args.limit,
-                "frames",
-            ):
-                if args.json:
-                    print(json.dumps(MessageToDict(m)))
-                    continue
-                objects = ", ".join(
-                    f"{d.label} {d.score:.2f}"
-                    for d in m.result.detections
-                    if not args.classes or d.label in args.classes
-                )
-                print(
-                    f"{m.frame.camera_id}\t{m.frame.seq}\t{_time(m.frame.capture_time)}\t{objects}"
-                )
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+    request = search_pb2.SearchFramesRequest(filter=_search_filter(args), min_count=args.min_count)
+    for m in _listed(args, "SearchFrames", request, "frames"):
+        if args.json:
+            print(json.dumps(MessageToDict(m)))
+            continue
+        objects = ", ".join(
+            f"{d.label} {d.score:.2f}"
+            for d in m.result.detections
+            if not args.classes or d.label in args.classes
+        )
+        print(f"{m.frame.camera_id}\t{m.frame.seq}\t{_time(m.frame.capture_time)}\t{objects}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    _check(args)
     request = search_pb2.ListEventsRequest(
-        camera_ids=args.camera,
-        classes=args.classes,
-        min_score=args.min_score,
+        filter=_search_filter(args),
         state=_STATES[args.state],  # type: ignore[arg-type]  # an EventState number
     )
-    _range(request, args)
-    md = call_metadata(args)
-    with open_channel(args) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
-        try:
-            for e in _pages(
-                lambda r: stub.ListEvents(r, timeout=args.timeout, metadata=md),
-                request,
-                args.limit,
-                "events",
-            ):
-                print(json.dumps(MessageToDict(e)) if args.json else _event_line(e))
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+    for e in _listed(args, "ListEvents", request, "events"):
+        print(json.dumps(MessageToDict(e)) if args.json else _event_line(e))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    md = call_metadata(args)
-    with open_channel(args) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
-        try:
-            event = stub.GetEvent(
-                search_pb2.GetEventRequest(id=args.id), timeout=args.timeout, metadata=md
-            ).event
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+    with connect(args) as conn:
+        stub = search_pb2_grpc.SearchServiceStub(conn.channel)
+        request = search_pb2.GetEventRequest(id=args.id)
+        event = stub.GetEvent(request, **conn.call_options).event
     print(json.dumps(MessageToDict(event), indent=2))
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
-    md = call_metadata(args)
     request = search_pb2.WatchResultsRequest(camera_ids=args.camera, events_only=args.events_only)
-    with open_channel(args) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
+    with connect(args) as conn:
+        stub = search_pb2_grpc.SearchServiceStub(conn.channel)
         seen = 0
-        try:
-            for update in stub.WatchResults(request, metadata=md):
-                if update.HasField("event_change"):
-                    change = update.event_change
-                    print(f"{_KINDS.get(change.kind, '?')}\t{_event_line(change.event)}")
-                else:
-                    r = update.result
-                    objects = ", ".join(f"{d.label} {d.score:.2f}" for d in r.detections)
-                    print(f"frame\t{r.camera_id}\t{r.seq}\t{objects}")
-                seen += 1
-                if args.count and seen >= args.count:
-                    break
-        except grpc.RpcError as exc:
-            raise remote_error(exc) from None
+        for update in stub.WatchResults(request, metadata=conn.call_options["metadata"]):
+            if update.HasField("event_change"):
+                change = update.event_change
+                print(f"{_KINDS.get(change.kind, '?')}\t{_event_line(change.event)}")
+            else:
+                r = update.result
+                objects = ", ".join(f"{d.label} {d.score:.2f}" for d in r.detections)
+                print(f"frame\t{r.camera_id}\t{r.seq}\t{objects}")
+            seen += 1
+            if args.count and seen >= args.count:
+                break
     return 0

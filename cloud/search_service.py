@@ -1,7 +1,8 @@
 """SearchService: frames by detected objects, events, and a live watch of results and
 events — the gRPC face of :class:`~polc.cloud.search.queries.SearchQueries` and
 :class:`~polc.cloud.events.hub.LiveHub`. Operator role, as QueryService; every bad filter
-or page token is INVALID_ARGUMENT naming the field."""
+or page token is INVALID_ARGUMENT naming the field (``filter.<field>`` for the
+SearchFilter's)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from polc.cloud.auth import Authenticator
 from polc.cloud.events.hub import FrameUpdate, LiveHub, WatchQueue
 from polc.cloud.events.metrics import ObservationMetrics
 from polc.cloud.events.tracker import EventChange
-from polc.cloud.field_checks import InvalidField, enum_value, timestamp_us
+from polc.cloud.field_checks import InvalidField, enum_value, time_range_us
 from polc.cloud.proto_mapping import frame_meta, result_message, to_timestamp
 from polc.cloud.search.queries import SearchQueries, camera_filter
 from polc.cloud.store.observations import Event
@@ -60,13 +61,31 @@ def event_message(e: Event) -> search_pb2.Event:
     )
 
 
-def _time_range(request: Any) -> tuple[int | None, int | None]:
-    start = end = None
-    if request.HasField("start_time"):
-        start = timestamp_us(request.start_time, "start_time")
-    if request.HasField("end_time"):
-        end = timestamp_us(request.end_time, "end_time")
-    return start, end
+#: The fields of SearchFilter; an InvalidField naming one names it as ``filter.<field>``.
+FILTER_FIELDS = frozenset(search_pb2.SearchFilter.DESCRIPTOR.fields_by_name)
+
+
+def _query_args(
+    request: search_pb2.SearchFramesRequest | search_pb2.ListEventsRequest,
+) -> dict[str, Any]:
+    """SearchQueries' keyword arguments of a SearchFrames / ListEvents request: its filter
+    (times checked), page, and min_count or state."""
+    f = request.filter
+    start, end = time_range_us(f)
+    args: dict[str, Any] = {
+        "camera_ids": list(f.camera_ids),
+        "start_us": start,
+        "end_us": end,
+        "classes": list(f.classes),
+        "min_score": f.min_score,
+        "page_size": request.page_size,
+        "page_token": request.page_token,
+    }
+    if isinstance(request, search_pb2.ListEventsRequest):
+        args["state"] = STATES[enum_value(request.state, tuple(STATES), "state")]
+    else:
+        args["min_count"] = request.min_count
+    return args
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -88,28 +107,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         try:
             return await asyncio.get_running_loop().run_in_executor(self.io, fn)
         except InvalidField as exc:
-            await context.abort(Code.INVALID_ARGUMENT, str(exc))
+            where = "filter." if exc.field in FILTER_FIELDS else ""
+            await context.abort(Code.INVALID_ARGUMENT, f"{where}{exc}")
 
     async def SearchFrames(
         self, request: search_pb2.SearchFramesRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.SearchFramesResponse:
         await self.auth.authorize_operator(context)
-        try:
-            start, end = _time_range(request)
-        except InvalidField as exc:
-            await context.abort(Code.INVALID_ARGUMENT, str(exc))
         page = await self._answer(
-            context,
-            lambda: self.queries.search_frames(
-                camera_ids=list(request.camera_ids),
-                start_us=start,
-                end_us=end,
-                classes=list(request.classes),
-                min_score=request.min_score,
-                min_count=request.min_count,
-                page_size=request.page_size,
-                page_token=request.page_token,
-            ),
+            context, lambda: self.queries.search_frames(**_query_args(request))
         )
         response = search_pb2.SearchFramesResponse(next_page_token=page.next_page_token)
         for r in page.items:
@@ -123,24 +129,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.ListEventsRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.ListEventsResponse:
         await self.auth.authorize_operator(context)
-        try:
-            start, end = _time_range(request)
-            state = STATES[enum_value(request.state, tuple(STATES), "state")]
-        except InvalidField as exc:
-            await context.abort(Code.INVALID_ARGUMENT, str(exc))
-        page = await self._answer(
-            context,
-            lambda: self.queries.list_events(
-                camera_ids=list(request.camera_ids),
-                start_us=start,
-                end_us=end,
-                classes=list(request.classes),
-                min_score=request.min_score,
-                state=state,
-                page_size=request.page_size,
-                page_token=request.page_token,
-            ),
-        )
+        page = await self._answer(context, lambda: self.queries.list_events(**_query_args(request)))
         return search_pb2.ListEventsResponse(
             events=[event_message(e) for e in page.items], next_page_token=page.next_page_token
         )

@@ -181,6 +181,7 @@ class CloudServer:
             min_score=ev.min_score,
             end_after_frames=ev.end_after_frames,
             end_after_s=ev.end_after_seconds,
+            min_hits=ev.min_hits,
             track=ev.enabled,
         )
         self.live = LiveResults(recorder, self.hub, self._io)

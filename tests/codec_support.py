@@ -8,7 +8,7 @@ import struct
 import zlib
 
 from polc.shared.codec import compact_layout
-from polc.shared.codec.container import header_crc
+from polc.shared.codec.header_checks import header_crc
 
 BASE_HEADER_FMT = "<4sBBH16sHHHHHHIIIIIIIII"  # shared/codec/container.py: _BASE (version 2)
 BASE_HEADER_V1_FMT = "<4sBBH16sHHHHHHIIIIIIII"  # version 1: no header CRC

@@ -174,10 +174,7 @@ class FakeCloud(ingest_pb2_grpc.IngestServiceServicer):
 
         task = asyncio.create_task(acker())
         try:
-            while True:
-                req = await context.read()
-                if req is grpc.aio.EOF:
-                    break
+            while (req := await context.read()) is not grpc.aio.EOF:
                 kind = req.WhichOneof("kind")
                 if kind == "frame":
                     self.received[req.frame.seq] += 1

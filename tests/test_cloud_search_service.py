@@ -20,12 +20,14 @@ from polc.app.cli import main
 from polc.cloud.events.hub import FrameUpdate, LiveHub, WatchQueue
 from polc.cloud.events.tracker import IoUTracker
 from polc.cloud.server_thread import ServerThread
+from polc.shared.results import Detection
 from polc.v1 import search_pb2, search_pb2_grpc
 
 Code = grpc.StatusCode
 CAM_TOKEN = "camera-token-0123456789"
 OP_TOKEN = "operator-token-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789ab"
+_filter = search_pb2.SearchFilter
 
 
 def test_tracker_gives_one_event_per_known_track():
@@ -43,6 +45,19 @@ def test_tracker_gives_one_event_per_known_track():
         assert e.state == "ended" and len(e.path) == e.end_seq - e.start_seq + 1
         assert e.start_seq <= e.best_seq <= e.end_seq and e.best_score >= 0.6
     assert tracker.update(5, 0, clip_detections(5)) == []  # an old frame is not tracked
+
+
+def test_an_event_starts_only_once_its_object_was_seen_in_min_hits_frames():
+    tracker = IoUTracker("cam", min_hits=2, min_score=0.5)
+    car = Detection("car", 0.9, (0.0, 0.0, 10.0, 10.0), 0)
+    assert tracker.update(0, 0, [car, Detection("bus", 0.4, (50, 0, 60, 10), 4)]) == []
+    assert tracker.update(1, 100_000, []) == [] and tracker.tracks == []  # candidate dropped
+    assert tracker.update(2, 200_000, [car]) == [] and tracker.events == []
+    changes = tracker.update(3, 300_000, [car])
+    assert [c.kind for c in changes] == ["start"]
+    assert changes[0].event.start_seq == 2 and len(changes[0].event.path) == 2
+    assert [e.id for e in tracker.events] == [changes[0].event.id]
+    assert [c.kind for c in tracker.expire()] == ["end"]
 
 
 def test_a_full_watch_queue_drops_the_watcher_not_the_publisher():
@@ -150,18 +165,21 @@ def test_clip_events_search_and_watch(served, frames, capsys):
         and len(one.event.path) == one.event.end_seq - one.event.start_seq + 1
     )
     page = stub.ListEvents(
-        search_pb2.ListEventsRequest(classes=["car"], page_size=1), metadata=_md(OP_TOKEN)
+        search_pb2.ListEventsRequest(filter=_filter(classes=["car"]), page_size=1),
+        metadata=_md(OP_TOKEN),
     )
     assert len(page.events) == 1 and page.next_page_token
     rest = stub.ListEvents(
-        search_pb2.ListEventsRequest(classes=["car"], page_size=1, page_token=page.next_page_token),
+        search_pb2.ListEventsRequest(
+            filter=_filter(classes=["car"]), page_size=1, page_token=page.next_page_token
+        ),
         metadata=_md(OP_TOKEN),
     )
     assert [e.label for e in rest.events] == ["car"] and not rest.next_page_token
 
     # search over gRPC: exactly the frames with a person
     persons = stub.SearchFrames(
-        search_pb2.SearchFramesRequest(classes=["person"], camera_ids=["cam-clip"]),
+        search_pb2.SearchFramesRequest(filter=_filter(classes=["person"], camera_ids=["cam-clip"])),
         metadata=_md(OP_TOKEN),
     ).frames
     person_seqs = [
@@ -170,7 +188,8 @@ def test_clip_events_search_and_watch(served, frames, capsys):
     assert [m.frame.seq for m in persons] == person_seqs
     assert all(any(d.label == "person" for d in m.result.detections) for m in persons)
     two_cars = stub.SearchFrames(
-        search_pb2.SearchFramesRequest(classes=["car"], min_count=2), metadata=_md(OP_TOKEN)
+        search_pb2.SearchFramesRequest(filter=_filter(classes=["car"]), min_count=2),
+        metadata=_md(OP_TOKEN),
     ).frames
     assert [m.frame.seq for m in two_cars] == list(range(2, 15))
 
@@ -228,12 +247,12 @@ def test_search_roles_and_typed_errors(served):
                 call(_md(token))
             assert err.value.code() == code, (token, err.value)
     for request, field in (
-        (search_pb2.SearchFramesRequest(min_score=2.0), "min_score"),
+        (search_pb2.SearchFramesRequest(filter=_filter(min_score=2.0)), "min_score"),
         (search_pb2.SearchFramesRequest(page_size=5000), "page_size"),
         (search_pb2.SearchFramesRequest(page_token="nope"), "page_token"),
-        (search_pb2.SearchFramesRequest(camera_ids=["bad id"]), "camera_ids"),
+        (search_pb2.SearchFramesRequest(filter=_filter(camera_ids=["bad id"])), "camera_ids"),
         (search_pb2.ListEventsRequest(state=9), "state"),
-        (search_pb2.ListEventsRequest(classes=["a\x01"]), "classes"),
+        (search_pb2.ListEventsRequest(filter=_filter(classes=["a\x01"])), "classes"),
     ):
         method = (
             stub.SearchFrames
@@ -244,7 +263,7 @@ def test_search_roles_and_typed_errors(served):
             method(request, metadata=_md(OP_TOKEN))
         assert err.value.code() == Code.INVALID_ARGUMENT and field in err.value.details()
     bad_time = search_pb2.SearchFramesRequest()
-    bad_time.start_time.seconds = -(10**15)
+    bad_time.filter.start_time.seconds = -(10**15)
     with pytest.raises(grpc.RpcError) as err:
         stub.SearchFrames(bad_time, metadata=_md(OP_TOKEN))
     assert err.value.code() == Code.INVALID_ARGUMENT and "start_time" in err.value.details()

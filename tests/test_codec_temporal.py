@@ -11,7 +11,8 @@ import torch
 from temporal_support import clip, temporal_codec, write_temporal_file
 
 from polc.shared.codec.compact_layout import SCALE_GAIN_ONE
-from polc.shared.codec.container import _BASE_V1, FrameContainer, _seal
+from polc.shared.codec.container import _BASE_V1, FrameContainer
+from polc.shared.codec.header_checks import seal_header
 from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
 from polc.shared.codec.temporal import decode_clip, encode_clip_temporal
 from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
@@ -159,7 +160,7 @@ def test_skip_flag_on_a_key_frame_is_refused(codec):
     data = bytearray(codec.encode(clip(1)[0], 0.5))
     data[5] |= 4
     header_size = int.from_bytes(data[6:8], "little")
-    head = _seal(bytes(data[:header_size]), _BASE_V1.size)
+    head = seal_header(bytes(data[:header_size]), _BASE_V1.size)
     with pytest.raises(BitstreamError, match="skip flag set on a key frame"):
         FrameContainer.from_bytes(head + bytes(data[header_size:]))
 

@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from edge_fake_cloud import FakeCloud
@@ -46,6 +47,13 @@ async def _drain(
     assert spool.depth == 0, f"{spool.depth} frames never acked"
 
 
+async def _started(tmp_path: Path, **cloud_options: Any) -> tuple[FakeCloud, Spool]:
+    """A started fake cloud (``FakeCloud(**cloud_options)``) and an empty spool of cam-1."""
+    cloud = FakeCloud(**cloud_options)
+    await cloud.start()
+    return cloud, Spool(tmp_path, "cam-1", fsync=False)
+
+
 def _exactly_once(cloud: FakeCloud, n: int) -> None:
     assert sorted(cloud.stored) == list(range(n))
     assert set(cloud.store_count.values()) == {1}
@@ -64,9 +72,7 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
 
 def test_stream_respects_window(tmp_path: Path) -> None:
     async def main() -> None:
-        cloud = FakeCloud(window=3, ack_delay=0.01)
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, window=3, ack_delay=0.01)
         for i in range(30):
             spool.append(time.time_ns(), 0.5, b"POLC" + bytes([i]) * 50)
         results, acks = [], []
@@ -96,9 +102,7 @@ def test_outage_mid_stream_every_frame_exactly_once(tmp_path: Path) -> None:
     """The cloud goes away for a while as frames keep coming, then comes back."""
 
     async def main() -> None:
-        cloud = FakeCloud(window=4)
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, window=4)
         n = 60
         done = threading.Event()
 
@@ -131,9 +135,7 @@ def test_outage_mid_stream_every_frame_exactly_once(tmp_path: Path) -> None:
 
 def test_max_connection_age_reconnects_and_resends(tmp_path: Path) -> None:
     async def main() -> None:
-        cloud = FakeCloud(window=5, ack_delay=0.02, max_frames_per_stream=7)
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, window=5, ack_delay=0.02, max_frames_per_stream=7)
         for i in range(40):
             spool.append(time.time_ns(), 0.5, b"POLC" + bytes([i]))
         stop = asyncio.Event()
@@ -150,9 +152,7 @@ def test_max_connection_age_reconnects_and_resends(tmp_path: Path) -> None:
 
 def test_refused_frame_is_dropped_not_resent(tmp_path: Path) -> None:
     async def main() -> None:
-        cloud = FakeCloud(refuse={3}, max_frame_bytes=1000)
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, refuse={3}, max_frame_bytes=1000)
         for i in range(7):
             spool.append(time.time_ns(), 0.5, b"POLC" * (500 if i == 6 else 1))
         stop = asyncio.Event()
@@ -199,9 +199,7 @@ def test_enhancement_request_answered_from_spool(tmp_path: Path) -> None:
 
 def test_bad_token_is_fatal_and_keeps_spool(tmp_path: Path) -> None:
     async def main() -> None:
-        cloud = FakeCloud(token="secret-token-0123456789")
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, token="secret-token-0123456789")
         spool.append(time.time_ns(), 0.5, b"POLC")
         stop = asyncio.Event()
         with pytest.raises(UplinkFatalError, match="UNAUTHENTICATED"):
@@ -219,9 +217,7 @@ def test_bad_token_is_fatal_and_keeps_spool(tmp_path: Path) -> None:
 
 def test_hung_cloud_ack_timeout_reconnects(tmp_path: Path) -> None:
     async def main() -> None:
-        cloud = FakeCloud(hang_streams=1)
-        await cloud.start()
-        spool = Spool(tmp_path, "cam-1", fsync=False)
+        cloud, spool = await _started(tmp_path, hang_streams=1)
         for _ in range(5):
             spool.append(time.time_ns(), 0.5, b"POLC")
         stop = asyncio.Event()

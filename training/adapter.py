@@ -212,4 +212,4 @@ def _deepen_blocks(
 def save_cls_adapter(
     adapter: LatentClassifier, classes: list[str], fingerprint: str, path: Path
 ) -> None:
-    save_adapter_file(path, "adapter_cls", adapter, classes, fingerprint)
+    save_adapter_file(path, LatentClassifier.WEIGHTS_KIND, adapter, classes, fingerprint)

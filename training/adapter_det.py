@@ -170,4 +170,4 @@ def save_det_adapter(
     adapter: LatentDetector, classes: list[str], fingerprint: str, path: Path
 ) -> None:
     """The stem and any unfrozen modules; the rest is the shipped pixel detector's."""
-    save_adapter_file(path, "adapter_det", adapter, classes, fingerprint)
+    save_adapter_file(path, LatentDetector.WEIGHTS_KIND, adapter, classes, fingerprint)

@@ -213,6 +213,25 @@ def _scale_options() -> argparse.ArgumentParser:
     return scale
 
 
+_ADAPTER = "compressed-domain adapter (codec and backbone frozen)"
+_TEMPORAL = "temporal (P-frame) entropy model h_t (codec frozen)"
+
+
+def _on_frozen_codec(
+    parser: argparse.ArgumentParser, config: str, run_dir: str = "runs/tiny"
+) -> argparse.ArgumentParser:
+    """The flags of a stage trained on the frozen codec: its YAML config (e.g.
+    ``training/configs/<config>.yaml``), run folder and codec weights."""
+    parser.add_argument(
+        "--config",
+        default=None,
+        help=f"YAML config (training/configs/{config}.yaml); flags below override it",
+    )
+    parser.add_argument("--run-dir", default=run_dir)
+    parser.add_argument("--codec", default=None, help="codec weights (default: bundled)")
+    return parser
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="train_command", metavar="WHAT", required=True)
     scale = _scale_options()
@@ -251,19 +270,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--batch-size", type=int, default=16)
     d.add_argument("--images", type=int, default=3000, help="synthetic training frames")
     d.set_defaults(handler=_scaled(_run_detector))
-    a = sub.add_parser(
-        "adapter", parents=[scale], help="compressed-domain adapter (codec and backbone frozen)"
-    )
+    a = _on_frozen_codec(sub.add_parser("adapter", parents=[scale], help=_ADAPTER), "adapter-*")
     a.add_argument(
         "--task", choices=["cls", "det"], default=None, help="default: the config's task, else cls"
     )
-    a.add_argument(
-        "--config",
-        default=None,
-        help="YAML adapter config (training/configs/adapter-*.yaml); flags below override it",
-    )
-    a.add_argument("--run-dir", default="runs/tiny")
-    a.add_argument("--codec", default=None, help="codec weights (default: bundled)")
     a.add_argument("--teacher", default=None, help="pixel backbone (default: bundled)")
     a.add_argument(
         "--steps",
@@ -301,16 +311,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     a.add_argument("--held-out", default=None, help="--model: evaluation data, same layout")
     a.set_defaults(handler=_scaled(_run_adapter))
-    tm = sub.add_parser(
-        "temporal", parents=[scale], help="temporal (P-frame) entropy model h_t (codec frozen)"
-    )
-    tm.add_argument(
-        "--config",
-        default=None,
-        help="YAML config (training/configs/temporal-v1.yaml); flags override it",
-    )
-    tm.add_argument("--run-dir", default="runs/temporal")
-    tm.add_argument("--codec", default=None, help="codec weights (default: bundled)")
+    tm = sub.add_parser("temporal", parents=[scale], help=_TEMPORAL)
+    _on_frozen_codec(tm, "temporal-v1", "runs/temporal")
     tm.add_argument("--steps", type=int, default=None, help="default: the config's (1500)")
     tm.add_argument("--out", default=None, help="weights file (default RUN_DIR/temporal.pt)")
     tm.set_defaults(handler=_scaled(_run_temporal))

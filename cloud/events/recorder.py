@@ -19,12 +19,12 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Unpack
 
 from polc.cloud.analyzer import AnalysisResult
 from polc.cloud.events.hub import FrameUpdate
 from polc.cloud.events.metrics import ObservationMetrics
-from polc.cloud.events.tracker import EventChange, IoUTracker
+from polc.cloud.events.tracker import END_AFTER_S, EventChange, IoUTracker, TrackerOptions
 from polc.cloud.store.interface import FrameStore
 from polc.cloud.store.observations import Event, EventSearch
 
@@ -37,20 +37,12 @@ class EventRecorder:
         store: FrameStore,
         metrics: ObservationMetrics,
         *,
-        iou_threshold: float = 0.3,
-        min_score: float = 0.3,
-        end_after_frames: int = 5,
-        end_after_s: float = 5.0,
         track: bool = True,
+        **tracker_options: Unpack[TrackerOptions],
     ):
         self.store, self.metrics, self.track = store, metrics, track
-        self._options: dict[str, Any] = {
-            "iou_threshold": iou_threshold,
-            "min_score": min_score,
-            "end_after_frames": end_after_frames,
-            "end_after_s": end_after_s,
-        }
-        self.end_after_s = end_after_s
+        self._options = tracker_options
+        self.end_after_s = tracker_options.get("end_after_s", END_AFTER_S)
         self.trackers: dict[str, IoUTracker] = {}
         self._fed: dict[str, float] = {}  # camera -> monotonic time of its last frame
         self._lock = threading.Lock()
@@ -76,7 +68,7 @@ class EventRecorder:
                     if self.track:
                         changes += tracker.update(seq, times[seq], result.detections)
                 self._fed[camera_id] = time.monotonic()
-                live.update((t.event.id, t.event) for t in tracker.tracks)
+                live.update((e.id, e) for e in tracker.events)
             self._store(changes, live)
         return frames, changes
 

@@ -14,7 +14,8 @@ from polc.cloud.config import IngestSettings
 from polc.cloud.field_checks import InvalidField, text, timestamp_us
 from polc.cloud.store.interface import MAX_SEQ, now_us
 from polc.shared import identifiers
-from polc.shared.codec.container import EnhancementLayer, FrameContainer
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.enhancement_layer import EnhancementLayer
 from polc.shared.errors import BitstreamError
 from polc.v1 import ingest_pb2
 

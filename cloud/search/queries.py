@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from polc.cloud.events.metrics import ObservationMetrics
 from polc.cloud.field_checks import MAX_TIME_US, MIN_TIME_US, InvalidField, text
@@ -78,6 +78,36 @@ def _page_size(value: int) -> int:
     return value or DEFAULT_PAGE
 
 
+class Filters(TypedDict, total=False):
+    """The filters both searches take (keyword arguments; a missing one does not filter)."""
+
+    camera_ids: Sequence[str]
+    start_us: int | None
+    end_us: int | None
+    classes: Sequence[str]
+    min_score: float
+
+
+def _checked(filters: Filters) -> dict[str, Any]:
+    """The filters checked, as the fields of a FrameSearch / EventSearch."""
+    return {
+        "camera_ids": camera_filter(filters.get("camera_ids", ()), "camera_ids"),
+        "start_us": filters.get("start_us"),
+        "end_us": filters.get("end_us"),
+        "labels": _classes(filters.get("classes", ()), "classes"),
+        "min_score": _score(filters.get("min_score", 0.0), "min_score"),
+    }
+
+
+def _page(rows: list[T], limit: int, token: Callable[[T], str]) -> Page[T]:
+    """The first ``limit`` of ``rows`` (``limit + 1`` were asked for: one more means a next
+    page, whose token is that of the page's last row)."""
+    page = Page(rows[:limit])
+    if len(rows) > limit:
+        page.next_page_token = token(rows[limit - 1])
+    return page
+
+
 class SearchQueries:
     """The queries over one store (see the module docstring)."""
 
@@ -88,19 +118,15 @@ class SearchQueries:
     def search_frames(
         self,
         *,
-        camera_ids: Sequence[str] = (),
-        start_us: int | None = None,
-        end_us: int | None = None,
-        classes: Sequence[str] = (),
-        min_score: float = 0.0,
         min_count: int = 0,
         page_size: int = 0,
         page_token: str = "",
+        **filters: Unpack[Filters],
     ) -> Page[FrameRecord]:
         """Frames with ≥ ``min_count`` (0 = 1) detections of ``classes`` scoring ≥
         ``min_score``, by (capture time, camera, seq)."""
         t0 = time.perf_counter()
-        _time_range(start_us, end_us)
+        _time_range(filters.get("start_us"), filters.get("end_us"))
         if not 0 <= min_count <= 10_000:
             raise InvalidField("min_count", "must be in [0, 10000]")
         limit = _page_size(page_size)
@@ -110,59 +136,39 @@ class SearchQueries:
             if not 0 <= after[2] <= MAX_SEQ:
                 raise InvalidField("page_token", "not a token this service handed out")
         query = FrameSearch(
-            camera_ids=camera_filter(camera_ids, "camera_ids"),
-            start_us=start_us,
-            end_us=end_us,
-            labels=_classes(classes, "classes"),
-            min_score=_score(min_score, "min_score"),
-            min_count=max(1, min_count),
-            after=after,
-            limit=limit + 1,
+            **_checked(filters), min_count=max(1, min_count), after=after, limit=limit + 1
         )
-        records = self.store.search_frames(query)
-        page = Page(records[:limit])
-        if len(records) > limit:
-            last = records[limit - 1]
-            page.next_page_token = page_tokens.encode(
+        page = _page(
+            self.store.search_frames(query),
+            limit,
+            lambda last: page_tokens.encode(
                 "frames", (last.capture_time_us, last.camera_id, last.seq)
-            )
+            ),
+        )
         self.metrics.search_time("frames", time.perf_counter() - t0)
         return page
 
     def list_events(
         self,
         *,
-        camera_ids: Sequence[str] = (),
-        start_us: int | None = None,
-        end_us: int | None = None,
-        classes: Sequence[str] = (),
-        min_score: float = 0.0,
         state: str | None = None,
         page_size: int = 0,
         page_token: str = "",
+        **filters: Unpack[Filters],
     ) -> Page[Event]:
         """Events overlapping the time range, by (start time, id)."""
         t0 = time.perf_counter()
-        _time_range(start_us, end_us)
+        _time_range(filters.get("start_us"), filters.get("end_us"))
         if state is not None and state not in EVENT_STATES:
             raise InvalidField("state", f"one of {', '.join(EVENT_STATES)}")
         limit = _page_size(page_size)
         after = page_tokens.decode(page_token, "events", (int, str)) if page_token else None
-        query = EventSearch(
-            camera_ids=camera_filter(camera_ids, "camera_ids"),
-            start_us=start_us,
-            end_us=end_us,
-            labels=_classes(classes, "classes"),
-            min_score=_score(min_score, "min_score"),
-            state=state,
-            after=after,
-            limit=limit + 1,
+        query = EventSearch(**_checked(filters), state=state, after=after, limit=limit + 1)
+        page = _page(
+            self.store.list_events(query),
+            limit,
+            lambda last: page_tokens.encode("events", (last.start_time_us, last.id)),
         )
-        events = self.store.list_events(query)
-        page = Page(events[:limit])
-        if len(events) > limit:
-            last = events[limit - 1]
-            page.next_page_token = page_tokens.encode("events", (last.start_time_us, last.id))
         self.metrics.search_time("events", time.perf_counter() - t0)
         return page
 

@@ -36,7 +36,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -355,18 +355,10 @@ class PostgresFrameStore(SqlFrameStore):
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._query(sql, params)
 
-    def _update_each(
-        self,
-        sql: str,
-        rows: Sequence[Sequence[Any]],
-        followups: Sequence[tuple[str, list[tuple]]] | None = None,
-    ) -> list[bool]:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
         with self._pool.connection() as conn, conn.transaction():
-            changed = [conn.execute(sql, row).rowcount > 0 for row in rows]
-            for ok, (then, params) in zip(changed, followups or (), strict=False):
-                if ok and params:
-                    conn.cursor().executemany(then, params)
-            return changed
+            yield conn.cursor()
 
     def _typed_error(self, exc: Exception) -> StoreFull | RecordRejected | None:
         if isinstance(exc, psycopg.errors.DiskFull):
@@ -380,7 +372,8 @@ class PostgresFrameStore(SqlFrameStore):
     # -- retention ------------------------------------------------------------------------
     def _delete_where(self, where: str, params: Sequence[Any]) -> int:
         rows = self._query(
-            f"DELETE FROM frames WHERE {where} RETURNING base_segment, enh_segment", params
+            self._sql(f"DELETE FROM frames WHERE {where} RETURNING base_segment, enh_segment"),
+            params,
         )
         touched = {s for row in rows for s in row if s}
         self._drop_segments(touched)
@@ -388,26 +381,8 @@ class PostgresFrameStore(SqlFrameStore):
 
     def delete_frames(self, camera_id: str, seqs: Sequence[int]) -> int:
         return self._delete_where(
-            "camera_id = %s AND seq = ANY(%s)", (camera_id, [int(s) for s in seqs])
+            "camera_id = ? AND seq = ANY(?)", (camera_id, [int(s) for s in seqs])
         )
-
-    def _expire(
-        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
-    ) -> int:
-        deleted = 0
-        if max_age_s is not None:
-            cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
-            deleted += self._delete_where("received_time_us < %s", (cutoff,))
-        if max_bytes is not None:
-            excess = self.stats().bytes - max_bytes
-            if excess > 0:  # the oldest frames whose bytes before them are still < excess
-                deleted += self._delete_where(
-                    "id IN (SELECT id FROM (SELECT id, SUM(base_bytes + enhancement_bytes) "
-                    "OVER (ORDER BY received_time_us, id) - (base_bytes + enhancement_bytes) "
-                    "AS before FROM frames) t WHERE before < %s)",
-                    (excess,),
-                )
-        return deleted
 
     def _disconnect(self) -> None:
         self._pool.close()

@@ -39,9 +39,10 @@ from polc.cloud.store.observations_sql import (
 )
 from polc.cloud.store.segment_log import SegmentLog
 
+#: the columns of a FrameRecord, in its fields' order (what :meth:`SqlFrameStore._row` reads)
 COLUMNS = (
-    "camera_id, seq, capture_time_us, received_time_us, width, height, alpha, "
-    "fingerprint, base_bytes, enhancement_bytes, result_json, analysis_pending"
+    "camera_id, seq, capture_time_us, width, height, alpha, fingerprint, base_bytes, "
+    "enhancement_bytes, received_time_us, result_json, analysis_pending"
 )
 #: the columns of a new row, in the order :meth:`SqlFrameStore._rows` produces them
 INSERT_COLUMNS = (
@@ -56,8 +57,8 @@ ANALYSIS_LEASE_S = 30.0
 
 class SqlFrameStore(SqlObservations, FrameStore):
     """The reads every SQL backend shares; a backend supplies its parameter placeholder,
-    ``segment_log``, ``_lock`` (its writer), ``_query`` (rows of a statement), ``_write``
-    and ``_result`` (the stored result column as a dict)."""
+    ``segment_log``, ``_lock`` (its writer), ``_query`` (rows of a statement), ``_write``,
+    ``_transaction`` and ``_result`` (the stored result column as a dict)."""
 
     PLACEHOLDER = "?"
     FRAME_COLUMNS = COLUMNS
@@ -134,40 +135,22 @@ class SqlFrameStore(SqlObservations, FrameStore):
         return sql.replace("?", self.PLACEHOLDER)
 
     def _row(self, row: tuple) -> FrameRecord:
-        (
-            camera_id,
-            seq,
-            capture,
-            received,
-            width,
-            height,
-            alpha,
-            fp,
-            base_b,
-            enh_b,
-            result,
-            pending,
-        ) = row
-        return FrameRecord(
-            camera_id,
-            seq,
-            capture,
-            width,
-            height,
-            alpha,
-            fp,
-            base_b,
-            enh_b,
-            received,
-            self._result(result),
-            bool(pending),
-        )
+        """The FrameRecord of a row of :data:`COLUMNS` (the result column decoded, the
+        pending flag a bool)."""
+        record = FrameRecord(*row)
+        record.result = self._result(record.result)
+        record.analysis_pending = bool(record.analysis_pending)
+        return record
 
     @abc.abstractmethod
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         """Run one committed write statement (caller holds the write lock)."""
 
     @abc.abstractmethod
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """One write transaction (caller holds the write lock): a DB-API cursor whose
+        statements commit together on exit and roll back on an error."""
+
     def _update_each(
         self,
         sql: str,
@@ -177,6 +160,36 @@ class SqlFrameStore(SqlObservations, FrameStore):
         """Run an UPDATE once per row in one transaction: did each change a row? A row
         that changed one runs its ``followups[i]`` (a statement and its parameter rows) in
         the same transaction (caller holds the write lock)."""
+        with self._transaction() as cur:
+            changed = [cur.execute(sql, row).rowcount > 0 for row in rows]
+            for ok, (then, params) in zip(changed, followups or (), strict=False):
+                if ok and params:
+                    cur.executemany(then, params)
+        return changed
+
+    # -- retention ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _delete_where(self, where: str, params: Sequence[Any]) -> int:
+        """Delete the frames matching ``where`` (``?`` placeholders) with their layers; the
+        number deleted."""
+
+    def _expire(
+        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
+    ) -> int:
+        deleted = 0
+        if max_age_s is not None:
+            cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
+            deleted += self._delete_where("received_time_us < ?", (cutoff,))
+        if max_bytes is not None:
+            excess = self.stats().bytes - max_bytes
+            if excess > 0:  # the oldest frames whose bytes before them are still < excess
+                deleted += self._delete_where(
+                    "id IN (SELECT id FROM (SELECT id, SUM(base_bytes + enhancement_bytes) "
+                    "OVER (ORDER BY received_time_us, id) - (base_bytes + enhancement_bytes) "
+                    "AS bytes_before FROM frames) t WHERE bytes_before < ?)",
+                    (excess,),
+                )
+        return deleted
 
     # -- the analysis backlog ---------------------------------------------------------------
     def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]) -> list[bool]:

@@ -25,7 +25,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from polc.cloud.store.interface import (
     FrameRecord,
     RecordRejected,
     StoreFull,
-    now_us,
 )
 from polc.cloud.store.observations_sql import (
     DETECTION_INSERT,
@@ -171,34 +170,28 @@ class SQLiteFrameStore(SqlFrameStore):
         the event loop."""
         self._check_rows(items)
         inserted = [False] * len(items)
-        with self._lock, self._typed_errors():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                existing = self._existing([(r.camera_id, r.seq) for r, _, _ in items])
-                todo, seen = [], set()
-                for i, (record, _, _) in enumerate(items):
-                    key = (record.camera_id, record.seq)
-                    if key not in seen and key not in existing:
-                        seen.add(key)
-                        todo.append(i)
-                if todo:
-                    self._db.executemany(_INSERT, self._rows(items, todo))
-                    self._db.executemany(
-                        DETECTION_INSERT,
-                        [
-                            row
-                            for i in todo
-                            for row in detection_inserts(
-                                items[i][0].camera_id, items[i][0].seq, items[i][0].result
-                            )
-                        ],
-                    )
-                    for i in todo:
-                        inserted[i] = True
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._typed_errors(), self._transaction() as cur:
+            existing = self._existing([(r.camera_id, r.seq) for r, _, _ in items])
+            todo, seen = [], set()
+            for i, (record, _, _) in enumerate(items):
+                key = (record.camera_id, record.seq)
+                if key not in seen and key not in existing:
+                    seen.add(key)
+                    todo.append(i)
+            if todo:
+                cur.executemany(_INSERT, self._rows(items, todo))
+                cur.executemany(
+                    DETECTION_INSERT,
+                    [
+                        row
+                        for i in todo
+                        for row in detection_inserts(
+                            items[i][0].camera_id, items[i][0].seq, items[i][0].result
+                        )
+                    ],
+                )
+                for i in todo:
+                    inserted[i] = True
         return inserted
 
     def _rollback(self) -> None:
@@ -236,23 +229,15 @@ class SQLiteFrameStore(SqlFrameStore):
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         self._db.execute(sql, params)
 
-    def _update_each(
-        self,
-        sql: str,
-        rows: Sequence[Sequence[Any]],
-        followups: Sequence[tuple[str, list[tuple]]] | None = None,
-    ) -> list[bool]:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            changed = [self._db.execute(sql, row).rowcount > 0 for row in rows]
-            for ok, (then, params) in zip(changed, followups or (), strict=False):
-                if ok and params:
-                    self._db.executemany(then, params)
+            yield self._db.cursor()
             self._db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        return changed
 
     # -- reads (get, find_at, layers, last_seq, list_frames, list_cameras: SqlFrameStore)
 
@@ -262,20 +247,15 @@ class SQLiteFrameStore(SqlFrameStore):
             return
         with self._lock:
             segments: set[str] = set()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as cur:
                 for i in ids:
-                    row = self._db.execute(
+                    row = cur.execute(
                         "SELECT base_segment, enh_segment FROM frames WHERE id = ?", (i,)
                     ).fetchone()
                     if row is None:
                         continue
                     segments.update(s for s in row if s)
-                    self._db.execute("DELETE FROM frames WHERE id = ?", (i,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+                    cur.execute("DELETE FROM frames WHERE id = ?", (i,))
             for seg in self._unreferenced(segments):
                 self.segment_log.delete(seg)
 
@@ -290,33 +270,10 @@ class SQLiteFrameStore(SqlFrameStore):
         self._delete(ids)
         return len(ids)
 
-    def _expire(
-        self, max_age_s: float | None, max_bytes: int | None, now: int | None = None
-    ) -> int:
-        deleted = 0
-        if max_age_s is not None:
-            cutoff = (now if now is not None else now_us()) - int(max_age_s * 1e6)
-            ids = [
-                r[0]
-                for r in self._query("SELECT id FROM frames WHERE received_time_us < ?", (cutoff,))
-            ]
-            self._delete(ids)
-            deleted += len(ids)
-        if max_bytes is not None:
-            excess = self.stats().bytes - max_bytes
-            if excess > 0:
-                victims, freed = [], 0
-                for row_id, size in self._query(
-                    "SELECT id, base_bytes + enhancement_bytes FROM frames "
-                    "ORDER BY received_time_us, id"
-                ):
-                    if freed >= excess:
-                        break
-                    victims.append(row_id)
-                    freed += size
-                self._delete(victims)
-                deleted += len(victims)
-        return deleted
+    def _delete_where(self, where: str, params: Sequence[Any]) -> int:
+        ids = [r[0] for r in self._query(f"SELECT id FROM frames WHERE {where}", params)]
+        self._delete(ids)
+        return len(ids)
 
     def _disconnect(self) -> None:
         for db in self._readers:

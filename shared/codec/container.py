@@ -33,12 +33,11 @@ from functools import cached_property
 import numpy as np
 
 from polc.shared.codec import compact_layout
+from polc.shared.codec.enhancement_layer import EnhancementLayer
+from polc.shared.codec.header_checks import FORMAT_VERSION, read_header, seal_header
 from polc.shared.errors import BitstreamError
 
 BASE_MAGIC = b"POLC"
-ENH_MAGIC = b"POLE"
-FORMAT_VERSION = 2  # written; READABLE_VERSIONS are parsed
-READABLE_VERSIONS = (1, 2)
 MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
 MIN_SIDE = 16
 PAD = 64  # g_a/h_a downsample by 64 in total
@@ -55,48 +54,6 @@ _BASE = struct.Struct(_BASE_V1.format + "I")
 # P-frame extension (after _BASE, under the header CRC): reference seq, reference checksum
 # (the reference's latent_crc), temporal model fingerprint
 _P_REF = struct.Struct("<QI16s")
-# magic, version, flags, header_size, fingerprint, base_payload_crc, s_len, s_esc,
-# payload_crc, enh_crc
-_ENH_V1 = struct.Struct("<4sBBH16sIIIII")
-_ENH = struct.Struct(_ENH_V1.format + "I")  # version 2: + header_crc
-
-
-def header_crc(data: bytes, header_size: int, crc_offset: int) -> int:
-    """CRC-32 of the header bytes ``[0, header_size)`` without the 4-byte CRC field at
-    ``crc_offset``: every field, flag and reserved byte (docs/bitstream.md)."""
-    return zlib.crc32(data[crc_offset + 4 : header_size], zlib.crc32(data[:crc_offset]))
-
-
-def _seal(head: bytes, crc_offset: int | None = None) -> bytes:
-    """Fill the header CRC at ``crc_offset`` (default: the last 4 bytes of the header)."""
-    crc_offset = len(head) - 4 if crc_offset is None else crc_offset
-    crc = struct.pack("<I", header_crc(head, len(head), crc_offset))
-    return head[:crc_offset] + crc + head[crc_offset + 4 :]
-
-
-def _layout(data: bytes, magic: bytes, v1: struct.Struct, v2: struct.Struct, what: str) -> tuple:
-    """Check magic, version, header size and (version 2) the header CRC; unpack the fields.
-
-    The fields come back in version 1's order (version 2's header CRC is dropped)."""
-    if len(data) < v1.size:
-        raise BitstreamError(f"{what} truncated: {len(data)} bytes < header {v1.size}")
-    if data[:4] != magic:
-        raise BitstreamError(f"not a polc {what} (bad magic)")
-    version = data[4]
-    if version not in READABLE_VERSIONS:
-        raise BitstreamError(f"unsupported {what} format version {version}")
-    layout = v1 if version == 1 else v2
-    if len(data) < layout.size:
-        raise BitstreamError(f"{what} truncated: {len(data)} bytes < header {layout.size}")
-    fields = layout.unpack_from(data)
-    header_size = fields[3]
-    if header_size < layout.size or header_size > len(data):
-        raise BitstreamError(f"{what} header size out of range")
-    if layout is v2:
-        if header_crc(data, header_size, v1.size) != fields[-1]:
-            raise BitstreamError(f"{what} header CRC mismatch (corrupted header)")
-        fields = fields[:-1]
-    return fields
 
 
 @dataclass(frozen=True)
@@ -117,61 +74,6 @@ class FrameGeometry:
     def hyper_hw(self) -> tuple[int, int]:
         h, w = self.padded
         return h // 64, w // 64
-
-
-@dataclass
-class EnhancementLayer:
-    fingerprint: bytes
-    base_payload_crc: int
-    s_payload: bytes
-    s_escapes: np.ndarray
-    enh_crc: int  # CRC-32 of the decoded ŝ symbols
-
-    @property
-    def nbytes(self) -> int:
-        """Size of :meth:`to_bytes` without building it."""
-        return _ENH.size + len(self.s_payload) + 4 * self.s_escapes.size
-
-    def to_bytes(self) -> bytes:
-        esc = self.s_escapes.astype("<i4").tobytes()
-        payload = self.s_payload + esc
-        head = _ENH.pack(
-            ENH_MAGIC,
-            FORMAT_VERSION,
-            0,
-            _ENH.size,
-            self.fingerprint,
-            self.base_payload_crc,
-            len(self.s_payload),
-            self.s_escapes.size,
-            zlib.crc32(payload),
-            self.enh_crc,
-            0,
-        )
-        return _seal(head) + payload
-
-    @classmethod
-    def from_bytes(cls, data: bytes, max_symbols: int | None = None) -> EnhancementLayer:
-        fields = _layout(data, ENH_MAGIC, _ENH_V1, _ENH, "enhancement layer")
-        (_magic, _version, flags, header_size, fp, base_crc, s_len, s_esc, crc, enh_crc) = fields
-        if flags:
-            raise BitstreamError(f"enhancement layer flags {flags:#04x}: reserved bits set")
-        if max_symbols is not None and s_esc > max_symbols:
-            raise BitstreamError("enhancement escape count exceeds the latent size")
-        payload = data[header_size:]
-        if len(payload) != s_len + 4 * s_esc:
-            raise BitstreamError(
-                f"enhancement payload is {len(payload)} bytes, header says {s_len + 4 * s_esc}"
-            )
-        if zlib.crc32(payload) != crc:
-            raise BitstreamError("enhancement payload CRC mismatch (corrupted in transit)")
-        return cls(
-            fp,
-            base_crc,
-            payload[:s_len],
-            np.frombuffer(payload[s_len:], "<i4").astype(np.int64),
-            enh_crc,
-        )
 
 
 @dataclass(frozen=True)
@@ -362,7 +264,7 @@ class FrameContainer:
             len(enh),
             0,
         )
-        return _seal(head + extension, _BASE_V1.size) + payload + enh
+        return seal_header(head + extension, _BASE_V1.size) + payload + enh
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FrameContainer:
@@ -370,7 +272,7 @@ class FrameContainer:
         data = bytes(data)
         if compact_layout.is_compact(data):
             return cls._from_compact(data)
-        fields = _layout(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
+        fields = read_header(data, BASE_MAGIC, _BASE_V1, _BASE, "container")
         (
             _magic,
             _version,

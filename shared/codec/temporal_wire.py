@@ -134,23 +134,12 @@ class TemporalWireModel:
         z_sym = np.round(z).astype(np.int64)
         params = wire.entropy_parameters(z_sym)
         y_sym = np.round(v.astype(np.float64) - params.means).astype(np.int64)
-        mu_sym, sigma_int = self.p_prediction(params, reference)
-        gain = self.best_scale_gain(y_sym - mu_sym, sigma_int)
-        idx_p = self.scale_indexes(sigma_int, gain)
-        z_pay, z_esc = encode(
+        z_section = encode(
             z_sym - reference.z_symbols, self._z_table_ids(z_sym.shape), wire.tables_y
         )
-        y_pay, y_esc = encode(y_sym - mu_sym, idx_p, wire.tables_y)
+        prediction = self.p_prediction(params, reference)
         container = self._p_container(
-            geometry,
-            alpha,
-            reference,
-            (z_pay, z_esc),
-            (y_pay, y_esc),
-            self.params_crc(params, mu_sym, idx_p),
-            y_sym,
-            skip_mode=False,
-            scale_gain=gain,
+            geometry, alpha, reference, z_section, params, prediction, y_sym
         )
         return container, params, y_sym, z_sym
 
@@ -160,23 +149,36 @@ class TemporalWireModel:
         alpha: float,
         reference: ReferenceState,
         z_section: tuple[bytes, np.ndarray],
-        y_section: tuple[bytes, np.ndarray],
-        params_crc: int,
+        params: EntropyParameters,
+        prediction: tuple[np.ndarray, np.ndarray],
         y_sym: np.ndarray,
-        skip_mode: bool,
-        scale_gain: int,
+        skip: np.ndarray | None = None,
     ) -> FrameContainer:
-        """The container of a P-frame naming ``reference`` (both modes; compact layout)."""
+        """The container of a P-frame naming ``reference`` (compact layout): ŷ coded as the
+        residuals y_sym − round(μ_P) under σ_P (``prediction``, of :meth:`p_prediction`)
+        and the best scale gain, at every position (a conditional P-frame) or, in skip
+        mode, at the positions ``skip`` leaves out."""
+        mu_sym, sigma_int = prediction
+        residuals, sigma = y_sym - mu_sym, sigma_int
+        if skip is not None:
+            coded = np.broadcast_to(~skip[None], y_sym.shape)
+            residuals, sigma = residuals[coded], sigma_int[coded]
+        gain = self.best_scale_gain(residuals, sigma)
+        idx_p = self.scale_indexes(sigma_int, gain)
+        y_pay, y_esc = encode(
+            residuals, idx_p if skip is None else idx_p[coded], self.wire.tables_y
+        )
         return FrameContainer(
             self.wire.frame_spec(geometry, alpha),
             *z_section,
-            *y_section,
-            params_crc,
+            y_pay,
+            y_esc,
+            self.params_crc(params, mu_sym, idx_p),
             latent_checksum(y_sym),
             reference=ReferenceLink(reference.seq, reference.checksum, self.fingerprint),
-            skip_mode=skip_mode,
+            skip_mode=skip is not None,
             compact=True,
-            scale_gain=scale_gain,
+            scale_gain=gain,
         )
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
@@ -210,7 +212,6 @@ class TemporalWireModel:
         self._check_encodable(geometry, alpha, reference)
         if not (tau >= 0.0 and snap >= 0.0):
             raise ValueError(f"skip and snap thresholds must be >= 0, got {tau}, {snap}")
-        wire = self.wire
         params = self.reference_parameters(reference)
         shifted = v.astype(np.float64) - params.means
         change = np.abs(shifted - reference.y_symbols).max(axis=0)
@@ -219,20 +220,9 @@ class TemporalWireModel:
         y_sym = np.round(shifted).astype(np.int64)
         y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
-        coded = np.broadcast_to(~skip[None], y_sym.shape)
-        gain = self.best_scale_gain((y_sym - mu_sym)[coded], sigma_int[coded])
-        idx_p = self.scale_indexes(sigma_int, gain)
-        y_pay, y_esc = encode((y_sym - mu_sym)[coded], idx_p[coded], wire.tables_y)
+        skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
         container = self._p_container(
-            geometry,
-            alpha,
-            reference,
-            (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64)),
-            (y_pay, y_esc),
-            self.params_crc(params, mu_sym, idx_p),
-            y_sym,
-            skip_mode=True,
-            scale_gain=gain,
+            geometry, alpha, reference, skip_map, params, (mu_sym, sigma_int), y_sym, skip
         )
         return container, params, y_sym, skip
 

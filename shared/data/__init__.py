@@ -1,7 +1,8 @@
 """Data for polc: the synthetic traffic-camera world and loaders for real datasets.
 
-The synthetic API is imported eagerly (numpy + PIL only); the torch-based loaders and
-transforms are imported on first access so that ``polc data`` stays light.
+The synthetic API (``synth.__all__``) is imported eagerly (numpy + PIL only); the
+torch-based loaders and transforms are imported on first access so that ``polc data`` stays
+light.
 """
 
 from __future__ import annotations
@@ -9,16 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .synth import (
-    CLASSES,
-    GENERATOR_VERSION,
-    cache_root,
-    ensure_synthetic,
-    render_cls_crop,
-    render_scene,
-    render_video_frames,
-    write_dataset,
-)
+from . import synth
+from .synth import *  # noqa: F403  (the synthetic world's API, synth.__all__)
 
 _LAZY = {
     "ImageFolderDataset": "loaders",
@@ -27,17 +20,7 @@ _LAZY = {
     "collate_detection": "loaders",
 }
 
-__all__ = [
-    "CLASSES",
-    "GENERATOR_VERSION",
-    "cache_root",
-    "ensure_synthetic",
-    "render_cls_crop",
-    "render_scene",
-    "render_video_frames",
-    "write_dataset",
-    *_LAZY,
-]
+__all__ = [*synth.__all__, *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

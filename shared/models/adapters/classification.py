@@ -8,45 +8,25 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
-from polc.shared.models.adapters.stem import LatentStem, StemFedBackbone, freeze_except
+from polc.shared.models.adapters.stem import StemFedBackbone
 from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.vision.teacher_file import load_teacher
+from polc.shared.models.weights_file import WeightsKind
 
 
 class LatentClassifier(StemFedBackbone):
-    def __init__(
-        self,
-        backbone: SmallResNet,
-        latent_channels: int,
-        rank: int = 32,
-        train_stages: tuple[str, ...] = (),
-        *,
-        latent_blocks: int = 0,
-        blocks: int = 1,
-        train_norms: bool = False,
-        first_stage: str = "layer2",
-    ):
-        super().__init__()
-        backbone = copy.deepcopy(backbone)
-        self._reuse_backbone(
-            LatentStem(
-                latent_channels,
-                backbone.widths[0],
-                scale=4,
-                rank=rank,
-                latent_blocks=latent_blocks,
-                blocks=blocks,
-            ),
-            backbone,
-            first_stage,
-        )
+    """ŷ -> logits of the teacher's classes (``LatentClassifier(teacher, latent_channels,
+    rank, train_stages, ...)``, see :class:`StemFedBackbone`)."""
+
+    HEADS = ("fc",)
+    #: its adapter file's kind, and the reader of the teacher file it adapts
+    WEIGHTS_KIND: WeightsKind = "adapter_cls"
+    read_pixel_model = staticmethod(load_teacher)
+
+    def _reuse_head(self, backbone: SmallResNet) -> None:
         self.avgpool, self.fc = backbone.avgpool, backbone.fc
-        self.train_stages = freeze_except(
-            self, (*self.backbone_stages, "fc"), train_stages, train_norms
-        )
 
     def head(self, f4: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(f4), 1))

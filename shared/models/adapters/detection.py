@@ -13,48 +13,32 @@ W × H (the encoder pads bottom / right only, see ``shared/codec/runtime.image_t
 
 from __future__ import annotations
 
-import copy
-
 from torch import Tensor
 
-from polc.shared.models.adapters.stem import LatentStem, StemFedBackbone, freeze_except
+from polc.shared.models.adapters.stem import StemFedBackbone
+from polc.shared.models.vision.backbone import SmallResNet
 from polc.shared.models.vision.detector import PixelDetector
+from polc.shared.models.vision.detector_file import load_detector
+from polc.shared.models.weights_file import WeightsKind
 
 LATENT_STRIDE = 16
 
 
 class LatentDetector(StemFedBackbone):
-    def __init__(
-        self,
-        detector: PixelDetector,
-        latent_channels: int,
-        rank: int = 32,
-        train_stages: tuple[str, ...] = (),
-        *,
-        latent_blocks: int = 0,
-        blocks: int = 1,
-        train_norms: bool = False,
-        first_stage: str = "layer2",
-    ):
-        super().__init__()
-        detector = copy.deepcopy(detector)
-        body = detector.body
-        self._reuse_backbone(
-            LatentStem(
-                latent_channels,
-                body.widths[0],
-                scale=4,
-                rank=rank,
-                latent_blocks=latent_blocks,
-                blocks=blocks,
-            ),
-            body,
-            first_stage,
-        )
+    """ŷ -> the pixel detector's FCOS losses or detections (``LatentDetector(detector,
+    latent_channels, rank, train_stages, ...)``, see :class:`StemFedBackbone`)."""
+
+    HEADS = ("fcos",)
+    #: its adapter file's kind, and the reader of the detector file it adapts
+    WEIGHTS_KIND: WeightsKind = "adapter_det"
+    read_pixel_model = staticmethod(load_detector)
+
+    @staticmethod
+    def _backbone(detector: PixelDetector) -> SmallResNet:
+        return detector.body
+
+    def _reuse_head(self, detector: PixelDetector) -> None:
         self.fcos = detector.fcos
-        self.train_stages = freeze_except(
-            self, (*self.backbone_stages, "fcos"), train_stages, train_norms
-        )
         self.classes: list[str] = list(getattr(detector, "classes", []))
 
     def stages(self, y_hat: Tensor) -> list[Tensor]:

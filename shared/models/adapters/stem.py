@@ -13,10 +13,16 @@ original single-block stem that older adapter files hold.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 
 from polc.shared.models.vision.backbone import SmallResNet
+from polc.shared.models.weights_file import WeightsKind
 
 
 class ConvNeXtBlock(nn.Module):
@@ -82,9 +88,18 @@ def backbone_stages(first_stage: str) -> tuple[str, ...]:
 
 class StemFedBackbone(nn.Module):
     """What the classification and detection adapters share: the latent stem, then the
-    reused pixel backbone's stages from ``first_stage`` on (frozen unless unfrozen by
-    :func:`freeze_except`; frozen batch-norm statistics stay the pixel model's)."""
+    reused pixel backbone's stages from ``first_stage`` on and the pixel model's head
+    (frozen unless unfrozen by :func:`freeze_except`; frozen batch-norm statistics stay
+    the pixel model's).
 
+    ``pixel_model`` is copied; a subclass names the backbone inside it
+    (:meth:`_backbone`), takes over its head (:meth:`_reuse_head`), lists the head's
+    modules with parameters in ``HEADS`` and names its adapter file's kind and the reader
+    of the pixel model file it adapts."""
+
+    HEADS: tuple[str, ...]
+    WEIGHTS_KIND: WeightsKind
+    read_pixel_model: Callable[[Path], nn.Module]
     stem: LatentStem
     layer1: nn.Module | None
     layer2: nn.Module
@@ -94,11 +109,45 @@ class StemFedBackbone(nn.Module):
     backbone_stages: tuple[str, ...]
     train_stages: tuple[str, ...]
 
-    def _reuse_backbone(self, stem: LatentStem, backbone: SmallResNet, first_stage: str) -> None:
-        self.stem = stem
+    def __init__(
+        self,
+        pixel_model: nn.Module,
+        latent_channels: int,
+        rank: int = 32,
+        train_stages: tuple[str, ...] = (),
+        *,
+        latent_blocks: int = 0,
+        blocks: int = 1,
+        train_norms: bool = False,
+        first_stage: str = "layer2",
+    ):
+        super().__init__()
+        pixel_model = copy.deepcopy(pixel_model)
+        backbone = self._backbone(pixel_model)
+        self.stem = LatentStem(
+            latent_channels,
+            backbone.widths[0],
+            scale=4,
+            rank=rank,
+            latent_blocks=latent_blocks,
+            blocks=blocks,
+        )
         self.first_stage, self.backbone_stages = first_stage, backbone_stages(first_stage)
         self.layer1 = backbone.layer1 if first_stage == "layer1" else None
         self.layer2, self.layer3, self.layer4 = backbone.layer2, backbone.layer3, backbone.layer4
+        self._reuse_head(pixel_model)
+        self.train_stages = freeze_except(
+            self, (*self.backbone_stages, *self.HEADS), train_stages, train_norms
+        )
+
+    @staticmethod
+    def _backbone(pixel_model: Any) -> SmallResNet:
+        """The ResNet whose stages the adapter reuses (the pixel model itself by default)."""
+        return pixel_model
+
+    def _reuse_head(self, pixel_model: Any) -> None:
+        """Take over the pixel model's modules after the backbone (the ``HEADS``)."""
+        raise NotImplementedError
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -29,7 +29,7 @@ from polc.shared.models.adapters.stem import (
     keep_frozen_statistics,
     norm_layer_paths,
 )
-from polc.shared.models.vision.detector import placeholder_images
+from polc.shared.models.vision.detector import dense_head_forward
 from polc.shared.models.vision.torchvision_models import (
     LATENT_STRIDE,
     StageLayout,
@@ -134,22 +134,7 @@ class TorchvisionLatentDetector(TorchvisionAdapter):
         m = self.model
         assert isinstance(m, FCOS | RetinaNet)
         pyramid = m.backbone.fpn(OrderedDict(zip(("0", "1", "2"), stages, strict=True)))
-        features = list(pyramid.values())
-        head_outputs = m.head(features)
-        images = placeholder_images(features[0].shape[0], image_size, features[0])
-        anchors = m.anchor_generator(images, features)
-        per_level = [f.shape[-2] * f.shape[-1] for f in features]
-        per_anchor = head_outputs["cls_logits"].shape[1] // sum(per_level)
-        per_level = [n * per_anchor for n in per_level]
-        if self.training:
-            if targets is None:
-                raise ValueError("targets are required in training mode")
-            if isinstance(m, FCOS):
-                return m.compute_loss(targets, head_outputs, anchors, per_level)
-            return m.compute_loss(targets, head_outputs, anchors)
-        split = {k: list(v.split(per_level, dim=1)) for k, v in head_outputs.items()}
-        split_anchors = [list(a.split(per_level)) for a in anchors]
-        return m.postprocess_detections(split, split_anchors, images.image_sizes)
+        return dense_head_forward(m, list(pyramid.values()), image_size, targets, self.training)
 
     def forward(
         self, y_hat: Tensor, targets: list[dict[str, Tensor]] | None = None

@@ -19,7 +19,7 @@ Why FCOS (torchvision ``FCOSHead`` + its loss and post-processing):
 The image is used at its own size: torchvision's ``GeneralizedRCNNTransform`` (resize to
 ``min_size`` and ImageNet normalisation) is bypassed, SmallResNet's stem normalises, and
 anchor points come from the input size only, through a zero-copy placeholder
-:class:`~torchvision.models.detection.image_list.ImageList` (see :meth:`StageFCOS.forward`).
+:class:`~torchvision.models.detection.image_list.ImageList` (see :func:`dense_head_forward`).
 Labels are 0-based indices into the class list (COCO category id − 1 for the synthetic set).
 """
 
@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.fcos import FCOS, FCOSHead
 from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.retinanet import RetinaNet
 from torchvision.ops import FeaturePyramidNetwork
 
 from polc.shared.models.vision.backbone import SmallResNet
@@ -46,6 +47,33 @@ def placeholder_images(batch: int, size: tuple[int, int], like: Tensor) -> Image
     """
     tensors = like.new_zeros(()).expand(batch, 3, *size)
     return ImageList(tensors, [tuple(size)] * batch)
+
+
+def dense_head_forward(
+    model: FCOS | RetinaNet,
+    features: list[Tensor],
+    image_size: tuple[int, int],
+    targets: list[dict[str, Tensor]] | None,
+    training: bool,
+) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+    """torchvision FCOS / RetinaNet from the pyramid ``features`` on: head, anchors of
+    ``image_size`` images, then the losses (``training``, with ``targets``) or per-image
+    detections (xyxy in input pixels)."""
+    head_outputs = model.head(features)
+    images = placeholder_images(features[0].shape[0], image_size, features[0])
+    anchors = model.anchor_generator(images, features)
+    per_level = [f.shape[-2] * f.shape[-1] for f in features]
+    per_anchor = head_outputs["cls_logits"].shape[1] // sum(per_level)
+    per_level = [n * per_anchor for n in per_level]
+    if training:
+        if targets is None:
+            raise ValueError("targets are required in training mode")
+        if isinstance(model, FCOS):
+            return model.compute_loss(targets, head_outputs, anchors, per_level)
+        return model.compute_loss(targets, head_outputs, anchors)
+    split = {k: list(v.split(per_level, dim=1)) for k, v in head_outputs.items()}
+    split_anchors = [list(a.split(per_level)) for a in anchors]
+    return model.postprocess_detections(split, split_anchors, images.image_sizes)
 
 
 class StageFCOS(FCOS):
@@ -95,18 +123,7 @@ class StageFCOS(FCOS):
         image_size: tuple[int, int],
         targets: list[dict[str, Tensor]] | None = None,
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
-        features = self.pyramid(stages)
-        head_outputs = self.head(features)
-        images = placeholder_images(features[0].shape[0], image_size, features[0])
-        anchors = self.anchor_generator(images, features)
-        per_level = [f.shape[-2] * f.shape[-1] for f in features]
-        if self.training:
-            if targets is None:
-                raise ValueError("targets are required in training mode")
-            return self.compute_loss(targets, head_outputs, anchors, per_level)
-        split = {k: list(v.split(per_level, dim=1)) for k, v in head_outputs.items()}
-        split_anchors = [list(a.split(per_level)) for a in anchors]
-        return self.postprocess_detections(split, split_anchors, images.image_sizes)
+        return dense_head_forward(self, self.pyramid(stages), image_size, targets, self.training)
 
 
 class PixelDetector(nn.Module):
