@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -270,26 +271,34 @@ class FrameIntake:
     async def _bind_stored(self, frame: IncomingFrame) -> None:
         """(decoding off) a compact P-frame inherits its stored reference's spec."""
         container = frame.container
+        assert container.reference is not None
+        if container.reference.seq < frame.seq:  # (never wait on a later frame: no cycles)
+            await self._settled((frame.camera_id, container.reference.seq))
         if self._specs.track(frame.camera_id, frame.seq, container):
             return
-        assert container.reference is not None
         record = await self._io(self.store.get, frame.camera_id, container.reference.seq)
         self._specs.bind_stored(container, record)
         self._specs.remember(frame.camera_id, frame.seq, container)
+
+    async def _settled(self, key: tuple[str, int]) -> None:
+        """Wait while the frame ``key`` is being processed (stored or refused): a P-frame
+        read right after its reference must not find it "not stored" only because its
+        commit is still running."""
+        while key in self._inflight:
+            running = self._inflight[key]
+            if running is None:  # the fast path makes no future unless someone waits
+                running = self._inflight[key] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
 
     async def _store_once(
         self, frame: IncomingFrame, session: StreamSession, turn: DecodeTurn | None
     ) -> Outcome:
         """Decode + store a frame unless already stored (see :data:`Outcome`)."""
         key = (frame.camera_id, frame.seq)
-        while key in self._inflight:  # the same frame is being processed (e.g. a resend
-            running = self._inflight[key]  # racing a reconnect): wait, then re-check
-            if running is None:  # the fast path makes no future unless someone waits
-                running = self._inflight[key] = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.shield(running)
-            except Exception:
-                pass
+        # the same frame is being processed (e.g. a resend racing a reconnect): wait, then
+        # re-check
+        await self._settled(key)
         # a point query on the event-loop thread's own WAL read connection (~10 µs, never
         # waits for the writer) is much cheaper than a hop to the I/O pool
         known = self.max_seq.get(frame.camera_id)
