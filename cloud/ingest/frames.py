@@ -132,12 +132,20 @@ class FrameIntake:
             )
             return
         key = (frame.camera_id, frame.seq)
-        if (
+        awaiting = (
             self.decoder is not None
             or key in self._inflight
             or frame.seq <= self.max_seq.get(frame.camera_id, -1)
-            or not self._specs.track(frame.camera_id, frame.seq, frame.container)
-        ):
+        )
+        if not awaiting:  # decoding off: a compact P-frame takes its reference's spec
+            try:
+                awaiting = not self._specs.track(frame.camera_id, frame.seq, frame.container)
+            except FrameRefused as exc:
+                session.outbound.put_nowait(
+                    (self.error_message(frame.camera_id, frame.seq, exc), window)
+                )
+                return
+        if awaiting:
             turn = self.decoder.reserve(frame.camera_id) if self.decoder else None
             task = asyncio.create_task(self._frame(frame, session, window, t0, turn))
             tasks.add(task)

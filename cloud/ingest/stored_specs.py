@@ -43,12 +43,13 @@ class StoredSpecs:
     def track(self, camera_id: str, seq: int, container: FrameContainer) -> bool:
         """A frame read (in stream order): an unbound compact P-frame is bound to the spec
         of the camera's last frame if it names that one; a bound frame's spec is remembered.
-        False: still unbound, look its reference up in the store (:meth:`bind_stored`)."""
+        False: still unbound, look its reference up in the store (:meth:`bind_stored`).
+        FrameRefused (malformed) when the frame does not fit that spec."""
         if not container.is_bound:
             link, last = container.reference, self._last.get(camera_id)
             if link is None or last is None or (link.seq, link.checksum) != last[:2]:
                 return False
-            container.bind(last[2])
+            _bind(container, last[2])
         self.remember(camera_id, seq, container)
         return True
 
@@ -70,7 +71,12 @@ class StoredSpecs:
             )
         except ValueError as exc:
             raise reference_refusal(ReferenceMissing(f"reference {link.seq}: {exc}")) from None
-        try:
-            container.bind(spec)
-        except BitstreamError as exc:
-            raise FrameRefused(grpc.StatusCode.INVALID_ARGUMENT, "malformed", str(exc)) from None
+        _bind(container, spec)
+
+
+def _bind(container: FrameContainer, spec: FrameSpec) -> None:
+    """Bind a compact P-frame; one that does not fit the spec is refused as malformed."""
+    try:
+        container.bind(spec)
+    except BitstreamError as exc:
+        raise FrameRefused(grpc.StatusCode.INVALID_ARGUMENT, "malformed", str(exc)) from None
