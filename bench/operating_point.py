@@ -14,7 +14,8 @@ NMS setting of :data:`NMS_SETTINGS` (IoU, per class or across classes)
 (``operating_point_choice``: exact over a 0.01 grid; classes with fewer than
 ``--min-class-boxes`` ground-truth boxes share one threshold). The NMS setting whose F1 is
 highest wins (ties: the earlier, simpler one). The objective is F1 over every frame at every
-α pooled (``--beta``: F_β instead, weighing recall β times as much). The point is written
+α pooled (``--beta``: F_β instead, weighing recall β times as much; ``--min-recall R``: the most
+precise point whose pooled recall is at least R, exact over the grid). The point is written
 into ``--adapter`` (``operating_point`` entry, with the command that chose it;
 ``--no-write``: report only), where the cloud's DetectionRunner reads it. Prints a table,
 writes ``--json`` and a precision-recall plot per class.
@@ -38,10 +39,10 @@ from polc.bench.operating_point_choice import (
     SHARED,
     Choice,
     ClassTable,
+    choose_for_recall,
     choose_thresholds,
     evaluate,
     groups,
-    uniform_choice,
 )
 from polc.bench.operating_point_plot import write_plot
 from polc.bench.video_polc import code_intra
@@ -108,6 +109,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-write", action="store_true", help="report only, leave the adapter file as it is"
     )
     add_option(p, "--beta", 1.0, "maximise F_beta (default 1: F1; > 1 weighs recall more)")
+    p.add_argument(
+        "--min-recall",
+        type=float,
+        default=None,
+        help="instead of F_beta: the most precise point whose held-out recall is at least this",
+    )
 
 
 def _setup(args: argparse.Namespace) -> dict:
@@ -131,6 +138,8 @@ def _setup(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--alphas {args.alphas}: one or more α in [0, 1]")
     if not Path(args.adapter).is_file():
         raise ConfigError(f"--adapter: no file {args.adapter}")
+    if args.min_recall is not None and not 0.0 < args.min_recall <= 1.0:
+        raise ConfigError(f"--min-recall {args.min_recall}: a recall in (0, 1]")
     return {
         "size": [width, height],
         "seeds": seeds,
@@ -151,10 +160,31 @@ def command_line(args: argparse.Namespace, setup: dict) -> str:
     ]
     if args.adapter != str(WEIGHTS_DIR / "adapter_det.pt"):
         parts.append(f"--adapter {shlex.quote(args.adapter)}")
-    if args.beta != 1.0:
+    if args.min_recall is not None:
+        parts.append(f"--min-recall {args.min_recall:g}")
+    elif args.beta != 1.0:
         parts.append(f"--beta {args.beta:g}")
-    objective = "F1" if args.beta == 1.0 else f"F_beta, beta {args.beta:g}"
-    return " ".join(parts) + f" (max {objective} on the held-out frames)"
+    return " ".join(parts) + f" ({objective(args)} on the held-out frames)"
+
+
+def objective(args: argparse.Namespace) -> str:
+    if args.min_recall is not None:
+        return f"max precision at recall >= {args.min_recall:g}"
+    return "max F1" if args.beta == 1.0 else f"max F_beta, beta {args.beta:g}"
+
+
+def choose(args: argparse.Namespace, tables: dict[str, ClassTable]) -> Choice | None:
+    """The thresholds the objective picks (None: the recall floor is out of reach)."""
+    if args.min_recall is not None:
+        return choose_for_recall(tables, args.min_recall)
+    return choose_thresholds(tables, beta=args.beta)
+
+
+def merit(args: argparse.Namespace, choice: Choice | None) -> float:
+    """What the objective ranks NMS settings by."""
+    if choice is None:
+        return -1.0
+    return choice.precision if args.min_recall is not None else choice.f_beta(args.beta)
 
 
 def held_out_frames(codec: Codec, runner: DetectionRunner, setup: dict) -> list[HeldOutFrame]:
@@ -203,6 +233,11 @@ def class_tables(
     }
 
 
+def max_recall(tables: dict[str, ClassTable]) -> float:
+    """Recall with every candidate kept (the lowest threshold of the grid)."""
+    return evaluate(tables, {}, float(GRID[0])).recall
+
+
 def _summary(choice: Choice) -> dict:
     return {
         "precision": choice.precision,
@@ -235,11 +270,15 @@ def run(args: argparse.Namespace) -> int:
     sweep = []
     for nms in tqdm(NMS_SETTINGS, desc="NMS settings", unit="setting"):
         tables = class_tables(frames, classes, *nms)
-        choice = choose_thresholds(groups(tables, setup["min_class_boxes"]), beta=args.beta)
-        sweep.append((nms, tables, choice))
-    best = max(range(len(sweep)), key=lambda i: (sweep[i][2].f_beta(args.beta), -i))
+        sweep.append((nms, tables, choose(args, groups(tables, setup["min_class_boxes"]))))
+    best = max(range(len(sweep)), key=lambda i: (merit(args, sweep[i][2]), -i))
     nms, tables, choice = sweep[best]
-    uniform = uniform_choice(tables, beta=args.beta)
+    if choice is None:
+        raise ConfigError(
+            f"--min-recall {args.min_recall:g}: no thresholds reach it on the held-out frames "
+            f"(at most {max_recall(tables):.3f})"
+        )
+    uniform = choose(args, {SHARED: ClassTable.pooled(list(tables.values()))}) or choice
     point = _operating_point(choice, uniform, classes, nms, command_line(args, setup))
     legacy = evaluate(sweep[0][1], {}, LEGACY_MIN_SCORE)
     per_alpha = {
@@ -261,8 +300,7 @@ def run(args: argparse.Namespace) -> int:
     }
     results = {
         "setup": {**setup, "frames": len(frames), "adapter": args.adapter, "grid": GRID.tolist()},
-        "objective": f"max F_beta, beta = {args.beta:g} (pooled over every held-out frame "
-        "at every alpha)",
+        "objective": f"{objective(args)} (pooled over every held-out frame at every alpha)",
         "operating_point": point.as_dict(),
         "chosen": _summary(choice),
         "legacy_0.3": _summary(legacy),
@@ -270,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         "nms_sweep": [
             {"nms_iou": n[0], "class_agnostic_nms": n[1], **_summary(c), "thresholds": c.thresholds}
             for n, _, c in sweep
+            if c is not None
         ],
         "per_alpha": per_alpha,
         "per_class": per_class,

@@ -1,4 +1,5 @@
-"""Choosing per-class score thresholds that maximise F1 (``polc bench operating-point``).
+"""Choosing per-class score thresholds (``polc bench operating-point``): the ones that maximise
+F1 (or F_β), or the most precise ones that keep a required recall.
 
 Input: per class, the scores of the detections kept by one NMS setting, whether each is a
 true positive (``polc.shared.metrics.detection_matching``) and the number of ground-truth
@@ -13,6 +14,11 @@ by Dinkelbach's iteration: for a ratio λ the thresholds maximising Σ_c (1 + β
 are chosen class by class; λ ← their F_β until it stops rising (it rises strictly, over
 finitely many choices). Ties go to the higher threshold (fewer boxes for the same count of
 true ones).
+
+With a recall floor R instead (:func:`choose_for_recall`): the thresholds with the highest
+pooled precision Σ TP_c / Σ D_c among those with Σ TP_c ≥ R·G, exact over the grid by dynamic
+programming over the pooled true-positive count (for each count, the fewest detections that
+reach it, class by class; ties: more true positives, then higher thresholds).
 
 Classes with fewer than ``min_truth`` ground-truth boxes share one threshold (pooled into one
 group, :data:`SHARED`): the operating point's default for every class it does not list.
@@ -133,3 +139,47 @@ def evaluate(tables: dict[str, ClassTable], threshold: dict[str, float], default
         tp += int((kept & table.hits).sum())
         det += int(kept.sum())
     return Choice(dict(threshold), tp, det, sum(t.truth for t in tables.values()))
+
+
+def choose_for_recall(
+    tables: dict[str, ClassTable], min_recall: float, grid: np.ndarray = GRID
+) -> Choice | None:
+    """The thresholds (one per table, from ``grid``) with the highest pooled precision whose
+    pooled recall is at least ``min_recall``; None when no thresholds reach it."""
+    names = list(tables)
+    counts = [tables[n].counts(grid) for n in names]
+    truth = sum(t.truth for t in tables.values())
+    top = sum(int(tp.max(initial=0)) for tp, _ in counts)
+    unreachable = np.iinfo(np.int64).max // 4
+    fewest = np.full(top + 1, unreachable, np.int64)  # fewest detections reaching tp exactly
+    fewest[0] = 0
+    picks: list[np.ndarray] = []  # per table: the grid index used to reach each tp
+    for tp, det in counts:
+        best = np.full(top + 1, unreachable, np.int64)
+        pick = np.zeros(top + 1, np.int64)
+        for k in range(len(grid) - 1, -1, -1):  # higher thresholds first: they win ties
+            shifted = np.full(top + 1, unreachable, np.int64)
+            shifted[int(tp[k]) :] = fewest[: top + 1 - int(tp[k])] + int(det[k])
+            better = shifted < best
+            best[better], pick[better] = shifted[better], k
+        fewest = best
+        picks.append(pick)
+    need = int(np.ceil(min_recall * truth - 1e-9))
+    reach = [t for t in range(max(need, 0), top + 1) if fewest[t] < unreachable]
+    if not reach or truth == 0:
+        return None
+    # highest precision; ties: more true positives
+    tp_total = max(reach, key=lambda t: (t / fewest[t] if fewest[t] else 0.0, t))
+    chosen, rest = {}, tp_total
+    for name, (tp, _), pick in reversed(list(zip(names, counts, picks, strict=True))):
+        k = int(pick[rest])
+        chosen[name] = float(grid[k])
+        rest -= int(tp[k])
+    thresholds = {n: chosen[n] for n in names}
+    return Choice(
+        thresholds,
+        tp_total,
+        int(fewest[tp_total]),
+        truth,
+        frozenset(n for n in names if tables[n].truth or len(tables[n].scores)),
+    )

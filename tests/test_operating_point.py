@@ -14,6 +14,7 @@ from torch import nn
 from polc.bench.operating_point_choice import (
     SHARED,
     ClassTable,
+    choose_for_recall,
     choose_thresholds,
     evaluate,
     groups,
@@ -184,21 +185,61 @@ def test_chooser_picks_the_known_best_per_class_thresholds():
     assert uniform.thresholds == {SHARED: 0.3} and uniform.f1 == pytest.approx(8 / 12)
 
 
+def _random_tables(rng: np.random.Generator) -> dict[str, ClassTable]:
+    """Three classes of up to 7 detections; better scores are more often right."""
+    tables = {}
+    for name in "abc":
+        n = int(rng.integers(0, 8))
+        scores = np.round(rng.uniform(0.05, 0.95, n), 2)
+        hits = rng.random(n) < scores
+        tables[name] = ClassTable(scores, hits, int(hits.sum() + rng.integers(0, 3)))
+    return tables
+
+
 @pytest.mark.parametrize("beta", [1.0, 2.0])
 def test_chooser_matches_brute_force_on_random_tables(beta):
     rng = np.random.default_rng(3)
     for _ in range(20):
-        tables = {}
-        for name in "abc":
-            n = int(rng.integers(0, 8))
-            scores = np.round(rng.uniform(0.05, 0.95, n), 2)
-            hits = rng.random(n) < scores  # better scores, more often right
-            tables[name] = ClassTable(scores, hits, int(hits.sum() + rng.integers(0, 3)))
+        tables = _random_tables(rng)
         best = max(
             evaluate(tables, dict(zip("abc", t, strict=True)), 0.0).f_beta(beta)
             for t in itertools.product(GRID, repeat=3)
         )
         assert choose_thresholds(tables, GRID, beta).f_beta(beta) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("floor", [0.3, 0.6, 0.85])
+def test_recall_floor_chooser_matches_brute_force_on_random_tables(floor):
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        tables = _random_tables(rng)
+        feasible = [
+            c
+            for t in itertools.product(GRID, repeat=3)
+            if (c := evaluate(tables, dict(zip("abc", t, strict=True)), 0.0)).recall
+            >= floor - 1e-12
+        ]
+        choice = choose_for_recall(tables, floor, GRID)
+        if not feasible:
+            assert choice is None
+            continue
+        assert choice is not None and choice.recall >= floor - 1e-12
+        assert choice.precision == pytest.approx(max(c.precision for c in feasible))
+        again = evaluate(tables, choice.thresholds, 0.0)
+        assert (again.tp, again.detections) == (choice.tp, choice.detections)
+
+
+def test_recall_floor_trades_precision_for_recall():
+    """a's misses score 0.42-0.45: recall 4/5 keeps them out, recall 5/5 cannot."""
+    tables = {
+        "a": _table([0.9, 0.8, 0.45, 0.42, 0.3], [1, 1, 0, 0, 1], 3),
+        "b": _table([0.35, 0.32, 0.25], [1, 1, 0], 2),
+    }
+    strict = choose_for_recall(tables, 0.8, GRID)
+    assert strict.thresholds == {"a": 0.8, "b": 0.3} and strict.precision == 1.0
+    full = choose_for_recall(tables, 1.0, GRID)
+    assert full.thresholds == {"a": 0.3, "b": 0.3} and (full.tp, full.detections) == (5, 7)
+    assert choose_for_recall({"a": _table([0.9], [1], 3)}, 0.5, GRID) is None
 
 
 def test_rare_classes_share_one_threshold():
