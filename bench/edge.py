@@ -41,8 +41,8 @@ from polc.bench.arguments import add_option
 from polc.edge.backends import build_encoder
 from polc.edge.config import EncoderSettings, TemporalSettings
 from polc.edge.spool import Spool
-from polc.shared.codec.container import FrameGeometry
 from polc.shared.codec.export import export_codec
+from polc.shared.codec.frame_spec import FrameGeometry
 from polc.shared.codec.runtime import Codec, FrameEncoder
 from polc.shared.data import render_video_frames
 from polc.shared.errors import PolcError

@@ -21,7 +21,8 @@ import threading
 from collections import OrderedDict
 
 from polc.cloud.store.interface import FrameStore
-from polc.shared.codec.container import FrameContainer, ReferenceLink
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.frame_spec import ReferenceLink
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, DecodedFrame
 from polc.shared.errors import ReferenceMismatch, ReferenceMissing

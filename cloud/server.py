@@ -5,15 +5,16 @@
       max conn age)  QueryService ──┤   │                   ├─ OrderedDecoder, GroupCommitter
                      SearchService ─┘   │                   └─ AnalysisBacklog ─►
                      grpc.health.v1     └─ CloudMetrics        AnalysisWorker (analyzer) ─►
-                     reflection            ─► /metrics         LiveResults: EventRecorder
-                                                               (tracker → events), LiveHub
-                                                               ─► WatchResults, MQTT
+                     reflection            ─► /metrics         OperatorSurfaces: events,
+                                                               live watchers, MQTT, console
+                                                               (operator_surfaces.py)
 
 Store full (no space for the layer files or the index): frames are refused with
 RESOURCE_EXHAUSTED "store_full" (retryable), ``polc_cloud_store_full`` is 1 and the health
 of ``polc.v1.IngestService`` is NOT_SERVING (the overall "" status and the query services
 stay SERVING: stored frames can still be read). It is SERVING again as soon as a frame is
-stored, or when the store's filesystem has space again (checked every second).
+stored, or when the store's filesystem has space again (:mod:`polc.cloud.store_upkeep`,
+which also runs the retention sweeps and the store gauges).
 
 Shutdown (SIGTERM / SIGINT / :meth:`CloudServer.stop`): health NOT_SERVING, new RPCs
 refused, ingest streams stop reading, finish their in-flight frames (acks go out) and end
@@ -28,7 +29,6 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
-import shutil
 import signal
 from typing import TYPE_CHECKING
 
@@ -44,22 +44,19 @@ from polc.cloud.analyzer import build_analyzer
 from polc.cloud.auth import Authenticator, server_credentials
 from polc.cloud.commit import GroupCommitter
 from polc.cloud.config import CloudConfig
-from polc.cloud.events.hub import LiveHub
-from polc.cloud.events.live import LiveResults
-from polc.cloud.events.metrics import ObservationMetrics
-from polc.cloud.events.recorder import EventRecorder
 from polc.cloud.ingest.decoding import OrderedDecoder
 from polc.cloud.ingest.servicer import IngestServicer
 from polc.cloud.ingest.session import EdgeRegistry
 from polc.cloud.metrics import CloudMetrics
+from polc.cloud.operator_surfaces import OperatorSurfaces
 from polc.cloud.query_service import QueryServicer
 from polc.cloud.reconstruct_service import ReconstructServicer
 from polc.cloud.reconstructor import FrameReconstructor
 from polc.cloud.reference_chain import ReferenceChain
-from polc.cloud.search.queries import SearchQueries
 from polc.cloud.search_service import SearchServicer
 from polc.cloud.store import open_store
 from polc.cloud.store.interface import FrameStore
+from polc.cloud.store_upkeep import StoreUpkeep
 from polc.shared.codec.runtime import Codec
 from polc.shared.errors import ConfigError, ModelError
 from polc.shared.models.weights_file import temporal_path_for
@@ -74,7 +71,8 @@ from polc.v1 import (
     search_pb2_grpc,
 )
 
-if TYPE_CHECKING:  # aiohttp is imported only when http.listen is set
+if TYPE_CHECKING:  # aiohttp and paho are imported only when configured
+    from polc.cloud.events.mqtt import MqttPublisher
     from polc.cloud.http.app import ConsoleServer
 
 log = logging.getLogger(__name__)
@@ -115,12 +113,11 @@ class CloudServer:
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.http_port: int | None = None  # the console / JSON API (http.listen)
-        self.http: ConsoleServer | None = None
         self.metrics = CloudMetrics(config.site)
         self.store: FrameStore | None = None
+        self.surfaces: OperatorSurfaces | None = None  # events, live, MQTT, console
+        self.upkeep: StoreUpkeep | None = None  # retention, gauges, store-full state
         self._server: grpc.aio.Server | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._store_watch: asyncio.Task | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -171,29 +168,8 @@ class CloudServer:
         decoder = backlog = None
         self.analysis: AnalysisWorker | None = None
         # what the analysis saw: events (tracker), live watchers and MQTT, search queries
-        self.observation_metrics = ObservationMetrics(self.metrics.registry, cfg.site)
-        self.hub = LiveHub()
-        ev = cfg.events
-        recorder = EventRecorder(
-            store,
-            self.observation_metrics,
-            iou_threshold=ev.iou_threshold,
-            min_score=ev.min_score,
-            end_after_frames=ev.end_after_frames,
-            end_after_s=ev.end_after_seconds,
-            min_hits=ev.min_hits,
-            track=ev.enabled,
-        )
-        self.live = LiveResults(recorder, self.hub, self._io)
-        self.live.start()
-        self.queries = SearchQueries(store, self.observation_metrics)
-        self.mqtt = None
-        if cfg.mqtt.enabled:
-            from polc.cloud.events.mqtt import MqttPublisher  # paho: only when configured
-
-            self.mqtt = MqttPublisher(cfg.mqtt, cfg.server_id, self.observation_metrics)
-            self.mqtt.start()
-            self.hub.subscribe(self.mqtt)
+        surfaces = self.surfaces = OperatorSurfaces(cfg, store, self.metrics, self._io)
+        surfaces.start()
         if cfg.analyzer.decode:
             self._decode_pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="decode"
@@ -218,7 +194,7 @@ class CloudServer:
                 io=self._io,
                 max_batch_size=b.max_batch_size,
                 max_queue_delay_s=b.max_queue_delay_ms / 1000,
-                on_results=self.live.results,
+                on_results=surfaces.live.results,
             )
             self.analysis.start()
         # bounded by the ack windows: every frame waiting here holds a window slot
@@ -237,7 +213,6 @@ class CloudServer:
             io_executor=self._io,
             codec_executor=self._codec_pool,
         )
-        self.ingest.frames.on_store_state = self._store_state
         self.registry = registry
         self.reconstructor = FrameReconstructor(
             codec=codec,
@@ -253,12 +228,12 @@ class CloudServer:
         )
         query = QueryServicer(store=self.store, auth=auth, registry=registry, io_executor=self._io)
         search = SearchServicer(
-            queries=self.queries,
-            hub=self.hub,
+            queries=surfaces.queries,
+            hub=surfaces.hub,
             auth=auth,
             io_executor=self._io,
-            metrics=self.observation_metrics,
-            watch_queue=ev.watch_queue,
+            metrics=surfaces.metrics,
+            watch_queue=cfg.events.watch_queue,
         )
         server = grpc.aio.server(options=grpc_options(cfg))
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, server)
@@ -267,6 +242,9 @@ class CloudServer:
         search_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        upkeep = self.upkeep = StoreUpkeep(
+            cfg.store, store, self.metrics, self._io, self.ingest.frames, self._set_ingest_serving
+        )
         reflection.enable_server_reflection(
             (
                 *SERVICE_NAMES,
@@ -292,8 +270,7 @@ class CloudServer:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.metrics.init_series()
-        self.metrics.store_limit(cfg.store.max_bytes)
-        self._update_store_metrics(0)
+        upkeep.start()
         if cfg.metrics_listen:
             try:
                 self.metrics_port = self.metrics.serve(cfg.metrics_listen)
@@ -304,8 +281,11 @@ class CloudServer:
                     f"{cfg.metrics_listen}: {exc.strerror}"
                 ) from exc
         if cfg.http.listen:
-            await self._start_http(auth)
-        self._tasks.append(asyncio.create_task(self._housekeeping()))
+            try:
+                self.http_port = await surfaces.start_console(registry, self.reconstructor, auth)
+            except ConfigError:
+                await self.stop(0)
+                raise
         # torch, the codec and the analyzer leave ~0.5 M long-lived objects behind; every
         # full collection would walk them all (~0.3 s each, under ingest load a few per
         # 10 s: a quarter of the event loop's time and its p99 latency). Frozen, they are
@@ -323,85 +303,19 @@ class CloudServer:
             codec.fingerprint,
         )
 
-    async def _start_http(self, auth: Authenticator) -> None:
-        """The JSON API and web console (``http.listen``) in this event loop."""
-        from polc.cloud.http.app import ConsoleServer  # aiohttp: only when configured
-        from polc.cloud.http.context import ConsoleContext
+    @property
+    def http(self) -> ConsoleServer | None:
+        """The console / JSON API server (None: ``http.listen`` unset)."""
+        return self.surfaces.http if self.surfaces is not None else None
 
-        assert self.store is not None
-        self.http = ConsoleServer(
-            ConsoleContext(
-                config=self.config,
-                store=self.store,
-                queries=self.queries,
-                hub=self.hub,
-                registry=self.registry,
-                reconstructor=self.reconstructor,
-                auth=auth,
-                metrics=self.metrics,
-                io=self._io,
-            )
-        )
-        try:
-            self.http_port = await self.http.start()
-        except ConfigError:
-            await self.stop(0)
-            raise
+    @property
+    def mqtt(self) -> MqttPublisher | None:
+        """The MQTT publisher (None: ``mqtt.enabled`` off)."""
+        return self.surfaces.mqtt if self.surfaces is not None else None
 
-    def _store_state(self, full: bool) -> None:
-        """The ingest servicer saw the store become full (or usable again)."""
-        self.metrics.store_full(full)
-        status = (
-            health_pb2.HealthCheckResponse.NOT_SERVING
-            if full
-            else health_pb2.HealthCheckResponse.SERVING
-        )
-        if full:
-            log.error(
-                "store full at %s: frames are refused (retryable) until space returns",
-                self.config.store.path,
-            )
-            if self._store_watch is None or self._store_watch.done():
-                self._store_watch = asyncio.create_task(self._watch_free_space())
-        else:
-            log.warning("store usable again: ingest health SERVING")
-        self._tasks.append(asyncio.create_task(self.health.set(INGEST_SERVICE, status)))
-        self._tasks = [t for t in self._tasks if not t.done()]
-
-    async def _watch_free_space(self) -> None:
-        """While the store is full: back to SERVING once its filesystem has space again
-        (1 MiB or 1% of it, whichever is smaller); a stored frame also ends it."""
-        path = self.config.store.path
-        while self.ingest.frames.store_full:
-            await asyncio.sleep(1.0)
-            try:
-                usage = shutil.disk_usage(path)
-            except OSError:
-                continue
-            if usage.free >= min(1 << 20, usage.total // 100):
-                self.ingest.frames.store_state(full=False)
-
-    def _update_store_metrics(self, deleted: int) -> None:
-        assert self.store is not None
-        stats = self.store.stats()
-        self.metrics.store(stats.frames, stats.bytes, deleted)
-
-    async def _housekeeping(self) -> None:
-        """Retention sweeps and the store gauges."""
-        s = self.config.store
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(min(s.sweep_interval_seconds, 15.0))
-            try:
-                deleted = 0
-                if s.retention_seconds is not None or s.max_bytes is not None:
-                    assert self.store is not None
-                    deleted = await loop.run_in_executor(
-                        self._io, self.store.enforce_retention, s.retention_seconds, s.max_bytes
-                    )
-                await loop.run_in_executor(self._io, self._update_store_metrics, deleted)
-            except Exception:
-                log.exception("store housekeeping failed")
+    async def _set_ingest_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse
+        await self.health.set(INGEST_SERVICE, status.SERVING if serving else status.NOT_SERVING)
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown (see the module docstring)."""
@@ -410,11 +324,10 @@ class CloudServer:
         self._stopped.set()
         grace = self.config.connection.shutdown_grace_seconds if grace is None else grace
         log.info("shutting down (grace %.1f s)", grace)
-        for task in (*self._tasks, self._store_watch):
-            if task is not None:
-                task.cancel()
-        if self.http is not None:
-            await self.http.stop()
+        if self.upkeep is not None:
+            self.upkeep.stop()
+        if self.surfaces is not None:
+            await self.surfaces.stop_console()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             self.ingest.begin_shutdown()
@@ -424,12 +337,8 @@ class CloudServer:
         analysis = getattr(self, "analysis", None)
         if analysis is not None:
             await analysis.close()
-        live = getattr(self, "live", None)
-        if live is not None:
-            await live.close()  # ends the live events (stored, watchers, MQTT)
-        mqtt = getattr(self, "mqtt", None)
-        if mqtt is not None:
-            await asyncio.get_running_loop().run_in_executor(None, mqtt.close)
+        if self.surfaces is not None:
+            await self.surfaces.close()  # ends the live events (stored, watchers, MQTT)
         if hasattr(self, "_decode_pool"):
             self._decode_pool.shutdown(wait=True)
         if hasattr(self, "_io"):

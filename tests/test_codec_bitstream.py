@@ -12,12 +12,8 @@ import pytest
 import torch
 from codec_support import fix_payload_crc
 
-from polc.shared.codec.container import (
-    FORMAT_VERSION,
-    EnhancementLayer,
-    FrameContainer,
-    alpha_to_code,
-)
+from polc.shared.codec.container import FORMAT_VERSION, EnhancementLayer, FrameContainer
+from polc.shared.codec.frame_spec import alpha_to_code
 from polc.shared.codec.integer_hyper import IntegerHyperSynthesis
 from polc.shared.codec.varint import read_uvarint, read_zigzag_varints, uvarint, zigzag_varints
 from polc.shared.errors import BitstreamError

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from polc.shared.codec.container import PAD
+from polc.shared.codec.frame_spec import PAD
 from polc.shared.metrics.coco import coco_map
 from polc.shared.models.adapters.adapter_file import save_adapter_file
 from polc.shared.models.adapters.detection import LATENT_STRIDE, LatentDetector, keep_visible

@@ -5,12 +5,16 @@ is a 400 naming the parameter (:func:`~polc.cloud.http.errors.bad_input`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from multidict import MultiMapping
 
 from polc.cloud.field_checks import MAX_TIME_US, MIN_TIME_US
 from polc.cloud.http.errors import bad_input
+
+T = TypeVar("T")
 
 #: the SearchQueries field names that are called differently here
 PARAMETER_OF = {"camera_ids": "cameras"}
@@ -21,16 +25,24 @@ def values(query: MultiMapping[str], name: str) -> list[str]:
     return [v.strip() for raw in query.getall(name, []) for v in raw.split(",") if v.strip()]
 
 
-def _bounded(query: MultiMapping[str], name: str, default, lo, hi, kind: type, what: str):
+def _parsed(query: MultiMapping[str], name: str, parse: Callable[[str], T], what: str) -> T | None:
+    """The parameter as ``parse`` reads it; None when it is absent or empty, a 400 when
+    ``parse`` refuses it (ValueError)."""
     raw = query.get(name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
-        value = kind(raw)
+        return parse(raw)
     except ValueError:
         raise bad_input(name, f"not {what}: {raw[:40]!r}") from None
+
+
+def _bounded(query: MultiMapping[str], name: str, default, lo, hi, kind: type, what: str):
+    value = _parsed(query, name, kind, what)
+    if value is None:
+        return default
     if (isinstance(value, float) and math.isnan(value)) or not lo <= value <= hi:
-        raise bad_input(name, f"{raw[:40]} outside [{lo:g}, {hi:g}]")
+        raise bad_input(name, f"{query[name][:40]} outside [{lo:g}, {hi:g}]")
     return value
 
 
@@ -42,25 +54,23 @@ def number(query: MultiMapping[str], name: str, default: float, lo: float, hi: f
     return _bounded(query, name, default, lo, hi, float, "a number")
 
 
+def _epoch_us(raw: str) -> int:
+    """Microseconds since the epoch, or an ISO 8601 date-time (UTC unless it says);
+    ValueError when it is neither."""
+    try:
+        return int(raw)
+    except ValueError:
+        when = datetime.fromisoformat(raw)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def time_us(query: MultiMapping[str], name: str) -> int | None:
     """Microseconds since the epoch, or an ISO 8601 date-time (UTC unless it says)."""
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(raw)
-        except ValueError:
-            raise bad_input(
-                name, f"not microseconds since the epoch nor ISO 8601: {raw[:40]!r}"
-            ) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        delta = when - datetime(1970, 1, 1, tzinfo=UTC)
-        value = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if not MIN_TIME_US <= value <= MAX_TIME_US:
+    value = _parsed(query, name, _epoch_us, "microseconds since the epoch nor ISO 8601")
+    if value is not None and not MIN_TIME_US <= value <= MAX_TIME_US:
         raise bad_input(name, "outside 0001-01-01 .. 9999-12-31")
     return value
 

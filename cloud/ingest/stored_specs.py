@@ -20,7 +20,8 @@ import grpc
 from polc.cloud.ingest.decoding import MAX_CAMERAS, reference_refusal
 from polc.cloud.ingest.validation import FrameRefused
 from polc.cloud.store.interface import FrameRecord
-from polc.shared.codec.container import FrameContainer, FrameGeometry, FrameSpec, alpha_to_code
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.frame_spec import FrameGeometry, FrameSpec, alpha_to_code
 from polc.shared.errors import BitstreamError, ReferenceMissing
 
 

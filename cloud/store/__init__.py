@@ -1,7 +1,9 @@
 """Durable storage of received frames and their results.
 
     FrameStore (interface.py: backend-neutral, with FrameRecord, CameraSummary, StoreStats)
-      └─ SqlFrameStore (sql.py: the reads and index rows every SQL backend shares)
+      └─ SqlFrameStore (sql.py: the reads and index rows every SQL backend shares, with
+           │             the analysis backlog of backlog_sql.py and the search / events
+           │             tables of observations_sql.py mixed in)
            ├─ SQLiteFrameStore (sqlite.py):     index.sqlite3 (WAL), one row per
            │                                    (camera_id, seq), UNIQUE
            └─ PostgresFrameStore (postgres.py): the index in PostgreSQL shared by replicas,

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polc.cloud.store.observations import ObservationStore
-from polc.shared.codec.container import FrameContainer, ReferenceLink
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.frame_spec import ReferenceLink
 from polc.shared.errors import BitstreamError
 
 MAX_SEQ = (1 << 63) - 1  # the index stores seq as a signed 64-bit integer

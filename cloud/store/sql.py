@@ -1,16 +1,12 @@
 """The part of a frame store every SQL backend shares: reads of the ``frames`` index, the
-index rows of a group commit, adding an enhancement layer later and the analysis backlog.
+index rows of a group commit, adding an enhancement layer later, retention, and (mixed in)
+the analysis backlog (:mod:`polc.cloud.store.backlog_sql`) and the search / events tables
+(:mod:`polc.cloud.store.observations_sql`).
 
-The analysis backlog lives in the index: a frame is stored with ``analysis_pending`` and
-``analysis_owner`` = the replica that stored it, whose lease (``analysis_lease_us``) it
-renews while alive. Only the owner analyses a frame, and its result is written only while
-the frame is still pending and still its own (:meth:`SqlFrameStore.put_results`), so a
-frame is analysed at most once; a replica takes over pending frames whose lease expired
-(their replica died; a clean shutdown releases them at once). Layer bytes live in a
-:class:`~polc.cloud.store.segment_log.SegmentLog` (``self.segment_log``, set by the backend),
-rows point at (segment, offset). Writes fail typed: :class:`StoreFull` (no space, on the
-layer files or in the database) or :class:`RecordRejected` (one frame's own values), never
-with a backend's own exception."""
+Layer bytes live in a :class:`~polc.cloud.store.segment_log.SegmentLog` (``self.segment_log``,
+set by the backend), rows point at (segment, offset). Writes fail typed: :class:`StoreFull`
+(no space, on the layer files or in the database) or :class:`RecordRejected` (one frame's
+own values), never with a backend's own exception."""
 
 from __future__ import annotations
 
@@ -21,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from polc.cloud.store.backlog_sql import SqlAnalysisBacklog
 from polc.cloud.store.interface import (
     MAX_SEQ,
     CameraSummary,
@@ -32,11 +29,7 @@ from polc.cloud.store.interface import (
     is_no_space,
     now_us,
 )
-from polc.cloud.store.observations_sql import (
-    DETECTION_INSERT,
-    SqlObservations,
-    detection_inserts,
-)
+from polc.cloud.store.observations_sql import SqlObservations
 from polc.cloud.store.segment_log import SegmentLog
 
 #: the columns of a FrameRecord, in its fields' order (what :meth:`SqlFrameStore._row` reads)
@@ -51,11 +44,9 @@ INSERT_COLUMNS = (
     "has_enhancement, result_json, base_segment, base_offset, enh_segment, "
     "enh_offset, analysis_pending, analysis_owner, analysis_lease_us"
 )
-#: how long a replica's claim on its pending frames lasts without being renewed
-ANALYSIS_LEASE_S = 30.0
 
 
-class SqlFrameStore(SqlObservations, FrameStore):
+class SqlFrameStore(SqlAnalysisBacklog, SqlObservations, FrameStore):
     """The reads every SQL backend shares; a backend supplies its parameter placeholder,
     ``segment_log``, ``_lock`` (its writer), ``_query`` (rows of a statement), ``_write``,
     ``_transaction`` and ``_result`` (the stored result column as a dict)."""
@@ -66,7 +57,6 @@ class SqlFrameStore(SqlObservations, FrameStore):
     BYTE_ORDER = ""  # appended to ORDER BY camera_id: byte order (SQLite's default)
     JSON_PARAM = "?"  # a JSON text parameter, in this backend's style
     SKIP_LOCKED = ""  # row locking of the claim's subquery (PostgreSQL: skip taken rows)
-    analysis_lease_s = ANALYSIS_LEASE_S
     segment_log: SegmentLog
     _lock: threading.Lock
 
@@ -190,78 +180,6 @@ class SqlFrameStore(SqlObservations, FrameStore):
                     (excess,),
                 )
         return deleted
-
-    # -- the analysis backlog ---------------------------------------------------------------
-    def put_results(self, items: Sequence[tuple[str, int, dict[str, Any] | None]]) -> list[bool]:
-        sql = self._sql(
-            f"UPDATE frames SET result_json = {self.JSON_PARAM}, "
-            "analysis_pending = FALSE WHERE camera_id = ? AND seq = ? AND "
-            "analysis_pending AND analysis_owner = ?"
-        )
-        rows = [
-            (json.dumps(result) if result is not None else None, camera_id, seq, self.replica)
-            for camera_id, seq, result in items
-        ]
-        index = [
-            (self._sql(DETECTION_INSERT), detection_inserts(camera_id, seq, result))
-            for camera_id, seq, result in items
-        ]
-        with self._lock, self._typed_errors():
-            return self._update_each(sql, rows, index)
-
-    def claim_pending(self, limit: int, lease_s: float) -> list[tuple[str, int, int]]:
-        now = now_us()
-        with self._lock, self._typed_errors():
-            self._update_each(
-                self._sql(
-                    "UPDATE frames SET analysis_owner = ?, analysis_lease_us = ? WHERE id IN ("
-                    "SELECT id FROM frames WHERE analysis_pending AND analysis_lease_us < ? AND "
-                    "(analysis_owner IS NULL OR analysis_owner <> ?) "
-                    f"ORDER BY received_time_us, id LIMIT ?{self.SKIP_LOCKED})"
-                ),
-                [(self.replica, now + int(lease_s * 1e6), now, self.replica, limit)],
-            )
-        return [
-            tuple(r)
-            for r in self._query(
-                self._sql(
-                    "SELECT camera_id, seq, received_time_us FROM frames "
-                    "WHERE analysis_pending AND analysis_owner = ? "
-                    "ORDER BY received_time_us, id LIMIT ?"
-                ),
-                (self.replica, limit),
-            )
-        ]
-
-    def renew_leases(self, lease_s: float) -> None:
-        with self._lock:
-            self._write(
-                self._sql(
-                    "UPDATE frames SET analysis_lease_us = ? WHERE "
-                    "analysis_pending AND analysis_owner = ?"
-                ),
-                (now_us() + int(lease_s * 1e6), self.replica),
-            )
-
-    def release_leases(self) -> None:
-        with self._lock:
-            self._write(
-                self._sql(
-                    "UPDATE frames SET analysis_lease_us = 0 WHERE "
-                    "analysis_pending AND analysis_owner = ?"
-                ),
-                (self.replica,),
-            )
-
-    def pending_summary(self) -> tuple[int, int | None]:
-        count, oldest = self._query(
-            self._sql(
-                "SELECT COUNT(*), MIN(received_time_us) FROM frames WHERE analysis_pending AND "
-                "analysis_owner = ?"
-            ),
-            (self.replica,),
-        )[0]
-        return count, oldest
 
     def put_enhancement(self, camera_id: str, seq: int, data: bytes) -> None:
         record = self.get(camera_id, seq)

@@ -15,11 +15,12 @@ Skip-mode P-frames (flag bit 2, only with bit 1) send no ẑ (the reference's is
 ẑ section holds the coded skip map instead (no escapes).
 
 Encoders write P-frames in the **compact layout** (``compact_layout.py``, ~28-byte header):
-it leaves out what a P-frame shares with its reference (:class:`FrameSpec`: model
-fingerprint, α, size, channel counts). A compact container read from bytes is *unbound*
-until :meth:`FrameContainer.bind` gives it its reference's spec; what needs no spec (kind,
-reference link, sections, CRCs, enhancement layer) is there from the start. The 100-byte
-P-frame layout above is still read (and written on request: ``compact=False``).
+it leaves out what a P-frame shares with its reference (:class:`FrameSpec` of
+``frame_spec.py``: model fingerprint, α, size, channel counts). A compact container read
+from bytes is *unbound* until :meth:`FrameContainer.bind` gives it its reference's spec;
+what needs no spec (kind, reference link, sections, CRCs, enhancement layer) is there from
+the start. The 100-byte P-frame layout above is still read (and written on request:
+``compact=False``).
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ import numpy as np
 
 from polc.shared.codec import compact_layout
 from polc.shared.codec.enhancement_layer import EnhancementLayer
+from polc.shared.codec.frame_spec import (
+    MAX_SIDE,
+    MIN_SIDE,
+    FrameGeometry,
+    FrameSpec,
+    ReferenceLink,
+    check_escape_counts,
+)
 from polc.shared.codec.header_checks import FORMAT_VERSION, read_header, seal_header
 from polc.shared.errors import BitstreamError
 
 BASE_MAGIC = b"POLC"
-MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
-MIN_SIDE = 16
-PAD = 64  # g_a/h_a downsample by 64 in total
-
 FLAG_ENHANCEMENT = 1  # base flags bit 0
 FLAG_P_FRAME = 2  # base flags bit 1 (version 2 only): a P-frame
 FLAG_SKIP = 4  # base flags bit 2 (with bit 1 only): skip-mode P-frame; bits 3-7 reserved (0)
@@ -54,54 +59,6 @@ _BASE = struct.Struct(_BASE_V1.format + "I")
 # P-frame extension (after _BASE, under the header CRC): reference seq, reference checksum
 # (the reference's latent_crc), temporal model fingerprint
 _P_REF = struct.Struct("<QI16s")
-
-
-@dataclass(frozen=True)
-class FrameGeometry:
-    width: int
-    height: int
-
-    @property
-    def padded(self) -> tuple[int, int]:
-        return (-(-self.height // PAD) * PAD, -(-self.width // PAD) * PAD)
-
-    @property
-    def latent_hw(self) -> tuple[int, int]:
-        h, w = self.padded
-        return h // 16, w // 16
-
-    @property
-    def hyper_hw(self) -> tuple[int, int]:
-        h, w = self.padded
-        return h // 64, w // 64
-
-
-@dataclass(frozen=True)
-class ReferenceLink:
-    """What a P-frame says about the reference it was coded against."""
-
-    seq: int  # u64: the reference frame's sequence number (per camera)
-    checksum: int  # u32: the reference's latent_crc (CRC-32 of its ŷ symbols)
-    # the temporal model that coded it: its 16-byte fingerprint (full layout), or the first
-    # compact_layout.TAG_BYTES of it (compact layout; params_crc is the definitive check)
-    temporal_fingerprint: bytes
-
-    def names_temporal_model(self, fingerprint: bytes) -> bool:
-        """Whether the temporal model of ``fingerprint`` may have coded this frame."""
-        tag = self.temporal_fingerprint
-        return len(tag) in (compact_layout.TAG_BYTES, 16) and fingerprint[: len(tag)] == tag
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """What the decoder must know of a frame besides its payload. Key frames (and P-frames
-    in the full layout) carry it; a compact P-frame inherits its reference's (α changes only
-    at key frames, the size and the model never within a GOP)."""
-
-    fingerprint: bytes  # BLAKE2b-128 of the codec weights
-    alpha_code: int  # alpha = alpha_code / 65535
-    geometry: FrameGeometry
-    channels: tuple[int, int, int]  # M, N, aux
 
 
 @dataclass
@@ -173,7 +130,7 @@ class FrameContainer:
         never rebound."""
         if not self.compact:
             raise BitstreamError("only a compact P-frame inherits its reference's spec")
-        _check_escape_counts(spec, self.z_escapes.size, self.y_escapes.size, self.enhancement)
+        check_escape_counts(spec, self.z_escapes.size, self.y_escapes.size, self.enhancement)
         self.spec = spec
 
     @cached_property
@@ -313,7 +270,7 @@ class FrameContainer:
         if not (1 <= M <= 4096 and 1 <= N <= 4096 and 1 <= aux <= 4096):
             raise BitstreamError("latent channel counts out of range")
         spec = FrameSpec(fp, alpha_code, FrameGeometry(width, height), (M, N, aux))
-        _check_escape_counts(spec, z_esc, y_esc, None)
+        check_escape_counts(spec, z_esc, y_esc, None)
         if z_len % 4 or y_len % 4:
             raise BitstreamError("entropy-coded section length is not a multiple of 4")
         if bool(flags & FLAG_ENHANCEMENT) != (enh_len > 0):
@@ -382,19 +339,6 @@ class FrameContainer:
         return container
 
 
-def _check_escape_counts(
-    spec: FrameSpec, z_esc: int, y_esc: int, enhancement: EnhancementLayer | None
-) -> None:
-    """Escape counts within the latent sizes of ``spec`` (BitstreamError otherwise)."""
-    M, N, aux = spec.channels
-    lh, lw = spec.geometry.latent_hw
-    hh, hw = spec.geometry.hyper_hw
-    if y_esc > M * lh * lw or z_esc > N * hh * hw:
-        raise BitstreamError("escape count exceeds the latent size")
-    if enhancement is not None and enhancement.s_escapes.size > aux * lh * lw:
-        raise BitstreamError("enhancement escape count exceeds the latent size")
-
-
 _NO_ESCAPES = np.zeros(0, np.int64)
 _NO_ESCAPES.flags.writeable = False
 
@@ -403,9 +347,3 @@ def _escapes(raw: bytes) -> np.ndarray:
     """Escaped symbol values (int32 little-endian on the wire). Most frames have none: the
     shared read-only empty array spares the ingest path two numpy calls per frame."""
     return np.frombuffer(raw, "<i4").astype(np.int64) if raw else _NO_ESCAPES
-
-
-def alpha_to_code(alpha: float) -> int:
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    return int(round(alpha * 65535))

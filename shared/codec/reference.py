@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polc.shared.codec.container import FrameContainer, FrameGeometry, FrameSpec
+from polc.shared.codec.container import FrameContainer
+from polc.shared.codec.frame_spec import FrameGeometry, FrameSpec
 from polc.shared.codec.integer_hyper import A_FRAC
 from polc.shared.codec.wire import DecodedLatent, EntropyParameters
 

@@ -21,12 +21,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from polc.shared.codec.container import (
-    EnhancementLayer,
-    FrameContainer,
-    FrameGeometry,
-    alpha_to_code,
-)
+from polc.shared.codec.container import EnhancementLayer, FrameContainer
+from polc.shared.codec.frame_spec import FrameGeometry, alpha_to_code
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
 from polc.shared.codec.temporal_wire import TemporalWireModel

@@ -30,8 +30,9 @@ import zlib
 import numpy as np
 
 from polc.shared.codec.compact_layout import SCALE_GAIN_ONE
-from polc.shared.codec.container import FrameContainer, FrameGeometry, ReferenceLink, alpha_to_code
+from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.entropy_coder import decode, encode
+from polc.shared.codec.frame_spec import FrameGeometry, ReferenceLink, alpha_to_code
 from polc.shared.codec.integer_hyper import A_FRAC, scale_indexes
 from polc.shared.codec.integer_temporal import IntegerTemporalContext
 from polc.shared.codec.reference import ReferenceState, latent_checksum

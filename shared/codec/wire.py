@@ -14,14 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polc.shared.codec.container import (
-    EnhancementLayer,
-    FrameContainer,
-    FrameGeometry,
-    FrameSpec,
-    alpha_to_code,
-)
+from polc.shared.codec.container import EnhancementLayer, FrameContainer
 from polc.shared.codec.entropy_coder import CategoricalTables, decode, encode
+from polc.shared.codec.frame_spec import FrameGeometry, FrameSpec, alpha_to_code
 from polc.shared.codec.integer_hyper import A_FRAC, IntegerHyperSynthesis, scale_indexes
 from polc.shared.errors import BitstreamError
 

@@ -16,15 +16,25 @@ from .pen import Pen
 from .spec import Spec
 from .vehicle_parts import HEAD_GLOW, TAIL_GLOW, axle_wheels, uniform, wheel
 
+Range = tuple[float, float]
+
+
+def _box_body(
+    rng: np.random.Generator, length: Range, height: Range, wheel: Range, bottom: Range
+) -> dict[str, Any]:
+    """What a van and a bus draw first, in this order: length L, height H, wheel radius r and
+    the body's bottom edge, each uniform in its range."""
+    return {
+        "L": uniform(rng, *length),
+        "H": uniform(rng, *height),
+        "r": uniform(rng, *wheel),
+        "bottom": uniform(rng, *bottom),
+    }
+
 
 # --------------------------------------------------------------------------- vans
 def sample_van(rng: np.random.Generator, name: str) -> Spec:
-    length = uniform(rng, 4.6, 5.9)
-    p: dict[str, Any] = {
-        "L": length,
-        "H": uniform(rng, 1.95, 2.6),
-        "r": uniform(rng, 0.32, 0.37),
-        "bottom": uniform(rng, 0.28, 0.36),
+    p = _box_body(rng, (4.6, 5.9), (1.95, 2.6), (0.32, 0.37), (0.28, 0.36)) | {
         "roof_front": uniform(rng, 0.76, 0.84),
         "shield": uniform(rng, 0.88, 0.92),
         "hood": uniform(rng, 0.48, 0.58),
@@ -41,6 +51,7 @@ def sample_van(rng: np.random.Generator, name: str) -> Spec:
         "rear_w": uniform(rng, 0.15, 0.19),
         "front_w": uniform(rng, 0.8, 0.84),
     }
+    length = p["L"]
     return Spec(name=name, xmin=0.0, xmax=length, height=p["H"], anchor_x=length / 2, params=p)
 
 
@@ -99,12 +110,7 @@ def draw_van(pen: Pen, spec: Spec, phase: float) -> None:
 
 # --------------------------------------------------------------------------- buses
 def sample_bus(rng: np.random.Generator, name: str) -> Spec:
-    length = uniform(rng, 9.0, 13.0)
-    p: dict[str, Any] = {
-        "L": length,
-        "H": uniform(rng, 2.9, 3.3),
-        "r": uniform(rng, 0.46, 0.52),
-        "bottom": uniform(rng, 0.3, 0.4),
+    p = _box_body(rng, (9.0, 13.0), (2.9, 3.3), (0.46, 0.52), (0.3, 0.4)) | {
         "pitch": uniform(rng, 1.1, 1.6),
         "pillar": uniform(rng, 0.1, 0.2),
         "win_lo": uniform(rng, 0.5, 0.56),
@@ -116,6 +122,7 @@ def sample_bus(rng: np.random.Generator, name: str) -> Spec:
         "ac": bool(rng.random() < 0.5),
         "rim": P.pick(rng, [(150, 150, 155), (60, 60, 62), (200, 200, 205)]),
     }
+    length = p["L"]
     return Spec(
         name=name,
         xmin=0.0,

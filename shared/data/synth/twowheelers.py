@@ -14,7 +14,7 @@ import numpy as np
 
 from . import palette as P
 from .palette import Colour
-from .pen import Pen
+from .pen import Pen, Point
 from .people import Figure, draw_figure, sample_figure
 from .spec import Spec
 from .vehicle_parts import HEAD_GLOW, TAIL_GLOW
@@ -22,12 +22,35 @@ from .vehicle_parts import HEAD_GLOW, TAIL_GLOW
 TYRE: Colour = (20, 20, 22)
 
 
+def _size_and_rider(
+    rng: np.random.Generator, length: tuple[float, float], wheel: tuple[float, float]
+) -> tuple[dict[str, Any], bool]:
+    """What a motorcycle and a bicycle draw first, in this order: its length L, whether it
+    has a rider (60 %), its wheel radius r."""
+    L = float(rng.uniform(*length))
+    rider = bool(rng.random() < 0.6)
+    return {"L": L, "r": float(rng.uniform(*wheel))}, rider
+
+
+def _spec(name: str, p: dict[str, Any], bare_height: float, saddle: float) -> Spec:
+    """A two-wheeler ``p["L"]`` long: ``bare_height`` high without a rider, else up to the
+    head of its rider sitting at ``saddle``."""
+    length = p["L"]
+    rider: Figure | None = p["rider"]
+    height = bare_height if rider is None else saddle + 0.93 * rider.s
+    return Spec(name=name, xmin=0.0, xmax=length, height=height, anchor_x=length / 2, params=p)
+
+
+def _wheel_centres(p: dict[str, Any], inset: float) -> tuple[float, float, Point, Point]:
+    """Length L, wheel radius r and the rear / front wheel centres, ``inset`` in from the
+    ends."""
+    L, r = p["L"], p["r"]
+    return L, r, (r + inset, r), (L - r - inset, r)
+
+
 def sample_motorcycle(rng: np.random.Generator, name: str) -> Spec:
-    length = float(rng.uniform(1.95, 2.3))
-    rider = rng.random() < 0.6
-    p: dict[str, Any] = {
-        "L": length,
-        "r": float(rng.uniform(0.29, 0.33)),
+    size, rider = _size_and_rider(rng, (1.95, 2.3), (0.29, 0.33))
+    p = size | {
         "body": P.jitter(rng, P.pick_weighted(rng, P.VEHICLE_COLOURS), 10),
         "engine": P.pick(rng, [(70, 70, 75), (140, 140, 145), (40, 40, 42), (170, 170, 175)]),
         "disc": P.pick(rng, [(40, 40, 42), (90, 90, 95), (150, 150, 155), (25, 25, 25)]),
@@ -35,15 +58,13 @@ def sample_motorcycle(rng: np.random.Generator, name: str) -> Spec:
         "rider": sample_figure(rng, helmet_p=1.0) if rider else None,
         "lean": float(rng.uniform(0.15, 0.5)),
     }
-    height = 1.15 if not rider else 0.95 + 0.93 * p["rider"].s
-    return Spec(name=name, xmin=0.0, xmax=length, height=height, anchor_x=length / 2, params=p)
+    return _spec(name, p, bare_height=1.15, saddle=0.95)
 
 
 def draw_motorcycle(pen: Pen, spec: Spec, phase: float) -> None:
     p = spec.params
-    L, r = p["L"], p["r"]
+    L, r, rear, front = _wheel_centres(p, inset=0.02)
     body: Colour = p["body"]
-    rear, front = (r + 0.02, r), (L - r - 0.02, r)
     rider: Figure | None = p["rider"]
     # swingarm, exhaust, engine block with cooling fins
     pen.line([rear, (0.42 * L, 0.45)], 0.06, (40, 40, 42))
@@ -88,11 +109,8 @@ def draw_motorcycle(pen: Pen, spec: Spec, phase: float) -> None:
 
 
 def sample_bicycle(rng: np.random.Generator, name: str) -> Spec:
-    length = float(rng.uniform(1.65, 1.85))
-    rider = rng.random() < 0.6
-    p: dict[str, Any] = {
-        "L": length,
-        "r": float(rng.uniform(0.32, 0.36)),
+    size, rider = _size_and_rider(rng, (1.65, 1.85), (0.32, 0.36))
+    p = size | {
         "frame": P.jitter(rng, P.pick(rng, P.CLOTHES + [(200, 200, 205)]), 10),
         "spokes": int(rng.choice([12, 16, 18])),
         "tyre": float(rng.uniform(0.03, 0.045)),
@@ -100,15 +118,13 @@ def sample_bicycle(rng: np.random.Generator, name: str) -> Spec:
         "lean": float(rng.uniform(0.0, 0.4)),
         "basket": bool(rng.random() < 0.15),
     }
-    height = 1.05 if not rider else 0.96 + 0.93 * p["rider"].s
-    return Spec(name=name, xmin=0.0, xmax=length, height=height, anchor_x=length / 2, params=p)
+    return _spec(name, p, bare_height=1.05, saddle=0.96)
 
 
 def draw_bicycle(pen: Pen, spec: Spec, phase: float) -> None:
     p = spec.params
-    L, r = p["L"], p["r"]
+    L, r, rear, front = _wheel_centres(p, inset=0.01)
     frame: Colour = p["frame"]
-    rear, front = (r + 0.01, r), (L - r - 0.01, r)
     # thin wheels with many spokes
     for cx, cy in (rear, front):
         for i in range(p["spokes"]):
