@@ -238,30 +238,37 @@ class TemporalWireModel:
 
         Returns (container, the reference's params, y_sym, skip flags (h, w) bool)."""
         self._check_encodable(geometry, alpha, reference)
+        with_skip_context = self.skip_context is not None
+        y_sym, skip, prediction = self.skip_symbols(v, reference, tau, snap, with_skip_context)
+        params = self.reference_parameters(reference)
+        skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
+        container = self._p_container(
+            geometry, alpha, reference, skip_map, params, prediction, y_sym, skip, with_skip_context
+        )
+        return container, params, y_sym, skip
+
+    def skip_symbols(
+        self,
+        v: np.ndarray,
+        reference: ReferenceState,
+        tau: float,
+        snap: float,
+        with_skip_context: bool,
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The decisions of a skip-mode P-frame (see :meth:`encode_skip_symbols`): its
+        y_sym (int64 (M, h, w)), skip flags (bool (h, w)) and the prediction (round(μ_P),
+        σ_P·2^A_FRAC) of h_k (``with_skip_context``) or h_t that the residuals are coded
+        against."""
         if not (tau >= 0.0 and snap >= 0.0):
             raise ValueError(f"skip and snap thresholds must be >= 0, got {tau}, {snap}")
-        params = self.reference_parameters(reference)
-        shifted = v.astype(np.float64) - params.means
+        shifted = v.astype(np.float64) - reference.means
         change = np.abs(shifted - reference.y_symbols).max(axis=0)
         skip = change < tau
-        with_skip_context = self.skip_context is not None
         mu_sym, sigma_int = self.skip_prediction(reference, skip, with_skip_context)
         y_sym = np.round(shifted).astype(np.int64)
         y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
-        skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
-        container = self._p_container(
-            geometry,
-            alpha,
-            reference,
-            skip_map,
-            params,
-            (mu_sym, sigma_int),
-            y_sym,
-            skip,
-            with_skip_context,
-        )
-        return container, params, y_sym, skip
+        return y_sym, skip, (mu_sym, sigma_int)
 
     # ---------------------------------------------------------------------- decoding
     def check_reference(self, container: FrameContainer, reference: ReferenceState | None) -> None:
