@@ -36,14 +36,12 @@ from polc.shared.codec.temporal_weights import (
 )
 from polc.shared.codec.wire import EntropyParameters
 from polc.shared.data.synth.video import render_video_frames
-from polc.shared.models.codec.model import scale_table
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file, save_weights
 from polc.training.distributed import is_main_process
 from polc.training.loop import StepResult, TrainLoop
-from polc.training.schedule import WarmupCosine
 from polc.training.temporal_config import TemporalTrainConfig
-from polc.training.temporal_rate import residual_bits
+from polc.training.temporal_rate import codec_gaussian, rate_loop, residual_bits
 from polc.training.temporal_skip import train_skip_context
 
 log = logging.getLogger(__name__)
@@ -300,19 +298,8 @@ def _train_context(
     )
     z_indexes = z_scale_indexes(train, codec.wire.tables_y)
     model = TemporalContext(codec.model.arch.M, cfg.hidden)
-    gaussian = GaussianConditional(scale_table().tolist())
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loop = TrainLoop(
-        "temporal h_t",
-        model,
-        opt,
-        steps=cfg.steps,
-        schedule=WarmupCosine(cfg.lr, cfg.lr_final, cfg.warmup),
-        checkpoint=run_dir / "temporal_ckpt.pt",
-        eval_every=cfg.eval_every,
-        checkpoint_every=cfg.eval_every,
-        amp=False,  # rates in bits need fp32 likelihoods
-    )
+    gaussian = codec_gaussian()
+    loop = rate_loop("temporal h_t", model, cfg, run_dir / "temporal_ckpt.pt")
     rng = np.random.default_rng([cfg.seed, loop.step])  # a resumed run draws new batches
     pairs = np.array(
         [

@@ -30,15 +30,13 @@ from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
 from polc.shared.codec.temporal_weights import build_temporal_wire, export_temporal
 from polc.shared.codec.temporal_wire import SNAP_TAU, TemporalWireModel
 from polc.shared.data.synth.video import render_video_frames
-from polc.shared.models.codec.model import scale_table
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.codec.temporal_skip import SkipContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file
 from polc.training.distributed import is_main_process
 from polc.training.loop import StepResult, TrainLoop
-from polc.training.schedule import WarmupCosine
 from polc.training.temporal_config import SkipContextTrainConfig, TemporalTrainConfig
-from polc.training.temporal_rate import residual_bits
+from polc.training.temporal_rate import codec_gaussian, rate_loop, residual_bits
 
 log = logging.getLogger(__name__)
 
@@ -223,19 +221,8 @@ def train_skip_context(
     gops = simulate_skip_gops(codec, shipped, latents, alphas, skip_cfg.taus, pixels)
     held_out = [image for image, _ in render_video_frames(cfg.eval_frames, cfg.eval_seed, cfg.size)]
     model = SkipContext(codec.model.arch.M, skip_cfg.hidden)
-    gaussian = GaussianConditional(scale_table().tolist())
-    opt = torch.optim.Adam(model.parameters(), lr=skip_cfg.lr)
-    loop = TrainLoop(
-        "skip context h_k",
-        model,
-        opt,
-        steps=skip_cfg.steps,
-        schedule=WarmupCosine(skip_cfg.lr, skip_cfg.lr_final, skip_cfg.warmup),
-        checkpoint=run_dir / "temporal_skip_ckpt.pt",
-        eval_every=skip_cfg.eval_every,
-        checkpoint_every=skip_cfg.eval_every,
-        amp=False,  # rates in bits need fp32 likelihoods
-    )
+    gaussian = codec_gaussian()
+    loop = rate_loop("skip context h_k", model, skip_cfg, run_dir / "temporal_skip_ckpt.pt")
     rng = np.random.default_rng([cfg.seed, 1, loop.step])  # a resumed run draws new batches
     c, a, k, t = gops.skip.shape[:4]
     pairs = np.array(

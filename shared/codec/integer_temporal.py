@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from polc.shared.codec.integer_hyper import (
     A_FRAC,
@@ -26,7 +25,7 @@ from polc.shared.codec.integer_hyper import (
     IntegerConv,
     fixed_point_conv,
 )
-from polc.shared.models.codec.temporal import IDX_SCALE, TemporalContext
+from polc.shared.models.codec.temporal import IDX_SCALE, ConvContext, TemporalContext
 from polc.shared.models.codec.temporal_skip import SkipContext
 
 _IDX_MUL = int(2**A_FRAC / IDX_SCALE)  # idx / IDX_SCALE at A_FRAC bits, exactly
@@ -110,8 +109,9 @@ class IntegerSkipContext(_IntegerContextStack):
         return self.predict([pred, _indexes(idx_ref), _at_a_frac(flags)], pred)
 
 
-def export_context_layers(model: TemporalContext | SkipContext) -> list[FixedPointLayer]:
+def export_context_layers(model: ConvContext) -> list[FixedPointLayer]:
     """Fixed-point weights of a trained h_t or h_k (stored in the shipped temporal weights)."""
     name = "h_k" if isinstance(model, SkipContext) else "h_t"
-    convs: tuple[nn.Conv2d, ...] = (model.conv1, model.conv2, model.conv3)
-    return [fixed_point_conv(conv, A_FRAC, name) for conv in convs]
+    return [
+        fixed_point_conv(conv, A_FRAC, name) for conv in (model.conv1, model.conv2, model.conv3)
+    ]

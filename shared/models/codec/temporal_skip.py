@@ -21,20 +21,15 @@ it exactly on every backend, like h_t.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from polc.shared.models.codec.temporal import IDX_SCALE
+from polc.shared.models.codec.temporal import IDX_SCALE, ConvContext
 
 
-class SkipContext(nn.Module):
+class SkipContext(ConvContext):
     """Float h_k (trained): reference symbols + skip maps -> (μ_P, σ_P) in symbol units."""
 
     def __init__(self, M: int, hidden: int = 64):
-        super().__init__()
-        self.M, self.hidden = M, hidden
-        self.conv1 = nn.Conv2d(2 * M + 2, hidden, 3, padding=1)
-        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
-        self.conv3 = nn.Conv2d(hidden, 2 * M, 3, padding=1)
+        super().__init__(M, 2 * M + 2, hidden)
 
     @staticmethod
     def features(
@@ -52,7 +47,5 @@ class SkipContext(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """y_ref, idx_ref (B, M, h, w), coded, skipped_ref (B, 1, h, w), all float (flags 0/1).
         Returns μ_P (symbol units) and σ_P (≥ 0), (B, M, h, w) each."""
-        h = torch.relu(self.conv1(self.features(y_ref, idx_ref, coded, skipped_ref)))
-        h = torch.relu(self.conv2(h))
-        delta, scale = self.conv3(h).chunk(2, dim=1)
-        return y_ref + delta, scale.abs()
+        delta, scale = self.delta_and_scale(self.features(y_ref, idx_ref, coded, skipped_ref))
+        return y_ref + delta, scale
