@@ -16,19 +16,23 @@ from polc.shared.codec.runtime import Codec, DecodedFrame
 from polc.shared.codec.temporal_weights import export_temporal
 from polc.shared.data.synth.video import render_video_frames
 from polc.shared.models.codec.temporal import TemporalContext
+from polc.shared.models.codec.temporal_skip import SkipContext
 from polc.shared.models.weights_file import save_weights
 
 CLIP_SIZE = (128, 96)  # small frames keep the fast suite fast (padded to 128×128)
 
 
-def write_temporal_file(codec: Codec, path: Path, hidden: int = 16, seed: int = 0) -> Path:
-    """An untrained h_t for ``codec``, exported exactly like the shipped one."""
+def write_temporal_file(
+    codec: Codec, path: Path, hidden: int = 16, seed: int = 0, skip_hidden: int | None = None
+) -> Path:
+    """An untrained h_t (and h_k with ``skip_hidden`` channels) for ``codec``, exported
+    exactly like the shipped one."""
     torch.manual_seed(seed)
     model = TemporalContext(codec.wire.M, hidden)
+    skip_model = None if skip_hidden is None else SkipContext(codec.wire.M, skip_hidden)
     z_indexes = np.arange(codec.wire.N) % len(codec.wire.tables_y)
-    save_weights(
-        path, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, {"test": True})
-    )
+    state = export_temporal(model, z_indexes, codec.wire.fingerprint, {"test": True}, skip_model)
+    save_weights(path, "temporal", state)
     return path
 
 

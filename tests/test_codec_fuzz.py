@@ -75,13 +75,16 @@ def test_fuzz_ten_thousand_containers(small_codec, test_image):
     assert rss_growth_mb < 200  # ...and with bounded memory
 
 
-def _coded_p_frames(small_codec_file, tmp_path, settings, compact=True):
+def _coded_p_frames(small_codec_file, tmp_path, settings, compact=True, skip_context=False):
     """A temporal codec and the P-frames (with the reference of each) of a 4-frame clip at
     each (α, skip τ or None = lossless) of ``settings``; frame 2 has an enhancement layer.
-    ``compact`` False: P-frames in the full layout (100-byte header) older encoders wrote."""
-    codec = temporal_codec(
-        small_codec_file, write_temporal_file(Codec.load(small_codec_file), tmp_path / "t.pt")
+    ``compact`` False: P-frames in the full layout (100-byte header) older encoders wrote.
+    ``skip_context``: the temporal model has a skip context model h_k (skip mode codes with it)."""
+    skip_hidden = 8 if skip_context else None
+    temporal_file = write_temporal_file(
+        Codec.load(small_codec_file), tmp_path / "t.pt", skip_hidden=skip_hidden
     )
+    codec = temporal_codec(small_codec_file, temporal_file)
     assert codec.temporal.wire is codec.wire  # loaded: the encoder codes P-frames with it
     if not compact:  # the full layout has no scale gain field: code as encoders before it
         codec.temporal.scale_gains = (SCALE_GAIN_ONE,)
@@ -134,18 +137,21 @@ def _fuzz_p_frames(codec, p_frames, references, n, rng) -> tuple[dict[str, int],
 
 
 @pytest.mark.parametrize(
-    "settings, n, seed, min_refused, compact",
+    "settings, n, seed, min_refused, compact, skip_context",
     [
-        ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400, True),  # lossless
-        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600, True),  # skip mode
-        ([(0.5, None), (1.0, 0.3)], 1000, 5, 800, False),  # the full (100-byte) layout
+        ([(0.0, None), (0.5, None), (1.0, None)], 3000, 99, 2_400, True, False),  # lossless
+        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 7, 1_600, True, False),  # skip mode
+        ([(0.0, 0.5), (0.5, 1.0), (1.0, 0.3)], 2000, 11, 1_600, True, True),  # skip mode, h_k
+        ([(0.5, None), (1.0, 0.3)], 1000, 5, 800, False, False),  # the full (100-byte) layout
     ],
-    ids=["lossless", "skip", "full-layout"],
+    ids=["lossless", "skip", "skip-context", "full-layout"],
 )
 def test_fuzz_p_frames_and_broken_references(
-    small_codec_file, tmp_path, settings, n, seed, min_refused, compact
+    small_codec_file, tmp_path, settings, n, seed, min_refused, compact, skip_context
 ):
-    codec, p_frames, references = _coded_p_frames(small_codec_file, tmp_path, settings, compact)
+    codec, p_frames, references = _coded_p_frames(
+        small_codec_file, tmp_path, settings, compact, skip_context
+    )
     outcomes, slowest = _fuzz_p_frames(codec, p_frames, references, n, np.random.default_rng(seed))
     assert sum(outcomes.values()) == n
     assert outcomes["error"] + outcomes["mismatch"] > min_refused
@@ -155,4 +161,5 @@ def test_fuzz_p_frames_and_broken_references(
     for data, ref, skip in zip(p_frames, references, skip_mode, strict=True):  # all decode
         assert FrameContainer.from_bytes(data).skip_mode == skip
         assert FrameContainer.from_bytes(data).compact == compact
+        assert FrameContainer.from_bytes(data).skip_context == (skip and skip_context)
         assert codec.decode(data, ref).container.is_p_frame

@@ -266,7 +266,7 @@ def test_p_frame_enhancement_layer_decodes(codec):
 
 def test_temporal_file_for_another_codec_is_refused(codec, tmp_path):
     state = read_temporal_file(codec.temporal_path)
-    assert state["format"] == "polc-temporal-1"
+    assert state["format"] == "polc-temporal-2"
     other = Codec.load()  # the bundled codec: another fingerprint
     with pytest.raises(ModelError, match="trained for codec"):
         build_temporal_wire(state, other.wire)

@@ -28,16 +28,21 @@ from polc.shared.codec.entropy_coder import CategoricalTables
 from polc.shared.codec.integer_hyper import A_FRAC
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, image_to_array
-from polc.shared.codec.temporal_weights import build_temporal_wire, export_temporal
+from polc.shared.codec.temporal_weights import (
+    build_temporal_context,
+    build_temporal_wire,
+    export_temporal,
+    read_temporal_file,
+)
 from polc.shared.codec.wire import EntropyParameters
 from polc.shared.data.synth.video import render_video_frames
-from polc.shared.models.codec.model import scale_table
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file, save_weights
 from polc.training.distributed import is_main_process
 from polc.training.loop import StepResult, TrainLoop
-from polc.training.schedule import WarmupCosine
 from polc.training.temporal_config import TemporalTrainConfig
+from polc.training.temporal_rate import codec_gaussian, rate_loop, residual_bits
+from polc.training.temporal_skip import train_skip_context
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +173,7 @@ def rate_bits(
 ) -> torch.Tensor:
     """Bits of y_sym coded as y_sym − round(μ_P) under N(0, σ_P) (straight-through round)."""
     mu_p, sigma_p = model(y_ref, mu_shift, idx_t, idx_ref)
-    r = y_sym - ((torch.round(mu_p) - mu_p).detach() + mu_p)
-    lik = gaussian._likelihood(r, gaussian.lower_bound_scale(sigma_p))
-    return -torch.log2(gaussian.likelihood_lower_bound(lik)).sum()
+    return residual_bits(gaussian, mu_p, sigma_p, y_sym).sum()
 
 
 def _batch(data: ClipSymbols, picks: np.ndarray) -> list[torch.Tensor]:
@@ -239,12 +242,52 @@ def _cached(path: Path, build) -> ClipSymbols:
 def train_temporal(
     codec: Codec, cfg: TemporalTrainConfig, run_dir: Path, out: Path | None = None
 ) -> Path:
-    """Train h_t for ``codec`` (frozen); writes the shipped weights to ``out``
-    (default RUN_DIR/temporal.pt) and returns that path."""
+    """Train h_t for ``codec`` (frozen), or carry it over from ``cfg.ht_from``, then h_k when
+    the config has a ``skip`` section; writes the shipped weights to ``out`` (default
+    RUN_DIR/temporal.pt) and returns that path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    alphas = alpha_grid(codec.model.arch.levels, cfg.alpha_steps)
     seeds = [cfg.seed_base + i for i in range(cfg.clips)]
+    meta: dict = {
+        "config": cfg.model_dump(mode="json"),
+        "train_seeds": seeds,
+        "eval_seed": cfg.eval_seed,
+    }
+    if cfg.ht_from is not None:
+        model, z_indexes = carried_context(codec, cfg.ht_from)
+        meta["ht_from"] = str(cfg.ht_from)
+    else:
+        model, z_indexes, loop = _train_context(codec, cfg, run_dir, seeds)
+        meta |= {"steps": loop.step, "train_seconds": loop.elapsed()}
+    skip_model = None
+    if cfg.skip is not None:
+        levels = codec.model.arch.levels
+        alphas = alpha_grid(levels, cfg.skip.alpha_steps)
+        skip_model, skip_loop = train_skip_context(
+            codec, cfg, cfg.skip, run_dir, model, z_indexes, alphas
+        )
+        meta |= {"skip_steps": skip_loop.step, "skip_train_seconds": skip_loop.elapsed()}
+    out = out or run_dir / "temporal.pt"
+    if is_main_process():
+        state = export_temporal(model, z_indexes, codec.wire.fingerprint, meta, skip_model)
+        save_weights(out, "temporal", state)
+        log.info("temporal weights written to %s", out)
+    return out
+
+
+def carried_context(codec: Codec, path: Path) -> tuple[TemporalContext, np.ndarray]:
+    """h_t and its ẑ scale indexes from the temporal weights file ``path``, unchanged
+    (ModelError when it belongs to another codec)."""
+    state = read_temporal_file(path)
+    temporal = build_temporal_wire(state, codec.wire)
+    return build_temporal_context(state), temporal.z_indexes
+
+
+def _train_context(
+    codec: Codec, cfg: TemporalTrainConfig, run_dir: Path, seeds: list[int]
+) -> tuple[TemporalContext, np.ndarray, TrainLoop]:
+    """Train h_t (the rate of lossless P-frames); returns it, its ẑ indexes and the loop."""
+    alphas = alpha_grid(codec.model.arch.levels, cfg.alpha_steps)
     train = _cached(
         run_dir / "temporal_train_symbols.pt",
         lambda: clip_symbols(codec, seeds, cfg.frames, cfg.size, alphas),
@@ -255,19 +298,8 @@ def train_temporal(
     )
     z_indexes = z_scale_indexes(train, codec.wire.tables_y)
     model = TemporalContext(codec.model.arch.M, cfg.hidden)
-    gaussian = GaussianConditional(scale_table().tolist())
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loop = TrainLoop(
-        "temporal h_t",
-        model,
-        opt,
-        steps=cfg.steps,
-        schedule=WarmupCosine(cfg.lr, cfg.lr_final, cfg.warmup),
-        checkpoint=run_dir / "temporal_ckpt.pt",
-        eval_every=cfg.eval_every,
-        checkpoint_every=cfg.eval_every,
-        amp=False,  # rates in bits need fp32 likelihoods
-    )
+    gaussian = codec_gaussian()
+    loop = rate_loop("temporal h_t", model, cfg, run_dir / "temporal_ckpt.pt")
     rng = np.random.default_rng([cfg.seed, loop.step])  # a resumed run draws new batches
     pairs = np.array(
         [
@@ -290,17 +322,4 @@ def train_temporal(
         return line
 
     loop.run(step, evaluate_at)
-    out = out or run_dir / "temporal.pt"
-    meta = {
-        "config": cfg.model_dump(mode="json"),
-        "steps": loop.step,
-        "train_seconds": loop.elapsed(),
-        "train_seeds": seeds,
-        "eval_seed": cfg.eval_seed,
-    }
-    if loop.ranks.is_main:
-        save_weights(
-            out, "temporal", export_temporal(model, z_indexes, codec.wire.fingerprint, meta)
-        )
-        log.info("temporal weights written to %s", out)
-    return out
+    return model, z_indexes, loop

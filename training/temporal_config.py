@@ -1,7 +1,10 @@
 """Temporal model training configuration (pydantic): ``polc train temporal --config FILE``.
 
 Training clips use synthetic video seeds ≥ 1000 (``seed_base``); the video benchmark's
-held-out clips use small seeds, so the two never overlap (enforced below).
+held-out clips use small seeds, so the two never overlap (enforced below). ``ht_from``
+carries h_t over from a temporal weights file instead of training it; the optional ``skip``
+section trains the skip-mode context model h_k (``training/temporal_skip.py``) on the same
+clips.
 """
 
 from __future__ import annotations
@@ -14,6 +17,23 @@ from polc.shared.errors import ConfigError
 from polc.shared.settings import StrictModel, format_validation_error, read_yaml_mapping
 
 MIN_TRAIN_SEED = 1000  #: benchmark clips use seeds below this
+
+
+class SkipContextTrainConfig(StrictModel):
+    """The ``skip`` section: h_k on simulated skip-mode GOPs of the training clips."""
+
+    hidden: int = Field(64, ge=4, le=512, description="h_k hidden channels")
+    taus: tuple[float, ...] = Field(
+        (0.7, 1.0, 1.5), min_length=1, description="skip thresholds τ of the simulated GOPs"
+    )
+    alpha_steps: int = Field(1, ge=1, description="α grid of the simulated GOPs (as above)")
+    eval_tau: float = Field(1.0, ge=0, description="τ of the held-out evaluation")
+    steps: int = Field(3000, ge=1)
+    batch_size: int = Field(8, ge=1, description="simulated P-frames per step")
+    lr: float = Field(1e-3, gt=0)
+    lr_final: float = Field(2e-5, gt=0)
+    warmup: int = Field(100, ge=0)
+    eval_every: int = Field(1000, ge=1)
 
 
 class TemporalTrainConfig(StrictModel):
@@ -37,6 +57,12 @@ class TemporalTrainConfig(StrictModel):
     warmup: int = Field(100, ge=0)
     eval_every: int = Field(500, ge=1)
     seed: int = 0
+    ht_from: Path | None = Field(
+        None, description="carry h_t (and its ẑ indexes) over from this temporal weights file"
+    )
+    skip: SkipContextTrainConfig | None = Field(
+        None, description="train the skip-mode context model h_k too"
+    )
 
 
 def load_temporal_config(

@@ -29,7 +29,9 @@ COMPACT_MAGIC = b"\x8aP"  # never the start of POLC / POLE (0x50 0x4F)
 COMPACT_VERSION = 1  # written and read; any other version is refused
 TAG_BYTES = 2  # the temporal-model tag: the first bytes of its fingerprint
 FLAG_ENHANCEMENT = 1  # an enhancement layer follows the base payload
-FLAG_SKIP = 2  # skip-mode P-frame; bits 2-7 reserved (0)
+FLAG_SKIP = 2  # skip-mode P-frame
+FLAG_SKIP_CONTEXT = 4  # (with FLAG_SKIP) ŷ coded with the skip-mode context model h_k;
+#                        bits 3-7 reserved (0)
 SCALE_GAIN_ONE = 16  # scale_gain is σ's multiplier in sixteenths: 16 = ×1 (1 … 255)
 MAX_SEQ = 2**63 - 1
 MAX_SECTION = 2**32 - 1  # bytes: the bound of every length field (as the u32 layout's)
@@ -43,6 +45,7 @@ class CompactFrame:
     """The fields of a compact P-frame, as read (CRC-checked; nothing inherited yet)."""
 
     skip_mode: bool
+    skip_context: bool  # ŷ coded with h_k (skip mode only), else with h_t
     ref_seq: int
     ref_crc: int
     tag: bytes  # TAG_BYTES of the temporal model's fingerprint
@@ -73,6 +76,7 @@ def pack(
     params_crc: int,
     latent_crc: int,
     enhancement: bytes,
+    skip_context: bool = False,
 ) -> bytes:
     """The compact P-frame (``enhancement``: the layer's bytes, or b"")."""
     z, z_esc, y, y_esc = sections
@@ -84,8 +88,14 @@ def pack(
         raise ValueError(f"scale_gain must be 1 … 255, got {scale_gain}")
     if skip_mode and z_esc.size:
         raise ValueError("a skip-mode P-frame has no ẑ escapes")
+    if skip_context and not skip_mode:
+        raise ValueError("only a skip-mode P-frame is coded with the skip context model")
     z_esc_bytes, y_esc_bytes = zigzag_varints(z_esc), zigzag_varints(y_esc)
-    flags = (FLAG_ENHANCEMENT if enhancement else 0) | (FLAG_SKIP if skip_mode else 0)
+    flags = (
+        (FLAG_ENHANCEMENT if enhancement else 0)
+        | (FLAG_SKIP if skip_mode else 0)
+        | (FLAG_SKIP_CONTEXT if skip_context else 0)
+    )
     head = b"".join(
         [
             COMPACT_MAGIC,
@@ -120,8 +130,10 @@ def parse(data: bytes) -> CompactFrame:
     if data[2] != COMPACT_VERSION:
         raise BitstreamError(f"unsupported {what} version {data[2]}")
     flags = data[3]
-    if flags & ~(FLAG_ENHANCEMENT | FLAG_SKIP):
+    if flags & ~(FLAG_ENHANCEMENT | FLAG_SKIP | FLAG_SKIP_CONTEXT):
         raise BitstreamError(f"{what} flags {flags:#04x}: reserved bits set")
+    if flags & FLAG_SKIP_CONTEXT and not flags & FLAG_SKIP:
+        raise BitstreamError(f"{what} flags {flags:#04x}: skip context without skip mode")
     ref_seq, pos = read_uvarint(data, 4, MAX_SEQ, "reference seq")
     if len(data) < pos + 4 + TAG_BYTES + 1:
         raise BitstreamError(f"{what} truncated in its header")
@@ -166,6 +178,7 @@ def parse(data: bytes) -> CompactFrame:
     y_escapes = read_zigzag_varints(payload[o:], "ŷ escapes")
     return CompactFrame(
         skip_mode=skip_mode,
+        skip_context=bool(flags & FLAG_SKIP_CONTEXT),
         ref_seq=ref_seq,
         ref_crc=ref_crc,
         tag=tag,

@@ -77,8 +77,11 @@ class FrameContainer:
     # P-frames: ŷ's scales are σ_P·scale_gain/16 (the compact layout carries it; the full
     # layout has no field: 16, ×1)
     scale_gain: int = compact_layout.SCALE_GAIN_ONE
+    skip_context: bool = False  # skip mode, compact layout: ŷ coded with h_k (not h_t)
 
     def __post_init__(self) -> None:
+        if self.skip_context and not (self.compact and self.skip_mode):
+            raise ValueError("only a compact skip-mode P-frame is coded with h_k")
         if self.compact and self.reference is None:
             raise ValueError("only P-frames have a compact layout")
         if not self.compact and self.scale_gain != compact_layout.SCALE_GAIN_ONE:
@@ -185,6 +188,7 @@ class FrameContainer:
             self.params_crc,
             self.latent_crc,
             enh,
+            self.skip_context,
         )
 
     def _pack(self, enh: bytes) -> bytes:
@@ -334,6 +338,7 @@ class FrameContainer:
             frame.skip_mode,
             compact=True,
             scale_gain=frame.scale_gain,
+            skip_context=frame.skip_context,
         )
         container.__dict__["base_payload"] = frame.base_payload  # already checked
         return container

@@ -1,9 +1,15 @@
 """The temporal weights file (kind ``temporal``) -> the P-frame wire model, and its export.
 
-File format (``polc.shared.models.weights_file``, kind ``temporal``, ``polc-temporal-1``):
-    {"format": "polc-temporal-1", "arch": {"M", "hidden"}, "state_dict": {fp16 h_t},
-     "wire": {"fingerprint", "integer_ht", "z_indexes"},
+File format (``polc.shared.models.weights_file``, kind ``temporal``, ``polc-temporal-2``):
+    {"format": "polc-temporal-2", "arch": {"M", "hidden"[, "skip_hidden"]},
+     "state_dict": {fp16 h_t}[, "skip_state_dict": {fp16 h_k}],
+     "wire": {"fingerprint", "integer_ht", "z_indexes"[, "integer_hk"]},
      "codec_fingerprint": the codec it was trained for, "meta": {...}}
+
+h_k (the skip-mode context model) is optional; ``polc-temporal-1`` files (no h_k, otherwise
+the same) are still read, and skip-mode P-frames are then coded with h_t as before. The
+fingerprint covers h_t, the ẑ indexes, the codec and h_k when present (a file without h_k
+keeps the fingerprint it had as ``polc-temporal-1``).
 
 The integer layers are derived from the fp16-rounded weights (what ships), and the file
 names the codec it belongs to: loading it next to another codec is refused.
@@ -15,40 +21,65 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from polc.shared.codec.integer_temporal import export_temporal_layers
+from polc.shared.codec.integer_hyper import FixedPointLayer
+from polc.shared.codec.integer_temporal import export_context_layers
 from polc.shared.codec.temporal_wire import TemporalWireModel
 from polc.shared.codec.weights import to_numpy, to_tensors
 from polc.shared.codec.wire import WireModel, fingerprint_of
 from polc.shared.models.codec.temporal import TemporalContext
+from polc.shared.models.codec.temporal_skip import SkipContext
 from polc.shared.models.weights_file import default_temporal_path, load_weights, tagged
 
 
-def export_temporal(
-    model: TemporalContext, z_indexes: np.ndarray, codec_fingerprint: bytes, meta: dict
-) -> dict:
-    """Round h_t to fp16 (what ships), derive the integer layers from those numbers."""
+def _to_fp16(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Round ``model`` to fp16 in place (what ships); returns the fp16 state dict."""
     half = {k: v.detach().half() for k, v in model.state_dict().items()}
     model.load_state_dict({k: v.float() for k, v in half.items()})
+    return half
+
+
+def _layer_arrays(prefix: str, layers: list[FixedPointLayer]) -> dict[str, np.ndarray]:
+    return {
+        f"{prefix}.{i}.{k}": np.asarray(v)
+        for i, layer in enumerate(layers)
+        for k, v in layer.items()
+    }
+
+
+def export_temporal(
+    model: TemporalContext,
+    z_indexes: np.ndarray,
+    codec_fingerprint: bytes,
+    meta: dict,
+    skip_model: SkipContext | None = None,
+) -> dict:
+    """Round h_t (and h_k when given) to fp16 (what ships), derive the integer layers from
+    those numbers."""
+    half = _to_fp16(model)
     z_indexes = np.asarray(z_indexes, np.int64)
-    layers = export_temporal_layers(model)
-    fingerprint = fingerprint_of(
-        {
-            **{
-                f"ht.{i}.{k}": np.asarray(v)
-                for i, layer in enumerate(layers)
-                for k, v in layer.items()
-            },
-            "z_indexes": z_indexes,
-            "codec": np.frombuffer(codec_fingerprint, np.uint8),
-        }
-    )
-    wire = {"fingerprint": fingerprint, "integer_ht": layers, "z_indexes": z_indexes}
+    layers = export_context_layers(model)
+    covered = {
+        **_layer_arrays("ht", layers),
+        "z_indexes": z_indexes,
+        "codec": np.frombuffer(codec_fingerprint, np.uint8),
+    }
+    wire: dict = {"integer_ht": layers, "z_indexes": z_indexes}
+    arch = {"M": model.M, "hidden": model.hidden}
+    extra: dict = {}
+    if skip_model is not None:
+        extra["skip_state_dict"] = _to_fp16(skip_model)
+        wire["integer_hk"] = skip_layers = export_context_layers(skip_model)
+        covered |= _layer_arrays("hk", skip_layers)
+        arch["skip_hidden"] = skip_model.hidden
+    wire["fingerprint"] = fingerprint_of(covered)
     return tagged(
         "temporal",
         {
-            "arch": {"M": model.M, "hidden": model.hidden},
+            "arch": arch,
             "state_dict": half,
+            **extra,
             "wire": to_tensors(wire),
             "codec_fingerprint": torch.frombuffer(
                 bytearray(codec_fingerprint), dtype=torch.uint8
@@ -80,4 +111,13 @@ def build_temporal_context(state: dict) -> TemporalContext:
     """The float h_t of a temporal weights file (to continue training from it)."""
     model = TemporalContext(int(state["arch"]["M"]), int(state["arch"]["hidden"]))
     model.load_state_dict({k: v.float() for k, v in state["state_dict"].items()})
+    return model
+
+
+def build_skip_context(state: dict) -> SkipContext | None:
+    """The float h_k of a temporal weights file, None when it has none."""
+    if "skip_state_dict" not in state:
+        return None
+    model = SkipContext(int(state["arch"]["M"]), int(state["arch"]["skip_hidden"]))
+    model.load_state_dict({k: v.float() for k, v in state["skip_state_dict"].items()})
     return model

@@ -18,9 +18,13 @@ Skip mode (lossy, ``encode_skip_symbols``): no ẑ is sent; the frame reuses the
 intra, another rounding offset). Per latent position the encoder decides to *skip* — copy
 the reference's decoded symbols (all M channels) — when max_c |v − μ_ref − y_ref| < τ
 (quantiser steps); the skip map is coded in the ẑ section (``skip_map.py``), the other
-positions as P-frames with h_t run on (y_ref, μ_ref, idx_ref, μ_t = μ_ref, idx_t = idx_ref),
-where a value within min(SNAP_TAU, τ) steps of the prediction round(μ_P) is coded as the
-prediction (residual 0). The decoder needs only the flags and the residuals, never v.
+positions as P-frames, where a value within min(SNAP_TAU, τ) steps of the prediction
+round(μ_P) is coded as the prediction (residual 0). The decoder needs only the flags and the
+residuals, never v. The prediction (μ_P, σ_P) comes from the skip-mode context model h_k
+(``integer_temporal.IntegerSkipContext``: y_ref, idx_ref, this frame's coded map, the
+reference's skip map) when the temporal model has one — the compact header's
+FLAG_SKIP_CONTEXT says so — else from h_t run on (y_ref, μ_ref, idx_ref, μ_t = μ_ref,
+idx_t = idx_ref), as before h_k existed. A decoder without h_k refuses a frame with the flag.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from polc.shared.codec.container import FrameContainer
 from polc.shared.codec.entropy_coder import decode, encode
 from polc.shared.codec.frame_spec import FrameGeometry, ReferenceLink, alpha_to_code
 from polc.shared.codec.integer_hyper import A_FRAC, scale_indexes
-from polc.shared.codec.integer_temporal import IntegerTemporalContext
+from polc.shared.codec.integer_temporal import IntegerSkipContext, IntegerTemporalContext
 from polc.shared.codec.reference import ReferenceState, latent_checksum
 from polc.shared.codec.skip_map import decode_skip_map, encode_skip_map
 from polc.shared.codec.wire import DecodedLatent, EntropyParameters, WireModel
@@ -61,6 +65,11 @@ class TemporalWireModel:
         self.scale_gains: tuple[int, ...] = SCALE_GAINS
         self.fingerprint: bytes = bytes(state["fingerprint"])
         self.context = IntegerTemporalContext(state["integer_ht"])
+        #: h_k, the skip-mode context model (None: skip mode codes with h_t; an encoder may
+        #: set it to None to write frames as temporal models without h_k did)
+        self.skip_context: IntegerSkipContext | None = (
+            IntegerSkipContext(state["integer_hk"]) if "integer_hk" in state else None
+        )
         self.z_indexes = np.asarray(state["z_indexes"], np.int64)
         if (
             self.z_indexes.shape != (wire.N,)
@@ -81,6 +90,23 @@ class TemporalWireModel:
         mu_t = np.round(params.means * 2**A_FRAC).astype(np.int64)
         return self.context(
             reference.y_symbols, reference.means_int, reference.indexes, mu_t, params.indexes
+        )
+
+    def skip_prediction(
+        self, reference: ReferenceState, skip: np.ndarray, with_skip_context: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(round(μ_P) int64, σ_P·2^A_FRAC int64) of a skip-mode P-frame that skips ``skip``
+        (bool (h, w)): h_k's when ``with_skip_context``, else h_t's on the reference's
+        parameters."""
+        if not with_skip_context:
+            return self.p_prediction(self.reference_parameters(reference), reference)
+        if self.skip_context is None:
+            raise ModelError(
+                "skip-mode P-frame was coded with a skip context model (h_k) and this "
+                "temporal model has none (load the temporal weights it was coded with)"
+            )
+        return self.skip_context(
+            reference.y_symbols, reference.indexes, ~skip, reference.skip_flags
         )
 
     def scale_indexes(self, sigma_int: np.ndarray, scale_gain: int) -> np.ndarray:
@@ -154,6 +180,7 @@ class TemporalWireModel:
         prediction: tuple[np.ndarray, np.ndarray],
         y_sym: np.ndarray,
         skip: np.ndarray | None = None,
+        skip_context: bool = False,
     ) -> FrameContainer:
         """The container of a P-frame naming ``reference`` (compact layout): ŷ coded as the
         residuals y_sym − round(μ_P) under σ_P (``prediction``, of :meth:`p_prediction`)
@@ -180,6 +207,7 @@ class TemporalWireModel:
             skip_mode=skip is not None,
             compact=True,
             scale_gain=gain,
+            skip_context=skip_context,
         )
 
     def reference_parameters(self, reference: ReferenceState) -> EntropyParameters:
@@ -211,21 +239,37 @@ class TemporalWireModel:
 
         Returns (container, the reference's params, y_sym, skip flags (h, w) bool)."""
         self._check_encodable(geometry, alpha, reference)
+        with_skip_context = self.skip_context is not None
+        y_sym, skip, prediction = self.skip_symbols(v, reference, tau, snap, with_skip_context)
+        params = self.reference_parameters(reference)
+        skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
+        container = self._p_container(
+            geometry, alpha, reference, skip_map, params, prediction, y_sym, skip, with_skip_context
+        )
+        return container, params, y_sym, skip
+
+    def skip_symbols(
+        self,
+        v: np.ndarray,
+        reference: ReferenceState,
+        tau: float,
+        snap: float,
+        with_skip_context: bool,
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The decisions of a skip-mode P-frame (see :meth:`encode_skip_symbols`): its
+        y_sym (int64 (M, h, w)), skip flags (bool (h, w)) and the prediction (round(μ_P),
+        σ_P·2^A_FRAC) of h_k (``with_skip_context``) or h_t that the residuals are coded
+        against."""
         if not (tau >= 0.0 and snap >= 0.0):
             raise ValueError(f"skip and snap thresholds must be >= 0, got {tau}, {snap}")
-        params = self.reference_parameters(reference)
-        shifted = v.astype(np.float64) - params.means
+        shifted = v.astype(np.float64) - reference.means
         change = np.abs(shifted - reference.y_symbols).max(axis=0)
         skip = change < tau
-        mu_sym, sigma_int = self.p_prediction(params, reference)
+        mu_sym, sigma_int = self.skip_prediction(reference, skip, with_skip_context)
         y_sym = np.round(shifted).astype(np.int64)
         y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
-        skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
-        container = self._p_container(
-            geometry, alpha, reference, skip_map, params, (mu_sym, sigma_int), y_sym, skip
-        )
-        return container, params, y_sym, skip
+        return y_sym, skip, (mu_sym, sigma_int)
 
     # ---------------------------------------------------------------------- decoding
     def check_reference(self, container: FrameContainer, reference: ReferenceState | None) -> None:
@@ -271,24 +315,26 @@ class TemporalWireModel:
         assert reference is not None
         wire.check_model(container)
         skip = None
-        if container.skip_mode:  # ẑ (hence μ, idx) of the reference
+        if container.skip_mode:  # ẑ (hence μ, idx) of the reference; the skip map
             z_sym, params = reference.z_symbols, self.reference_parameters(reference)
+            skip = decode_skip_map(
+                container.z_payload, reference.y_symbols.shape[1:], reference.skip_flags
+            )
+            mu_sym, sigma_int = self.skip_prediction(reference, skip, container.skip_context)
+            idx_p = self.scale_indexes(sigma_int, container.scale_gain)
         else:
             z_shape = reference.z_symbols.shape
             z_sym = reference.z_symbols + decode(
                 container.z_payload, container.z_escapes, self._z_table_ids(z_shape), wire.tables_y
             ).reshape(z_shape)
             params = wire.entropy_parameters(z_sym)
-        mu_sym, idx_p = self.p_parameters(params, reference, container.scale_gain)
+            mu_sym, idx_p = self.p_parameters(params, reference, container.scale_gain)
         if self.params_crc(params, mu_sym, idx_p) != container.params_crc:
             raise BitstreamError(
                 "P-frame entropy parameters differ from the encoder's (backend mismatch or "
                 "corrupted data); refusing to decode"
             )
-        if container.skip_mode:  # skipped positions copy the reference's symbols
-            skip = decode_skip_map(
-                container.z_payload, reference.y_symbols.shape[1:], reference.skip_flags
-            )
+        if skip is not None:  # skipped positions copy the reference's symbols
             coded = np.broadcast_to(~skip[None], idx_p.shape)
             y_sym = reference.y_symbols.copy()
             y_sym[coded] = mu_sym[coded] + decode(

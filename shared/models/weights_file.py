@@ -13,8 +13,10 @@ format version:
     adapter_det   polc-adapter-det-1     (as adapter_cls)
     tv_adapter_cls  polc-tv-adapter-cls-1  a torchvision model's adapter: model name, classes,
     tv_adapter_det  polc-tv-adapter-det-1  stem and model weights (fp16), fed stage, fingerprint
-    temporal      polc-temporal-1        arch, state_dict (fp16), wire (integer h_t, ẑ scale
-                                         indexes, fingerprint), codec_fingerprint, meta
+    temporal      polc-temporal-2        arch, state_dict (fp16 h_t), [skip_state_dict (fp16
+                                         h_k)], wire (integer h_t [and h_k], ẑ scale indexes,
+                                         fingerprint), codec_fingerprint, meta
+                                         (polc-temporal-1, without h_k, is still read)
 
 Loading is always ``torch.load(..., weights_only=True)``: a file holding a pickled Python
 object is refused with a :class:`ModelError` rather than unpickled (which would run its code
@@ -60,7 +62,13 @@ FORMATS: dict[str, str] = {
     "adapter_det": "polc-adapter-det-1",
     "tv_adapter_cls": "polc-tv-adapter-cls-1",
     "tv_adapter_det": "polc-tv-adapter-det-1",
-    "temporal": "polc-temporal-1",
+    "temporal": "polc-temporal-2",
+}
+
+#: older format tags of a kind that :func:`load_weights` still reads (their fields are a
+#: subset of the current format's)
+_OLDER_FORMATS: dict[str, tuple[str, ...]] = {
+    "temporal": ("polc-temporal-1",),
 }
 
 #: keys that identify an untagged (pre-format) file of a kind
@@ -160,6 +168,6 @@ def load_weights(
         for k in kinds:
             if k in _LEGACY_KEYS and _LEGACY_KEYS[k] <= state.keys():
                 return {"format": FORMATS[k], **state}
-    if found not in tags:
+    if found not in tags and not any(found in _OLDER_FORMATS.get(k, ()) for k in kinds):
         raise ModelError(f"{path}: not a {wanted} weights file (format {found!r})")
     return state

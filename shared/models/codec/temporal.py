@@ -25,15 +25,29 @@ from torch import nn
 IDX_SCALE = 8.0  #: scale indexes enter the network divided by this (exact at 8 fraction bits)
 
 
-class TemporalContext(nn.Module):
+class ConvContext(nn.Module):
+    """Three conv3×3 with ReLU between: features (B, in_channels, h, w) -> Δ, σ ≥ 0 (B, M, h,
+    w each). The body of h_t and of the skip-mode h_k (``temporal_skip.py``)."""
+
+    def __init__(self, M: int, in_channels: int, hidden: int):
+        super().__init__()
+        self.M, self.hidden = M, hidden
+        self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.conv3 = nn.Conv2d(hidden, 2 * M, 3, padding=1)
+
+    def delta_and_scale(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.conv1(features))
+        h = torch.relu(self.conv2(h))
+        delta, scale = self.conv3(h).chunk(2, dim=1)
+        return delta, scale.abs()
+
+
+class TemporalContext(ConvContext):
     """Float h_t (trained): reference + intra parameters -> (μ_P, σ_P) in symbol units."""
 
     def __init__(self, M: int, hidden: int = 64):
-        super().__init__()
-        self.M, self.hidden = M, hidden
-        self.conv1 = nn.Conv2d(4 * M, hidden, 3, padding=1)
-        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
-        self.conv3 = nn.Conv2d(hidden, 2 * M, 3, padding=1)
+        super().__init__(M, 4 * M, hidden)
 
     @staticmethod
     def features(
@@ -50,7 +64,5 @@ class TemporalContext(nn.Module):
         idx_ref: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """All inputs (B, M, h, w) float. Returns μ_P (symbol units) and σ_P (≥ 0)."""
-        h = torch.relu(self.conv1(self.features(y_ref, mu_shift, idx_t, idx_ref)))
-        h = torch.relu(self.conv2(h))
-        delta, scale = self.conv3(h).chunk(2, dim=1)
-        return y_ref + mu_shift + delta, scale.abs()
+        delta, scale = self.delta_and_scale(self.features(y_ref, mu_shift, idx_t, idx_ref))
+        return y_ref + mu_shift + delta, scale
