@@ -153,17 +153,25 @@ def test_temporal_1_files_still_load_without_h_k(codec, small_codec, tmp_path):
     assert state["format"] == "polc-temporal-2"
     assert isinstance(build_skip_context(state), SkipContext)
     old = {k: v for k, v in state.items() if k not in ("skip_state_dict",)}
-    old["wire"] = {k: v for k, v in state["wire"].items() if k != "integer_hk"}
+    old["wire"] = {
+        k: v for k, v in state["wire"].items() if k not in ("integer_hk", "skip_fingerprint")
+    }
     old["format"] = "polc-temporal-1"
     save_torch_file(old, tmp_path / "t1.pt")
     legacy = read_temporal_file(tmp_path / "t1.pt")
     assert build_skip_context(legacy) is None
     wire = build_temporal_wire(legacy, small_codec.wire)
-    assert wire.skip_context is None
-    encoded = _encode(
-        FrameEncoder(small_codec.wire, small_codec.encoder.transforms, wire), clip(3), 0.5, 1.0
-    )
+    assert wire.skip_context is None and wire.skip_fingerprint is None
+    # frames coded with h_t name h_t's identity: the same with or without h_k beside it
+    assert wire.fingerprint == codec.temporal.fingerprint != codec.temporal.skip_fingerprint
+    old_encoder = FrameEncoder(small_codec.wire, small_codec.encoder.transforms, wire)
+    encoded = _encode(old_encoder, clip(4), 0.5, 1.0)
     assert not encoded[1][0].skip_context
+    encoded.append(old_encoder.encode_frame(clip(5)[4], 0.5, 4, encoded[-1][1]))  # lossless
+    # what the polc-temporal-1 file coded decodes with the polc-temporal-2 one
+    frames = decode_clip(codec, [c.to_bytes() for c, _ in encoded])
+    for frame, (_, ref_state) in zip(frames, encoded, strict=True):
+        assert np.array_equal(frame.latent.y_symbols, ref_state.y_symbols)
 
 
 def test_train_temporal_with_a_skip_section_carries_h_t_and_trains_h_k(small_codec, tmp_path):
@@ -195,4 +203,5 @@ def test_train_temporal_with_a_skip_section_carries_h_t_and_trains_h_k(small_cod
     for new, old in zip(wire.context.layers, before.context.layers, strict=True):
         assert np.array_equal(new.weight, old.weight) and np.array_equal(new.bias, old.bias)
     assert np.array_equal(wire.z_indexes, before.z_indexes)
-    assert wire.fingerprint != before.fingerprint  # it covers h_k
+    assert wire.fingerprint == before.fingerprint  # h_t's identity: unchanged
+    assert wire.skip_fingerprint not in (None, before.fingerprint)  # it covers h_k

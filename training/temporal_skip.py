@@ -24,7 +24,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 from tqdm import tqdm
 
-from polc.shared.codec.container import alpha_to_code
+from polc.shared.codec.frame_spec import alpha_to_code
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
 from polc.shared.codec.temporal_weights import build_temporal_wire, export_temporal

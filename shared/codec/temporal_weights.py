@@ -3,13 +3,15 @@
 File format (``polc.shared.models.weights_file``, kind ``temporal``, ``polc-temporal-2``):
     {"format": "polc-temporal-2", "arch": {"M", "hidden"[, "skip_hidden"]},
      "state_dict": {fp16 h_t}[, "skip_state_dict": {fp16 h_k}],
-     "wire": {"fingerprint", "integer_ht", "z_indexes"[, "integer_hk"]},
+     "wire": {"fingerprint", "integer_ht", "z_indexes"[, "integer_hk", "skip_fingerprint"]},
      "codec_fingerprint": the codec it was trained for, "meta": {...}}
 
 h_k (the skip-mode context model) is optional; ``polc-temporal-1`` files (no h_k, otherwise
-the same) are still read, and skip-mode P-frames are then coded with h_t as before. The
-fingerprint covers h_t, the ẑ indexes, the codec and h_k when present (a file without h_k
-keeps the fingerprint it had as ``polc-temporal-1``).
+the same) are still read, and skip-mode P-frames are then coded with h_t as before. Two
+identities: ``fingerprint`` covers h_t, the ẑ indexes and the codec (what frames coded with
+h_t name: the same as the ``polc-temporal-1`` file with that h_t, so its P-frames still
+decode after h_k is added); ``skip_fingerprint`` covers those and h_k (what skip-mode frames
+coded with h_k name).
 
 The integer layers are derived from the fp16-rounded weights (what ships), and the file
 names the codec it belongs to: loading it next to another codec is refused.
@@ -68,12 +70,13 @@ def export_temporal(
     wire: dict = {"integer_ht": layers, "z_indexes": z_indexes}
     arch = {"M": model.M, "hidden": model.hidden}
     extra: dict = {}
+    wire["fingerprint"] = fingerprint_of(covered)
     if skip_model is not None:
         extra["skip_state_dict"] = _to_fp16(skip_model)
         wire["integer_hk"] = skip_layers = export_context_layers(skip_model)
         covered |= _layer_arrays("hk", skip_layers)
+        wire["skip_fingerprint"] = fingerprint_of(covered)
         arch["skip_hidden"] = skip_model.hidden
-    wire["fingerprint"] = fingerprint_of(covered)
     return tagged(
         "temporal",
         {
@@ -102,7 +105,9 @@ def _bytes(t) -> bytes:
 def build_temporal_wire(state: dict, wire: WireModel) -> TemporalWireModel:
     """The P-frame wire model of a temporal weights file (ModelError for another codec)."""
     wire_state = to_numpy(state["wire"])
-    wire_state["fingerprint"] = _bytes(wire_state["fingerprint"])
+    for key in ("fingerprint", "skip_fingerprint"):
+        if key in wire_state:
+            wire_state[key] = _bytes(wire_state[key])
     wire_state["codec_fingerprint"] = _bytes(state["codec_fingerprint"])
     return TemporalWireModel(wire_state, wire)
 

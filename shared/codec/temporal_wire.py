@@ -63,7 +63,12 @@ class TemporalWireModel:
         #: the scale gains this encoder chooses from; (SCALE_GAIN_ONE,) codes as encoders that
         #: predate the field did (what the full P-frame layout, which cannot carry it, needs)
         self.scale_gains: tuple[int, ...] = SCALE_GAINS
+        #: what frames coded with h_t name; ``skip_fingerprint`` (h_t and h_k): what skip-mode
+        #: frames coded with h_k name
         self.fingerprint: bytes = bytes(state["fingerprint"])
+        self.skip_fingerprint: bytes | None = (
+            bytes(state["skip_fingerprint"]) if "skip_fingerprint" in state else None
+        )
         self.context = IntegerTemporalContext(state["integer_ht"])
         #: h_k, the skip-mode context model (None: skip mode codes with h_t; an encoder may
         #: set it to None to write frames as temporal models without h_k did)
@@ -203,7 +208,9 @@ class TemporalWireModel:
             y_esc,
             self.params_crc(params, mu_sym, idx_p),
             latent_checksum(y_sym),
-            reference=ReferenceLink(reference.seq, reference.checksum, self.fingerprint),
+            reference=ReferenceLink(
+                reference.seq, reference.checksum, self.model_fingerprint(skip_context)
+            ),
             skip_mode=skip is not None,
             compact=True,
             scale_gain=gain,
@@ -271,6 +278,14 @@ class TemporalWireModel:
         y_sym = np.where(skip[None], reference.y_symbols, y_sym)
         return y_sym, skip, (mu_sym, sigma_int)
 
+    def model_fingerprint(self, skip_context: bool) -> bytes:
+        """What a frame coded with h_k (``skip_context``) or with h_t names."""
+        if not skip_context:
+            return self.fingerprint
+        if self.skip_fingerprint is None:
+            raise ModelError("this temporal model has no skip context model (h_k)")
+        return self.skip_fingerprint
+
     # ---------------------------------------------------------------------- decoding
     def check_reference(self, container: FrameContainer, reference: ReferenceState | None) -> None:
         """Refuse a P-frame unless ``reference`` is the one it names; a compact P-frame is
@@ -279,10 +294,16 @@ class TemporalWireModel:
         link = container.reference
         if link is None:
             raise BitstreamError("not a P-frame")
-        if not link.names_temporal_model(self.fingerprint):
+        if container.skip_context and self.skip_context is None:
+            raise ModelError(
+                "P-frame was coded with a skip context model (h_k) and this temporal model "
+                "has none (use the temporal weights of its encoder)"
+            )
+        expected = self.model_fingerprint(container.skip_context)
+        if not link.names_temporal_model(expected):
             raise BitstreamError(
                 f"P-frame was coded by temporal model {link.temporal_fingerprint.hex()[:12]}, "
-                f"this decoder runs {self.fingerprint.hex()[:12]}"
+                f"this decoder runs {expected.hex()[:12]}"
             )
         if reference is None:
             raise ReferenceMissing(
