@@ -205,3 +205,64 @@ def test_train_temporal_with_a_skip_section_carries_h_t_and_trains_h_k(small_cod
     assert np.array_equal(wire.z_indexes, before.z_indexes)
     assert wire.fingerprint == before.fingerprint  # h_t's identity: unchanged
     assert wire.skip_fingerprint not in (None, before.fingerprint)  # it covers h_k
+
+
+@pytest.fixture(scope="module")
+def shifted_hk_temporal(small_codec_file, tmp_path_factory) -> TemporalWireModel:
+    """A temporal model whose h_k predicts y_ref + 0.8 (round: y_ref + 1) where h_t predicts
+    about y_ref: snapping to one or the other codes different values."""
+    from polc.shared.codec.temporal_weights import export_temporal
+    from polc.shared.models.codec.temporal import TemporalContext
+
+    small = Codec.load(small_codec_file)
+    torch.manual_seed(0)
+    hk = SkipContext(small.wire.M, 8)
+    with torch.no_grad():
+        hk.conv3.weight[: small.wire.M] = 0.0
+        hk.conv3.bias[: small.wire.M] = 0.8
+    z_indexes = np.arange(small.wire.N) % len(small.wire.tables_y)
+    state = export_temporal(
+        TemporalContext(small.wire.M, 16), z_indexes, small.wire.fingerprint, {}, hk
+    )
+    path = tmp_path_factory.mktemp("shifted_hk") / "temporal.pt"
+    from polc.shared.models.weights_file import save_weights
+
+    save_weights(path, "temporal", state)
+    return temporal_codec(small_codec_file, path).temporal
+
+
+#: codes some positions of clip(4) and snaps values 0.5-0.6 steps from the prediction
+SNAP_TEST_TAU = 0.6
+
+
+def _simulated_gop(codec: Codec, temporal: TemporalWireModel, snap_to_hk: bool):
+    from polc.training.temporal_skip import clip_latents, simulate_skip_gops
+
+    frames = clip(4)
+    latents = clip_latents(codec, [7], len(frames), (frames[0].shape[1], frames[0].shape[0]))
+    return frames, simulate_skip_gops(
+        codec, temporal, latents, [0.5], (SNAP_TEST_TAU,), 1, snap_to_hk
+    )
+
+
+@pytest.mark.parametrize("snap_to_hk", [False, True], ids=["snap-to-h_t", "snap-to-h_k"])
+def test_simulated_skip_gops_are_what_the_encoder_codes(codec, shifted_hk_temporal, snap_to_hk):
+    temporal = shifted_hk_temporal if snap_to_hk else _without_skip_context(shifted_hk_temporal)
+    frames, gops = _simulated_gop(codec, temporal, snap_to_hk)
+    encoder = FrameEncoder(codec.wire, codec.encoder.transforms, temporal)
+    for t, (container, state) in enumerate(_encode(encoder, frames, 0.5, SNAP_TEST_TAU)):
+        assert container.skip_context == (snap_to_hk and t > 0)
+        assert np.array_equal(gops.y[0, 0, 0, t], state.y_symbols)
+        if t:
+            assert np.array_equal(gops.skip[0, 0, 0, t], state.skip_flags)
+    _, other = _simulated_gop(codec, shifted_hk_temporal, not snap_to_hk)
+    assert not np.array_equal(other.y, gops.y)  # the snapping model matters
+
+
+def test_snapping_to_h_k_needs_a_temporal_file_to_take_it_from():
+    from polc.shared.errors import ConfigError
+    from polc.training.temporal_config import load_temporal_config
+
+    with pytest.raises(ConfigError, match="ht_from"):
+        load_temporal_config(None, {"skip": {"snap_to": "hk"}})
+    assert load_temporal_config(None, {"skip": {}}).skip.snap_to == "ht"

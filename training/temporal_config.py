@@ -4,14 +4,16 @@ Training clips use synthetic video seeds ≥ 1000 (``seed_base``); the video ben
 held-out clips use small seeds, so the two never overlap (enforced below). ``ht_from``
 carries h_t over from a temporal weights file instead of training it; the optional ``skip``
 section trains the skip-mode context model h_k (``training/temporal_skip.py``) on the same
-clips.
+clips, on GOPs that snap to h_t's prediction or (``snap_to: hk``, a further round) to the h_k
+of ``ht_from``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from polc.shared.errors import ConfigError
 from polc.shared.settings import StrictModel, format_validation_error, read_yaml_mapping
@@ -27,6 +29,11 @@ class SkipContextTrainConfig(StrictModel):
         (0.7, 1.0, 1.5), min_length=1, description="skip thresholds τ of the simulated GOPs"
     )
     alpha_steps: int = Field(1, ge=1, description="α grid of the simulated GOPs (as above)")
+    snap_to: Literal["ht", "hk"] = Field(
+        "ht",
+        description="the prediction the simulated GOPs snap values to: h_t's (what encoders "
+        "without h_k do), or the h_k of ``ht_from`` (what encoders with it do: the next round)",
+    )
     eval_tau: float = Field(1.0, ge=0, description="τ of the held-out evaluation")
     steps: int = Field(3000, ge=1)
     batch_size: int = Field(8, ge=1, description="simulated P-frames per step")
@@ -63,6 +70,12 @@ class TemporalTrainConfig(StrictModel):
     skip: SkipContextTrainConfig | None = Field(
         None, description="train the skip-mode context model h_k too"
     )
+
+    @model_validator(mode="after")
+    def _snap_model_exists(self) -> TemporalTrainConfig:
+        if self.skip is not None and self.skip.snap_to == "hk" and self.ht_from is None:
+            raise ValueError("skip.snap_to: hk snaps to the h_k of ht_from: set ht_from")
+        return self
 
 
 def load_temporal_config(

@@ -3,9 +3,18 @@
     synthetic fixed-camera clips (seeds ≥ 1000) ─► g_a once per frame: float latents
         (cached in RUN_DIR; v = latent·G_y(α) at every α of the grid, exactly as encoders do)
     per (clip, α, τ): a skip-mode GOP simulated as ``TemporalWireModel.skip_symbols`` codes
-        it (key frame, then P-frames against the previous one; snap to the shipped h_t)
+        it (key frame, then P-frames against the previous one; values snap to the prediction
+        of h_t, or with ``snap_to: hk`` of the h_k of ``ht_from``)      (cached in RUN_DIR)
     pairs (t−1, t) ─► h_k(y_ref, idx_ref, coded_t, skipped_{t−1}) ─► μ_P, σ_P
         loss = −log2 P(y_sym − round(μ_P) | N(0, σ_P)) over the *coded* positions / pixels
+
+Snapping to h_k: an encoder with h_k snaps values within min(τ, SNAP_TAU) steps of *h_k's*
+round(μ_P), so GOPs snapped to h_t's prediction are not quite what it codes. A further round
+(``snap_to: hk``) simulates the GOPs once with the exact integer h_k of the previous round
+(``ht_from``, as the shipped encoder runs it) and trains the new h_k on them; each round
+moves the training data closer to what the model it produces will code (self-consistent at
+a fixed point). Re-simulating with the model being trained would cost a full integer
+simulation per refresh (minutes per clip set), for a drift between rounds that is small.
 
 The codec and h_t stay frozen. Evaluation codes the held-out clip in skip mode with the
 exported *integer* h_k and with h_t + scale gain (what skip mode did before h_k) and reports
@@ -27,9 +36,14 @@ from tqdm import tqdm
 from polc.shared.codec.frame_spec import alpha_to_code
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, FrameEncoder, image_to_array
-from polc.shared.codec.temporal_weights import build_temporal_wire, export_temporal
+from polc.shared.codec.temporal_weights import (
+    build_temporal_wire,
+    export_temporal,
+    read_temporal_file,
+)
 from polc.shared.codec.temporal_wire import SNAP_TAU, TemporalWireModel
 from polc.shared.data.synth.video import render_video_frames
+from polc.shared.errors import ConfigError
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.codec.temporal_skip import SkipContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file
@@ -69,6 +83,22 @@ class SkipGops:
     idx: np.ndarray  # uint8 (C, A, M, h, w)
     pixels: int
 
+    def save(self, path: Path, key: dict) -> None:
+        """Write the GOPs with ``key`` (what they were simulated from) to ``path``."""
+        arrays = {k: torch.from_numpy(getattr(self, k)) for k in ("y", "skip", "idx")}
+        save_torch_file(arrays | {"pixels": self.pixels, "key": key}, path)
+
+    @classmethod
+    def load(cls, path: Path, key: dict) -> SkipGops | None:
+        """The GOPs cached at ``path`` when they were simulated from ``key``, else None."""
+        if not path.is_file():
+            return None
+        raw = load_torch_file(path)
+        if raw["key"] != key:
+            log.info("%s was simulated from other inputs: simulating again", path)
+            return None
+        return cls(*(raw[k].numpy() for k in ("y", "skip", "idx")), int(raw["pixels"]))
+
     def batch(self, picks: np.ndarray) -> list[torch.Tensor]:
         """Inputs of h_k and the target of the P-frames ``picks`` (rows c, a, τ, t ≥ 1):
         y_ref, idx_ref, coded, skipped_ref, y_sym (float32)."""
@@ -93,9 +123,12 @@ def simulate_skip_gops(
     alphas: list[float],
     taus: tuple[float, ...],
     pixels: int,
+    with_skip_context: bool = False,
 ) -> SkipGops:
-    """Code every clip of ``latents`` as one GOP per (α, τ) in skip mode with ``temporal``'s
-    h_t (the decisions of ``skip_symbols``: what an encoder without h_k sends)."""
+    """Code every clip of ``latents`` as one GOP per (α, τ) in skip mode, the decisions of
+    ``temporal.skip_symbols``: values snap to the prediction of its h_k
+    (``with_skip_context``: what an encoder with that h_k sends) or of its h_t (an encoder
+    without h_k)."""
     wire, transforms = codec.wire, codec.encoder.transforms
     n_clips, n_frames, m, h, w = latents.shape
     y = np.zeros((n_clips, len(alphas), len(taus), n_frames, m, h, w), np.int16)
@@ -116,7 +149,9 @@ def simulate_skip_gops(
                 )
                 y[c, a, k, 0] = key
                 for t in range(1, n_frames):
-                    y_sym, flags, _ = temporal.skip_symbols(v[t], ref, tau, SNAP_TAU, False)
+                    y_sym, flags, _ = temporal.skip_symbols(
+                        v[t], ref, tau, SNAP_TAU, with_skip_context
+                    )
                     y[c, a, k, t], skip[c, a, k, t] = y_sym, flags
                     ref = ReferenceState(
                         t, ref.alpha_code, z_sym, y_sym, params.means, params.indexes, 0, flags
@@ -198,6 +233,25 @@ def _cached_latents(path: Path, build) -> np.ndarray:
     return latents
 
 
+def snapping_model(
+    codec: Codec,
+    cfg: TemporalTrainConfig,
+    skip_cfg: SkipContextTrainConfig,
+    ht: TemporalContext,
+    z_indexes: np.ndarray,
+) -> tuple[TemporalWireModel, bool]:
+    """The temporal wire model whose prediction the simulated GOPs snap to, and whether that
+    is its h_k (``snap_to: hk``: the h_k of ``cfg.ht_from``) rather than its h_t."""
+    if skip_cfg.snap_to == "ht":
+        state = export_temporal(copy.deepcopy(ht), z_indexes, codec.wire.fingerprint, {})
+        return build_temporal_wire(state, codec.wire), False
+    assert cfg.ht_from is not None  # TemporalTrainConfig requires it with snap_to: hk
+    temporal = build_temporal_wire(read_temporal_file(cfg.ht_from), codec.wire)
+    if temporal.skip_context is None:
+        raise ConfigError(f"skip.snap_to: hk, but {cfg.ht_from} has no h_k to snap to")
+    return temporal, True
+
+
 def train_skip_context(
     codec: Codec,
     cfg: TemporalTrainConfig,
@@ -214,11 +268,24 @@ def train_skip_context(
         run_dir / "temporal_skip_latents.pt",
         lambda: clip_latents(codec, seeds, cfg.frames, cfg.size),
     )
-    shipped = build_temporal_wire(
-        export_temporal(copy.deepcopy(ht), z_indexes, codec.wire.fingerprint, {}), codec.wire
-    )
-    pixels = cfg.size[0] * cfg.size[1]
-    gops = simulate_skip_gops(codec, shipped, latents, alphas, skip_cfg.taus, pixels)
+    snap_model, snap_to_hk = snapping_model(codec, cfg, skip_cfg, ht, z_indexes)
+    key = {
+        "seeds": seeds,
+        "frames": cfg.frames,
+        "size": list(cfg.size),
+        "alphas": alphas,
+        "taus": list(skip_cfg.taus),
+        "snap": snap_model.model_fingerprint(snap_to_hk).hex(),
+    }
+    gops_path = run_dir / "temporal_skip_gops.pt"
+    gops = SkipGops.load(gops_path, key)
+    if gops is None:
+        pixels = cfg.size[0] * cfg.size[1]
+        gops = simulate_skip_gops(
+            codec, snap_model, latents, alphas, skip_cfg.taus, pixels, snap_to_hk
+        )
+        if is_main_process():
+            gops.save(gops_path, key)
     held_out = [image for image, _ in render_video_frames(cfg.eval_frames, cfg.eval_seed, cfg.size)]
     model = SkipContext(codec.model.arch.M, skip_cfg.hidden)
     gaussian = codec_gaussian()
