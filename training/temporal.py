@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from compressai.entropy_models import GaussianConditional
-from tqdm import tqdm
 
 from polc.shared.codec.entropy_coder import CategoricalTables
 from polc.shared.codec.integer_hyper import A_FRAC
 from polc.shared.codec.reference import ReferenceState
-from polc.shared.codec.runtime import Codec, image_to_array
+from polc.shared.codec.runtime import Codec
 from polc.shared.codec.temporal_weights import (
     build_temporal_context,
     build_temporal_wire,
@@ -35,14 +34,13 @@ from polc.shared.codec.temporal_weights import (
     read_temporal_file,
 )
 from polc.shared.codec.wire import EntropyParameters
-from polc.shared.data.synth.video import render_video_frames
 from polc.shared.models.codec.temporal import TemporalContext
 from polc.shared.models.weights_file import load_torch_file, save_torch_file, save_weights
 from polc.training.distributed import is_main_process
 from polc.training.loop import StepResult, TrainLoop
 from polc.training.temporal_config import TemporalTrainConfig
 from polc.training.temporal_rate import codec_gaussian, rate_loop, residual_bits
-from polc.training.temporal_skip import train_skip_context
+from polc.training.temporal_skip import clip_latents, train_skip_context
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +99,15 @@ class ClipSymbols:
 def clip_symbols(
     codec: Codec, seeds: list[int], frames: int, size: tuple[int, int], alphas: list[float]
 ) -> ClipSymbols:
-    """Render the clips, run g_a once per frame, then h_a / integer h_s per α (exact)."""
+    """Render the clips, run g_a once per frame (:func:`clip_latents`), then h_a / integer h_s
+    per α (exact)."""
     wire, transforms = codec.wire, codec.encoder.transforms
     out: dict[str, list] = {"z": [], "y": [], "mu": [], "idx": []}
-    bar = tqdm(total=len(seeds) * frames, desc="g_a / h_s over training clips", leave=False)
-    for seed in seeds:
+    for clip in clip_latents(codec, seeds, frames, size):
         per_alpha: dict[str, list] = {k: [[] for _ in alphas] for k in out}
-        for image, _ in render_video_frames(frames, seed, size):
-            x, _ = image_to_array(image)
-            y = transforms.analysis(x)
+        for y in clip:
             for a, alpha in enumerate(alphas):
-                v = y * wire.gain_y(alpha)[None, :, None, None]
+                v = y[None] * wire.gain_y(alpha)[None, :, None, None]
                 z_sym = np.round(transforms.hyper_analysis(v)[0]).astype(np.int64)
                 params = wire.entropy_parameters(z_sym)
                 y_sym = np.round(v[0].astype(np.float64) - params.means).astype(np.int64)
@@ -119,10 +115,8 @@ def clip_symbols(
                 per_alpha["y"][a].append(y_sym.astype(np.int32))
                 per_alpha["mu"][a].append(np.round(params.means * 2**A_FRAC).astype(np.int32))
                 per_alpha["idx"][a].append(params.indexes.astype(np.uint8))
-            bar.update(1)
         for k in out:
             out[k].append(np.stack([np.stack(f) for f in per_alpha[k]]))
-    bar.close()
     return ClipSymbols(
         alphas, *(np.stack(out[k]) for k in ("z", "y", "mu", "idx")), size[0] * size[1]
     )

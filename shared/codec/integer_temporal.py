@@ -15,6 +15,8 @@ Every input is already an integer at A_FRAC bits, so the features cost no roundi
 
 from __future__ import annotations
 
+from typing import Self
+
 import numpy as np
 import torch
 
@@ -25,7 +27,7 @@ from polc.shared.codec.integer_hyper import (
     IntegerConv,
     fixed_point_conv,
 )
-from polc.shared.models.codec.temporal import IDX_SCALE, ConvContext, TemporalContext
+from polc.shared.models.codec.temporal import IDX_SCALE, ConvContext
 from polc.shared.models.codec.temporal_skip import SkipContext
 
 _IDX_MUL = int(2**A_FRAC / IDX_SCALE)  # idx / IDX_SCALE at A_FRAC bits, exactly
@@ -38,6 +40,11 @@ class _IntegerContextStack:
 
     def __init__(self, layers: list[FixedPointLayer]):
         self.layers = [IntegerConv.from_layer(layer, A_LIMIT) for layer in layers]
+
+    @classmethod
+    def from_float(cls, model: ConvContext) -> Self:
+        """The exact twin of a trained float h_t / h_k."""
+        return cls(export_context_layers(model))
 
     def predict(
         self, features: list[torch.Tensor], pred: torch.Tensor
@@ -63,10 +70,6 @@ def _indexes(idx: np.ndarray) -> torch.Tensor:
 class IntegerTemporalContext(_IntegerContextStack):
     """Exact h_t: reference and intra parameters (ints) -> (round(μ_P), σ_P·2^A_FRAC)."""
 
-    @classmethod
-    def from_float(cls, h_t: TemporalContext) -> IntegerTemporalContext:
-        return cls(export_context_layers(h_t))
-
     def __call__(
         self,
         y_ref: np.ndarray,
@@ -85,10 +88,6 @@ class IntegerTemporalContext(_IntegerContextStack):
 
 class IntegerSkipContext(_IntegerContextStack):
     """Exact h_k: reference symbols and skip maps (ints) -> (round(μ_P), σ_P·2^A_FRAC)."""
-
-    @classmethod
-    def from_float(cls, h_k: SkipContext) -> IntegerSkipContext:
-        return cls(export_context_layers(h_k))
 
     def __call__(
         self,

@@ -283,7 +283,10 @@ class TemporalWireModel:
         if not skip_context:
             return self.fingerprint
         if self.skip_fingerprint is None:
-            raise ModelError("this temporal model has no skip context model (h_k)")
+            raise ModelError(
+                "P-frame was coded with a skip context model (h_k) and this temporal model "
+                "has none (use the temporal weights of its encoder)"
+            )
         return self.skip_fingerprint
 
     # ---------------------------------------------------------------------- decoding
@@ -294,11 +297,6 @@ class TemporalWireModel:
         link = container.reference
         if link is None:
             raise BitstreamError("not a P-frame")
-        if container.skip_context and self.skip_context is None:
-            raise ModelError(
-                "P-frame was coded with a skip context model (h_k) and this temporal model "
-                "has none (use the temporal weights of its encoder)"
-            )
         expected = self.model_fingerprint(container.skip_context)
         if not link.names_temporal_model(expected):
             raise BitstreamError(
