@@ -107,7 +107,7 @@ class AnalysisBacklog:
                 batch = [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
                 self.on_depth(len(self._queue))
                 return batch
-            if not self.overflowing:
+            if not self.overflowing and not self.closed:  # close() may have run in _refill
                 self._wake.clear()
                 await self._wake.wait()
         return []
