@@ -10,7 +10,8 @@ mAP@0.5 over all clips::
     polc temporal  the temporal (P-frame) codec at α, GOP frames per key frame → adapter on ŷ
                  (through the hook in ``video_polc``; "not available" until it exists):
                  lossless conditional P-frames (ŷ = intra's), and one curve per skip
-                 threshold τ of ``--skip-taus`` (skip-mode P-frames, lossy)
+                 threshold τ of ``--skip-taus`` (skip-mode P-frames, lossy), each also
+                 with the encoder's motion gate at every T of ``--motion-thresholds``
     x264, x265   ffmpeg, -preset medium -g GOP -bf 0, yuv420p, CRF sweep → decoded RGB →
                  pixel detector
 
@@ -56,16 +57,24 @@ TRAINING_SEEDS_FROM = 1000
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 CRFS = {"x264": (23, 28, 33, 38, 43), "x265": (25, 30, 35, 40, 45)}
 SKIP_TAUS = (1.0, 1.5)
+MOTION_THRESHOLDS = (4.0,)  #: the edge's default (encoder.temporal.motion_threshold)
 POLC_METHODS = ("polc_intra", "polc_temporal")
 
 
-def skip_method(tau: float) -> str:
-    """The method name of the skip-mode curve at threshold ``tau``."""
-    return f"polc_skip_{tau:g}"
+def skip_method(tau: float, gate: float | None = None) -> str:
+    """The method name of the skip-mode curve at threshold ``tau`` (with the motion gate at
+    ``gate`` luma levels)."""
+    return f"polc_skip_{tau:g}" + ("" if gate is None else f"_gate_{gate:g}")
+
+
+def skip_modes(setup: dict) -> list[tuple[float, float | None]]:
+    """(τ, motion-gate threshold or None) of every skip-mode curve."""
+    gates: list[float | None] = [None, *setup["motion_thresholds"]]
+    return [(tau, gate) for tau in setup["skip_taus"] for gate in gates]
 
 
 def polc_methods(setup: dict) -> tuple[str, ...]:
-    return POLC_METHODS + tuple(skip_method(t) for t in setup["skip_taus"])
+    return POLC_METHODS + tuple(skip_method(t, g) for t, g in skip_modes(setup))
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -94,6 +103,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=",".join(f"{t:g}" for t in SKIP_TAUS),
         help="skip thresholds τ of the skip-mode temporal curves (quantiser steps; '' = none)",
     )
+    p.add_argument(
+        "--motion-thresholds",
+        default=",".join(f"{t:g}" for t in MOTION_THRESHOLDS),
+        help="motion-gate thresholds T (luma levels): every skip τ also runs with the "
+        "encoder's motion gate at each T ('' = none)",
+    )
     for name, crfs in CRFS.items():
         p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")
     add_option(
@@ -107,6 +122,7 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         width, height = (int(v) for v in args.size.lower().split("x"))
         alphas = _floats(args.alphas)
         skip_taus = _floats(args.skip_taus)
+        gates = _floats(args.motion_thresholds)
         crfs = {name: _ints(getattr(args, f"{name}_crf")) for name in CRFS}
     except ValueError as exc:
         raise ConfigError(f"polc bench video: bad number in the options ({exc})") from None
@@ -126,6 +142,8 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"--alphas {args.alphas}: one or more α in [0, 1]")
     if any(not t >= 0.0 for t in skip_taus):
         raise ConfigError(f"--skip-taus {args.skip_taus}: thresholds are >= 0")
+    if any(not 0.0 <= t <= 255.0 for t in gates):
+        raise ConfigError(f"--motion-thresholds {args.motion_thresholds}: T in [0, 255]")
     if any(not 0 <= c <= 51 for v in crfs.values() for c in v):
         raise ConfigError("CRFs lie in [0, 51]")
     return {
@@ -136,6 +154,7 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         "frames_per_clip": args.frames,
         "alphas": list(alphas),
         "skip_taus": list(skip_taus),
+        "motion_thresholds": list(gates),
         "crf": crfs,
         "threads": args.threads or torch.get_num_threads(),
     }
@@ -260,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
     n_clips = len(setup["seeds"])
     steps = n_clips * (
         2
-        + len(setup["alphas"]) * (2 + len(setup["skip_taus"]) if temporal else 1)
+        + len(setup["alphas"]) * (2 + len(skip_modes(setup)) if temporal else 1)
         + sum(len(setup["crf"][n]) for n in ENCODERS if not unavailable[n])
     )
     bar = tqdm(total=steps, desc="bench video", unit="step")
@@ -321,8 +340,13 @@ def _run_polc(
     curves: dict[str, dict] = {"polc_intra": {"available": True, "points": []}}
     if temporal:
         curves["polc_temporal"] = {"available": True, "points": []}
-        for tau in setup["skip_taus"]:
-            curves[skip_method(tau)] = {"available": True, "points": [], "skip_tau": tau}
+        for tau, gate in skip_modes(setup):
+            curves[skip_method(tau, gate)] = {
+                "available": True,
+                "points": [],
+                "skip_tau": tau,
+                "motion_threshold": gate,
+            }
     for alpha in setup["alphas"]:
         bar.set_postfix_str(f"polc α={alpha:g}")
         intra, inter, same = [], [], True
@@ -341,17 +365,23 @@ def _run_polc(
             point = _polc_point(alpha, inter, scorer, setup)
             point["y_hat_equals_intra"] = same
             curves["polc_temporal"]["points"].append(point)
-            for tau in setup["skip_taus"]:
-                bar.set_postfix_str(f"polc α={alpha:g} skip τ={tau:g}")
+            for tau, gate in skip_modes(setup):
+                bar.set_postfix_str(f"polc α={alpha:g} skip τ={tau:g} gate {gate}")
                 skipped = []
                 for clip in clips:
                     skipped.append(
                         code_temporal(
-                            temporal, codec, clip.frames, alpha, setup["gop"], skip_tau=tau
+                            temporal,
+                            codec,
+                            clip.frames,
+                            alpha,
+                            setup["gop"],
+                            skip_tau=tau,
+                            motion_threshold=gate,
                         )
                     )
                     bar.update(1)
-                curves[skip_method(tau)]["points"].append(
+                curves[skip_method(tau, gate)]["points"].append(
                     _polc_point(alpha, skipped, scorer, setup)
                 )
     return curves

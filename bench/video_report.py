@@ -20,7 +20,8 @@ _TEMPORAL = ("polc_temporal", "polc_skip_")  # curves with I and P frames
 def label(name: str) -> str:
     """The printed name of a method (skip-mode curves: ``polc skip τ=…``)."""
     if name.startswith("polc_skip_"):
-        return f"polc skip τ={name.removeprefix('polc_skip_')}"
+        tau, _, gate = name.removeprefix("polc_skip_").partition("_gate_")
+        return f"polc skip τ={tau}" + (f" gate {gate}" if gate else "")
     return LABELS[name]
 
 
@@ -38,21 +39,21 @@ def report(result: dict) -> None:
         f"GOP {setup['gop']}; {machine['cpu_count']} CPUs, {setup['threads']} thread(s)"
     )
     head = (
-        f"{'method':<16} {'point':>8} {'bpp':>7} {'kbit/s':>8} {'mAP50':>6} {'mAP':>6} "
+        f"{'method':<22} {'point':>8} {'bpp':>7} {'kbit/s':>8} {'mAP50':>6} {'mAP':>6} "
         f"{'enc ms':>7} {'dec ms':>7} {'det ms':>7} {'I bpp':>6} {'P bpp':>6}"
     )
     print(head)
     print("-" * len(head))
     for name, method in result["methods"].items():
         if not method["available"]:
-            print(f"{label(name):<16} not available: {method['reason']}")
+            print(f"{label(name):<22} not available: {method['reason']}")
             continue
         for p in method["points"]:
             point = (
                 f"α={p['alpha']:g}" if "alpha" in p else f"crf={p['crf']}" if "crf" in p else "-"
             )
             print(
-                f"{label(name):<16} {point:>8} {p['bpp']:7.3f} {p['kbps']:8.1f} "
+                f"{label(name):<22} {point:>8} {p['bpp']:7.3f} {p['kbps']:8.1f} "
                 f"{p['map50']:6.3f} {p['map']:6.3f} {_cell(p['encode_ms'], '7.1f')} "
                 f"{_cell(p['decode_ms'], '7.1f')} {p['detect_ms']:7.1f} "
                 f"{_cell(p.get('bpp_i') if name.startswith(_TEMPORAL) else None, '6.3f')} "
@@ -79,6 +80,7 @@ def write_plot(methods: dict[str, dict], setup: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     styles = {"polc_intra": "o-", "polc_temporal": "D-", "x264": "s--", "x265": "^--"}
     styles.update({n: "v-" for n in methods if n.startswith("polc_skip_")})
+    styles.update({n: "P-" for n in methods if n.startswith("polc_skip_") and "_gate_" in n})
     for name, style in styles.items():
         method = methods.get(name, {})
         if method.get("available"):

@@ -71,6 +71,15 @@ class TemporalSettings(_Section):
         "less than this many quantiser steps copies the reference (docs/bitstream.md); unset = "
         "lossless P-frames (exactly intra's ŷ)",
     )
+    motion_threshold: float | None = Field(
+        4.0,
+        ge=0,
+        le=255,
+        description="skip mode's motion gate: a latent position is coded only where its "
+        "16×16 source block changed by more than this many luma levels (4×4-cell means) "
+        "since it was last coded, so sensor noise on a static background costs no bits; "
+        "null = no gate (the latent criterion alone)",
+    )
 
 
 class EncoderSettings(_Section):

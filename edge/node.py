@@ -158,6 +158,7 @@ class EdgeNode:
                 reference,
                 enhancement=mode != "never",
                 skip_tau=self.config.encoder.temporal.skip_tau,
+                motion_threshold=self.config.encoder.temporal.motion_threshold,
             )
         except BaseException:
             self.reference = None  # whatever happened, the next frame starts a new GOP

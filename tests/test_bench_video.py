@@ -72,7 +72,9 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         {"seed": video.FIRST_SEED, "frames": 8, "objects": result["clips"][0]["objects"]}
     ]
     methods = result["methods"]
-    skip_curves = {video.skip_method(t) for t in video.SKIP_TAUS}
+    skip_curves = {
+        video.skip_method(t, g) for t in video.SKIP_TAUS for g in (None, *video.MOTION_THRESHOLDS)
+    }
     assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265", *skip_curves}
     expected = {
         "original": None,

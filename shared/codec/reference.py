@@ -15,7 +15,7 @@ fingerprint, α code and size of the frame (the channel counts are the model's).
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class ReferenceState:
     # what a compact P-frame inherits (None only for states built without a container)
     fingerprint: bytes | None = None  # the codec that coded the frame
     geometry: FrameGeometry | None = None  # the frame's size
+    # the encoder's alone (never on the wire, None on the decoder): the motion gate's anchor,
+    # pooled source luma per cell (motion_gate.py); set when the encoder runs the gate
+    motion_anchor: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(

@@ -14,7 +14,7 @@ that ONNX Runtime (``onnx_backend.py``) can replace torch without touching the b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,7 @@ import torch
 
 from polc.shared.codec.container import EnhancementLayer, FrameContainer
 from polc.shared.codec.frame_spec import FrameGeometry, alpha_to_code
+from polc.shared.codec.motion_gate import moved_positions, pooled_luma, updated_anchor
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.temporal_weights import build_temporal_wire, read_temporal_file
 from polc.shared.codec.temporal_wire import TemporalWireModel
@@ -123,43 +124,55 @@ class FrameEncoder:
         reference: ReferenceState | None = None,
         enhancement: bool = False,
         skip_tau: float | None = None,
+        motion_threshold: float | None = None,
     ) -> tuple[FrameContainer, ReferenceState]:
         """Frame ``seq``: a key frame without ``reference`` (byte for byte :meth:`encode`),
         else a P-frame coded against it (same ŷ; α must be the reference's, else
         ValueError: α changes only at key frames). ``skip_tau`` None: a lossless
         conditional P-frame; a number τ ≥ 0: a skip-mode P-frame (ẑ reused, positions whose
-        latent moved less than τ quantiser steps copy the reference; lossy). Returns the
-        container and the reference state for the next frame."""
+        latent moved less than τ quantiser steps copy the reference; lossy).
+        ``motion_threshold`` T (luma levels) runs the motion gate (``motion_gate.py``): a
+        skip-mode P-frame then also copies every position whose source block changed by
+        T or less since it was last coded; the returned state carries the gate's anchor.
+        Returns the container and the reference state for the next frame."""
+        x, geometry = image_to_array(image)
+        cells = None if motion_threshold is None else pooled_luma(x)
         if reference is None:
-            x, geometry = image_to_array(image)
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
             container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
-            z_sym = np.round(z[0]).astype(np.int64)
+            z_sym, skip = np.round(z[0]).astype(np.int64), None
         else:
             if self.temporal is None:
                 raise ModelError("P-frames need a temporal model (FrameEncoder(temporal=...))")
-            x, geometry = image_to_array(image)
             if alpha_to_code(alpha) != reference.alpha_code:  # before any transform runs
                 raise ValueError(
                     f"alpha {alpha} differs from the reference's: α changes only at key frames"
                 )
             if skip_tau is not None:
                 v, _ = self.transforms.latents(x, self.wire.gain_y(alpha))  # ẑ is not sent
+                moved = None
+                anchor = reference.motion_anchor
+                if motion_threshold is not None and cells is not None and anchor is not None:
+                    moved = moved_positions(anchor, cells, motion_threshold)
                 container, params, y_sym, skip = self.temporal.encode_skip_symbols(
-                    geometry, alpha, v[0], reference, skip_tau
+                    geometry, alpha, v[0], reference, skip_tau, moved=moved
                 )
-                if enhancement:
-                    self._attach_enhancement(container, alpha, v[0], y_sym, params)
-                return container, ReferenceState.of(
-                    seq, container, reference.z_symbols, y_sym, params, skip
+                z_sym = reference.z_symbols
+            else:
+                v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
+                container, params, y_sym, z_sym = self.temporal.encode_symbols(
+                    geometry, alpha, z[0], v[0], reference
                 )
-            v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
-            container, params, y_sym, z_sym = self.temporal.encode_symbols(
-                geometry, alpha, z[0], v[0], reference
-            )
+                skip = None
         if enhancement:
             self._attach_enhancement(container, alpha, v[0], y_sym, params)
-        return container, ReferenceState.of(seq, container, z_sym, y_sym, params)
+        state = ReferenceState.of(seq, container, z_sym, y_sym, params, skip)
+        if cells is not None:  # the gate's anchor: this frame's cells where it coded
+            anchor = reference.motion_anchor if reference is not None else None
+            if anchor is not None and skip is not None:
+                cells = updated_anchor(anchor, cells, ~skip)
+            state = replace(state, motion_anchor=cells)
+        return container, state
 
     def _attach_enhancement(
         self,
@@ -238,12 +251,13 @@ class Codec:
         reference: ReferenceState | None = None,
         enhancement: bool = False,
         skip_tau: float | None = None,
+        motion_threshold: float | None = None,
     ) -> tuple[bytes, ReferenceState]:
         """Key frame (``reference`` None) or P-frame; see :meth:`FrameEncoder.encode_frame`."""
         if reference is not None:
             _ = self.temporal
         container, state = self.encoder.encode_frame(
-            image, alpha, seq, reference, enhancement, skip_tau
+            image, alpha, seq, reference, enhancement, skip_tau, motion_threshold
         )
         return container.to_bytes(), state
 

@@ -24,17 +24,24 @@ def encode_clip_temporal(
     alpha: float,
     gop: int,
     skip_tau: float | None = None,
+    motion_threshold: float | None = None,
 ) -> list[bytes]:
     """Containers of ``frames`` (uint8 H×W×3) at ``alpha``: frame i is a key frame when
     i % gop == 0, else a P-frame against frame i − 1 (seq = index in the clip): lossless
-    conditional (``skip_tau`` None, ŷ = intra's) or skip mode at threshold ``skip_tau``."""
+    conditional (``skip_tau`` None, ŷ = intra's) or skip mode at threshold ``skip_tau``
+    (with the motion gate at ``motion_threshold`` luma levels when given)."""
     if gop < 1:
         raise ValueError(f"gop must be >= 1, got {gop}")
     out: list[bytes] = []
     reference: ReferenceState | None = None
     for seq, image in enumerate(frames):
         data, reference = codec.encode_frame(
-            image, alpha, seq, None if seq % gop == 0 else reference, skip_tau=skip_tau
+            image,
+            alpha,
+            seq,
+            None if seq % gop == 0 else reference,
+            skip_tau=skip_tau,
+            motion_threshold=motion_threshold,
         )
         out.append(data)
     return out

@@ -240,14 +240,19 @@ class TemporalWireModel:
         reference: ReferenceState,
         tau: float,
         snap: float = SNAP_TAU,
+        moved: np.ndarray | None = None,
     ) -> tuple[FrameContainer, EntropyParameters, np.ndarray, np.ndarray]:
         """A skip-mode P-frame of latent ``v`` against ``reference``, threshold ``tau``
-        (values within min(``snap``, τ) steps of the prediction take it: residual 0).
+        (values within min(``snap``, τ) steps of the prediction take it: residual 0);
+        ``moved`` (bool (h, w), the motion gate's answer) also skips every position whose
+        source block did not move.
 
         Returns (container, the reference's params, y_sym, skip flags (h, w) bool)."""
         self._check_encodable(geometry, alpha, reference)
         with_skip_context = self.skip_context is not None
-        y_sym, skip, prediction = self.skip_symbols(v, reference, tau, snap, with_skip_context)
+        y_sym, skip, prediction = self.skip_symbols(
+            v, reference, tau, snap, with_skip_context, moved
+        )
         params = self.reference_parameters(reference)
         skip_map = (encode_skip_map(skip, reference.skip_flags), np.zeros(0, np.int64))
         container = self._p_container(
@@ -262,6 +267,7 @@ class TemporalWireModel:
         tau: float,
         snap: float,
         with_skip_context: bool,
+        moved: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """The decisions of a skip-mode P-frame (see :meth:`encode_skip_symbols`): its
         y_sym (int64 (M, h, w)), skip flags (bool (h, w)) and the prediction (round(μ_P),
@@ -272,6 +278,10 @@ class TemporalWireModel:
         shifted = v.astype(np.float64) - reference.means
         change = np.abs(shifted - reference.y_symbols).max(axis=0)
         skip = change < tau
+        if moved is not None:
+            if moved.shape != skip.shape:
+                raise ValueError(f"motion gate {moved.shape} and latent {skip.shape} differ")
+            skip |= ~moved
         mu_sym, sigma_int = self.skip_prediction(reference, skip, with_skip_context)
         y_sym = np.round(shifted).astype(np.int64)
         y_sym = np.where(np.abs(shifted - mu_sym) < min(tau, snap), mu_sym, y_sym)  # r = 0
