@@ -60,6 +60,17 @@ def test_a_slow_drift_adds_up_in_the_anchor_until_the_gate_opens():
     assert opened_at == 5  # 5 levels since the anchor > T = 4
 
 
+def test_padding_cells_repeat_the_image_so_noise_does_not_open_them():
+    rng = np.random.default_rng(4)
+    bg = _background()[:100]  # 100 rows: padded to 128, cells 25.. wholly padding
+    x0 = image_to_array(_frame(bg, rng, 2.0))[0]
+    cells = pooled_luma(x0, (128, 100))
+    assert np.array_equal(cells[25:], np.repeat(cells[24:25], 7, axis=0))
+    for _ in range(10):
+        x = image_to_array(_frame(bg, rng, 2.0))[0]
+        assert not moved_positions(cells, pooled_luma(x, (128, 100)), 4.0).any()
+
+
 def test_updated_anchor_takes_the_frame_exactly_where_positions_were_coded():
     anchor = np.zeros((24, 32), np.float32)
     cells = np.ones((24, 32), np.float32)

@@ -30,14 +30,21 @@ CELL = 4  # pooling cell (pixels); a block holds (STRIDE / CELL)² cells
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def pooled_luma(x: np.ndarray) -> np.ndarray:
+def pooled_luma(x: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """Mean luma (0–255) of each CELL × CELL cell of a padded encoder input (1, 3, H, W)
-    in [0, 1]: float32 (H / CELL, W / CELL)."""
+    in [0, 1]: float32 (H / CELL, W / CELL). ``size`` (width, height) is the frame's before
+    padding: cells wholly in the padding repeat the last cell of the image instead of
+    averaging replicated rows (whose noise would average over 4 pixels, not 16)."""
     if x.ndim != 4 or x.shape[:2] != (1, 3) or x.shape[2] % STRIDE or x.shape[3] % STRIDE:
         raise ValueError(f"expected a padded (1, 3, H, W) encoder input, got {x.shape}")
     h, w = x.shape[2] // CELL, x.shape[3] // CELL
     luma = np.tensordot(LUMA * np.float32(255.0), x[0], axes=1)
-    return luma.reshape(h, CELL, w, CELL).mean(axis=(1, 3), dtype=np.float32)
+    cells = luma.reshape(h, CELL, w, CELL).mean(axis=(1, 3), dtype=np.float32)
+    if size is not None:
+        real_h, real_w = -(-size[1] // CELL), -(-size[0] // CELL)
+        cells[real_h:] = cells[real_h - 1 : real_h]
+        cells[:, real_w:] = cells[:, real_w - 1 : real_w]
+    return cells
 
 
 def moved_positions(anchor: np.ndarray, cells: np.ndarray, threshold: float) -> np.ndarray:
