@@ -12,6 +12,8 @@ mAP@0.5 over all clips::
                  lossless conditional P-frames (ŷ = intra's), and one curve per skip
                  threshold τ of ``--skip-taus`` (skip-mode P-frames, lossy), each also
                  with the encoder's motion gate at every T of ``--motion-thresholds``
+    polc oracle  with ``--object-oracle``: skip-mode P-frames coding exactly the positions of
+                 ground-truth objects (``video_oracle``; a bound, not an encoder)
     x264, x265   ffmpeg, -preset medium -g GOP -bf 0, yuv420p, CRF sweep → decoded RGB →
                  pixel detector
 
@@ -30,6 +32,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +40,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from polc.bench import video_oracle
 from polc.bench.arguments import add_clip_options, add_option, add_output_arguments
 from polc.bench.metrics import bd_rate
 from polc.bench.video_ffmpeg import ENCODERS, code_clip, ffmpeg_version, missing_encoder
 from polc.bench.video_polc import CodedLatents, code_intra, code_temporal, temporal_codec
-from polc.bench.video_report import report, write_plot
+from polc.bench.video_report import label, report, write_plot
 from polc.bench.video_scoring import (
     Clip,
     DetectionScorer,
@@ -59,6 +63,7 @@ CRFS = {"x264": (23, 28, 33, 38, 43), "x265": (25, 30, 35, 40, 45)}
 SKIP_TAUS = (1.0, 1.5)
 MOTION_THRESHOLDS = (4.0,)  #: the edge's default (encoder.temporal.motion_threshold)
 POLC_METHODS = ("polc_intra", "polc_temporal")
+ORACLE = "polc_oracle_objects"
 
 
 def skip_method(tau: float, gate: float | None = None) -> str:
@@ -74,7 +79,8 @@ def skip_modes(setup: dict) -> list[tuple[float, float | None]]:
 
 
 def polc_methods(setup: dict) -> tuple[str, ...]:
-    return POLC_METHODS + tuple(skip_method(t, g) for t, g in skip_modes(setup))
+    oracle = (ORACLE,) if setup["object_oracle"] else ()
+    return POLC_METHODS + tuple(skip_method(t, g) for t, g in skip_modes(setup)) + oracle
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -108,6 +114,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=",".join(f"{t:g}" for t in MOTION_THRESHOLDS),
         help="motion-gate thresholds T (luma levels): every skip τ also runs with the "
         "encoder's motion gate at each T ('' = none)",
+    )
+    p.add_argument(
+        "--object-oracle",
+        action="store_true",
+        help="also the object oracle: P-frames that code exactly the ground-truth objects' "
+        "latent positions (a bound on skip decisions, not an encoder)",
     )
     for name, crfs in CRFS.items():
         p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")
@@ -155,6 +167,7 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         "alphas": list(alphas),
         "skip_taus": list(skip_taus),
         "motion_thresholds": list(gates),
+        "object_oracle": bool(args.object_oracle),
         "crf": crfs,
         "threads": args.threads or torch.get_num_threads(),
     }
@@ -279,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
     n_clips = len(setup["seeds"])
     steps = n_clips * (
         2
-        + len(setup["alphas"]) * (2 + len(skip_modes(setup)) if temporal else 1)
+        + len(setup["alphas"])
+        * (2 + len(skip_modes(setup)) + setup["object_oracle"] if temporal else 1)
         + sum(len(setup["crf"][n]) for n in ENCODERS if not unavailable[n])
     )
     bar = tqdm(total=steps, desc="bench video", unit="step")
@@ -336,17 +350,22 @@ def run(args: argparse.Namespace) -> int:
 def _run_polc(
     codec: Codec, clips: list[Clip], scorer: DetectionScorer, setup: dict, temporal, bar: tqdm
 ) -> dict[str, dict]:
-    """polc intra (and temporal when its codec exists: lossless and each skip τ) at every α."""
+    """polc intra (and temporal when its codec exists: lossless, each skip mode and the object
+    oracle) at every α."""
     curves: dict[str, dict] = {"polc_intra": {"available": True, "points": []}}
+    # (curve, hook module, the hook's mode for a clip) of every lossy temporal curve
+    lossy: list[tuple[str, Any, Callable[[Clip], dict]]] = []
     if temporal:
         curves["polc_temporal"] = {"available": True, "points": []}
         for tau, gate in skip_modes(setup):
-            curves[skip_method(tau, gate)] = {
-                "available": True,
-                "points": [],
-                "skip_tau": tau,
-                "motion_threshold": gate,
-            }
+            name, mode = skip_method(tau, gate), {"skip_tau": tau, "motion_threshold": gate}
+            curves[name] = dict(mode)
+            lossy.append((name, temporal, lambda _, m=mode: m))
+        if setup["object_oracle"]:
+            curves[ORACLE] = {}
+            lossy.append((ORACLE, video_oracle, lambda c: {"annotations": c.annotations}))
+        for name, _, _ in lossy:
+            curves[name].update(available=True, points=[])
     for alpha in setup["alphas"]:
         bar.set_postfix_str(f"polc α={alpha:g}")
         intra, inter, same = [], [], True
@@ -365,25 +384,15 @@ def _run_polc(
             point = _polc_point(alpha, inter, scorer, setup)
             point["y_hat_equals_intra"] = same
             curves["polc_temporal"]["points"].append(point)
-            for tau, gate in skip_modes(setup):
-                bar.set_postfix_str(f"polc α={alpha:g} skip τ={tau:g} gate {gate}")
-                skipped = []
-                for clip in clips:
-                    skipped.append(
-                        code_temporal(
-                            temporal,
-                            codec,
-                            clip.frames,
-                            alpha,
-                            setup["gop"],
-                            skip_tau=tau,
-                            motion_threshold=gate,
-                        )
-                    )
-                    bar.update(1)
-                curves[skip_method(tau, gate)]["points"].append(
-                    _polc_point(alpha, skipped, scorer, setup)
+        for name, module, mode in lossy:
+            bar.set_postfix_str(f"polc α={alpha:g} {label(name)}")
+            coded = []
+            for clip in clips:
+                coded.append(
+                    code_temporal(module, codec, clip.frames, alpha, setup["gop"], **mode(clip))
                 )
+                bar.update(1)
+            curves[name]["points"].append(_polc_point(alpha, coded, scorer, setup))
     return curves
 
 

@@ -11,10 +11,11 @@ LABELS = {
     "polc_temporal": "polc temporal",
     "x264": "x264",
     "x265": "x265",
+    "polc_oracle_objects": "polc oracle: objects",
 }
 
 
-_TEMPORAL = ("polc_temporal", "polc_skip_")  # curves with I and P frames
+_TEMPORAL = ("polc_temporal", "polc_skip_", "polc_oracle")  # curves with I and P frames
 
 
 def label(name: str) -> str:
@@ -81,6 +82,7 @@ def write_plot(methods: dict[str, dict], setup: dict, path: Path) -> None:
     styles = {"polc_intra": "o-", "polc_temporal": "D-", "x264": "s--", "x265": "^--"}
     styles.update({n: "v-" for n in methods if n.startswith("polc_skip_")})
     styles.update({n: "P-" for n in methods if n.startswith("polc_skip_") and "_gate_" in n})
+    styles["polc_oracle_objects"] = "*:"
     for name, style in styles.items():
         method = methods.get(name, {})
         if method.get("available"):

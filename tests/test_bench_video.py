@@ -49,6 +49,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
             "33",
             "--x265-crf",
             "35",
+            "--object-oracle",
         ]
     )
     assert args.handler is video.run
@@ -75,7 +76,15 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
     skip_curves = {
         video.skip_method(t, g) for t in video.SKIP_TAUS for g in (None, *video.MOTION_THRESHOLDS)
     }
-    assert set(methods) == {"original", "polc_intra", "polc_temporal", "x264", "x265", *skip_curves}
+    temporal_curves = {*skip_curves, video.ORACLE}
+    assert set(methods) == {
+        "original",
+        "polc_intra",
+        "polc_temporal",
+        "x264",
+        "x265",
+        *temporal_curves,
+    }
     expected = {
         "original": None,
         "polc_intra": ("alpha", 0.5),
@@ -99,7 +108,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         assert (point["frames_i"], point["frames_p"]) == (1, 7)
         assert point["bpp_i"] > 0 and point["bpp_p"] > 0
         assert point["y_hat_equals_intra"] is True  # lossless conditional coding
-        for name in skip_curves:  # skip mode: lossy P-frames, same I/P split
+        for name in temporal_curves:  # skip mode: lossy P-frames, same I/P split
             (point,) = methods[name]["points"]
             assert (point["frames_i"], point["frames_p"]) == (1, 7)
             assert 0 < point["bpp_p"] < temporal["points"][0]["bpp_p"]
@@ -110,7 +119,7 @@ def test_tiny_run_writes_json_and_plot(tmp_path: Path) -> None:
         "polc_intra_vs_x265",
         "polc_temporal_vs_x264",
         "polc_temporal_vs_x265",
-        *(f"{name}_vs_{codec}" for name in skip_curves for codec in ("x264", "x265")),
+        *(f"{name}_vs_{codec}" for name in temporal_curves for codec in ("x264", "x265")),
     }
     # one point per curve: no BD-rate, and the reason is given
     assert result["bd_rate"]["polc_intra_vs_x264"]["percent"] is None

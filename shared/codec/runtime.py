@@ -136,7 +136,8 @@ class FrameEncoder:
         T or less since it was last coded; the returned state carries the gate's anchor.
         Returns the container and the reference state for the next frame."""
         x, geometry = image_to_array(image)
-        cells = None if motion_threshold is None else pooled_luma(x, image.shape[1::-1])
+        size = (geometry.width, geometry.height)
+        cells = None if motion_threshold is None else pooled_luma(x, size)
         if reference is None:
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
             container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
