@@ -76,6 +76,32 @@ def test_node_streams_a_clip_exactly_once(tmp_path: Path, small_codec, small_cod
     asyncio.run(main())
 
 
+def test_skip_mode_with_the_motion_gate_streams_frames_that_decode(
+    tmp_path: Path, small_codec, small_codec_file
+) -> None:
+    async def main() -> None:
+        cloud = FakeCloud(window=4)
+        await cloud.start()
+        data = _config(tmp_path, cloud, small_codec_file, realtime=False, frames=24)
+        data["encoder"]["temporal"] = {"skip_tau": 0.5, "motion_threshold": 4.0}
+        config = load_config(None).model_validate(data)
+        node = EdgeNode(config)
+        await asyncio.wait_for(node.run_async(asyncio.Event()), 60)  # drains, then exits
+        await cloud.stop()
+        assert sorted(cloud.stored) == list(range(24))
+        assert set(cloud.store_count.values()) == {1}
+        references: dict = {}
+        skipped = 0
+        for seq in range(24):
+            frame = decode_stored(small_codec, cloud.stored.__getitem__, seq, references)
+            if seq % 20:  # P-frames: skip mode, some positions copied from the reference
+                assert frame.container.skip_mode
+                skipped += int(frame.latent.skip_flags.sum())
+        assert skipped > 0
+
+    asyncio.run(main())
+
+
 def test_enhancement_always_travels_with_frames(tmp_path: Path, small_codec_file) -> None:
     async def main() -> None:
         cloud = FakeCloud()

@@ -43,6 +43,7 @@ def test_config_file_env_and_overrides(tmp_path: Path, monkeypatch) -> None:
         ("source: {kind: folder}", "source"),
         ("spool: {max_bytes: 10}", "spool.max_bytes"),
         ("enhancement: {mode: sometimes}", "enhancement.mode"),
+        ("encoder: {temporal: {motion_threshold: -1}}", "encoder.temporal.motion_threshold"),
         ("uplink: {tls: {cert_file: /nonexistent}}", "uplink.tls"),
         ("unknown_field: 1", "unknown_field"),
     ],
