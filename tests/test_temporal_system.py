@@ -69,8 +69,8 @@ class RecordingNode(EdgeNode):
         super().__init__(*args, on_encoded=lambda e: self.frames.__setitem__(e.seq, e), **kwargs)
         encode_frame = self.backend.encoder.encode_frame
 
-        def recording(image, alpha, seq, reference=None, enhancement=False, skip_tau=None):
-            container, state = encode_frame(image, alpha, seq, reference, enhancement, skip_tau)
+        def recording(image, alpha, seq, reference=None, enhancement=False, **mode):
+            container, state = encode_frame(image, alpha, seq, reference, enhancement, **mode)
             self.symbols[seq] = state.y_symbols.copy()
             self.skip_mode[seq] = container.skip_mode
             return container, state
