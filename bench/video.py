@@ -13,7 +13,7 @@ mAP@0.5 over all clips::
                  threshold τ of ``--skip-taus`` (skip-mode P-frames, lossy), each also
                  with the encoder's motion gate at every T of ``--motion-thresholds``
     polc oracle  with ``--object-oracle``: skip-mode P-frames coding exactly the positions of
-                 ground-truth objects (``video_oracle``; a bound, not an encoder)
+                 ground-truth objects (``video_oracle``; an oracle, not an encoder)
     x264, x265   ffmpeg, -preset medium -g GOP -bf 0, yuv420p, CRF sweep → decoded RGB →
                  pixel detector
 
@@ -119,7 +119,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--object-oracle",
         action="store_true",
         help="also the object oracle: P-frames that code exactly the ground-truth objects' "
-        "latent positions (a bound on skip decisions, not an encoder)",
+        "latent positions (what knowing where the objects are is worth; not an encoder)",
     )
     for name, crfs in CRFS.items():
         p.add_argument(f"--{name}-crf", default=",".join(map(str, crfs)), help=f"{name} CRF sweep")

@@ -3,11 +3,12 @@ exactly the latent positions a ground-truth object covers in this frame or the p
 (their ŷ losslessly, against h_k's prediction as any skip-mode frame) and copy every other
 position from the reference.
 
-It is not an encoder (the edge has no ground truth): it bounds what any choice of *which*
-positions to code can reach while ŷ_t stays intra's latent and P-frames copy or code
-positions against the previous frame — the rate of the objects themselves, the part of a
-P-frame a better skip decision cannot remove (issue 16). Frames decode with the shipped
-decoder like any skip-mode P-frame.
+It is not an encoder (the edge has no ground truth): it shows what knowing *where* the
+objects are is worth while ŷ_t stays intra's latent and P-frames copy or code positions
+against the previous frame. What it pays is the rate of the objects themselves — the part of
+a P-frame a better choice of positions cannot remove; an encoder gets below it only by
+coding the objects lossily (as skip mode does inside them, at some mAP) (issue 16). Frames
+decode with the shipped decoder like any skip-mode P-frame.
 
 The module plugs into the bench's temporal codec hook (``video_polc.code_temporal``): it has
 ``encode_clip_temporal`` (with the clip's ``annotations``) and ``decode_clip``.
