@@ -142,6 +142,10 @@ def test_a_gated_clip_decodes_exactly_and_codes_only_where_pixels_moved(codec):
     assert gated_coded < plain_coded
 
 
-def test_without_a_threshold_the_encoder_keeps_no_anchor(codec):
+def test_without_a_threshold_or_skip_mode_the_encoder_keeps_no_anchor(codec):
     (_, state), (_, p_state) = _encode(codec, _clip(2), 1.0, None)
     assert state.motion_anchor is None and p_state.motion_anchor is None
+    reference = None
+    for seq, image in enumerate(_clip(2)):  # lossless P-frames: the gate has no say
+        _, reference = codec.encode_frame(image, 0.5, seq, reference, motion_threshold=4.0)
+        assert reference.motion_anchor is None

@@ -131,13 +131,14 @@ class FrameEncoder:
         ValueError: α changes only at key frames). ``skip_tau`` None: a lossless
         conditional P-frame; a number τ ≥ 0: a skip-mode P-frame (ẑ reused, positions whose
         latent moved less than τ quantiser steps copy the reference; lossy).
-        ``motion_threshold`` T (luma levels) runs the motion gate (``motion_gate.py``): a
-        skip-mode P-frame then also copies every position whose source block changed by
-        T or less since it was last coded; the returned state carries the gate's anchor.
+        ``motion_threshold`` T (luma levels) runs the motion gate of skip mode
+        (``motion_gate.py``): a skip-mode P-frame then also copies every position whose
+        source block changed by T or less since it was last coded; with ``skip_tau`` the
+        returned state carries the gate's anchor.
         Returns the container and the reference state for the next frame."""
         x, geometry = image_to_array(image)
-        size = (geometry.width, geometry.height)
-        cells = None if motion_threshold is None else pooled_luma(x, size)
+        gated = motion_threshold is not None and skip_tau is not None  # lossless: no gate
+        cells = pooled_luma(x, (geometry.width, geometry.height)) if gated else None
         if reference is None:
             v, z = self.transforms.latents(x, self.wire.gain_y(alpha))
             container, params, y_sym = self.wire.encode_symbols(geometry, alpha, z[0], v[0])
