@@ -359,13 +359,11 @@ def _run_polc(
         curves["polc_temporal"] = {"available": True, "points": []}
         for tau, gate in skip_modes(setup):
             name, mode = skip_method(tau, gate), {"skip_tau": tau, "motion_threshold": gate}
-            curves[name] = dict(mode)
+            curves[name] = {"available": True, "points": [], **mode}
             lossy.append((name, temporal, lambda _, m=mode: m))
         if setup["object_oracle"]:
-            curves[ORACLE] = {}
+            curves[ORACLE] = {"available": True, "points": []}
             lossy.append((ORACLE, video_oracle, lambda c: {"annotations": c.annotations}))
-        for name, _, _ in lossy:
-            curves[name].update(available=True, points=[])
     for alpha in setup["alphas"]:
         bar.set_postfix_str(f"polc α={alpha:g}")
         intra, inter, same = [], [], True

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from polc.shared.codec.frame_spec import LATENT_STRIDE as STRIDE
 from polc.shared.codec.reference import ReferenceState
 from polc.shared.codec.runtime import Codec, image_to_array
 from polc.shared.codec.temporal import decode_clip
 
 __all__ = ["decode_clip", "encode_clip_temporal", "object_positions"]
-
-STRIDE = 16  # pixels per latent position
 
 
 def object_positions(annotations: list[dict], latent_hw: tuple[int, int]) -> np.ndarray:

@@ -18,6 +18,7 @@ from polc.shared.errors import BitstreamError
 MAX_SIDE = 8192  # pixels; larger frames are rejected before any allocation
 MIN_SIDE = 16
 PAD = 64  # g_a/h_a downsample by 64 in total
+LATENT_STRIDE = 16  # pixels per latent position (g_a downsamples by 16)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class FrameGeometry:
     @property
     def latent_hw(self) -> tuple[int, int]:
         h, w = self.padded
-        return h // 16, w // 16
+        return h // LATENT_STRIDE, w // LATENT_STRIDE
 
     @property
     def hyper_hw(self) -> tuple[int, int]:

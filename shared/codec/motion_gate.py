@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-STRIDE = 16  # pixels per latent position (g_a's downsampling)
+from polc.shared.codec.frame_spec import LATENT_STRIDE as STRIDE
+
 CELL = 4  # pooling cell (pixels); a block holds (STRIDE / CELL)² cells
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA_255 = np.array([0.299, 0.587, 0.114], np.float32) * np.float32(255.0)  # RGB in [0, 1]
 
 
 def pooled_luma(x: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -38,7 +39,7 @@ def pooled_luma(x: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarra
     if x.ndim != 4 or x.shape[:2] != (1, 3) or x.shape[2] % STRIDE or x.shape[3] % STRIDE:
         raise ValueError(f"expected a padded (1, 3, H, W) encoder input, got {x.shape}")
     h, w = x.shape[2] // CELL, x.shape[3] // CELL
-    luma = np.tensordot(LUMA * np.float32(255.0), x[0], axes=1)
+    luma = np.tensordot(LUMA_255, x[0], axes=1)
     cells = luma.reshape(h, CELL, w, CELL).mean(axis=(1, 3), dtype=np.float32)
     if size is not None:
         real_h, real_w = -(-size[1] // CELL), -(-size[0] // CELL)
@@ -58,8 +59,14 @@ def moved_positions(anchor: np.ndarray, cells: np.ndarray, threshold: float) -> 
     return change > threshold
 
 
-def updated_anchor(anchor: np.ndarray, cells: np.ndarray, coded: np.ndarray) -> np.ndarray:
-    """The anchor after a frame: ``cells`` where a position was coded, ``anchor`` elsewhere."""
+def updated_anchor(
+    anchor: np.ndarray | None, cells: np.ndarray, coded: np.ndarray | None
+) -> np.ndarray:
+    """The anchor after a frame: ``cells`` where a position was coded, ``anchor`` elsewhere;
+    all of ``cells`` when every position was coded (``coded`` None: a key frame or lossless
+    P-frame) or there was no anchor yet."""
+    if anchor is None or coded is None:
+        return cells
     k = STRIDE // CELL
     take = np.repeat(np.repeat(coded, k, axis=0), k, axis=1)
     return np.where(take, cells, anchor)

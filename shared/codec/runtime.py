@@ -152,8 +152,7 @@ class FrameEncoder:
                 )
             if skip_tau is not None:
                 v, _ = self.transforms.latents(x, self.wire.gain_y(alpha))  # ẑ is not sent
-                moved = None
-                anchor = reference.motion_anchor
+                moved, anchor = None, reference.motion_anchor
                 if motion_threshold is not None and cells is not None and anchor is not None:
                     moved = moved_positions(anchor, cells, motion_threshold)
                 container, params, y_sym, skip = self.temporal.encode_skip_symbols(
@@ -170,10 +169,9 @@ class FrameEncoder:
             self._attach_enhancement(container, alpha, v[0], y_sym, params)
         state = ReferenceState.of(seq, container, z_sym, y_sym, params, skip)
         if cells is not None:  # the gate's anchor: this frame's cells where it coded
-            anchor = reference.motion_anchor if reference is not None else None
-            if anchor is not None and skip is not None:
-                cells = updated_anchor(anchor, cells, ~skip)
-            state = replace(state, motion_anchor=cells)
+            anchor = None if reference is None else reference.motion_anchor
+            coded = None if skip is None else ~skip
+            state = replace(state, motion_anchor=updated_anchor(anchor, cells, coded))
         return container, state
 
     def _attach_enhancement(
