@@ -16,6 +16,11 @@ BENCHES = [
         "codec", "rate-distortion, speed and JPEG comparison of the codec", "polc.bench.codec"
     ),
     LazyCommand(
+        "latent-width",
+        "how much quality M latent channels can hold: linear bound and codec ceilings",
+        "polc.bench.latent_width",
+    ),
+    LazyCommand(
         "determinism",
         "torch vs ONNX Runtime entropy-parameter mismatches",
         "polc.bench.determinism",

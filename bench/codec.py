@@ -10,7 +10,6 @@ JPEG, WebP and AVIF instead (:mod:`polc.bench.codec_photos`).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from matplotlib import pyplot as plt
 from PIL import Image
 from tqdm import tqdm
 
+from polc.bench.arguments import write_results
 from polc.bench.codec_model import load_codec
 from polc.bench.codec_photos import PHOTOS, run_photos
 from polc.bench.metrics import bd_rate, jpeg, jpeg_at_bpp, ms_ssim
@@ -181,11 +181,7 @@ def run(args: argparse.Namespace) -> int:
         "timing": timing,
         "entropy_coding_msymbols_per_s": msyms,
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    _plot(rows, jpeg_curve, plot)
+    out, plot = write_results(args, result, lambda path: _plot(rows, jpeg_curve, path))
     _print(result)
     print(f"wrote {out} and {plot}")
     return 0

@@ -16,7 +16,6 @@ and on MS-SSIM in dB (−10·log10(1 − MS-SSIM)).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from matplotlib import pyplot as plt
 from PIL import features
 from tqdm import tqdm
 
+from polc.bench.arguments import write_results
 from polc.bench.codec_model import load_codec
 from polc.bench.metrics import bd_rate, ms_ssim, pillow_roundtrip
 from polc.shared.codec.runtime import Codec
@@ -163,11 +163,7 @@ def run_photos(args: argparse.Namespace) -> int:
         "per_photo": per_photo,
         "mean_bd_rate": mean_bd_rates(per_photo),
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    plot_photos(per_photo, plot)
+    out, plot = write_results(args, result, lambda path: plot_photos(per_photo, path))
     print_photos(result)
     print(f"wrote {out} and {plot}")
     return 0

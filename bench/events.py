@@ -25,12 +25,11 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from polc.bench.arguments import add_option, add_output_arguments
+from polc.bench.arguments import add_option, add_output_arguments, output_paths
 from polc.bench.event_metrics import coverage, mot_metrics
 from polc.bench.events_clips import (
     TrackedClip,
@@ -155,8 +154,7 @@ def run_events(setup: dict[str, Any], settings: EventSettings | None = None) -> 
 
 def run(args: argparse.Namespace) -> int:
     setup = setup_from(args)
-    out = Path(args.json)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    out, plot = output_paths(args)
     result = run_events(setup)
     result["plot"] = str(plot)
     out.parent.mkdir(parents=True, exist_ok=True)

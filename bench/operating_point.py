@@ -24,7 +24,6 @@ writes ``--json`` and a precision-recall plot per class.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from polc.bench.arguments import add_clip_options, add_option, add_output_arguments
+from polc.bench.arguments import (
+    add_clip_options,
+    add_option,
+    add_output_arguments,
+    write_results,
+)
 from polc.bench.operating_point_choice import (
     GRID,
     SHARED,
@@ -315,11 +319,7 @@ def run(args: argparse.Namespace) -> int:
         "written": not args.no_write,
     }
     _print(results)
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    write_plot(tables, point, plot)
+    out, plot = write_results(args, results, lambda path: write_plot(tables, point, path))
     if not args.no_write:
         store_operating_point(Path(args.adapter), point)
     where = "not written (--no-write)" if args.no_write else f"written into {args.adapter}"

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from polc.bench.arguments import add_output_arguments
+from polc.bench.arguments import add_output_arguments, output_paths
 from polc.bench.tasks_cls import run_classification
 from polc.bench.tasks_data import CocoFrames, LabelledImages, parse_size
 from polc.bench.tasks_det import run_detection
@@ -188,8 +188,7 @@ def _detection_job(args: argparse.Namespace, codec: Codec) -> Job | str:
 
 def run(args: argparse.Namespace) -> int:
     tasks = chosen_tasks(args)
-    out = Path(args.json)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    out, plot = output_paths(args)
     codec_path = Path(args.codec or default_codec_path())
     codec = Codec.load(codec_path)
     # every model and data folder is opened (and checked) before the long work starts

@@ -41,7 +41,12 @@ import torch
 from tqdm import tqdm
 
 from polc.bench import video_oracle
-from polc.bench.arguments import add_clip_options, add_option, add_output_arguments
+from polc.bench.arguments import (
+    add_clip_options,
+    add_option,
+    add_output_arguments,
+    output_paths,
+)
 from polc.bench.metrics import bd_rate
 from polc.bench.video_ffmpeg import ENCODERS, code_clip, ffmpeg_version, missing_encoder
 from polc.bench.video_polc import CodedLatents, code_intra, code_temporal, temporal_codec
@@ -285,8 +290,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise ConfigError(f"polc bench video: {missing}")
     torch.set_num_threads(setup["threads"])
-    out = Path(args.json)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    out, plot = output_paths(args)
     temporal, temporal_reason = temporal_codec()
     unavailable = {name: missing_encoder(name) for name in ENCODERS}
     n_clips = len(setup["seeds"])
