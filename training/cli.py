@@ -250,7 +250,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--init",
         default=None,
-        help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint",
+        help="start from shipped weights (codec.pt) when RUN_DIR has no checkpoint; a codec "
+        "with fewer channels gives what fits of its weights",
     )
     c.add_argument(
         "--data",

@@ -25,6 +25,7 @@ from polc.shared.models.vision.teacher_file import load_teacher
 from polc.shared.models.weights_file import save_torch_file
 from polc.training.checkpoint import restore_training_state
 from polc.training.codec_data import CodecData
+from polc.training.codec_init import transfer_weights
 from polc.training.distributed import is_main_process
 from polc.training.loop import AuxiliaryLoss, Evaluation, StepResult, TrainLoop
 from polc.training.schedule import WarmupCosine
@@ -231,7 +232,8 @@ def train_codec(
     """Train (or resume) the codec; returns the path of the final float checkpoint.
 
     ``init_from``: start from shipped weights (e.g. a previous session's codec.pt) when the
-    run has no checkpoint yet — how training continues across machines and sessions.
+    run has no checkpoint yet — how training continues across machines and sessions. A codec
+    of another architecture gives what fits of its weights (:mod:`polc.training.codec_init`).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(
@@ -242,9 +244,13 @@ def train_codec(
     stage1_ckpt, stage2_ckpt = run_dir / "stage1_ckpt.pt", run_dir / "stage2_ckpt.pt"
     if init_from is not None and not stage1_ckpt.is_file():
         shipped, _ = build_model(read_codec_file(init_from))
-        model.load_state_dict(shipped.state_dict())
-        restore_constant_buffers(model)
-        log.info("initialised from %s", init_from)
+        if shipped.arch == cfg.arch:
+            model.load_state_dict(shipped.state_dict())
+            restore_constant_buffers(model)
+            log.info("initialised from %s", init_from)
+        else:
+            report = transfer_weights(model, shipped)
+            log.info("initialised from %s (%s): %s", init_from, shipped.arch, report.summary())
     data = CodecData(cfg)
     teacher = None
     if cfg.loss.w_feat > 0:
