@@ -3,8 +3,10 @@
 For α in {0, .25, .5, .75, 1}: base and enhancement bpp, PSNR / MS-SSIM of x̄ at
 β ∈ {0, .5, 1}; JPEG (Pillow) at the same total bpp; BD-rate (β = 0, both layers) against
 JPEG's full quality sweep; encode/decode ms at 512×288 and 1280×720; Msymbols/s of the
-entropy coder. Writes JSON and a rate–distortion PNG. ``--photos``: photographs against
-JPEG, WebP and AVIF instead (:mod:`polc.bench.codec_photos`).
+entropy coder. Writes JSON and a rate–distortion PNG. ``--baseline FILE``: a second codec on
+the same images in the same run (its curves, the BD-rates against it at β = 0 and β = 1, the
+encode-time ratio): how a new codec is held to the one it replaces. ``--photos``:
+photographs against JPEG, WebP and AVIF instead (:mod:`polc.bench.codec_photos`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "codec` (codec_float.pt, stage1_ckpt.pt, ...; default: bundled)",
     )
     p.add_argument("--quick", action="store_true", help="fewer images and timing repeats")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="FILE",
+        help="a second codec ('bundled' for the default) measured on the same images in the "
+        "same run: its curves, the BD-rates against it and the encode-time ratio",
+    )
     p.add_argument(
         "--photos",
         action="store_true",
@@ -111,46 +120,61 @@ def _entropy_speed(codec, image: np.ndarray) -> float:
     return 2 * n * reps / (time.perf_counter() - t0) / 1e6
 
 
+def rd_rows(codec, images: list[np.ndarray], desc: str, with_jpeg: bool = True) -> list[dict]:
+    """Per α: mean base / enhancement bpp and PSNR / MS-SSIM of x̄ at every β (and JPEG at
+    the same total bpp when ``with_jpeg``)."""
+    rows = []
+    for alpha in tqdm(ALPHAS, desc=desc, unit="α"):
+        acc: dict[str, list[float]] = {}
+        for img in images:
+            frame = codec.decode(codec.encode(img, alpha, enhancement=True))
+            base, enh = codec.bits_per_pixel(frame)
+            acc.setdefault("bpp_base", []).append(base)
+            acc.setdefault("bpp_enhancement", []).append(enh)
+            for b in BETAS:
+                rec = codec.reconstruct(frame, b)
+                acc.setdefault(f"psnr_beta{b}", []).append(psnr(img, rec))
+                acc.setdefault(f"msssim_beta{b}", []).append(ms_ssim(img, rec))
+            if with_jpeg:
+                jdec, jbpp, _ = jpeg_at_bpp(img, base + enh)
+                acc.setdefault("jpeg_psnr", []).append(psnr(img, jdec))
+                acc.setdefault("jpeg_bpp", []).append(jbpp)
+        rows.append({"alpha": alpha, **{k: float(np.mean(v)) for k, v in acc.items()}})
+    return rows
+
+
+def bd_rates_against(rows: list[dict], baseline: list[dict]) -> dict:
+    """BD-rate (%) of ``rows`` against ``baseline`` (both from :func:`rd_rows`): β = 1 on the
+    base layer's rate, β = 0 on both layers', each by PSNR and MS-SSIM."""
+
+    def rate(r: dict, beta: float) -> float:
+        return r["bpp_base"] + (r["bpp_enhancement"] if beta == 0.0 else 0.0)
+
+    return {
+        f"beta{beta:g}": {
+            metric: bd_rate(
+                [rate(r, beta) for r in rows],
+                [r[f"{metric}_beta{beta}"] for r in rows],
+                [rate(r, beta) for r in baseline],
+                [r[f"{metric}_beta{beta}"] for r in baseline],
+            )
+            for metric in ("psnr", "msssim")
+        }
+        for beta in (0.0, 1.0)
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     if args.photos:
         return run_photos(args)
     if args.quick:
         args.images = min(args.images, 4)
     codec = load_codec(args.weights)
+    base_codec = None
+    if args.baseline:  # opened before the long work starts
+        base_codec = load_codec(None if args.baseline == "bundled" else args.baseline)
     images = _eval_images(args)
-    rows = []
-    for alpha in tqdm(ALPHAS, desc="alpha", unit="α"):
-        acc = {
-            "base": [],
-            "enh": [],
-            **{f"psnr_b{b}": [] for b in BETAS},
-            **{f"msssim_b{b}": [] for b in BETAS},
-            "jpeg_psnr": [],
-            "jpeg_bpp": [],
-        }
-        for img in images:
-            frame = codec.decode(codec.encode(img, alpha, enhancement=True))
-            base, enh = codec.bits_per_pixel(frame)
-            acc["base"].append(base)
-            acc["enh"].append(enh)
-            for b in BETAS:
-                rec = codec.reconstruct(frame, b)
-                acc[f"psnr_b{b}"].append(psnr(img, rec))
-                acc[f"msssim_b{b}"].append(ms_ssim(img, rec))
-            jdec, jbpp, _ = jpeg_at_bpp(img, base + enh)
-            acc["jpeg_psnr"].append(psnr(img, jdec))
-            acc["jpeg_bpp"].append(jbpp)
-        rows.append(
-            {
-                "alpha": alpha,
-                "bpp_base": float(np.mean(acc["base"])),
-                "bpp_enhancement": float(np.mean(acc["enh"])),
-                **{f"psnr_beta{b}": float(np.mean(acc[f"psnr_b{b}"])) for b in BETAS},
-                **{f"msssim_beta{b}": float(np.mean(acc[f"msssim_b{b}"])) for b in BETAS},
-                "jpeg_bpp": float(np.mean(acc["jpeg_bpp"])),
-                "jpeg_psnr": float(np.mean(acc["jpeg_psnr"])),
-            }
-        )
+    rows = rd_rows(codec, images, "alpha")
     qualities = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
     jpeg_curve = []
     for q in qualities:
@@ -181,7 +205,16 @@ def run(args: argparse.Namespace) -> int:
         "timing": timing,
         "entropy_coding_msymbols_per_s": msyms,
     }
-    out, plot = write_results(args, result, lambda path: _plot(rows, jpeg_curve, path))
+    if base_codec is not None:
+        base_rows = rd_rows(base_codec, images, "baseline", with_jpeg=False)
+        result["baseline"] = {
+            "model": args.baseline,
+            "model_fingerprint": base_codec.fingerprint,
+            "rows": base_rows,
+            "bd_rate_percent": bd_rates_against(rows, base_rows),
+            "timing": _timing(base_codec, [(512, 288), (1280, 720)], 2 if args.quick else 5),
+        }
+    out, plot = write_results(args, result, lambda path: _plot(result, path))
     _print(result)
     print(f"wrote {out} and {plot}")
     return 0
@@ -205,10 +238,30 @@ def _print(r: dict) -> None:
             f" ms, beta=0 {t['decode_beta0_ms']:.1f} ms"
         )
     print(f"entropy coding: {r['entropy_coding_msymbols_per_s']:.2f} Msymbols/s")
+    if "baseline" in r:
+        b = r["baseline"]
+        print(f"against the baseline {b['model']} ({b['model_fingerprint'][:12]}), same images:")
+        for row in b["rows"]:
+            print(
+                f"  alpha {row['alpha']:.2f}: bpp {row['bpp_base']:.4f} + "
+                f"{row['bpp_enhancement']:.4f}, PSNR b=1 {row['psnr_beta1.0']:.2f}, "
+                f"b=0 {row['psnr_beta0.0']:.2f}"
+            )
+        for beta, metrics in b["bd_rate_percent"].items():
+            print(
+                f"  BD-rate {beta} vs baseline: PSNR {metrics['psnr']:+.1f}%, "
+                f"MS-SSIM {metrics['msssim']:+.1f}%"
+            )
+        enc, base_enc = r["timing"]["512x288"], b["timing"]["512x288"]
+        print(
+            f"  encode 512x288: {enc['encode_ms']:.1f} ms vs {base_enc['encode_ms']:.1f} ms "
+            f"({enc['encode_ms'] / base_enc['encode_ms']:.2f}x)"
+        )
 
 
-def _plot(rows: list[dict], jpeg_curve: list[dict], path: Path) -> None:
+def _plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")  # files only, no display
+    rows, jpeg_curve = result["rows"], result["jpeg_curve"]
     fig, ax = plt.subplots(figsize=(6, 4.2))
     base = [r["bpp_base"] for r in rows]
     both = [r["bpp_base"] + r["bpp_enhancement"] for r in rows]
@@ -221,6 +274,14 @@ def _plot(rows: list[dict], jpeg_curve: list[dict], path: Path) -> None:
         "k.:",
         label="JPEG (Pillow)",
     )
+    if "baseline" in result:
+        b = result["baseline"]["rows"]
+        name = Path(result["baseline"]["model"]).name
+        ax.plot(
+            [r["bpp_base"] for r in b], [r["psnr_beta1.0"] for r in b], "o:", label=f"{name} β=1"
+        )
+        both_b = [r["bpp_base"] + r["bpp_enhancement"] for r in b]
+        ax.plot(both_b, [r["psnr_beta0.0"] for r in b], "^:", label=f"{name} β=0")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title("Rate–distortion on synthetic traffic scenes")
