@@ -9,7 +9,9 @@ rate. Two figures per photograph (scikit-image's, evaluation only):
   each k of ``--components``;
 * each ``--model``'s **ceiling**: PSNR of g_s(g_a(x)) without quantisation (the quality no α
   can exceed), next to its top trained level (α = 1, β = 1, additive noise replaced by
-  rounding).
+  rounding). It bounds a codec that uses all its channels; early in training (or after
+  ``--init`` from a narrower codec) the top level can lie above it, since channels that
+  quantisation still rounds to their mean reach g_s here with raw values it never saw.
 
 Written to choose M for a codec that must reach a PSNR on photographs; prints a table, writes
 JSON and a plot (PSNR against k, each model's ceiling drawn at k = M).
