@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     codec = load_codec(args.weights)
     base_codec = None
     if args.baseline:  # opened before the long work starts
-        base_codec = load_codec(None if args.baseline == "bundled" else args.baseline)
+        base_codec = load_codec(args.baseline)
     images = _eval_images(args)
     rows = rd_rows(codec, images, "alpha")
     qualities = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         [j["bpp"] for j in jpeg_curve],
         [j["psnr"] for j in jpeg_curve],
     )
-    timing = _timing(codec, [(512, 288), (1280, 720)], 2 if args.quick else 5)
+    timing_sizes, timing_repeats = [(512, 288), (1280, 720)], 2 if args.quick else 5
+    timing = _timing(codec, timing_sizes, timing_repeats)
     msyms = _entropy_speed(codec, images[0])
     result = {
         "images": len(images),
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             "model_fingerprint": base_codec.fingerprint,
             "rows": base_rows,
             "bd_rate_percent": bd_rates_against(rows, base_rows),
-            "timing": _timing(base_codec, [(512, 288), (1280, 720)], 2 if args.quick else 5),
+            "timing": _timing(base_codec, timing_sizes, timing_repeats),
         }
     out, plot = write_results(args, result, lambda path: _plot(result, path))
     _print(result)

@@ -16,11 +16,15 @@ from polc.shared.errors import ModelError
 from polc.shared.models.codec.model import RDCCodec
 from polc.shared.models.weights_file import load_torch_file
 
+#: the name a benchmark's model option takes for the bundled codec
+BUNDLED = "bundled"
+
 
 def load_codec(path: str | Path | None) -> Codec:
-    """The bundled codec (None), a shipped codec file, or a training checkpoint; a
-    checkpoint's configuration comes from the file or the ``config.yaml`` next to it."""
-    if path is None:
+    """The bundled codec (None or :data:`BUNDLED`), a shipped codec file, or a training
+    checkpoint; a checkpoint's configuration comes from the file or the ``config.yaml`` next
+    to it."""
+    if path is None or path == BUNDLED:
         return Codec.load()
     path = Path(path)
     raw = load_torch_file(path)

@@ -31,13 +31,14 @@ from tqdm import tqdm
 from polc.bench.arguments import write_results
 from polc.bench.codec_model import load_codec
 from polc.bench.codec_photos import PHOTOS, load_photo
-from polc.shared.codec.runtime import Codec
+from polc.shared.codec.frame_spec import PAD
+from polc.shared.codec.runtime import Codec, image_to_array
 from polc.shared.errors import ConfigError
 from polc.shared.metrics.image import psnr
 from polc.training.codec_data import procedural_train_image
 
 BLOCK = 16  #: the codec's latent stride
-ALIGN = 64  #: the hyperprior's stride: photos are cropped to multiples of it for every figure
+ALIGN = PAD  #: g_a·h_a's stride: photos are cropped to multiples of it for every figure
 FIT_KINDS = ("dead_leaves", "spectral")
 
 
@@ -98,7 +99,7 @@ def linear_bound(image: np.ndarray, mean: np.ndarray, comps: np.ndarray, k: int)
 def model_ceiling(codec: Codec, image: np.ndarray) -> dict[str, float]:
     """PSNR of g_s(g_a(x)) without quantisation and at the top trained level (β = 1) of an
     :func:`aligned` image."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0)
+    x = torch.from_numpy(image_to_array(image)[0])  # no padding: the image is aligned
     model = codec.model.eval()
     top = torch.tensor([model.arch.levels - 1])
     with torch.no_grad():
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     }
     models = {}
     for path in args.model or []:
-        codec = load_codec(None if path == "bundled" else path)
+        codec = load_codec(path)
         models[path] = {
             "M": codec.model.arch.M,
             "N": codec.model.arch.N,

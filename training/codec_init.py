@@ -1,6 +1,6 @@
 """Start a codec run from another codec's weights, also one whose layers are narrower.
 
-``polc train codec --init-from FILE`` with the same architecture loads the file as it is. With
+``polc train codec --init FILE`` with the same architecture loads the file as it is. With
 a wider target (more latent channels M, enhancement channels or levels) every parameter takes
 what fits of the source's:
 
