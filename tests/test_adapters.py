@@ -160,7 +160,7 @@ def test_adapter_config_merges_defaults_file_and_flags_and_names_bad_fields(tmp_
         load_adapter_config(good, "cls")
 
 
-def test_warm_start_grows_the_stem_rank_and_blocks_without_changing_its_output(tmp_path):
+def test_warm_start_grows_the_stem_latent_rank_and_blocks_without_changing_its_output(tmp_path):
     from polc.training.adapter import init_from_adapter_file, save_cls_adapter
 
     teacher = _teacher()
@@ -178,6 +178,11 @@ def test_warm_start_grows_the_stem_rank_and_blocks_without_changing_its_output(t
     torch.testing.assert_close(
         deep.stem.blocks[0].gamma, small.stem.blocks[0].gamma, atol=1e-3, rtol=1e-3
     )
+    wider = LatentClassifier(teacher, latent_channels=40, rank=12).eval()  # a wider codec
+    init_from_adapter_file(wider, tmp_path / "small.pt")
+    y_wide = torch.cat([y, torch.randn(2, 16, 8, 8)], dim=1)  # the new channels: no influence
+    torch.testing.assert_close(wider(y_wide), small(y), atol=2e-2, rtol=2e-2)
+    assert wider.stem.reduce.weight[:8, 24:].abs().sum() == 0  # trained rows read them with 0
     assert all(
         b.gamma.abs().sum() == 0 and b.pw1.weight.abs().sum() > 0 for b in deep.stem.blocks[1:]
     )  # new blocks: identity, but trainable
@@ -185,6 +190,8 @@ def test_warm_start_grows_the_stem_rank_and_blocks_without_changing_its_output(t
 
     with pytest.raises(ValueError, match="rank"):
         init_from_adapter_file(LatentClassifier(teacher, 24, rank=4), tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="latent channels"):  # a narrower codec
+        init_from_adapter_file(LatentClassifier(teacher, 16, rank=8), tmp_path / "small.pt")
     init_from_adapter_file(
         deep := LatentClassifier(teacher, 24, rank=12, blocks=3), tmp_path / "small.pt"
     )

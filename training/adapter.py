@@ -120,20 +120,23 @@ def train_cls_adapter(
 def init_from_adapter_file(adapter: torch.nn.Module, path: Path) -> None:
     """Copy the stem and any stored modules of an adapter file into ``adapter`` (warm
     start: e.g. unfreeze head layers on top of a trained stem). The configured stem may be
-    larger than the file's in two function-preserving ways: a larger rank
+    larger than the file's in three function-preserving ways: more latent channels (a wider
+    codec started from the file's codec, :func:`_widen_latent`), a larger rank
     (:func:`_widen_rank`) and more blocks after the shuffle (:func:`_deepen_blocks`)."""
     stored = AdapterFile.read(path)
     have, want = stored.architecture, adapter.stem.architecture
-    grown = {**have, "rank": want["rank"], "blocks": want["blocks"]}
-    if grown != want or have["rank"] > want["rank"] or have["blocks"] > want["blocks"]:
+    growable = ("latent_channels", "rank", "blocks")
+    grown = {**have, **{k: want[k] for k in growable}}
+    if grown != want or any(have[k] > want[k] for k in growable):
         raise ValueError(
             f"{path}: stem {have} does not match the configured stem {want} "
-            "(only a larger rank or more blocks can be grown from a file)"
+            "(only more latent channels, a larger rank or more blocks can be grown from a file)"
         )
     stem = None
     if grown != have:
         fresh = adapter.stem.state_dict()
-        stem = _widen_rank(fresh, stored.stem, have["rank"])
+        stem = _widen_latent(fresh, stored.stem, have["latent_channels"])
+        stem = _widen_rank(fresh, stem, have["rank"])
         stem = _deepen_blocks(fresh, stem, have["blocks"])
     stored.load_into(adapter, stem)
     if stored.first_stage != adapter.first_stage:  # not function-preserving: a head start
@@ -175,6 +178,24 @@ def start_adapter_training(
     if not loop.step and cfg.init is not None:
         init_from_adapter_file(adapter, cfg.init)
     return adapter, loop
+
+
+def _widen_latent(
+    fresh: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], channels: int
+) -> dict[str, torch.Tensor]:
+    """A stem that reads more latent channels and computes what the trained one does on the
+    first ``channels``: the new input columns of ``reduce`` are zero (a codec widened with
+    ``polc train codec --init`` keeps the narrower codec's channels first)."""
+    out = dict(trained)
+    if fresh["reduce.weight"].shape[1] == channels:
+        return out
+    rows = trained["reduce.weight"].shape[0]
+    grown = torch.zeros(
+        (rows, *fresh["reduce.weight"].shape[1:]), dtype=trained["reduce.weight"].dtype
+    )
+    grown[:, :channels] = trained["reduce.weight"]
+    out["reduce.weight"] = grown
+    return out
 
 
 def _widen_rank(
