@@ -22,7 +22,9 @@ from polc.shared.models.weights_file import default_codec_path, load_weights
 
 def to_numpy(obj):
     if isinstance(obj, torch.Tensor):
-        return obj.numpy()
+        arr = obj.numpy()
+        # int16 is only a storage width (see to_tensors): readers get the int32 they always had
+        return arr.astype(np.int32) if arr.dtype == np.int16 else arr
     if isinstance(obj, dict):
         return {k: to_numpy(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -35,7 +37,10 @@ def to_tensors(obj):
     if isinstance(obj, np.ndarray | np.generic):
         arr = np.array(obj)
         if arr.dtype == np.int64 and (arr.size == 0 or np.abs(arr).max() < 2**31):
-            arr = arr.astype(np.int32)  # halves the shipped size; values are all small
+            # stored in the narrowest of int16 / int32 that holds the values (integer h_s
+            # weights fit int16: half the shipped size again); to_numpy reads both as int32
+            small = arr.size == 0 or np.abs(arr).max() < 2**15
+            arr = arr.astype(np.int16 if small else np.int32)
         return torch.from_numpy(arr)
     if isinstance(obj, bytes):
         return torch.frombuffer(bytearray(obj), dtype=torch.uint8).clone()
