@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from fixtures.teacher import TEACHER_WIDTHS, small_teacher_model
 
-from polc.shared.codec.weights import read_codec_file
+from polc.shared.codec.weights import read_codec_file, to_numpy, to_tensors
 from polc.shared.errors import ModelError
 from polc.shared.models.adapters.adapter_file import AdapterFile
 from polc.shared.models.vision.detector_file import load_detector
@@ -95,3 +96,16 @@ def test_every_shipped_file_loads_as_its_kind():
         ("adapter_det.pt", "adapter_det"),
     ):
         assert load_weights(WEIGHTS_DIR / name, kind)["format"] == FORMATS[kind]
+
+
+def test_integer_wire_arrays_are_stored_narrow_and_read_back_as_int32(tmp_path: Path) -> None:
+    """int64 wire arrays ship as int16 when they fit, else int32; readers always get int32."""
+    small = np.array([[-(2**15) + 1, 0, 2**15 - 1]], np.int64)
+    large = np.array([-(2**20), 2**20], np.int64)
+    stored = to_tensors({"w": small, "b": large, "tag": b"\x01\xff"})
+    assert (stored["w"].dtype, stored["b"].dtype) == (torch.int16, torch.int32)
+    torch.save(stored, tmp_path / "wire.pt")
+    back = to_numpy(torch.load(tmp_path / "wire.pt", weights_only=True))
+    assert back["w"].dtype == np.int32 and np.array_equal(back["w"], small)
+    assert back["b"].dtype == np.int32 and np.array_equal(back["b"], large)
+    assert back["tag"].dtype == np.uint8 and back["tag"].tobytes() == b"\x01\xff"
