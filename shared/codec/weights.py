@@ -36,11 +36,11 @@ def to_tensors(obj):
     """numpy containers -> torch tensors (so the file loads with weights_only=True)."""
     if isinstance(obj, np.ndarray | np.generic):
         arr = np.array(obj)
-        if arr.dtype == np.int64 and (arr.size == 0 or np.abs(arr).max() < 2**31):
+        peak = int(np.abs(arr).max()) if arr.dtype == np.int64 and arr.size else 0
+        if arr.dtype == np.int64 and peak < 2**31:
             # stored in the narrowest of int16 / int32 that holds the values (integer h_s
             # weights fit int16: half the shipped size again); to_numpy reads both as int32
-            small = arr.size == 0 or np.abs(arr).max() < 2**15
-            arr = arr.astype(np.int16 if small else np.int32)
+            arr = arr.astype(np.int16 if peak < 2**15 else np.int32)
         return torch.from_numpy(arr)
     if isinstance(obj, bytes):
         return torch.frombuffer(bytearray(obj), dtype=torch.uint8).clone()
